@@ -1,0 +1,1 @@
+print("AMQP demo: not written yet")
