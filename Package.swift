@@ -48,7 +48,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
-            name: "SwitchboardBench",
+            name: "AMQPBench",
             dependencies: [
                 "SwitchboardAMQP",
                 "SwitchboardCommon",

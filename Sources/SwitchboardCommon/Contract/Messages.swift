@@ -230,6 +230,11 @@ public enum RingStopReason: String, Hashable, Sendable, CaseIterable {
     case accepted, expired, declined, withdrawn
 }
 
+/// Why a session closed on one agent's workstation: the conversation ended, or it moved away from this agent.
+public enum SessionEndReason: String, Hashable, Sendable, CaseIterable {
+    case agent, user, admin, inactivity, transferred, agentRemoved
+}
+
 public enum WorkstationEventBody: Hashable, Sendable {
     case ring(
         conversation: ConversationID, user: UserID, offer: OfferToken, expiresAt: Instant, remainingMs: Milliseconds,
@@ -237,7 +242,7 @@ public enum WorkstationEventBody: Hashable, Sendable {
     case countdown(conversation: ConversationID, offer: OfferToken, remainingMs: Milliseconds)
     case ringStopped(conversation: ConversationID, offer: OfferToken, reason: RingStopReason)
     case sessionStarted(conversation: ConversationID, user: UserID, mode: AssignMode)
-    case sessionEnded(conversation: ConversationID, reason: EndReason)
+    case sessionEnded(conversation: ConversationID, reason: SessionEndReason)
     case statusChanged(status: AgentStatus, reason: AgentChangeReason)
     case commandRejected(CommandRejection)
     case state(AgentState)

@@ -173,3 +173,4 @@ extension AssignMode: Codable {}
 extension EndReason: Codable {}
 extension RejectionReason: Codable {}
 extension RingStopReason: Codable {}
+extension SessionEndReason: Codable {}
