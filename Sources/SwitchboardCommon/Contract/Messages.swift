@@ -116,7 +116,9 @@ public enum QueueReason: String, Hashable, Sendable, CaseIterable {
 }
 
 public enum WithdrawReason: String, Hashable, Sendable, CaseIterable {
-    case conversationEnded, agentOffline, agentRemoved
+    /// `agentOnBreak`: an agent who goes on break (by command or after missed rings) takes no new offers,
+    /// and its live rings are withdrawn and re-offered so no conversation waits on an absent agent.
+    case conversationEnded, agentOffline, agentRemoved, agentOnBreak
 }
 
 public enum AssignMode: String, Hashable, Sendable, CaseIterable {
