@@ -162,15 +162,15 @@ extension Instant {
     }
 }
 
-extension RoutingPolicy: Codable {}
-extension AgentStatus: Codable {}
-extension EndedBy: Codable {}
-extension MessageAuthor: Codable {}
-extension AgentChangeReason: Codable {}
-extension QueueReason: Codable {}
-extension WithdrawReason: Codable {}
-extension AssignMode: Codable {}
-extension EndReason: Codable {}
-extension RejectionReason: Codable {}
-extension RingStopReason: Codable {}
-extension SessionEndReason: Codable {}
+extension RoutingPolicy: ContractEnum {}
+extension AgentStatus: ContractEnum {}
+extension EndedBy: ContractEnum {}
+extension MessageAuthor: ContractEnum {}
+extension AgentChangeReason: ContractEnum {}
+extension QueueReason: ContractEnum {}
+extension WithdrawReason: ContractEnum {}
+extension AssignMode: ContractEnum {}
+extension EndReason: ContractEnum {}
+extension RejectionReason: ContractEnum {}
+extension RingStopReason: ContractEnum {}
+extension SessionEndReason: ContractEnum {}
