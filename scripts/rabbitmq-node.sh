@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# One project-local RabbitMQ node: its own name, ports, data folder and Erlang cookie.
+# It never touches the system's node or any node with another name.
+#
+#   scripts/rabbitmq-node.sh start|stop|wipe|status|ctl <rabbitmqctl args>
+#
+# Environment (defaults in brackets):
+#   SB_NODE_NAME [switchboard@localhost]  SB_AMQP_PORT [5673]  SB_MGMT_PORT [15673]
+#   SB_DIST_PORT [25673]  SB_PROMETHEUS_PORT [15693]  SB_NODE_DIR [<repo>/var/rabbitmq]
+#   SB_DEFINITIONS [<repo>/deploy/rabbitmq/definitions.json]
+#   SB_PLUGINS [rabbitmq_management,rabbitmq_prometheus,rabbitmq_consistent_hash_exchange]
+#   SB_STARTUP_TIMEOUT [120] seconds
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+node_name=${SB_NODE_NAME:-switchboard@localhost}
+amqp_port=${SB_AMQP_PORT:-5673}
+mgmt_port=${SB_MGMT_PORT:-15673}
+dist_port=${SB_DIST_PORT:-25673}
+prometheus_port=${SB_PROMETHEUS_PORT:-15693}
+node_dir=${SB_NODE_DIR:-$repo_root/var/rabbitmq}
+definitions=${SB_DEFINITIONS:-$repo_root/deploy/rabbitmq/definitions.json}
+plugins=${SB_PLUGINS:-rabbitmq_management,rabbitmq_prometheus,rabbitmq_consistent_hash_exchange}
+startup_timeout=${SB_STARTUP_TIMEOUT:-120}
+
+# The real scripts, not Debian's /usr/sbin wrappers: the wrappers run everything through
+# `su rabbitmq`, which replaces HOME (and with it the cookie) by /var/lib/rabbitmq.
+rabbitmq_bin=/usr/lib/rabbitmq/bin
+
+say() { echo "rabbitmq-node [$node_name]: $*"; }
+die() { say "$*" >&2; exit 1; }
+
+[[ $node_name == *@* ]] || die "SB_NODE_NAME must look like name@host"
+node_dir=$(realpath -m "$node_dir")
+
+# Environment shared by the server and by rabbitmqctl, so both see the same cookie (HOME)
+# and nothing of /etc/rabbitmq leaks in.
+node_env=(
+    HOME="$node_dir/home"
+    RABBITMQ_NODENAME="$node_name"
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    RABBITMQ_NODE_PORT="$amqp_port"
+    RABBITMQ_DIST_PORT="$dist_port"
+    RABBITMQ_MNESIA_BASE="$node_dir/mnesia"
+    RABBITMQ_LOG_BASE="$node_dir/log"
+    RABBITMQ_ENABLED_PLUGINS_FILE="$node_dir/enabled_plugins"
+    RABBITMQ_CONFIG_FILE="$node_dir/rabbitmq.conf"
+    RABBITMQ_ADVANCED_CONFIG_FILE="$node_dir/advanced.config"
+    RABBITMQ_CONF_ENV_FILE="$node_dir/rabbitmq-env.conf"
+    RABBITMQ_PID_FILE="$node_dir/rabbitmq.pid"
+)
+
+# As root, the node runs as the `rabbitmq` user (as Debian's own scripts do), so its folders
+# must belong to that user and be reachable by it.
+if [[ $EUID -eq 0 ]]; then
+    as_node_user=(runuser -u rabbitmq -- env "${node_env[@]}")
+else
+    as_node_user=(env "${node_env[@]}")
+fi
+
+ctl() { "${as_node_user[@]}" "$rabbitmq_bin/rabbitmqctl" -n "$node_name" "$@"; }
+
+is_running() { ctl ping >/dev/null 2>&1; }
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A node dir belongs to one node name for its whole life.
+claim_node_dir() {
+    local recorded
+    mkdir -p "$node_dir"
+    if [[ -f $node_dir/node-name ]]; then
+        recorded=$(<"$node_dir/node-name")
+        [[ $recorded == "$node_name" ]] \
+            || die "$node_dir belongs to node $recorded; use another SB_NODE_DIR"
+    else
+        echo "$node_name" >"$node_dir/node-name"
+    fi
+}
+
+plugin_enabled() { [[ ",$plugins," == *",$1,"* ]]; }
+
+write_node_files() {
+    mkdir -p "$node_dir/home" "$node_dir/mnesia" "$node_dir/log"
+    if [[ ! -f $node_dir/home/.erlang.cookie ]]; then
+        od -An -N20 -tx1 /dev/urandom | tr -d ' \n' >"$node_dir/home/.erlang.cookie"
+    fi
+    chmod 400 "$node_dir/home/.erlang.cookie"
+    : >"$node_dir/rabbitmq-env.conf"
+    echo "[${plugins}]." >"$node_dir/enabled_plugins"
+    [[ -f $definitions ]] || die "definitions file not found: $definitions"
+    # A copy inside the node dir, so the node user can read it wherever the repository lives.
+    cp "$definitions" "$node_dir/definitions.json"
+    {
+        echo "# Written by scripts/rabbitmq-node.sh on every start: change the script, not this file."
+        echo "listeners.tcp.default = 127.0.0.1:$amqp_port"
+        echo "definitions.import_backend = local_filesystem"
+        echo "definitions.local.path = $node_dir/definitions.json"
+        echo "# The development user of definitions.json may only connect from this machine."
+        echo "loopback_users.switchboard = true"
+        # Settings of a plugin that is not enabled would stop the node from booting.
+        if plugin_enabled rabbitmq_management; then
+            echo "management.tcp.ip = 127.0.0.1"
+            echo "management.tcp.port = $mgmt_port"
+        fi
+        if plugin_enabled rabbitmq_prometheus; then
+            echo "prometheus.tcp.ip = 127.0.0.1"
+            echo "prometheus.tcp.port = $prometheus_port"
+        fi
+    } >"$node_dir/rabbitmq.conf"
+    if [[ $EUID -eq 0 ]]; then
+        chown -R rabbitmq:rabbitmq "$node_dir"
+        runuser -u rabbitmq -- test -r "$node_dir/rabbitmq.conf" \
+            || die "user rabbitmq cannot reach $node_dir (a parent folder is closed to it); use another SB_NODE_DIR"
+    fi
+}
+
+print_failure_logs() {
+    local log=$node_dir/log/$node_name.log
+    echo "--- $node_dir/console.log (tail)" >&2
+    tail -n 30 "$node_dir/console.log" >&2 2>/dev/null || true
+    # The cause is usually an early [error] line, far above the shutdown noise at the tail.
+    echo "--- $log (errors)" >&2
+    grep -m 20 '\[error\]' "$log" >&2 2>/dev/null || true
+    echo "--- $log (tail)" >&2
+    tail -n 20 "$log" >&2 2>/dev/null || true
+}
+
+start() {
+    claim_node_dir
+    if is_running; then
+        say "already running (amqp 127.0.0.1:$amqp_port)"
+        return 0
+    fi
+    local port ports=("$amqp_port" "$dist_port")
+    plugin_enabled rabbitmq_management && ports+=("$mgmt_port")
+    plugin_enabled rabbitmq_prometheus && ports+=("$prometheus_port")
+    for port in "${ports[@]}"; do
+        port_in_use "$port" && die "port $port is taken by another process"
+    done
+    write_node_files
+    say "starting (data in $node_dir)"
+    rm -f "$node_dir/rabbitmq.pid" # left behind if the node was killed
+    # Foreground mode in a new session instead of `-detached`, which loses every boot error.
+    setsid "${as_node_user[@]}" "$rabbitmq_bin/rabbitmq-server" </dev/null >>"$node_dir/console.log" 2>&1 &
+    local launcher=$!
+    local deadline=$((SECONDS + startup_timeout))
+    # The pid file appears early in boot; polling for it costs nothing, unlike rabbitmqctl.
+    until [[ -s $node_dir/rabbitmq.pid ]]; do
+        if ! kill -0 "$launcher" 2>/dev/null; then
+            print_failure_logs
+            die "the node exited during boot"
+        fi
+        if ((SECONDS >= deadline)); then
+            print_failure_logs
+            die "not reachable after ${startup_timeout}s"
+        fi
+        sleep 1
+    done
+    if ! ctl await_startup --timeout "$((deadline - SECONDS > 5 ? deadline - SECONDS : 5))" >/dev/null; then
+        print_failure_logs
+        die "did not finish booting"
+    fi
+    say "running: amqp 127.0.0.1:$amqp_port, management http://127.0.0.1:$mgmt_port, prometheus :$prometheus_port"
+}
+
+stop() {
+    if ! is_running; then
+        say "not running"
+        return 0
+    fi
+    # With the pid file, rabbitmqctl waits until the Erlang VM has exited.
+    ctl stop "$node_dir/rabbitmq.pid" >/dev/null
+    say "stopped"
+}
+
+wipe() {
+    if [[ -f $node_dir/node-name ]]; then
+        claim_node_dir
+    elif [[ -d $node_dir && -n $(ls -A "$node_dir") ]]; then
+        die "$node_dir has no node-name file: not a node dir, not removing it"
+    fi
+    stop
+    rm -rf "$node_dir"
+    say "wiped $node_dir"
+}
+
+status() {
+    if is_running; then
+        say "running: amqp 127.0.0.1:$amqp_port, management http://127.0.0.1:$mgmt_port, data in $node_dir"
+    else
+        say "not running (data in $node_dir)"
+        return 3
+    fi
+}
+
+command=${1:-}
+[[ $# -gt 0 ]] && shift
+case $command in
+    start) start ;;
+    stop) stop ;;
+    wipe) wipe ;;
+    status) status ;;
+    ctl) ctl "$@" ;;
+    *) echo "usage: $0 start|stop|wipe|status|ctl <rabbitmqctl args>" >&2; exit 2 ;;
+esac
