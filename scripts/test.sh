@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs `swift test` (with the arguments given) with a throwaway SWITCHBOARD_TEST_ROOT. Tests that
+# need a broker start their own nodes under that root with scripts/rabbitmq-node.sh; every one of
+# them is stopped, and the root removed, when this script exits, however it exits.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+"$repo_root/scripts/install-deps.sh"
+command -v swift >/dev/null || { echo "test: swift is not on PATH" >&2; exit 1; }
+
+SWITCHBOARD_TEST_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-test.XXXXXX")
+export SWITCHBOARD_TEST_ROOT
+# Run as root, nodes run as the rabbitmq user, which must reach their folders under the root.
+chmod 755 "$SWITCHBOARD_TEST_ROOT"
+
+stop_node() {
+    local node_dir=$1 pid
+    SB_NODE_NAME=$(<"$node_dir/node-name") SB_NODE_DIR=$node_dir \
+        "$repo_root/scripts/rabbitmq-node.sh" stop >/dev/null 2>&1 || true
+    # A node that no longer answers rabbitmqctl (hung, cookie gone) still has to go; the pid
+    # file may be stale, so the process must prove it is that node.
+    if [[ -s $node_dir/rabbitmq.pid ]]; then
+        pid=$(<"$node_dir/rabbitmq.pid")
+        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "RABBITMQ_NODENAME=$(<"$node_dir/node-name")"; then
+            kill -KILL "$pid"
+        fi
+    fi
+}
+
+cleanup() {
+    local status=$? node_name_file
+    while IFS= read -r -d '' node_name_file; do
+        stop_node "$(dirname "$node_name_file")" &
+    done < <(find "$SWITCHBOARD_TEST_ROOT" -name node-name -type f -print0)
+    wait
+    rm -rf "$SWITCHBOARD_TEST_ROOT"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+swift test "$@"
