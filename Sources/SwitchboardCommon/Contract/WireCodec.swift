@@ -1,0 +1,171 @@
+import Foundation
+
+/// A published message's `id` with the message, for the kinds whose value types leave the id out
+/// (Router, workstation and outbound messages get theirs when published).
+public struct Identified<Message: Hashable & Sendable>: Hashable, Sendable {
+    public var id: MessageID
+    public var message: Message
+
+    public init(id: MessageID, message: Message) {
+        self.id = id
+        self.message = message
+    }
+}
+
+/// The project's one JSON setup for the wire contract and for snapshots: encoding with sorted keys
+/// (stable bytes for the same value), decoding through the contract types' validating `Codable`.
+public enum WireCodec {
+    /// The major version this code speaks (`v` in every body).
+    public static let contractVersion = 1
+
+    /// Larger bodies are rejected before parsing.
+    public static let maxBodyBytes = 64 * 1024
+
+    // MARK: Encoding
+
+    public static func encode(_ message: InboundMessage) throws(ContractError) -> Data {
+        try encodeValue(message, type: message.body.type)
+    }
+
+    public static func encode(_ event: RouterEvent, id: MessageID) throws(ContractError) -> Data {
+        try encodeValue(WithID(id: id, message: event), type: event.body.type)
+    }
+
+    public static func encode(_ event: WorkstationEvent, id: MessageID) throws(ContractError) -> Data {
+        try encodeValue(WithID(id: id, message: event), type: event.body.type)
+    }
+
+    public static func encode(_ message: OutboundMessage, id: MessageID) throws(ContractError) -> Data {
+        try encodeValue(WithID(id: id, message: message), type: message.body.type)
+    }
+
+    // MARK: Decoding
+
+    /// Decodes and validates a `switchboard.in` body. With `properties`, also checks the AMQP-level rules
+    /// (`WireProperties.check`) and takes `publisher` from the AMQP `user_id`.
+    public static func decodeInbound(_ body: Data, properties: WireProperties? = nil) throws(ContractError)
+        -> InboundMessage
+    {
+        var message = try decodeValue(InboundMessage.self, from: body)
+        if let properties {
+            try properties.check(id: message.id, type: message.body.type, desk: message.desk)
+            message.publisher = properties.userID
+        }
+        return message
+    }
+
+    public static func decodeRouterEvent(_ body: Data) throws(ContractError) -> Identified<RouterEvent> {
+        try identified(decodeValue(WithID<RouterEvent>.self, from: body))
+    }
+
+    public static func decodeWorkstationEvent(_ body: Data) throws(ContractError) -> Identified<WorkstationEvent> {
+        try identified(decodeValue(WithID<WorkstationEvent>.self, from: body))
+    }
+
+    public static func decodeOutbound(_ body: Data) throws(ContractError) -> Identified<OutboundMessage> {
+        try identified(decodeValue(WithID<OutboundMessage>.self, from: body))
+    }
+
+    // MARK: Snapshots
+
+    /// Snapshot bytes for any Codable state, with the same encoder as the wire.
+    public static func encodeSnapshot(_ value: some Encodable) throws -> Data {
+        try makeEncoder().encode(value)
+    }
+
+    public static func decodeSnapshot<Value: Decodable>(_ type: Value.Type, from data: Data) throws -> Value {
+        try JSONDecoder().decode(type, from: data)
+    }
+
+    // MARK: Internals
+
+    private static func makeEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    private static func encodeValue(_ value: some Encodable, type: String) throws(ContractError) -> Data {
+        do {
+            return try makeEncoder().encode(value)
+        } catch {
+            // Only a non-finite number inside `attributes` can make encoding fail.
+            throw ContractError(messageType: type, problem: "cannot be encoded as JSON: \(error)")
+        }
+    }
+
+    private static func decodeValue<Value: Decodable>(_ type: Value.Type, from body: Data) throws(ContractError)
+        -> Value
+    {
+        guard body.count <= maxBodyBytes else {
+            throw ContractError(problem: "body is \(body.count) bytes, over the limit of \(maxBodyBytes) bytes")
+        }
+        do {
+            return try JSONDecoder().decode(type, from: body)
+        } catch let error as ContractError {
+            throw error
+        } catch let error as DecodingError {
+            throw ContractError(error, messageType: nil)
+        } catch {
+            throw ContractError(problem: "body is not valid JSON")
+        }
+    }
+
+    private static func identified<Message>(_ value: WithID<Message>) -> Identified<Message> {
+        Identified(id: value.id, message: value.message)
+    }
+}
+
+/// A message whose Codable form leaves out `id`, with the id beside it in the same JSON object.
+private struct WithID<Message: Codable & Hashable & Sendable>: Codable {
+    var id: MessageID
+    var message: Message
+
+    init(id: MessageID, message: Message) {
+        self.id = id
+        self.message = message
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: FieldKey.self)
+        message = try Message(from: decoder)
+        let type = try container.required("type", as: String.self)
+        id = try Envelope.reading(type) { try container.required("id", as: MessageID.self) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try message.encode(to: encoder)
+        var container = encoder.container(keyedBy: FieldKey.self)
+        try container.encode(id, forKey: "id")
+    }
+}
+
+// MARK: - Routing
+
+/// The four exchanges of the public contract.
+public enum ContractExchange: String, Hashable, Sendable, CaseIterable {
+    case inbound = "switchboard.in"
+    case events = "switchboard.events"
+    case workstations = "switchboard.workstations"
+    case outbound = "switchboard.outbound"
+}
+
+extension InboundMessage {
+    /// On `switchboard.in` the routing key is the message type.
+    public var routingKey: String { body.type }
+}
+
+extension RouterEvent {
+    /// On `switchboard.events` the routing key is the event type.
+    public var routingKey: String { body.type }
+}
+
+extension WorkstationEvent {
+    /// `<desk>.<agent>`, so a gateway binds one key per signed-in agent or `<desk>.*` for a whole desk.
+    public var routingKey: String { "\(desk).\(agent)" }
+}
+
+extension OutboundMessage {
+    /// `<desk>.<type>`.
+    public var routingKey: String { "\(desk).\(body.type)" }
+}
