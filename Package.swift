@@ -32,6 +32,7 @@ let package = Package(
             dependencies: [
                 "CRabbitMQ",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -54,6 +55,24 @@ let package = Package(
                 "SwitchboardCommon",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SwitchboardSimulation",
+            dependencies: [
+                "SwitchboardCommon",
+                .product(name: "Collections", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Soak",
+            dependencies: ["SwitchboardSimulation"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardSimulationTests",
+            dependencies: ["SwitchboardSimulation"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

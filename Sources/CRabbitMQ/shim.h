@@ -5,6 +5,7 @@
 #include <amqp_tcp_socket.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_framing.h>
+#include <sys/eventfd.h>
 
 /* amqp_login is variadic; Swift cannot call it. The PLAIN mechanism takes user and password. */
 static inline amqp_rpc_reply_t switchboard_amqp_login_plain(amqp_connection_state_t state,
@@ -17,6 +18,12 @@ static inline amqp_rpc_reply_t switchboard_amqp_login_plain(amqp_connection_stat
                                                             const char *password) {
     return amqp_login_with_properties(state, vhost, channel_max, frame_max, heartbeat,
                                       client_properties, AMQP_SASL_METHOD_PLAIN, user, password);
+}
+
+/* A non-blocking eventfd that wakes a connection's I/O thread out of poll(2). The EFD_ flags are
+   macros Swift does not import. */
+static inline int switchboard_wakeup_eventfd(void) {
+    return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
 #endif

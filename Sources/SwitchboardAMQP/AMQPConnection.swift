@@ -1,0 +1,153 @@
+import Foundation
+import Logging
+
+/// A connection to one RabbitMQ broker, owned by a dedicated I/O thread (librabbitmq is not
+/// thread-safe). Every method may be called from any task; calls become commands for that thread.
+///
+/// When the connection is lost, the thread reconnects with backoff, declares every topology again
+/// and resubscribes every consumer. Publishes that were waiting for a confirm fail with
+/// `AMQPError.connectionLost` (the caller may publish again); new ones wait for the reconnect, up to
+/// `AMQPConfiguration.reconnectWaitTimeout`. All errors thrown are `AMQPError`.
+///
+/// ```swift
+/// let connection = try await AMQPConnection.connect(AMQPConfiguration(url: "amqp://u:p@127.0.0.1:5672/vhost"), logger: logger)
+/// try await connection.declare(topology)
+/// let publisher = try await connection.publisher(confirmWindow: 256)
+/// try await publisher.publish(body, exchange: "x", routingKey: "k", properties: properties, mandatory: true)
+/// for try await delivery in try await connection.consume(queue: "q", prefetch: 256) { try delivery.ack() }
+/// await connection.close()
+/// ```
+public final class AMQPConnection: Sendable {
+    let shared: ConnectionShared
+    public let configuration: AMQPConfiguration
+
+    private init(shared: ConnectionShared, configuration: AMQPConfiguration) {
+        self.shared = shared
+        self.configuration = configuration
+    }
+
+    /// Connects, logs in and opens the virtual host. The first attempt's failure is thrown as is
+    /// (wrong password, unknown vhost, broker down); reconnecting only starts once connected.
+    public static func connect(_ configuration: AMQPConfiguration, logger: Logger) async throws -> AMQPConnection {
+        let shared = try ConnectionShared()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let driver = ConnectionDriver(configuration: configuration, logger: logger, shared: shared)
+            let thread = Thread {
+                driver.run(reportingFirstConnection: continuation)
+            }
+            thread.name = "amqp-io \(configuration.host):\(configuration.port)"
+            thread.start()
+        }
+        return AMQPConnection(shared: shared, configuration: configuration)
+    }
+
+    deinit {
+        _ = shared.submit(.close(nil))
+    }
+
+    /// The connection's current state.
+    public var state: AMQPConnectionState { shared.state }
+
+    /// True while the broker blocks publishing (connection.blocked, from a memory or disk alarm).
+    /// Publishes wait meanwhile, up to `AMQPConfiguration.blockedPublishTimeout`.
+    public var isBlocked: Bool { shared.isBlocked }
+
+    /// Declares the exchanges, then the queues, then the bindings, and remembers the topology to
+    /// declare it again after a reconnect.
+    public func declare(_ topology: Topology) async throws {
+        try await withCheckedThrowingContinuation { continuation in
+            if !shared.submit(.declare(topology, continuation)) {
+                continuation.resume(throwing: AMQPError.connectionClosed)
+            }
+        }
+    }
+
+    /// Opens a channel in confirm mode. At most `confirmWindow` publishes are unconfirmed at once;
+    /// further callers wait their turn.
+    public func publisher(confirmWindow: Int = 256) async throws -> AMQPPublisher {
+        precondition(confirmWindow > 0, "the confirm window must be at least 1")
+        let channel = try await withCheckedThrowingContinuation { continuation in
+            if !shared.submit(.openPublisher(window: confirmWindow, continuation)) {
+                continuation.resume(throwing: AMQPError.connectionClosed)
+            }
+        }
+        return AMQPPublisher(shared: shared, channel: channel)
+    }
+
+    /// Subscribes to `queue` on its own channel with manual acknowledgements and `prefetch` unacked
+    /// deliveries at most. `arguments` go with basic.consume (see `StreamOffset` for streams).
+    public func consume(
+        queue: String, prefetch: UInt16 = 256, exclusive: Bool = false, arguments: AMQPTable = [:]
+    ) async throws -> AMQPConsumer {
+        precondition(prefetch > 0, "manual acknowledgement needs a prefetch of at least 1")
+        let spec = ConsumerSpec(queue: queue, prefetch: prefetch, exclusive: exclusive, arguments: arguments)
+        // Prefetch bounds what is in the buffer, so it never grows without limit.
+        let (stream, streamContinuation) = DeliveryStream.makeStream()
+        let shared = self.shared
+        let channel = try await withCheckedThrowingContinuation { continuation in
+            if !shared.submit(.consume(spec, streamContinuation, continuation)) {
+                continuation.resume(throwing: AMQPError.connectionClosed)
+            }
+        }
+        streamContinuation.onTermination = { termination in
+            if case .cancelled = termination { _ = shared.submit(.cancelConsumer(channel: channel)) }
+        }
+        return AMQPConsumer(stream: stream, shared: shared, channel: channel)
+    }
+
+    /// Closes every channel and the connection. Consumers end; publishes not yet confirmed fail with
+    /// `AMQPError.connectionClosed`, so await your publishes first.
+    public func close() async {
+        await withCheckedContinuation { continuation in
+            if !shared.submit(.close(continuation)) { continuation.resume() }
+        }
+    }
+}
+
+/// Where a stream consumer starts reading (`x-stream-offset`).
+public enum StreamOffset: Sendable, Hashable {
+    case first
+    case last
+    case next
+    case offset(Int64)
+    /// Seconds since the Unix epoch.
+    case timestamp(UInt64)
+
+    /// The value of the `x-stream-offset` consumer argument.
+    public var argument: AMQPFieldValue {
+        switch self {
+        case .first: .string("first")
+        case .last: .string("last")
+        case .next: .string("next")
+        case .offset(let offset): .int(offset)
+        case .timestamp(let seconds): .timestamp(seconds)
+        }
+    }
+}
+
+/// Publishes with publisher confirms over one channel of a connection.
+public struct AMQPPublisher: Sendable {
+    let shared: ConnectionShared
+    let channel: UInt16
+
+    /// Publishes one message and returns once the broker has confirmed it.
+    ///
+    /// Throws `AMQPError.publishNacked` when the broker refuses it, `.publishReturned` when it is
+    /// `mandatory` and no queue takes it, `.connectionLost` when the connection died before the
+    /// confirm (publish again if duplicates are acceptable), `.blockedTimeout` / `.notConnected`
+    /// when the broker blocked or stayed away for too long, and `.channelClosed` (and its 403/404
+    /// siblings) when the broker closed the channel over it, e.g. for an unknown exchange.
+    public func publish(
+        _ body: [UInt8], exchange: String, routingKey: String,
+        properties: AMQPProperties = AMQPProperties(), mandatory: Bool = false
+    ) async throws {
+        let message = OutgoingMessage(
+            body: body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: mandatory)
+        let enqueuedAt = ContinuousClock.now
+        try await withUnsafeThrowingContinuation { continuation in
+            if !shared.submit(.publish(channel: channel, message, enqueuedAt: enqueuedAt, continuation)) {
+                continuation.resume(throwing: AMQPError.connectionClosed)
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Synchronization
+
+/// One message handed to a consumer. Settle it exactly once with `ack`, `nack` or `reject`.
+public struct AMQPDelivery: Sendable {
+    public var body: [UInt8]
+    public var properties: AMQPProperties
+    public var exchange: String
+    public var routingKey: String
+    /// True when the broker delivered this message before (to this or another consumer).
+    public var redelivered: Bool
+    /// The broker's number for this delivery on its channel.
+    public var deliveryTag: UInt64
+
+    let shared: ConnectionShared
+    let channel: UInt16
+    let generation: UInt64
+
+    /// Tells the broker the message is handled. With `multiple`, also every earlier unsettled delivery
+    /// of this consumer.
+    ///
+    /// Settling does not wait for the network: the I/O thread sends it with its next batch.
+    /// Throws `AMQPError.deliveryChannelGone` when the connection this delivery came over was lost
+    /// (the broker redelivers the message), and `.connectionClosed` after `close()`.
+    public func ack(multiple: Bool = false) throws(AMQPError) {
+        try settle(.ack(multiple: multiple))
+    }
+
+    /// Tells the broker the message was not handled; with `requeue` it is delivered again,
+    /// otherwise it is dead-lettered (or dropped when the queue has no dead-letter exchange).
+    public func nack(requeue: Bool, multiple: Bool = false) throws(AMQPError) {
+        try settle(.nack(multiple: multiple, requeue: requeue))
+    }
+
+    /// Like `nack` for this delivery alone.
+    public func reject(requeue: Bool) throws(AMQPError) {
+        try settle(.reject(requeue: requeue))
+    }
+
+    private func settle(_ settlement: Settlement) throws(AMQPError) {
+        guard shared.generation.load(ordering: .relaxed) == generation else {
+            throw .deliveryChannelGone(deliveryTag: deliveryTag)
+        }
+        let command = DriverCommand.settle(channel: channel, generation: generation, deliveryTag: deliveryTag, settlement)
+        guard shared.submit(command) else { throw .connectionClosed }
+    }
+}
+
+/// Deliveries from one queue, in order, as an `AsyncSequence`.
+///
+/// It survives reconnects: the connection subscribes again with the same queue, prefetch and arguments
+/// (a stream consumer resumes after the last offset it received). It ends with an error when the broker
+/// cancels the subscription (queue deleted) or closes its channel, and without one on `cancel()` or
+/// `AMQPConnection.close()`. Dropping the sequence or cancelling its iterating task cancels it too.
+public struct AMQPConsumer: AsyncSequence, Sendable {
+    public typealias Element = AMQPDelivery
+    public typealias Failure = any Error
+
+    let stream: DeliveryStream
+    let shared: ConnectionShared
+    let channel: UInt16
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: DeliveryStream.AsyncIterator
+
+        public mutating func next() async throws -> AMQPDelivery? {
+            try await base.next()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: stream.makeAsyncIterator())
+    }
+
+    /// Stops the subscription and closes its channel; unsettled deliveries go back to the queue.
+    public func cancel() {
+        _ = shared.submit(.cancelConsumer(channel: channel))
+    }
+}

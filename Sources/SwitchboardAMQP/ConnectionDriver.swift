@@ -1,0 +1,933 @@
+import CRabbitMQ
+import DequeModule
+import Glibc
+import Logging
+import Synchronization
+
+/// The I/O thread's side of a connection: the only code that touches the librabbitmq connection.
+///
+/// One loop: take the commands callers queued, send what can be sent (publishes in batches, up to
+/// each confirm window), drain every frame that has arrived without blocking, expire waits that ran
+/// too long, and sleep in poll(2) on the socket and the wake-up descriptor only when nothing happened.
+/// Heartbeats are sent and checked by librabbitmq inside the frame calls, so the sleep is bounded
+/// by a fraction of the heartbeat interval.
+///
+/// It is confined to its thread; `@unchecked Sendable` only lets the thread's closure take it.
+final class ConnectionDriver: @unchecked Sendable {
+    private enum Link {
+        case connected(amqp_connection_state_t)
+        case disconnected(failedAttempts: Int, nextAttempt: ContinuousClock.Instant, since: ContinuousClock.Instant, lastError: String)
+        case closed
+    }
+
+    /// Failure of a synchronous broker call: either only its channel is gone, or the whole connection.
+    private enum CallFailure: Error {
+        case channel(AMQPError)
+        case connection(AMQPError)
+
+        var error: AMQPError {
+            switch self {
+            case .channel(let error), .connection(let error): error
+            }
+        }
+    }
+
+    private struct WaitingPublish {
+        var message: OutgoingMessage
+        var enqueuedAt: ContinuousClock.Instant
+        var continuation: UnsafeContinuation<Void, any Error>
+    }
+
+    private struct InFlightPublish {
+        var message: OutgoingMessage
+        var continuation: UnsafeContinuation<Void, any Error>
+    }
+
+    /// A message whose method frame arrived, waiting for its header and body frames.
+    private struct IncomingContent {
+        enum Kind {
+            case delivery(deliveryTag: UInt64, redelivered: Bool)
+            case returned(code: UInt16, text: String)
+        }
+
+        var kind: Kind
+        var exchange: String
+        var routingKey: String
+        var properties = AMQPProperties()
+        var expectedSize = 0
+        var body: [UInt8] = []
+        var headerSeen = false
+    }
+
+    private final class PublisherChannel {
+        var tracker: ConfirmTracker<InFlightPublish>
+        var waiting = Deque<WaitingPublish>()
+        var isOpen = false
+        var incoming: IncomingContent?
+
+        init(window: Int) { tracker = ConfirmTracker(window: window) }
+    }
+
+    private final class ConsumerChannel {
+        let spec: ConsumerSpec
+        let stream: DeliveryStream.Continuation
+        var consumerTag: String?
+        /// For streams: where to resume after a reconnect, from the `x-stream-offset` header.
+        var lastStreamOffset: Int64?
+        var incoming: IncomingContent?
+
+        init(spec: ConsumerSpec, stream: DeliveryStream.Continuation) {
+            self.spec = spec
+            self.stream = stream
+        }
+
+        var subscribeArguments: AMQPTable {
+            var arguments = spec.arguments
+            if let lastStreamOffset, arguments["x-stream-offset"] != nil {
+                arguments["x-stream-offset"] = .int(lastStreamOffset + 1)
+            }
+            return arguments
+        }
+    }
+
+    private struct PendingDeclaration {
+        var topology: Topology
+        var enqueuedAt: ContinuousClock.Instant
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private static let controlChannel: UInt16 = 1
+    private static let frameMax: Int32 = 131_072
+    private static let framesPerTurn = 4096
+
+    private let configuration: AMQPConfiguration
+    private let logger: Logger
+    private let shared: ConnectionShared
+    private let arena = CArena()
+
+    private var link: Link = .closed
+    private var isBlocked = false
+    private var blockedSince: ContinuousClock.Instant?
+    private var controlChannelOpen = false
+    private var topologies: [Topology] = []
+    private var pendingDeclarations: [PendingDeclaration] = []
+    private var publishers: [UInt16: PublisherChannel] = [:]
+    private var consumers: [UInt16: ConsumerChannel] = [:]
+    private var freeChannels: [UInt16] = []
+    private var nextChannel: UInt16 = controlChannel + 1
+    private var commandBuffer: [DriverCommand] = []
+    private var closeContinuations: [CheckedContinuation<Void, Never>] = []
+    private var closeRequested = false
+
+    init(configuration: AMQPConfiguration, logger: Logger, shared: ConnectionShared) {
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "amqp.broker"] = "\(configuration.redactedDescription)"
+        self.logger = logger
+        self.shared = shared
+    }
+
+    // MARK: - The loop
+
+    func run(reportingFirstConnection firstConnection: CheckedContinuation<Void, any Error>) {
+        do {
+            let connection = try openConnection()
+            link = .connected(connection)
+            try openControlChannel(connection)
+        } catch {
+            let reported = Self.amqpError(error)
+            if case .connected(let connection) = link { amqp_destroy_connection(connection) }
+            link = .closed
+            shared.setState(.closed)
+            for command in shared.closeInbox() { fail(command, with: .connectionClosed) }
+            logger.error("AMQP connection failed", metadata: ["error": "\(reported)"])
+            firstConnection.resume(throwing: reported)
+            return
+        }
+        shared.generation.store(1, ordering: .relaxed)
+        shared.setState(.connected)
+        logger.info("AMQP connection open")
+        firstConnection.resume()
+
+        while !closeRequested {
+            var didWork = takeCommands()
+            if closeRequested { break }
+            let now = ContinuousClock.now
+            switch link {
+            case .connected(let connection):
+                didWork = flushPublishes(connection) || didWork
+                didWork = drainIncomingFrames() || didWork
+            case .disconnected(_, let nextAttempt, _, _):
+                if now >= nextAttempt {
+                    reconnect()
+                    didWork = true
+                }
+            case .closed:
+                break
+            }
+            expireWaits(now: ContinuousClock.now)
+            if !didWork { sleepUntilActivity() }
+        }
+        finishClosing()
+    }
+
+    private func takeCommands() -> Bool {
+        shared.takeCommands(into: &commandBuffer)
+        guard !commandBuffer.isEmpty else { return false }
+        for command in commandBuffer { handle(command) }
+        commandBuffer.removeAll(keepingCapacity: true)
+        return true
+    }
+
+    private func sleepUntilActivity() {
+        var descriptors = [pollfd(fd: shared.wakeDescriptor, events: Int16(POLLIN), revents: 0)]
+        var timeout = Duration.milliseconds(500)
+        if case .connected(let connection) = link {
+            descriptors.append(pollfd(fd: amqp_get_sockfd(connection), events: Int16(POLLIN), revents: 0))
+            let heartbeat = amqp_get_heartbeat(connection)
+            // librabbitmq sends and checks heartbeats when asked for frames, so wake often enough.
+            if heartbeat > 0 { timeout = min(timeout, .seconds(heartbeat) / 4) }
+        }
+        if let deadline = nextDeadline() {
+            timeout = min(timeout, max(.zero, deadline - ContinuousClock.now))
+        }
+        let milliseconds = Int32(clamping: (timeout.components.seconds * 1000) + (timeout.components.attoseconds / 1_000_000_000_000_000) + 1)
+        _ = poll(&descriptors, nfds_t(descriptors.count), milliseconds)
+        if descriptors[0].revents != 0 { shared.clearWakeUp() }
+    }
+
+    // MARK: - Commands
+
+    private func handle(_ command: DriverCommand) {
+        switch command {
+        case .declare(let topology, let continuation):
+            guard case .connected(let connection) = link else {
+                pendingDeclarations.append(PendingDeclaration(topology: topology, enqueuedAt: .now, continuation: continuation))
+                return
+            }
+            do {
+                try declare(topology, on: connection)
+                topologies.append(topology)
+                continuation.resume()
+            } catch {
+                continuation.resume(throwing: reportedError(error))
+            }
+        case .openPublisher(let window, let continuation):
+            let channel = allocateChannel()
+            let publisher = PublisherChannel(window: window)
+            publishers[channel] = publisher
+            guard case .connected(let connection) = link else {
+                continuation.resume(returning: channel)
+                return
+            }
+            do {
+                try openPublisherChannel(channel, publisher, on: connection)
+                continuation.resume(returning: channel)
+            } catch {
+                if case .channel = error {
+                    publishers[channel] = nil
+                    freeChannels.append(channel)
+                }
+                continuation.resume(throwing: reportedError(error))
+            }
+        case .publish(let channel, let message, let enqueuedAt, let continuation):
+            guard let publisher = publishers[channel] else {
+                continuation.resume(throwing: AMQPError.connectionClosed)
+                return
+            }
+            publisher.waiting.append(WaitingPublish(message: message, enqueuedAt: enqueuedAt, continuation: continuation))
+        case .consume(let spec, let stream, let continuation):
+            let channel = allocateChannel()
+            let consumer = ConsumerChannel(spec: spec, stream: stream)
+            consumers[channel] = consumer
+            guard case .connected(let connection) = link else {
+                continuation.resume(returning: channel)
+                return
+            }
+            do {
+                try subscribe(channel, consumer, on: connection)
+                continuation.resume(returning: channel)
+            } catch {
+                if case .channel = error {
+                    consumers[channel] = nil
+                    freeChannels.append(channel)
+                }
+                continuation.resume(throwing: reportedError(error))
+            }
+        case .cancelConsumer(let channel):
+            guard let consumer = consumers.removeValue(forKey: channel) else { return }
+            consumer.stream.finish()
+            if case .connected(let connection) = link {
+                let reply = amqp_channel_close(connection, channel, AMQP_REPLY_SUCCESS)
+                if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {
+                    connectionLost(.connectionLost(reason: CDecode.status(reply.library_error)))
+                    return
+                }
+            }
+            freeChannels.append(channel)
+        case .settle(let channel, let generation, let deliveryTag, let settlement):
+            // A settle from an earlier connection would name a tag the new channel never issued.
+            guard case .connected(let connection) = link,
+                  generation == shared.generation.load(ordering: .relaxed),
+                  consumers[channel]?.consumerTag != nil
+            else { return }
+            let status: Int32
+            switch settlement {
+            case .ack(let multiple):
+                status = amqp_basic_ack(connection, channel, deliveryTag, multiple ? 1 : 0)
+            case .nack(let multiple, let requeue):
+                status = amqp_basic_nack(connection, channel, deliveryTag, multiple ? 1 : 0, requeue ? 1 : 0)
+            case .reject(let requeue):
+                status = amqp_basic_reject(connection, channel, deliveryTag, requeue ? 1 : 0)
+            }
+            if status != AMQP_STATUS_OK.rawValue {
+                connectionLost(.connectionLost(reason: CDecode.status(status)))
+            }
+        case .close(let continuation):
+            if let continuation { closeContinuations.append(continuation) }
+            closeRequested = true
+        }
+    }
+
+    private func fail(_ command: DriverCommand, with error: AMQPError) {
+        switch command {
+        case .declare(_, let continuation): continuation.resume(throwing: error)
+        case .openPublisher(_, let continuation): continuation.resume(throwing: error)
+        case .publish(_, _, _, let continuation): continuation.resume(throwing: error)
+        case .consume(_, let stream, let continuation):
+            stream.finish()
+            continuation.resume(throwing: error)
+        case .cancelConsumer, .settle: break
+        case .close(let continuation): continuation?.resume()
+        }
+    }
+
+    private static func amqpError(_ error: any Error) -> AMQPError {
+        (error as? CallFailure)?.error ?? (error as? AMQPError) ?? .protocolError("\(error)")
+    }
+
+    private func allocateChannel() -> UInt16 {
+        if let channel = freeChannels.popLast() { return channel }
+        defer { nextChannel += 1 }
+        return nextChannel
+    }
+
+    private func reportedError(_ failure: CallFailure) -> AMQPError {
+        switch failure {
+        case .channel(let error):
+            return error
+        case .connection(let error):
+            connectionLost(error)
+            return error
+        }
+    }
+
+    // MARK: - Publishing
+
+    private func flushPublishes(_ connection: amqp_connection_state_t) -> Bool {
+        guard !isBlocked else { return false }
+        var sent = false
+        for (channel, publisher) in publishers where publisher.isOpen {
+            while publisher.tracker.hasRoom, let waiting = publisher.waiting.popFirst() {
+                let message = waiting.message
+                _ = publisher.tracker.track(InFlightPublish(message: message, continuation: waiting.continuation))
+                arena.reset()
+                var properties = arena.properties(message.properties)
+                let status = message.body.withUnsafeBytes { body in
+                    amqp_basic_publish(
+                        connection, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
+                        message.mandatory ? 1 : 0, 0, &properties,
+                        amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+                }
+                sent = true
+                if status != AMQP_STATUS_OK.rawValue {
+                    connectionLost(.connectionLost(reason: CDecode.status(status)))
+                    return true
+                }
+            }
+        }
+        return sent
+    }
+
+    private func settleConfirm(_ publisher: PublisherChannel, tag: UInt64, multiple: Bool, acknowledged: Bool) {
+        publisher.tracker.settle(tag: tag, multiple: multiple, acknowledged: acknowledged) { entry, outcome in
+            switch outcome {
+            case .confirmed:
+                entry.continuation.resume()
+            case .nacked:
+                entry.continuation.resume(throwing: AMQPError.publishNacked(
+                    exchange: entry.message.exchange, routingKey: entry.message.routingKey))
+            case .returned(let code, let text):
+                entry.continuation.resume(throwing: AMQPError.publishReturned(
+                    exchange: entry.message.exchange, routingKey: entry.message.routingKey, code: code, detail: text))
+            }
+        }
+    }
+
+    private func failInFlight(_ publisher: PublisherChannel, with error: AMQPError) {
+        publisher.tracker.removeAll { $0.continuation.resume(throwing: error) }
+        publisher.incoming = nil
+    }
+
+    // MARK: - Incoming frames
+
+    private func drainIncomingFrames() -> Bool {
+        var handled = 0
+        var frame = amqp_frame_t()
+        var noWait = timeval(tv_sec: 0, tv_usec: 0)
+        while handled < Self.framesPerTurn {
+            guard case .connected(let connection) = link else { return true }
+            let status = amqp_simple_wait_frame_noblock(connection, &frame, &noWait)
+            if status == AMQP_STATUS_TIMEOUT.rawValue { break }
+            guard status == AMQP_STATUS_OK.rawValue else {
+                connectionLost(.connectionLost(reason: CDecode.status(status)))
+                return true
+            }
+            handled += 1
+            handle(frame, on: connection)
+        }
+        if case .connected(let connection) = link { amqp_maybe_release_buffers(connection) }
+        return handled > 0
+    }
+
+    private func handle(_ frame: amqp_frame_t, on connection: amqp_connection_state_t) {
+        switch Int32(frame.frame_type) {
+        case AMQP_FRAME_METHOD:
+            handleMethod(frame.payload.method, channel: frame.channel, on: connection)
+        case AMQP_FRAME_HEADER:
+            let header = frame.payload.properties
+            let properties = CDecode.properties(header.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self))
+            updateIncoming(on: frame.channel) { content in
+                content.properties = properties
+                content.expectedSize = Int(header.body_size)
+                content.body.reserveCapacity(content.expectedSize)
+                content.headerSeen = true
+            }
+        case AMQP_FRAME_BODY:
+            let fragment = frame.payload.body_fragment
+            updateIncoming(on: frame.channel) { content in
+                content.body.append(contentsOf: UnsafeRawBufferPointer(start: fragment.bytes, count: fragment.len))
+            }
+        default:
+            break
+        }
+    }
+
+    /// Applies a content frame to the message being assembled on `channel`, and hands the message on
+    /// once its body is complete.
+    private func updateIncoming(on channel: UInt16, _ update: (inout IncomingContent) -> Void) {
+        if let consumer = consumers[channel], var content = consumer.incoming {
+            update(&content)
+            if content.headerSeen, content.body.count >= content.expectedSize {
+                consumer.incoming = nil
+                deliver(content, to: consumer, channel: channel)
+            } else {
+                consumer.incoming = content
+            }
+        } else if let publisher = publishers[channel], var content = publisher.incoming {
+            update(&content)
+            if content.headerSeen, content.body.count >= content.expectedSize {
+                publisher.incoming = nil
+                markReturned(content, on: publisher)
+            } else {
+                publisher.incoming = content
+            }
+        }
+    }
+
+    private func deliver(_ content: IncomingContent, to consumer: ConsumerChannel, channel: UInt16) {
+        guard case .delivery(let deliveryTag, let redelivered) = content.kind else { return }
+        if case .int(let offset)? = content.properties.headers["x-stream-offset"] {
+            consumer.lastStreamOffset = offset
+        }
+        consumer.stream.yield(AMQPDelivery(
+            body: content.body, properties: content.properties, exchange: content.exchange,
+            routingKey: content.routingKey, redelivered: redelivered, deliveryTag: deliveryTag,
+            shared: shared, channel: channel, generation: shared.generation.load(ordering: .relaxed)))
+    }
+
+    private func markReturned(_ content: IncomingContent, on publisher: PublisherChannel) {
+        guard case .returned(let code, let text) = content.kind else { return }
+        let matched = publisher.tracker.markReturned(code: code, text: text) { entry in
+            entry.message.exchange == content.exchange
+                && entry.message.routingKey == content.routingKey
+                && entry.message.properties.messageID == content.properties.messageID
+                && entry.message.body == content.body
+        }
+        if !matched {
+            logger.warning("basic.return matched no message in flight", metadata: [
+                "exchange": "\(content.exchange)", "routingKey": "\(content.routingKey)"])
+        }
+    }
+
+    private func handleMethod(_ method: amqp_method_t, channel: UInt16, on connection: amqp_connection_state_t) {
+        switch method.id {
+        case AMQP_BASIC_DELIVER_METHOD:
+            let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            consumers[channel]?.incoming = IncomingContent(
+                kind: .delivery(deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0),
+                exchange: CDecode.string(deliver.exchange), routingKey: CDecode.string(deliver.routing_key))
+        case AMQP_BASIC_ACK_METHOD:
+            let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+            if let publisher = publishers[channel] {
+                settleConfirm(publisher, tag: ack.delivery_tag, multiple: ack.multiple != 0, acknowledged: true)
+            }
+        case AMQP_BASIC_NACK_METHOD:
+            let nack = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
+            if let publisher = publishers[channel] {
+                settleConfirm(publisher, tag: nack.delivery_tag, multiple: nack.multiple != 0, acknowledged: false)
+            }
+        case AMQP_BASIC_RETURN_METHOD:
+            let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            publishers[channel]?.incoming = IncomingContent(
+                kind: .returned(code: returned.reply_code, text: CDecode.string(returned.reply_text)),
+                exchange: CDecode.string(returned.exchange), routingKey: CDecode.string(returned.routing_key))
+        case AMQP_BASIC_CANCEL_METHOD:
+            // consumer_cancel_notify: the broker ended the subscription (queue deleted, node lost).
+            guard let consumer = consumers.removeValue(forKey: channel) else { return }
+            logger.warning("the broker cancelled a consumer", metadata: ["queue": "\(consumer.spec.queue)"])
+            consumer.stream.finish(throwing: AMQPError.channelClosed(
+                operation: "consuming from queue '\(consumer.spec.queue)'", code: 0,
+                detail: "the broker cancelled the subscription (queue deleted or moved)"))
+            let reply = amqp_channel_close(connection, channel, AMQP_REPLY_SUCCESS)
+            if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {
+                connectionLost(.connectionLost(reason: CDecode.status(reply.library_error)))
+                return
+            }
+            freeChannels.append(channel)
+        case AMQP_CHANNEL_CLOSE_METHOD:
+            let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            var closeOk = amqp_channel_close_ok_t(dummy: 0)
+            _ = amqp_send_method(connection, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &closeOk)
+            channelClosedByBroker(channel, code: close.reply_code, text: CDecode.string(close.reply_text), on: connection)
+        case AMQP_CONNECTION_CLOSE_METHOD:
+            let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            var closeOk = amqp_connection_close_ok_t(dummy: 0)
+            _ = amqp_send_method(connection, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &closeOk)
+            connectionLost(.connectionClosedByBroker(code: close.reply_code, detail: CDecode.string(close.reply_text)))
+        case AMQP_CONNECTION_BLOCKED_METHOD:
+            let blocked = method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
+            isBlocked = true
+            blockedSince = .now
+            shared.setBlocked(true)
+            logger.warning("the broker blocked publishing", metadata: ["reason": "\(CDecode.string(blocked.reason))"])
+        case AMQP_CONNECTION_UNBLOCKED_METHOD:
+            isBlocked = false
+            blockedSince = nil
+            shared.setBlocked(false)
+            logger.info("the broker unblocked publishing")
+        default:
+            logger.debug("ignored an AMQP method", metadata: ["method": "\(method.id)", "channel": "\(channel)"])
+        }
+    }
+
+    private func channelClosedByBroker(_ channel: UInt16, code: UInt16, text: String, on connection: amqp_connection_state_t) {
+        if let publisher = publishers[channel] {
+            let error = Self.channelError(operation: "publishing", code: code, text: text)
+            logger.warning("the broker closed a publisher channel", metadata: ["error": "\(error)"])
+            publisher.isOpen = false
+            failInFlight(publisher, with: error)
+            do {
+                try openPublisherChannel(channel, publisher, on: connection)
+            } catch {
+                _ = reportedError(error)
+            }
+        } else if let consumer = consumers.removeValue(forKey: channel) {
+            let error = Self.channelError(operation: "consuming from queue '\(consumer.spec.queue)'", code: code, text: text)
+            logger.warning("the broker closed a consumer channel", metadata: ["error": "\(error)"])
+            consumer.stream.finish(throwing: error)
+            freeChannels.append(channel)
+        } else if channel == Self.controlChannel {
+            controlChannelOpen = false
+        }
+    }
+
+    // MARK: - Synchronous broker calls
+
+    private static func channelError(operation: String, code: UInt16, text: String) -> AMQPError {
+        switch Int32(code) {
+        case AMQP_ACCESS_REFUSED: .accessRefused(operation: operation, detail: text)
+        case AMQP_NOT_FOUND: .notFound(operation: operation, detail: text)
+        case AMQP_PRECONDITION_FAILED: .preconditionFailed(operation: operation, detail: text)
+        default: .channelClosed(operation: operation, code: code, detail: text)
+        }
+    }
+
+    /// Reads the reply of the call just made on `channel`. When the broker closed the channel, the
+    /// close is acknowledged and the caller learns the channel is gone.
+    private func checkReply(_ operation: @autoclosure () -> String, channel: UInt16, on connection: amqp_connection_state_t) throws(CallFailure) {
+        let reply = amqp_get_rpc_reply(connection)
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            return
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            switch reply.reply.id {
+            case AMQP_CHANNEL_CLOSE_METHOD:
+                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+                var closeOk = amqp_channel_close_ok_t(dummy: 0)
+                _ = amqp_send_method(connection, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &closeOk)
+                if channel == Self.controlChannel { controlChannelOpen = false }
+                throw .channel(Self.channelError(operation: operation(), code: close.reply_code, text: CDecode.string(close.reply_text)))
+            case AMQP_CONNECTION_CLOSE_METHOD:
+                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+                var closeOk = amqp_connection_close_ok_t(dummy: 0)
+                _ = amqp_send_method(connection, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &closeOk)
+                throw .connection(.connectionClosedByBroker(code: close.reply_code, detail: CDecode.string(close.reply_text)))
+            default:
+                throw .connection(.protocolError("unexpected reply \(reply.reply.id) while \(operation())"))
+            }
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            throw .connection(.connectionLost(reason: "\(CDecode.status(reply.library_error)) while \(operation())"))
+        default:
+            throw .connection(.protocolError("no reply while \(operation())"))
+        }
+    }
+
+    private func openChannel(_ channel: UInt16, on connection: amqp_connection_state_t) throws(CallFailure) {
+        amqp_channel_open(connection, channel)
+        try checkReply("opening channel \(channel)", channel: channel, on: connection)
+    }
+
+    private func openControlChannel(_ connection: amqp_connection_state_t) throws(CallFailure) {
+        guard !controlChannelOpen else { return }
+        try openChannel(Self.controlChannel, on: connection)
+        controlChannelOpen = true
+    }
+
+    private func declare(_ topology: Topology, on connection: amqp_connection_state_t) throws(CallFailure) {
+        let channel = Self.controlChannel
+        try openControlChannel(connection)
+        for exchange in topology.exchanges {
+            arena.reset()
+            amqp_exchange_declare(
+                connection, channel, arena.bytes(exchange.name), arena.bytes(exchange.kind.amqpName), 0,
+                exchange.durable ? 1 : 0, exchange.autoDelete ? 1 : 0, exchange.isInternal ? 1 : 0,
+                arena.table(exchange.arguments))
+            try checkReply("declaring exchange '\(exchange.name)'", channel: channel, on: connection)
+        }
+        for queue in topology.queues {
+            arena.reset()
+            amqp_queue_declare(
+                connection, channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, queue.exclusive ? 1 : 0,
+                queue.autoDelete ? 1 : 0, arena.table(queue.declarationArguments))
+            try checkReply("declaring queue '\(queue.name)'", channel: channel, on: connection)
+        }
+        for binding in topology.bindings {
+            arena.reset()
+            switch binding.destination {
+            case .queue(let queue):
+                amqp_queue_bind(
+                    connection, channel, arena.bytes(queue), arena.bytes(binding.source),
+                    arena.bytes(binding.routingKey), arena.table(binding.arguments))
+                try checkReply("binding queue '\(queue)' to exchange '\(binding.source)'", channel: channel, on: connection)
+            case .exchange(let destination):
+                amqp_exchange_bind(
+                    connection, channel, arena.bytes(destination), arena.bytes(binding.source),
+                    arena.bytes(binding.routingKey), arena.table(binding.arguments))
+                try checkReply("binding exchange '\(destination)' to exchange '\(binding.source)'", channel: channel, on: connection)
+            }
+        }
+    }
+
+    private func openPublisherChannel(_ channel: UInt16, _ publisher: PublisherChannel, on connection: amqp_connection_state_t) throws(CallFailure) {
+        try openChannel(channel, on: connection)
+        amqp_confirm_select(connection, channel)
+        try checkReply("selecting confirm mode", channel: channel, on: connection)
+        publisher.isOpen = true
+    }
+
+    private func subscribe(_ channel: UInt16, _ consumer: ConsumerChannel, on connection: amqp_connection_state_t) throws(CallFailure) {
+        let spec = consumer.spec
+        try openChannel(channel, on: connection)
+        amqp_basic_qos(connection, channel, 0, spec.prefetch, 0)
+        try checkReply("setting prefetch for queue '\(spec.queue)'", channel: channel, on: connection)
+        arena.reset()
+        let consumeOk = amqp_basic_consume(
+            connection, channel, arena.bytes(spec.queue), amqp_empty_bytes, 0, 0, spec.exclusive ? 1 : 0,
+            arena.table(consumer.subscribeArguments))
+        try checkReply("consuming from queue '\(spec.queue)'", channel: channel, on: connection)
+        consumer.consumerTag = consumeOk.map { CDecode.string($0.pointee.consumer_tag) } ?? ""
+    }
+
+    // MARK: - Connecting
+
+    private func openConnection() throws(AMQPError) -> amqp_connection_state_t {
+        guard let connection = amqp_new_connection() else { throw .protocolError("librabbitmq could not allocate a connection") }
+        do {
+            try login(connection)
+            return connection
+        } catch {
+            amqp_destroy_connection(connection)
+            throw error
+        }
+    }
+
+    private func login(_ connection: amqp_connection_state_t) throws(AMQPError) {
+        let configuration = self.configuration
+        let socket: OpaquePointer?
+        if configuration.useTLS {
+            socket = amqp_ssl_socket_new(connection)
+            guard let socket else { throw .tls(reason: "librabbitmq could not create a TLS socket") }
+            let tls = configuration.tls
+            if let caFile = tls.caCertificateFile, amqp_ssl_socket_set_cacert(socket, caFile) != AMQP_STATUS_OK.rawValue {
+                throw .tls(reason: "cannot read the CA certificate file '\(caFile)'")
+            }
+            if let certificate = tls.clientCertificateFile, let key = tls.clientKeyFile,
+               amqp_ssl_socket_set_key(socket, certificate, key) != AMQP_STATUS_OK.rawValue {
+                throw .tls(reason: "cannot read the client certificate '\(certificate)' or key '\(key)'")
+            }
+            amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
+            amqp_ssl_socket_set_verify_hostname(socket, tls.verifyHostname ? 1 : 0)
+        } else {
+            socket = amqp_tcp_socket_new(connection)
+            guard socket != nil else { throw .protocolError("librabbitmq could not create a TCP socket") }
+        }
+        var connectTimeout = Self.makeTimeval(configuration.connectTimeout)
+        let opened = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &connectTimeout)
+        guard opened == AMQP_STATUS_OK.rawValue else {
+            let systemError = errno
+            var reason = CDecode.status(opened)
+            if opened == AMQP_STATUS_SOCKET_ERROR.rawValue, systemError != 0 {
+                reason += " (\(String(cString: strerror(systemError))))"
+            }
+            throw .brokerUnreachable(host: configuration.host, port: configuration.port, reason: reason)
+        }
+        amqp_set_handshake_timeout(connection, &connectTimeout)
+        var operationTimeout = Self.makeTimeval(configuration.operationTimeout)
+        amqp_set_rpc_timeout(connection, &operationTimeout)
+
+        arena.reset()
+        var properties = arena.table(clientProperties())
+        let reply = switchboard_amqp_login_plain(
+            connection, configuration.virtualHost, 0, Self.frameMax, Int32(configuration.heartbeatSeconds),
+            &properties, configuration.user, configuration.password)
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            return
+        case AMQP_RESPONSE_SERVER_EXCEPTION where reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD:
+            let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            let text = CDecode.string(close.reply_text)
+            switch Int32(close.reply_code) {
+            case AMQP_ACCESS_REFUSED: throw .authenticationFailed(user: configuration.user, detail: text)
+            case AMQP_NOT_ALLOWED: throw .virtualHostNotAllowed(vhost: configuration.virtualHost, detail: text)
+            default: throw .connectionClosedByBroker(code: close.reply_code, detail: text)
+            }
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            throw .connectionLost(reason: "during the AMQP handshake with \(configuration.host):\(configuration.port): \(CDecode.status(reply.library_error))")
+        default:
+            throw .protocolError("unexpected reply during the AMQP handshake")
+        }
+    }
+
+    private func clientProperties() -> AMQPTable {
+        var properties: AMQPTable = [
+            "product": "Switchboard",
+            "platform": "Swift",
+            "capabilities": [
+                "connection.blocked": true,
+                "publisher_confirms": true,
+                "consumer_cancel_notify": true,
+                "basic.nack": true,
+                "authentication_failure_close": true,
+                "exchange_exchange_bindings": true,
+                "per_consumer_qos": true,
+            ],
+        ]
+        if let name = configuration.connectionName { properties["connection_name"] = .string(name) }
+        return properties
+    }
+
+    private static func makeTimeval(_ duration: Duration) -> timeval {
+        let (seconds, attoseconds) = duration.components
+        return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+
+    // MARK: - Losing and regaining the connection
+
+    private func connectionLost(_ error: AMQPError) {
+        guard case .connected(let connection) = link else { return }
+        amqp_destroy_connection(connection)
+        let now = ContinuousClock.now
+        let generation = shared.generation.load(ordering: .relaxed)
+        shared.generation.store(generation + 1, ordering: .relaxed)
+        link = .disconnected(
+            failedAttempts: 0, nextAttempt: now + configuration.reconnectBackoff.delay(afterFailedAttempts: 0),
+            since: now, lastError: "\(error)")
+        shared.setState(.reconnecting(failedAttempts: 0))
+        controlChannelOpen = false
+        if isBlocked {
+            isBlocked = false
+            blockedSince = nil
+            shared.setBlocked(false)
+        }
+        let lost = AMQPError.connectionLost(reason: "\(error)")
+        for publisher in publishers.values {
+            publisher.isOpen = false
+            failInFlight(publisher, with: lost)
+        }
+        for consumer in consumers.values {
+            consumer.consumerTag = nil
+            consumer.incoming = nil
+        }
+        logger.warning("AMQP connection lost; reconnecting", metadata: ["error": "\(error)"])
+    }
+
+    private func reconnect() {
+        guard case .disconnected(let failedAttempts, _, let since, _) = link else { return }
+        do {
+            let connection = try openConnection()
+            link = .connected(connection)
+            shared.generation.add(1, ordering: .relaxed)
+            try restore(on: connection)
+            shared.setState(.connected)
+            logger.info("AMQP connection re-established", metadata: ["failedAttempts": "\(failedAttempts)"])
+        } catch {
+            let reason = "\(Self.amqpError(error))"
+            if case .connected(let connection) = link { amqp_destroy_connection(connection) }
+            let attempts = failedAttempts + 1
+            let delay = configuration.reconnectBackoff.delay(afterFailedAttempts: attempts)
+            link = .disconnected(failedAttempts: attempts, nextAttempt: .now + delay, since: since, lastError: reason)
+            shared.setState(.reconnecting(failedAttempts: attempts))
+            logger.warning("AMQP reconnect failed", metadata: ["error": "\(reason)", "retryIn": "\(delay)"])
+        }
+    }
+
+    /// Puts back what the lost connection had: topology, publisher channels, subscriptions.
+    /// A channel-level failure affects only its part; a connection-level one ends the attempt.
+    private func restore(on connection: amqp_connection_state_t) throws(CallFailure) {
+        try openControlChannel(connection)
+        for topology in topologies {
+            if let error = try channelFailure(of: { () throws(CallFailure) in try declare(topology, on: connection) }) {
+                logger.error("declaring a topology again after reconnecting failed", metadata: ["error": "\(error)"])
+            }
+        }
+        let declarations = pendingDeclarations
+        pendingDeclarations = []
+        for (index, pending) in declarations.enumerated() {
+            do {
+                if let error = try channelFailure(of: { () throws(CallFailure) in try declare(pending.topology, on: connection) }) {
+                    pending.continuation.resume(throwing: error)
+                } else {
+                    topologies.append(pending.topology)
+                    pending.continuation.resume()
+                }
+            } catch {
+                pendingDeclarations = Array(declarations[index...])
+                throw error
+            }
+        }
+        for (channel, publisher) in publishers.sorted(by: { $0.key < $1.key }) {
+            if let error = try channelFailure(of: { () throws(CallFailure) in try openPublisherChannel(channel, publisher, on: connection) }) {
+                logger.error("reopening a publisher channel failed", metadata: ["error": "\(error)"])
+            }
+        }
+        for (channel, consumer) in consumers.sorted(by: { $0.key < $1.key }) {
+            if let error = try channelFailure(of: { () throws(CallFailure) in try subscribe(channel, consumer, on: connection) }) {
+                consumers[channel] = nil
+                freeChannels.append(channel)
+                consumer.stream.finish(throwing: error)
+            }
+        }
+    }
+
+    /// Runs `call`, returning a channel-level failure instead of throwing it.
+    private func channelFailure(of call: () throws(CallFailure) -> Void) throws(CallFailure) -> AMQPError? {
+        do {
+            try call()
+            return nil
+        } catch {
+            switch error {
+            case .channel(let channelError): return channelError
+            case .connection: throw error
+            }
+        }
+    }
+
+    // MARK: - Deadlines
+
+    /// Why callers are waiting right now, since when, and the error they get when it lasts too long.
+    private var currentWait: (since: ContinuousClock.Instant, limit: Duration, error: AMQPError)? {
+        switch link {
+        case .disconnected(_, _, let since, let lastError):
+            let limit = configuration.reconnectWaitTimeout
+            return (since, limit, .notConnected(waited: limit, lastError: lastError))
+        case .connected:
+            guard let blockedSince else { return nil }
+            let limit = configuration.blockedPublishTimeout
+            return (blockedSince, limit, .blockedTimeout(waited: limit))
+        case .closed:
+            return nil
+        }
+    }
+
+    private func expireWaits(now: ContinuousClock.Instant) {
+        guard let wait = currentWait else { return }
+        func expired(_ enqueuedAt: ContinuousClock.Instant) -> Bool {
+            max(enqueuedAt, wait.since) + wait.limit <= now
+        }
+        for publisher in publishers.values {
+            while let first = publisher.waiting.first, expired(first.enqueuedAt) {
+                publisher.waiting.removeFirst().continuation.resume(throwing: wait.error)
+            }
+        }
+        if case .disconnected = link {
+            pendingDeclarations.removeAll { pending in
+                guard expired(pending.enqueuedAt) else { return false }
+                pending.continuation.resume(throwing: wait.error)
+                return true
+            }
+        }
+    }
+
+    private func nextDeadline() -> ContinuousClock.Instant? {
+        var deadline: ContinuousClock.Instant?
+        if case .disconnected(_, let nextAttempt, _, _) = link { deadline = nextAttempt }
+        guard let wait = currentWait else { return deadline }
+        var oldest: ContinuousClock.Instant?
+        for publisher in publishers.values {
+            if let first = publisher.waiting.first { oldest = min(oldest ?? first.enqueuedAt, first.enqueuedAt) }
+        }
+        if case .disconnected = link, let first = pendingDeclarations.first {
+            oldest = min(oldest ?? first.enqueuedAt, first.enqueuedAt)
+        }
+        if let oldest {
+            let expiry = max(oldest, wait.since) + wait.limit
+            deadline = min(deadline ?? expiry, expiry)
+        }
+        return deadline
+    }
+
+    // MARK: - Closing
+
+    private func finishClosing() {
+        for command in shared.closeInbox() {
+            if case .close(let continuation) = command {
+                if let continuation { closeContinuations.append(continuation) }
+            } else {
+                fail(command, with: .connectionClosed)
+            }
+        }
+        for publisher in publishers.values {
+            failInFlight(publisher, with: .connectionClosed)
+            while let waiting = publisher.waiting.popFirst() {
+                waiting.continuation.resume(throwing: AMQPError.connectionClosed)
+            }
+        }
+        publishers = [:]
+        for consumer in consumers.values { consumer.stream.finish() }
+        consumers = [:]
+        for pending in pendingDeclarations { pending.continuation.resume(throwing: AMQPError.connectionClosed) }
+        pendingDeclarations = []
+        if case .connected(let connection) = link {
+            _ = amqp_connection_close(connection, AMQP_REPLY_SUCCESS)
+            amqp_destroy_connection(connection)
+        }
+        link = .closed
+        shared.generation.add(1, ordering: .relaxed)
+        shared.setState(.closed)
+        shared.setBlocked(false)
+        logger.info("AMQP connection closed")
+        for continuation in closeContinuations { continuation.resume() }
+        closeContinuations = []
+    }
+}

@@ -1,0 +1,122 @@
+import CRabbitMQ
+import Glibc
+import Synchronization
+
+/// What a connection is doing, as callers can observe it.
+public enum AMQPConnectionState: Sendable, Hashable {
+    case connected
+    /// The connection was lost; the I/O thread is trying again. `failedAttempts` counts failures since.
+    case reconnecting(failedAttempts: Int)
+    case closed
+}
+
+/// A message on its way to the broker.
+struct OutgoingMessage: Sendable {
+    var body: [UInt8]
+    var exchange: String
+    var routingKey: String
+    var properties: AMQPProperties
+    var mandatory: Bool
+}
+
+/// What a consumer subscribes with; kept to subscribe again after a reconnect.
+struct ConsumerSpec: Sendable {
+    var queue: String
+    var prefetch: UInt16
+    var exclusive: Bool
+    var arguments: AMQPTable
+}
+
+enum Settlement: Sendable {
+    case ack(multiple: Bool)
+    case nack(multiple: Bool, requeue: Bool)
+    case reject(requeue: Bool)
+}
+
+typealias DeliveryStream = AsyncThrowingStream<AMQPDelivery, any Error>
+
+/// Requests from Swift callers to the I/O thread that owns the librabbitmq connection.
+enum DriverCommand: Sendable {
+    case declare(Topology, CheckedContinuation<Void, any Error>)
+    case openPublisher(window: Int, CheckedContinuation<UInt16, any Error>)
+    case publish(channel: UInt16, OutgoingMessage, enqueuedAt: ContinuousClock.Instant, UnsafeContinuation<Void, any Error>)
+    case consume(ConsumerSpec, DeliveryStream.Continuation, CheckedContinuation<UInt16, any Error>)
+    case cancelConsumer(channel: UInt16)
+    case settle(channel: UInt16, generation: UInt64, deliveryTag: UInt64, Settlement)
+    case close(CheckedContinuation<Void, Never>?)
+}
+
+/// The thread-safe meeting point of callers and the I/O thread: a command inbox with an eventfd
+/// wake-up, and the connection's observable state.
+final class ConnectionShared: Sendable {
+    private struct Inbox {
+        var commands: [DriverCommand] = []
+        var isClosed = false
+    }
+
+    private struct Observed {
+        var state: AMQPConnectionState = .connected
+        var isBlocked = false
+    }
+
+    private let inbox = Mutex(Inbox())
+    private let observed = Mutex(Observed())
+    /// Counts connections made; a delivery remembers the one it came from, so a late ack can be refused.
+    let generation = Atomic<UInt64>(0)
+    let wakeDescriptor: Int32
+
+    init() throws(AMQPError) {
+        let descriptor = switchboard_wakeup_eventfd()
+        guard descriptor >= 0 else {
+            throw .protocolError("cannot create the I/O thread's wake-up descriptor: errno \(errno)")
+        }
+        wakeDescriptor = descriptor
+    }
+
+    deinit { Glibc.close(wakeDescriptor) }
+
+    /// Queues a command for the I/O thread. Returns false once the connection is closed.
+    func submit(_ command: DriverCommand) -> Bool {
+        let wasEmpty: Bool? = inbox.withLock { inbox in
+            guard !inbox.isClosed else { return nil }
+            let wasEmpty = inbox.commands.isEmpty
+            inbox.commands.append(command)
+            return wasEmpty
+        }
+        guard let wasEmpty else { return false }
+        // The I/O thread drains the whole inbox at once, so only the first command after a drain
+        // needs to wake it.
+        if wasEmpty { wake() }
+        return true
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeDescriptor, &one, MemoryLayout<UInt64>.size)
+    }
+
+    /// Swaps the queued commands into `buffer` (which must be empty), keeping both arrays' storage.
+    func takeCommands(into buffer: inout [DriverCommand]) {
+        inbox.withLock { swap(&$0.commands, &buffer) }
+    }
+
+    /// Refuses further commands and hands back those still queued.
+    func closeInbox() -> [DriverCommand] {
+        inbox.withLock { inbox in
+            inbox.isClosed = true
+            defer { inbox.commands = [] }
+            return inbox.commands
+        }
+    }
+
+    func clearWakeUp() {
+        var count: UInt64 = 0
+        _ = Glibc.read(wakeDescriptor, &count, MemoryLayout<UInt64>.size)
+    }
+
+    var state: AMQPConnectionState { observed.withLock { $0.state } }
+    var isBlocked: Bool { observed.withLock { $0.isBlocked } }
+
+    func setState(_ state: AMQPConnectionState) { observed.withLock { $0.state = state } }
+    func setBlocked(_ blocked: Bool) { observed.withLock { $0.isBlocked = blocked } }
+}
