@@ -1,0 +1,417 @@
+import HeapModule
+
+/// Watches user inactivity in served conversations: when an agent's message stays unanswered for the desk's
+/// `inactivityMs`, posts one closure message to the user and asks the Router to end the conversation.
+///
+/// The clock runs from the agent's latest message the user has not answered, ordered by `sentAt` rather than
+/// by arrival, so races between queues do not matter. One value holds every desk of its shard. The core is
+/// pure: the shell passes the time in and runs the returned effects in order.
+public struct CloserCore: Codable, Sendable, Equatable {
+    public enum Input: Hashable, Sendable {
+        /// From `switchboard.in`; only `message.posted` is taken.
+        case message(InboundMessage)
+        case routerEvent(RouterEvent)
+        /// A timer fired: every deadline at or before `now` is handled.
+        case tick
+    }
+
+    public enum Effect: Hashable, Sendable {
+        /// To `switchboard.outbound`.
+        case publish(OutboundMessage)
+        /// To `switchboard.in`: `conversation.ended` by `inactivity`, for the Router.
+        case send(InboundMessage)
+        /// The input is bad: a message type the Closer does not take, or an unknown desk.
+        case deadLetter(reason: String)
+        /// The earliest pending deadline after this step. Always last, present whenever a deadline is pending.
+        case wakeUp(at: Instant)
+    }
+
+    public struct Limits: Codable, Hashable, Sendable {
+        /// Conversations whose messages arrived before their assignment, kept until it arrives.
+        public var unassignedConversations: Int
+        /// Ended or closed conversations remembered, so late messages are dropped and a conversation is
+        /// closed at most once.
+        public var endedConversations: Int
+
+        public init(unassignedConversations: Int = 100_000, endedConversations: Int = 1_000_000) {
+            self.unassignedConversations = unassignedConversations
+            self.endedConversations = endedConversations
+        }
+    }
+
+    private var limits: Limits
+    private var desks: [DeskConfig] = []
+    /// Interning: per-conversation state names its desk by a small number instead of a string.
+    private var deskNumbers: [DeskID: DeskNumber] = [:]
+    private var served: [ConversationKey: ServedConversation] = [:]
+    private var unassigned: BoundedRecall<ConversationKey, MessageClock>
+    private var ended: BoundedRecall<ConversationKey, Ending>
+    /// Derived from `served` (each conversation's `timerAt`), rebuilt on decode rather than stored. At most
+    /// one live timer per conversation; entries that no longer match are skipped when they surface.
+    private var timers = Heap<ClockTimer>()
+
+    public init() {
+        self.init(limits: Limits())
+    }
+
+    public init(limits: Limits) {
+        self.limits = limits
+        unassigned = BoundedRecall(limit: limits.unassignedConversations)
+        ended = BoundedRecall(limit: limits.endedConversations)
+    }
+
+    /// Conversations being served, with or without a running clock.
+    public var servedCount: Int { served.count }
+
+    public mutating func handle(_ input: Input, at now: Instant) -> [Effect] {
+        var effects: [Effect] = []
+        switch input {
+        case .message(let message):
+            take(message, into: &effects)
+        case .routerEvent(let event):
+            apply(event)
+        case .tick:
+            fireTimers(at: now, into: &effects)
+        }
+        compactTimersIfMostlyStale()
+        if let next = nextValidDeadline() {
+            effects.append(.wakeUp(at: Instant(millisecondsSinceEpoch: next)))
+        }
+        return effects
+    }
+
+    // MARK: - Chat messages
+
+    private mutating func take(_ message: InboundMessage, into effects: inout [Effect]) {
+        switch message.body {
+        case .messagePosted(let posted):
+            guard let desk = deskNumbers[message.desk] else {
+                effects.append(.deadLetter(reason: "message.posted: unknown desk \(message.desk)"))
+                return
+            }
+            record(posted, for: ConversationKey(desk: desk, conversation: posted.conversation))
+        case .conversationRequested, .conversationEnded, .agentStatus, .offerAccept, .offerDecline, .sessionEnd,
+             .sessionTransfer, .agentSync, .deskConfigure, .agentUpsert, .agentRemove:
+            effects.append(.deadLetter(reason: "the Closer takes only message.posted from switchboard.in"))
+        }
+    }
+
+    private mutating func record(_ posted: PostedMessage, for key: ConversationKey) {
+        if var conversation = served[key] {
+            conversation.record(posted)
+            arm(&conversation, key: key)
+            served[key] = conversation
+        } else if ended[key] == nil {
+            unassigned.update(key, startingFrom: MessageClock()) { $0.record(posted) }
+        }
+    }
+
+    // MARK: - Router facts
+
+    private mutating func apply(_ event: RouterEvent) {
+        let desk = deskNumber(for: event.desk)
+        guard event.seq > desks[Int(desk)].lastRouterSeq else { return }
+        desks[Int(desk)].lastRouterSeq = event.seq
+        switch event.body {
+        case .deskConfigured(let settings):
+            let before = desks[Int(desk)]
+            desks[Int(desk)].apply(settings)
+            if before.inactivityMs != settings.inactivityMs || before.warningMs != settings.warningMs {
+                rearmAll(in: desk)
+            }
+        case .conversationAssigned(let conversation, let user, _, _, let mode):
+            assign(ConversationKey(desk: desk, conversation: conversation), user: user, mode: mode, at: event.at)
+        case .conversationQueued(let conversation, _, _, _):
+            served[ConversationKey(desk: desk, conversation: conversation)] = nil
+        case .conversationEnded(let conversation, _, _):
+            let key = ConversationKey(desk: desk, conversation: conversation)
+            served[key] = nil
+            unassigned.remove(key)
+            if ended[key] == nil {
+                ended.update(key, startingFrom: .endedByRouter) { _ in }
+            }
+        case .agentChanged, .offerMade, .offerExpired, .offerDeclined, .offerWithdrawn, .commandRejected,
+             .agentState:
+            break
+        }
+    }
+
+    /// A transfer starts the new agent with no running clock: the previous agent's unanswered messages are
+    /// treated as answered at the transfer, so even one that arrives late cannot start a clock.
+    private mutating func assign(_ key: ConversationKey, user: UserID, mode: AssignMode, at assignedAt: Instant) {
+        switch ended[key] {
+        case .closedByInactivity:
+            return
+        case .endedByRouter:
+            ended.remove(key)
+        case nil:
+            break
+        }
+        var conversation = served[key]
+            ?? ServedConversation(user: user, clock: unassigned.remove(key) ?? MessageClock())
+        conversation.user = user
+        switch mode {
+        case .transferred:
+            conversation.clock.treatAsAnswered(at: assignedAt.millisecondsSinceEpoch)
+        case .accepted, .autoAccepted:
+            break
+        }
+        arm(&conversation, key: key)
+        served[key] = conversation
+    }
+
+    // MARK: - Timers
+
+    private mutating func fireTimers(at now: Instant, into effects: inout [Effect]) {
+        let nowMs = now.millisecondsSinceEpoch
+        while let timer = timers.min, timer.at <= nowMs {
+            _ = timers.popMin()
+            guard var conversation = served[timer.key], conversation.timerAt == timer.at else { continue }
+            conversation.timerAt = ServedConversation.noTimer
+            let desk = desks[Int(timer.key.desk)]
+            guard let deadline = desk.deadline(of: conversation) else {
+                served[timer.key] = conversation
+                continue
+            }
+            if nowMs >= deadline {
+                close(timer.key, conversation, desk: desk, at: now, into: &effects)
+                continue
+            }
+            if desk.warningMs > 0, !conversation.warned, nowMs >= deadline - desk.warningMs,
+               let agentMessageAt = conversation.clock.unansweredAgentMessageAt {
+                conversation.warned = true
+                effects.append(.publish(OutboundMessage(desk: desk.id, at: now, body: .inactivityWarning(
+                    conversation: timer.key.conversation, user: conversation.user, text: desk.warningText,
+                    idempotencyKey: "warning:\(timer.key.conversation):\(agentMessageAt)"))))
+            }
+            arm(&conversation, key: timer.key)
+            served[timer.key] = conversation
+        }
+    }
+
+    private mutating func close(
+        _ key: ConversationKey, _ conversation: ServedConversation, desk: DeskConfig, at now: Instant,
+        into effects: inout [Effect]
+    ) {
+        served[key] = nil
+        ended.remove(key)
+        ended.update(key, startingFrom: .closedByInactivity) { _ in }
+        effects.append(.publish(OutboundMessage(desk: desk.id, at: now, body: .closureMessage(
+            conversation: key.conversation, user: conversation.user, text: desk.closureText,
+            idempotencyKey: "closure:\(key.conversation)"))))
+        effects.append(.send(InboundMessage(
+            id: Self.inactivityEndID(desk: desk.id, conversation: key.conversation), desk: desk.id, at: now,
+            body: .conversationEnded(conversation: key.conversation, by: .inactivity))))
+    }
+
+    /// `inactivity:<desk>:<conversation>`: the same for every retry, so the Router drops duplicates. `:` cannot
+    /// occur in identifiers, so the id is unambiguous. When both identifiers are long the desk is replaced by
+    /// its FNV-1a hash to stay within the 128 characters of a message id.
+    static func inactivityEndID(desk: DeskID, conversation: ConversationID) -> MessageID {
+        let plain = "inactivity:\(desk):\(conversation)"
+        let text = plain.utf8.count <= 128 ? plain : "inactivity:\(fnv1a64Hex(desk.rawValue)):\(conversation)"
+        // Identifiers are 1 to 64 characters of [A-Za-z0-9_-], so `text` is at most 128 printable characters.
+        return try! MessageID(text)
+    }
+
+    private static func fnv1a64Hex(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// Schedules the conversation's next action (warning or close) unless an earlier timer is already set,
+    /// which re-evaluates when it fires. With no running clock the timer is disarmed (its heap entry goes stale).
+    private mutating func arm(_ conversation: inout ServedConversation, key: ConversationKey) {
+        let desk = desks[Int(key.desk)]
+        guard let deadline = desk.deadline(of: conversation) else {
+            conversation.timerAt = ServedConversation.noTimer
+            return
+        }
+        let next = desk.warningMs > 0 && !conversation.warned ? deadline - desk.warningMs : deadline
+        guard next < conversation.timerAt else { return }
+        conversation.timerAt = next
+        timers.insert(ClockTimer(at: next, key: key))
+    }
+
+    /// After a settings change a deadline may move earlier; a rare admin action, so one pass is fine.
+    private mutating func rearmAll(in desk: DeskNumber) {
+        for key in served.keys.filter({ $0.desk == desk }) {
+            guard var conversation = served[key] else { continue }
+            arm(&conversation, key: key)
+            served[key] = conversation
+        }
+    }
+
+    /// Drops surfaced timers that no longer match a conversation, so the answer depends only on `served`
+    /// (and is the same after a snapshot restore).
+    private mutating func nextValidDeadline() -> Int64? {
+        while let timer = timers.min {
+            if served[timer.key]?.timerAt == timer.at { return timer.at }
+            _ = timers.popMin()
+        }
+        return nil
+    }
+
+    /// Timers of ended or answered conversations stay in the heap until they surface; rebuilding once they
+    /// outnumber live conversations keeps memory proportional to what is tracked.
+    private mutating func compactTimersIfMostlyStale() {
+        guard timers.count > 2 * served.count + 1_024 else { return }
+        rebuildTimers()
+    }
+
+    private mutating func rebuildTimers() {
+        timers = Heap(served.compactMap { key, conversation in
+            conversation.timerAt == ServedConversation.noTimer ? nil : ClockTimer(at: conversation.timerAt, key: key)
+        })
+    }
+
+    private mutating func deskNumber(for id: DeskID) -> DeskNumber {
+        if let number = deskNumbers[id] { return number }
+        let number = DeskNumber(desks.count)
+        desks.append(DeskConfig(id: id))
+        deskNumbers[id] = number
+        return number
+    }
+
+    // MARK: - Snapshot
+
+    private enum CodingKeys: String, CodingKey {
+        case limits, desks, served, unassigned, ended
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        limits = try container.decode(Limits.self, forKey: .limits)
+        desks = try container.decode([DeskConfig].self, forKey: .desks)
+        served = try container.decode([ConversationKey: ServedConversation].self, forKey: .served)
+        unassigned = try container.decode(BoundedRecall.self, forKey: .unassigned)
+        ended = try container.decode(BoundedRecall.self, forKey: .ended)
+        deskNumbers = Dictionary(uniqueKeysWithValues: desks.enumerated().map { ($1.id, DeskNumber($0)) })
+        rebuildTimers()
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(limits, forKey: .limits)
+        try container.encode(desks, forKey: .desks)
+        try container.encode(served, forKey: .served)
+        try container.encode(unassigned, forKey: .unassigned)
+        try container.encode(ended, forKey: .ended)
+    }
+
+    /// Equal when the tracked state is: the timer heap and the desk lookup are indexes over it.
+    public static func == (lhs: CloserCore, rhs: CloserCore) -> Bool {
+        lhs.limits == rhs.limits && lhs.desks == rhs.desks && lhs.served == rhs.served
+            && lhs.unassigned == rhs.unassigned && lhs.ended == rhs.ended
+    }
+}
+
+// MARK: - State
+
+extension CloserCore {
+    typealias DeskNumber = UInt32
+
+    struct DeskConfig: Codable, Sendable, Equatable {
+        var id: DeskID
+        var lastRouterSeq: UInt64 = 0
+        var inactivityMs: Milliseconds = DeskSettings.defaults.inactivityMs
+        var warningMs: Milliseconds = DeskSettings.defaults.warningMs
+        var closureText: String = DeskSettings.defaults.closureText
+        var warningText: String = DeskSettings.defaults.warningText
+
+        init(id: DeskID) {
+            self.id = id
+        }
+
+        mutating func apply(_ settings: DeskSettings) {
+            inactivityMs = settings.inactivityMs
+            warningMs = settings.warningMs
+            closureText = settings.closureText
+            warningText = settings.warningText
+        }
+
+        /// When the conversation closes if the user stays silent; `nil` when no clock runs.
+        func deadline(of conversation: ServedConversation) -> Int64? {
+            guard inactivityMs > 0, let since = conversation.clock.unansweredAgentMessageAt else { return nil }
+            return since + inactivityMs
+        }
+    }
+
+    /// A conversation within its desk. The desk is a number to keep a million of these small.
+    struct ConversationKey: Hashable, Codable, Sendable, Comparable {
+        var desk: DeskNumber
+        var conversation: ConversationID
+
+        static func < (lhs: ConversationKey, rhs: ConversationKey) -> Bool {
+            lhs.desk != rhs.desk ? lhs.desk < rhs.desk : lhs.conversation < rhs.conversation
+        }
+    }
+
+    /// The latest `sentAt` of each side, in milliseconds since the epoch (`Int64.min`: none yet).
+    struct MessageClock: Hashable, Codable, Sendable {
+        var lastAgentMessageAt: Int64 = .min
+        var lastUserMessageAt: Int64 = .min
+
+        /// A user message sent at or after the agent's latest answers it.
+        var unansweredAgentMessageAt: Int64? {
+            lastAgentMessageAt > lastUserMessageAt ? lastAgentMessageAt : nil
+        }
+
+        mutating func record(_ posted: PostedMessage) {
+            let sentAt = posted.sentAt.millisecondsSinceEpoch
+            switch posted.from {
+            case .agent: lastAgentMessageAt = max(lastAgentMessageAt, sentAt)
+            case .user: lastUserMessageAt = max(lastUserMessageAt, sentAt)
+            }
+        }
+
+        mutating func treatAsAnswered(at instant: Int64) {
+            lastUserMessageAt = max(lastUserMessageAt, instant)
+        }
+    }
+
+    struct ServedConversation: Hashable, Codable, Sendable {
+        static let noTimer = Int64.max
+
+        var user: UserID
+        var clock: MessageClock
+        /// When this conversation's live timer fires (`noTimer`: none).
+        var timerAt: Int64 = noTimer
+        /// Whether the warning for the current unanswered agent message was sent.
+        var warned = false
+
+        init(user: UserID, clock: MessageClock) {
+            self.user = user
+            self.clock = clock
+        }
+
+        mutating func record(_ posted: PostedMessage) {
+            let before = clock.lastAgentMessageAt
+            clock.record(posted)
+            if clock.lastAgentMessageAt != before {
+                warned = false
+            }
+        }
+    }
+
+    enum Ending: String, Hashable, Codable, Sendable {
+        case endedByRouter
+        /// Closed here: never tracked again, so at most one closure message per conversation.
+        case closedByInactivity
+    }
+
+    /// Ordered by time, then desk number and conversation, so that timers due together fire in the same
+    /// order in every process and after every restore.
+    struct ClockTimer: Comparable, Sendable {
+        var at: Int64
+        var key: ConversationKey
+
+        static func < (lhs: ClockTimer, rhs: ClockTimer) -> Bool {
+            lhs.at != rhs.at ? lhs.at < rhs.at : lhs.key < rhs.key
+        }
+    }
+}
