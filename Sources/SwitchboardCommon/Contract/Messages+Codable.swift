@@ -29,9 +29,6 @@ enum Envelope {
             return try read()
         } catch let error as DecodingError {
             throw ContractError(error, messageType: type)
-        } catch var error as ContractError {
-            error.messageType = error.messageType ?? type
-            throw error
         }
     }
 
