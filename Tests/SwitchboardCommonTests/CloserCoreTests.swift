@@ -141,7 +141,7 @@ private func servedConversation(warningMs: Milliseconds = 0) -> CloserHarness {
         let ended = InboundMessage(
             id: try MessageID("x-1"), desk: desk, at: t0, body: .conversationEnded(conversation: chat1, by: .user))
         #expect(closer.core.handle(.message(ended), at: t0) == [
-            .deadLetter(reason: "the Closer takes only message.posted from switchboard.in"),
+            .deadLetter(reason: "conversation.ended: the Closer takes only message.posted"),
         ])
     }
 

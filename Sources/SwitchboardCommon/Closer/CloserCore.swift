@@ -92,7 +92,7 @@ public struct CloserCore: Codable, Sendable, Equatable {
             record(posted, for: ConversationKey(desk: desk, conversation: posted.conversation))
         case .conversationRequested, .conversationEnded, .agentStatus, .offerAccept, .offerDecline, .sessionEnd,
              .sessionTransfer, .agentSync, .deskConfigure, .agentUpsert, .agentRemove:
-            effects.append(.deadLetter(reason: "the Closer takes only message.posted from switchboard.in"))
+            effects.append(.deadLetter(reason: "\(message.body.type): the Closer takes only message.posted"))
         }
     }
 
