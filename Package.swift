@@ -45,15 +45,18 @@ let package = Package(
         ),
         .executableTarget(
             name: "AMQPDemo",
-            dependencies: ["SwitchboardAMQP"],
+            dependencies: [
+                "SwitchboardAMQP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "AMQPBench",
             dependencies: [
                 "SwitchboardAMQP",
-                "SwitchboardCommon",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
