@@ -314,6 +314,18 @@ private func servedConversation(warningMs: Milliseconds = 0) -> CloserHarness {
         #expect(closer.tick(at: now) == closure(chat1, desk: otherDesk, at: now) + closure(chat1, at: now) + closure(chat2, at: now))
     }
 
+    @Test func dueActionsRunInOrderOfTheirOwnTimeEvenAfterTheClockMovedLater() {
+        var closer = CloserHarness()
+        _ = closer.configure()
+        _ = closer.assign(chat1)
+        _ = closer.assign(chat2)
+        _ = closer.post(.agent, sentAt: t0, in: chat1)
+        _ = closer.post(.agent, sentAt: t0 + 10_000, in: chat1)
+        _ = closer.post(.agent, sentAt: t0 + 5_000, in: chat2)
+        let now = t0 + 100_000
+        #expect(closer.tick(at: now) == closure(chat2, at: now) + closure(chat1, at: now))
+    }
+
     @Test func theInactivityEndIdFitsAMessageIdForTheLongestIdentifiers() throws {
         let longDesk = try DeskID(String(repeating: "d", count: 64))
         let longConversation = try ConversationID(String(repeating: "c", count: 64))

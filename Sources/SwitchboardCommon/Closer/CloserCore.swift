@@ -162,6 +162,8 @@ public struct CloserCore: Codable, Sendable, Equatable {
 
     // MARK: - Timers
 
+    /// Due actions run in order of their own time (then desk and conversation): a timer that fired early,
+    /// because the clock moved later after it was set, is put back at the action's time first.
     private mutating func fireTimers(at now: Instant, into effects: inout [Effect]) {
         let nowMs = now.millisecondsSinceEpoch
         while let timer = timers.min, timer.at <= nowMs {
@@ -169,7 +171,14 @@ public struct CloserCore: Codable, Sendable, Equatable {
             guard var conversation = served[timer.key], conversation.timerAt == timer.at else { continue }
             conversation.timerAt = ServedConversation.noTimer
             let desk = desks[Int(timer.key.desk)]
-            guard let deadline = desk.deadline(of: conversation) else {
+            guard let deadline = desk.deadline(of: conversation),
+                  let agentMessageAt = conversation.clock.unansweredAgentMessageAt
+            else {
+                served[timer.key] = conversation
+                continue
+            }
+            if desk.nextAction(of: conversation, deadline: deadline) > timer.at {
+                arm(&conversation, key: timer.key)
                 served[timer.key] = conversation
                 continue
             }
@@ -177,13 +186,10 @@ public struct CloserCore: Codable, Sendable, Equatable {
                 close(timer.key, conversation, desk: desk, at: now, into: &effects)
                 continue
             }
-            if desk.warningMs > 0, !conversation.warned, nowMs >= deadline - desk.warningMs,
-               let agentMessageAt = conversation.clock.unansweredAgentMessageAt {
-                conversation.warned = true
-                effects.append(.publish(OutboundMessage(desk: desk.id, at: now, body: .inactivityWarning(
-                    conversation: timer.key.conversation, user: conversation.user, text: desk.warningText,
-                    idempotencyKey: "warning:\(timer.key.conversation):\(agentMessageAt)"))))
-            }
+            conversation.warned = true
+            effects.append(.publish(OutboundMessage(desk: desk.id, at: now, body: .inactivityWarning(
+                conversation: timer.key.conversation, user: conversation.user, text: desk.warningText,
+                idempotencyKey: "warning:\(timer.key.conversation):\(agentMessageAt)"))))
             arm(&conversation, key: timer.key)
             served[timer.key] = conversation
         }
@@ -231,7 +237,7 @@ public struct CloserCore: Codable, Sendable, Equatable {
             conversation.timerAt = ServedConversation.noTimer
             return
         }
-        let next = desk.warningMs > 0 && !conversation.warned ? deadline - desk.warningMs : deadline
+        let next = desk.nextAction(of: conversation, deadline: deadline)
         guard next < conversation.timerAt else { return }
         conversation.timerAt = next
         timers.insert(ClockTimer(at: next, key: key))
@@ -338,6 +344,11 @@ extension CloserCore {
         func deadline(of conversation: ServedConversation) -> Int64? {
             guard inactivityMs > 0, let since = conversation.clock.unansweredAgentMessageAt else { return nil }
             return since + inactivityMs
+        }
+
+        /// The warning time while the warning is still to be sent, else the deadline.
+        func nextAction(of conversation: ServedConversation, deadline: Int64) -> Int64 {
+            warningMs > 0 && !conversation.warned ? deadline - warningMs : deadline
         }
     }
 
