@@ -1,0 +1,500 @@
+import SwitchboardCommon
+import Testing
+
+private let acme = RouterFixture.acme
+private let zeta = RouterFixture.zeta
+private let ann = RouterFixture.ann
+private let bob = RouterFixture.bob
+private let zed = RouterFixture.zed
+private let sales = RouterFixture.sales
+private let billing = RouterFixture.billing
+private let routerT0 = RouterFixture.t0
+private let ring = RouterFixture.ringMs
+private let chat = RouterFixture.chat
+private let user = RouterFixture.user
+private let token = RouterFixture.token
+
+@Suite struct RouterCoreTests {
+    // MARK: - Desks and bad input
+
+    @Test func configuringADeskPublishesTheFullSettingsAndLaterPatchesChangeOnlyTheirFields() {
+        var h = RouterHarness()
+        var settings = DeskSettings.defaults
+        settings.ringMs = 10_000
+        #expect(h.configure(DeskSettingsPatch(ringMs: 10_000)) == h.events(.deskConfigured(settings: settings)))
+        settings.autoAccept = true
+        #expect(h.configure(DeskSettingsPatch(autoAccept: true)) == h.events(.deskConfigured(settings: settings)))
+    }
+
+    @Test func aMessageForADeskNeverConfiguredIsDeadLettered() {
+        var h = RouterHarness()
+        h.configure()
+        #expect(h.send(.agentSync(agent: ann), desk: zeta) == [
+            .deadLetter(reason: "unknown desk zeta: a desk exists once it received desk.configure"),
+        ])
+    }
+
+    @Test func messagePostedIsDeadLetteredBecauseItIsForTheCloser() {
+        var h = RouterHarness()
+        h.configure()
+        let posted = PostedMessage(conversation: chat(1), from: .user, sentAt: routerT0)
+        #expect(h.send(.messagePosted(posted)) == [
+            .deadLetter(reason: "message.posted is for the Closer; the Router does not take it"),
+        ])
+    }
+
+    @Test func eachDeskNumbersItsEventsFromOneWithoutGaps() {
+        var h = RouterHarness()
+        let first = h.configure(desk: acme)
+        let other = h.configure(desk: zeta)
+        #expect(first == [.publish(RouterEvent(desk: acme, seq: 1, at: routerT0, body: .deskConfigured(settings: .defaults)))])
+        #expect(other == [.publish(RouterEvent(desk: zeta, seq: 1, at: routerT0, body: .deskConfigured(settings: .defaults)))])
+        let added = h.addAgent(ann, online: false)
+        #expect(added == [.publish(RouterEvent(
+            desk: acme, seq: 2, at: routerT0,
+            body: .agentChanged(agent: ann, status: .offline, capacity: 1, load: 0, groups: [], reason: .command)))])
+    }
+
+    @Test func aDuplicateMessageIdHasNoSecondEffect() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        let state = RouterEventBody.agentState(AgentState(agent: ann, status: .online, rings: [], sessions: []))
+        #expect(h.send(.agentSync(agent: ann), id: "sync-1") == h.events(state))
+        #expect(h.send(.agentSync(agent: ann), id: "sync-1") == [])
+    }
+
+    @Test func theDuplicateWindowForgetsTheOldestIdsFirst() {
+        var h = RouterHarness(limits: RouterCore.Limits(rememberedMessages: 3))
+        h.configure()
+        h.addAgent(ann)
+        let state = RouterEventBody.agentState(AgentState(agent: ann, status: .online, rings: [], sessions: []))
+        #expect(h.send(.agentSync(agent: ann), id: "sync-1") == h.events(state))
+        #expect(h.send(.agentSync(agent: ann), id: "sync-2") == h.events(state))
+        #expect(h.send(.agentSync(agent: ann), id: "sync-1") == [])
+        #expect(h.send(.agentSync(agent: ann), id: "sync-3") == h.events(state))
+        #expect(h.send(.agentSync(agent: ann), id: "sync-1") == [])
+        #expect(h.send(.agentSync(agent: ann), id: "sync-4") == h.events(state))
+        #expect(h.send(.agentSync(agent: ann), id: "sync-1") == h.events(state))
+    }
+
+    // MARK: - Agents
+
+    @Test func aNewAgentStartsOfflineAndStatusCommandsReportTheChange() {
+        var h = RouterHarness()
+        h.configure()
+        #expect(h.addAgent(ann, capacity: 2, groups: [sales], online: false) == h.events(
+            h.agentChanged(ann, .offline, capacity: 2, groups: [sales], .command)))
+        #expect(h.send(.agentStatus(agent: ann, status: .online)) == h.events(
+            h.agentChanged(ann, .online, capacity: 2, groups: [sales], .command)))
+        #expect(h.send(.agentStatus(agent: ann, status: .online)) == [])
+        #expect(h.send(.agentStatus(agent: ann, status: .break)) == h.events(
+            h.agentChanged(ann, .break, capacity: 2, groups: [sales], .command)))
+    }
+
+    @Test func commandsFromAnUnknownAgentAreRejected() {
+        var h = RouterHarness()
+        h.configure()
+        #expect(h.send(.agentStatus(agent: zed, status: .online)) == h.events(
+            h.rejected("agent.status", zed, nil, .unknownAgent)))
+        #expect(h.send(.agentSync(agent: zed)) == h.events(h.rejected("agent.sync", zed, nil, .unknownAgent)))
+        #expect(h.send(.agentRemove(agent: zed)) == h.events(h.rejected("agent.remove", zed, nil, .unknownAgent)))
+        #expect(h.accept(zed, 1, offer: 1) == h.events(h.rejected("offer.accept", zed, 1, .unknownAgent)))
+    }
+
+    @Test func agentSyncListsRingsAndSessionsInOrder() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann, capacity: 3)
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        h.request(2)
+        h.request(3)
+        let expiry = h.now + ring
+        #expect(h.send(.agentSync(agent: ann)) == h.events(.agentState(AgentState(
+            agent: ann, status: .online,
+            rings: [
+                RingSummary(conversation: chat(2), user: user(2), offer: token(2), expiresAt: expiry),
+                RingSummary(conversation: chat(3), user: user(3), offer: token(3), expiresAt: expiry),
+            ],
+            sessions: [SessionSummary(conversation: chat(1), user: user(1))]))) + [.wakeUp(at: expiry)])
+    }
+
+    @Test func raisingCapacityServesTheWaitingQueue() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.request(1)
+        #expect(h.request(2) == h.events(h.queued(2, position: 1, .noAgent)) + [h.wakeUpAfterRing])
+        #expect(h.send(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 2))) == h.events(
+            h.agentChanged(ann, .online, capacity: 2, load: 1, .command),
+            h.offerMade(2, to: ann, offer: 2)) + [h.wakeUpAfterRing])
+    }
+
+    @Test func comingOnlineServesTheWaitingQueue() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann, online: false)
+        #expect(h.request(1) == h.events(h.queued(1, position: 1, .noAgent)))
+        #expect(h.send(.agentStatus(agent: ann, status: .online)) == h.events(
+            h.agentChanged(ann, .online, .command),
+            h.offerMade(1, to: ann, offer: 1)) + [h.wakeUpAfterRing])
+    }
+
+    // MARK: - Requests and the queue
+
+    @Test func withNoEligibleAgentARequestIsQueuedWithItsPositionByPriorityThenArrival() {
+        var h = RouterHarness()
+        h.configure()
+        #expect(h.request(1) == h.events(h.queued(1, position: 1, .noAgent)))
+        #expect(h.request(2) == h.events(h.queued(2, position: 2, .noAgent)))
+        #expect(h.request(3, priority: 5) == h.events(h.queued(3, position: 1, .noAgent)))
+        #expect(h.request(4, priority: 5) == h.events(h.queued(4, position: 2, .noAgent)))
+        h.addAgent(ann, capacity: 4, online: false)
+        #expect(h.send(.agentStatus(agent: ann, status: .online)) == h.events(
+            h.agentChanged(ann, .online, capacity: 4, .command),
+            h.offerMade(3, to: ann, offer: 1),
+            h.offerMade(4, to: ann, offer: 2),
+            h.offerMade(1, to: ann, offer: 3),
+            h.offerMade(2, to: ann, offer: 4)) + [h.wakeUpAfterRing])
+    }
+
+    @Test func aRequestWithAnEligibleAgentRingsIt() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        #expect(h.request(1) == h.events(h.offerMade(1, to: ann, offer: 1)) + [h.wakeUpAfterRing])
+    }
+
+    @Test func aRepeatedRequestForALiveConversationIsIgnored() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.request(1)
+        #expect(h.request(1) == [h.wakeUpAfterRing])
+    }
+
+    @Test func theNextWakeUpIsTheEarliestRingDeadline() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann, capacity: 2)
+        h.request(1)
+        let firstExpiry = h.now + ring
+        h.now = routerT0 + 5_000
+        #expect(h.request(2) == h.events(h.offerMade(2, to: ann, offer: 2)) + [.wakeUp(at: firstExpiry)])
+    }
+
+    // MARK: - Accepting
+
+    @Test func acceptingTheLiveOfferAssignsTheConversation() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.request(1)
+        #expect(h.accept(ann, 1, offer: 1) == h.events(h.assigned(1, to: ann, offer: 1, .accepted)))
+    }
+
+    @Test func aLateAcceptIsRejectedAsExpiredAndStealsNothing() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.addAgent(bob)
+        h.request(1)
+        h.tick(at: routerT0 + ring)
+        #expect(h.accept(ann, 1, offer: 1) == h.events(h.rejected("offer.accept", ann, 1, .offerExpired))
+            + [h.wakeUpAfterRing])
+        #expect(h.accept(bob, 1, offer: 2) == h.events(h.assigned(1, to: bob, offer: 2, .accepted)))
+    }
+
+    @Test func acceptingAnotherAgentsOfferIsRejectedAsNotYours() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.addAgent(bob)
+        h.request(1)
+        #expect(h.accept(bob, 1, offer: 1) == h.events(h.rejected("offer.accept", bob, 1, .offerNotYours))
+            + [h.wakeUpAfterRing])
+        #expect(h.accept(ann, 1, offer: 1) == h.events(h.assigned(1, to: ann, offer: 1, .accepted)))
+    }
+
+    @Test func acceptingAnUnknownConversationIsRejected() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        #expect(h.accept(ann, 9, offer: 7) == h.events(h.rejected("offer.accept", ann, 9, .unknownConversation)))
+    }
+
+    @Test func acceptingAnOfferWithdrawnBecauseTheConversationEndedIsRejectedAsExpired() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.request(1)
+        h.send(.conversationEnded(conversation: chat(1), by: .user))
+        #expect(h.accept(ann, 1, offer: 1) == h.events(h.rejected("offer.accept", ann, 1, .offerExpired)))
+    }
+
+    @Test func anOfferForgottenFromMemoryIsStillRejectedAsExpired() {
+        var h = RouterHarness(limits: RouterCore.Limits(rememberedOffersPerDesk: 1))
+        h.configure()
+        h.addAgent(ann, capacity: 2)
+        h.request(1)
+        h.request(2)
+        h.send(.conversationEnded(conversation: chat(1), by: .user))
+        h.send(.conversationEnded(conversation: chat(2), by: .user))
+        #expect(h.accept(ann, 1, offer: 1) == h.events(h.rejected("offer.accept", ann, 1, .offerExpired)))
+    }
+
+    // MARK: - Expiry, attempts and missed rings
+
+    @Test func anExpiredRingIsReofferedToAnAgentNotYetOfferedItInThisPass() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.addAgent(bob)
+        h.request(1)
+        #expect(h.tick(at: routerT0 + (ring - 1)) == [.wakeUp(at: routerT0 + ring)])
+        #expect(h.tick(at: routerT0 + ring) == h.events(
+            .offerExpired(conversation: chat(1), agent: ann, offer: token(1)),
+            h.offerMade(1, to: bob, offer: 2, attempt: 2)) + [h.wakeUpAfterRing])
+    }
+
+    @Test func afterMaxAttemptsTheConversationGoesBackToTheHeadOfTheQueueUntilAnAgentFreesUp() {
+        var h = RouterHarness()
+        h.configure(DeskSettingsPatch(maxOfferAttempts: 1))
+        h.addAgent(ann)
+        h.request(1)
+        #expect(h.request(2) == h.events(h.queued(2, position: 1, .noAgent)) + [h.wakeUpAfterRing])
+        #expect(h.tick(at: routerT0 + ring) == h.events(
+            .offerExpired(conversation: chat(1), agent: ann, offer: token(1)),
+            h.queued(1, position: 1, .attemptsExhausted),
+            h.offerMade(2, to: ann, offer: 2)) + [h.wakeUpAfterRing])
+        h.accept(ann, 2, offer: 2)
+        #expect(h.send(.sessionEnd(agent: ann, conversation: chat(2))) == h.events(
+            .conversationEnded(conversation: chat(2), agent: ann, reason: .agent),
+            h.offerMade(1, to: ann, offer: 3)) + [h.wakeUpAfterRing])
+    }
+
+    @Test func consecutiveMissedRingsPutTheAgentOnBreak() {
+        var h = RouterHarness()
+        h.configure(DeskSettingsPatch(missesBeforeBreak: 2))
+        h.addAgent(ann, capacity: 2)
+        h.request(1)
+        h.request(2)
+        #expect(h.tick(at: routerT0 + ring) == h.events(
+            .offerExpired(conversation: chat(1), agent: ann, offer: token(1)),
+            h.queued(1, position: 1, .noAgent),
+            .offerExpired(conversation: chat(2), agent: ann, offer: token(2)),
+            h.queued(2, position: 1, .noAgent),
+            h.agentChanged(ann, .break, capacity: 2, .missedRings)))
+    }
+
+    @Test func anAcceptResetsTheMissedRingCount() {
+        var h = RouterHarness()
+        h.configure(DeskSettingsPatch(missesBeforeBreak: 2))
+        h.addAgent(ann, capacity: 2)
+        h.request(1)
+        h.tick(at: routerT0 + ring)
+        h.request(2)
+        h.accept(ann, 2, offer: 2)
+        h.request(3)
+        #expect(h.tick(at: h.now + ring) == h.events(
+            .offerExpired(conversation: chat(3), agent: ann, offer: token(3)),
+            h.queued(3, position: 1, .noAgent)))
+    }
+
+    // MARK: - Declining, status changes, removal
+
+    @Test func aDeclinedRingIsReofferedAtOnceExcludingTheDecliner() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.addAgent(bob)
+        h.request(1)
+        #expect(h.send(.offerDecline(agent: ann, conversation: chat(1), offer: token(1), reason: "busy")) == h.events(
+            .offerDeclined(conversation: chat(1), agent: ann, offer: token(1), reason: "busy"),
+            h.offerMade(1, to: bob, offer: 2, attempt: 2)) + [h.wakeUpAfterRing])
+        #expect(h.send(.offerDecline(agent: bob, conversation: chat(1), offer: token(2), reason: nil)) == h.events(
+            .offerDeclined(conversation: chat(1), agent: bob, offer: token(2), reason: nil),
+            h.queued(1, position: 1, .noAgent)))
+    }
+
+    @Test func goingOfflineWithdrawsRingsForReofferButKeepsSessions() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann, capacity: 2)
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        h.request(2)
+        h.addAgent(bob)
+        #expect(h.send(.agentStatus(agent: ann, status: .offline)) == h.events(
+            .offerWithdrawn(conversation: chat(2), agent: ann, offer: token(2), reason: .agentOffline),
+            h.agentChanged(ann, .offline, capacity: 2, load: 1, .command),
+            h.offerMade(2, to: bob, offer: 3, attempt: 2)) + [h.wakeUpAfterRing])
+        #expect(h.send(.agentSync(agent: ann)) == h.events(.agentState(AgentState(
+            agent: ann, status: .offline, rings: [], sessions: [SessionSummary(conversation: chat(1), user: user(1))])))
+            + [h.wakeUpAfterRing])
+    }
+
+    @Test func goingOnBreakWithdrawsRingsForReoffer() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.request(1)
+        h.addAgent(bob)
+        #expect(h.send(.agentStatus(agent: ann, status: .break)) == h.events(
+            .offerWithdrawn(conversation: chat(1), agent: ann, offer: token(1), reason: .agentOnBreak),
+            h.agentChanged(ann, .break, .command),
+            h.offerMade(1, to: bob, offer: 2, attempt: 2)) + [h.wakeUpAfterRing])
+    }
+
+    @Test func removingAnAgentWithdrawsItsRingsAndRequeuesItsSessions() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann, capacity: 2, groups: [sales])
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        h.request(2)
+        h.addAgent(bob, capacity: 2)
+        #expect(h.send(.agentRemove(agent: ann)) == h.events(
+            .offerWithdrawn(conversation: chat(2), agent: ann, offer: token(2), reason: .agentRemoved),
+            h.agentChanged(ann, .offline, capacity: 2, groups: [sales], .removed),
+            h.offerMade(2, to: bob, offer: 3, attempt: 2),
+            h.queued(1, position: 1, .agentRemoved),
+            h.offerMade(1, to: bob, offer: 4)) + [h.wakeUpAfterRing])
+    }
+
+    // MARK: - Automatic service
+
+    @Test func automaticServiceAssignsWithNoRing() {
+        var h = RouterHarness()
+        h.configure(DeskSettingsPatch(autoAccept: true))
+        h.addAgent(ann)
+        #expect(h.request(1) == h.events(h.assigned(1, to: ann, offer: nil, .autoAccepted)))
+    }
+
+    @Test func anAgentsAutoAcceptOverridesTheDesk() {
+        var h = RouterHarness()
+        h.configure(DeskSettingsPatch(autoAccept: true))
+        h.addAgent(ann, autoAccept: false)
+        #expect(h.request(1) == h.events(h.offerMade(1, to: ann, offer: 1)) + [h.wakeUpAfterRing])
+
+        var other = RouterHarness()
+        other.configure()
+        other.addAgent(bob, autoAccept: true)
+        #expect(other.request(1) == other.events(other.assigned(1, to: bob, offer: nil, .autoAccepted)))
+    }
+
+    // MARK: - Ending
+
+    @Test func endingASessionFreesCapacityForTheWaitingQueue() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        h.request(2)
+        #expect(h.send(.sessionEnd(agent: ann, conversation: chat(1))) == h.events(
+            .conversationEnded(conversation: chat(1), agent: ann, reason: .agent),
+            h.offerMade(2, to: ann, offer: 2)) + [h.wakeUpAfterRing])
+    }
+
+    @Test func onlyTheServingAgentCanEndASession() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.addAgent(bob)
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        #expect(h.send(.sessionEnd(agent: bob, conversation: chat(1))) == h.events(
+            h.rejected("session.end", bob, 1, .notServing)))
+        #expect(h.send(.sessionEnd(agent: bob, conversation: chat(2))) == h.events(
+            h.rejected("session.end", bob, 2, .unknownConversation)))
+    }
+
+    @Test func thePlatformEndsAWaitingConversation() {
+        var h = RouterHarness()
+        h.configure()
+        h.request(1)
+        h.request(2)
+        #expect(h.send(.conversationEnded(conversation: chat(1), by: .user)) == h.events(
+            .conversationEnded(conversation: chat(1), agent: nil, reason: .user)))
+        #expect(h.request(3) == h.events(h.queued(3, position: 2, .noAgent)))
+    }
+
+    @Test func thePlatformEndsARingingConversationWithdrawingTheOffer() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.request(1)
+        #expect(h.send(.conversationEnded(conversation: chat(1), by: .admin)) == h.events(
+            .offerWithdrawn(conversation: chat(1), agent: ann, offer: token(1), reason: .conversationEnded),
+            .conversationEnded(conversation: chat(1), agent: nil, reason: .admin)))
+    }
+
+    @Test func thePlatformEndsAServedConversationAndRepeatsAreHarmless() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        h.request(2)
+        #expect(h.send(.conversationEnded(conversation: chat(1), by: .inactivity)) == h.events(
+            .conversationEnded(conversation: chat(1), agent: ann, reason: .inactivity),
+            h.offerMade(2, to: ann, offer: 2)) + [h.wakeUpAfterRing])
+        #expect(h.send(.conversationEnded(conversation: chat(1), by: .user)) == [h.wakeUpAfterRing])
+        #expect(h.send(.conversationEnded(conversation: chat(9), by: .admin)) == [h.wakeUpAfterRing])
+    }
+
+    // MARK: - Transfers
+
+    @Test func aTransferToAnAvailableAgentAssignsItDirectly() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.addAgent(bob)
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        #expect(h.send(.sessionTransfer(agent: ann, conversation: chat(1), to: .agent(bob))) == h.events(
+            h.assigned(1, to: bob, offer: nil, .transferred)))
+        #expect(h.send(.sessionEnd(agent: ann, conversation: chat(1))) == h.events(
+            h.rejected("session.end", ann, 1, .notServing)))
+    }
+
+    @Test func aTransferToAnUnavailableOrUnknownAgentIsRejected() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.addAgent(bob, online: false)
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        #expect(h.send(.sessionTransfer(agent: ann, conversation: chat(1), to: .agent(bob))) == h.events(
+            h.rejected("session.transfer", ann, 1, .agentUnavailable)))
+        #expect(h.send(.sessionTransfer(agent: ann, conversation: chat(1), to: .agent(zed))) == h.events(
+            h.rejected("session.transfer", ann, 1, .unknownAgent)))
+    }
+
+    @Test func aTransferToAGroupRequeuesItThereAndOffersIt() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.addAgent(bob, groups: [billing])
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        #expect(h.send(.sessionTransfer(agent: ann, conversation: chat(1), to: .group(billing))) == h.events(
+            h.queued(1, position: 1, .transferred),
+            h.offerMade(1, to: bob, offer: 2)) + [h.wakeUpAfterRing])
+    }
+
+    @Test func aTransferWithNoTargetGoesBackToItsQueueButNotToTheSameAgent() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        #expect(h.send(.sessionTransfer(agent: ann, conversation: chat(1), to: nil)) == h.events(
+            h.queued(1, position: 1, .transferred)))
+        #expect(h.addAgent(bob) == h.events(
+            h.agentChanged(bob, .online, .command),
+            h.offerMade(1, to: bob, offer: 2)) + [h.wakeUpAfterRing])
+    }
+}
