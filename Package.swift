@@ -69,6 +69,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "CoreBench",
+            dependencies: [
+                "SwitchboardCommon",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "Soak",
             dependencies: ["SwitchboardSimulation"],
             swiftSettings: swiftSettings
