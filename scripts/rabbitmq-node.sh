@@ -49,6 +49,13 @@ node_env=(
     RABBITMQ_ADVANCED_CONFIG_FILE="$node_dir/advanced.config"
     RABBITMQ_CONF_ENV_FILE="$node_dir/rabbitmq-env.conf"
     RABBITMQ_PID_FILE="$node_dir/rabbitmq.pid"
+    # Erlang distribution on loopback only, like the listeners.
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    # rabbitmqctl's own distribution port: any free one. The default range (35672-35682) is shared
+    # by every rabbitmqctl on the machine, and parallel calls run out of it.
+    RABBITMQ_CTL_DIST_PORT_MIN=0
+    RABBITMQ_CTL_DIST_PORT_MAX=0
 )
 
 # As root, the node runs as the `rabbitmq` user (as Debian's own scripts do), so its folders
