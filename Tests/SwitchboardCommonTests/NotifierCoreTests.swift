@@ -156,6 +156,20 @@ private func ring(
         #expect(notifier.tick(at: t0 + 2_000) == [])
     }
 
+    @Test func aStopForAnEarlierOfferIsForwardedAndTheCurrentRingKeepsCountingDown() {
+        var notifier = NotifierHarness()
+        _ = notifier.offer(chat1, to: ann, offer: offer1)
+        _ = notifier.offer(chat1, to: bob, offer: offer2, at: t0 + 100)
+        #expect(notifier.event(.offerExpired(conversation: chat1, agent: ann, offer: offer1), at: t0 + 200) == [
+            publish(ann, seq: 2, at: t0 + 200, .ringStopped(conversation: chat1, offer: offer1, reason: .expired)),
+            .wakeUp(at: t0 + 1_100),
+        ])
+        #expect(notifier.tick(at: t0 + 1_100) == [
+            publish(bob, seq: 1, at: t0 + 1_100, .countdown(conversation: chat1, offer: offer2, remainingMs: 9_000)),
+            .wakeUp(at: t0 + 2_100),
+        ])
+    }
+
     @Test func acceptedAssignmentStopsTheRingThenStartsTheSession() {
         var notifier = NotifierHarness()
         _ = notifier.offer()
