@@ -49,21 +49,22 @@ public struct NotifierCore: Codable, Sendable, Equatable {
     // MARK: - Router facts
 
     private mutating func apply(_ event: RouterEvent, at now: Instant, into effects: inout [Effect]) {
-        var desk = desks[event.desk] ?? DeskView()
-        guard event.seq > desk.lastRouterSeq else { return }
-        if event.seq > desk.lastRouterSeq + 1 {
-            effects.append(.routerGap(desk: event.desk, expected: desk.lastRouterSeq + 1, got: event.seq))
+        let lastRouterSeq = desks[event.desk]?.lastRouterSeq ?? 0
+        guard event.seq > lastRouterSeq else { return }
+        if event.seq > lastRouterSeq + 1 {
+            effects.append(.routerGap(desk: event.desk, expected: lastRouterSeq + 1, got: event.seq))
         }
-        desk.lastRouterSeq = event.seq
-        var step = DeskStep(deskID: event.desk, desk: desk, now: now)
+        // Taken out of the dictionary so that the step owns the only reference and mutates it in place.
+        var step = DeskStep(deskID: event.desk, desk: desks.removeValue(forKey: event.desk) ?? DeskView(), now: now)
+        step.desk.lastRouterSeq = event.seq
         step.apply(event.body)
-        desks[event.desk] = step.desk
-        effects.append(contentsOf: step.effects)
         for conversation in step.rescheduled {
             if let ring = step.desk.rings[conversation] {
                 timers.insert(RingTimer(at: ring.nextDeadline, desk: event.desk, conversation: conversation))
             }
         }
+        effects.append(contentsOf: step.effects)
+        desks[event.desk] = step.desk
     }
 
     // MARK: - Timers
@@ -71,23 +72,19 @@ public struct NotifierCore: Codable, Sendable, Equatable {
     private mutating func fireTimers(at now: Instant, into effects: inout [Effect]) {
         while let timer = timers.min, timer.at <= now {
             _ = timers.popMin()
-            guard var desk = desks[timer.desk], var ring = desk.rings[timer.conversation],
-                  ring.nextDeadline == timer.at
-            else { continue }
+            guard var ring = desks[timer.desk]?.rings[timer.conversation], ring.nextDeadline == timer.at else { continue }
             if now >= ring.expiresAt + Self.staleRingGraceMs {
-                desk.rings[timer.conversation] = nil
-                desks[timer.desk] = desk
+                desks[timer.desk]?.rings[timer.conversation] = nil
                 continue
             }
             if now < ring.expiresAt {
-                let agentSeq = desk.agents[ring.agent]?.seq ?? 0
+                let agentSeq = desks[timer.desk]?.agents[ring.agent]?.seq ?? 0
                 effects.append(.publish(WorkstationEvent(
                     desk: timer.desk, agent: ring.agent, seq: agentSeq, at: now,
                     body: .countdown(conversation: timer.conversation, offer: ring.offer, remainingMs: ring.expiresAt - now))))
             }
             ring.nextDeadline = ring.deadline(after: now)
-            desk.rings[timer.conversation] = ring
-            desks[timer.desk] = desk
+            desks[timer.desk]?.rings[timer.conversation] = ring
             timers.insert(RingTimer(at: ring.nextDeadline, desk: timer.desk, conversation: timer.conversation))
         }
     }
