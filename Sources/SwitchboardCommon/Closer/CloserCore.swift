@@ -122,6 +122,7 @@ public struct CloserCore: Codable, Sendable, Equatable {
         case .conversationAssigned(let conversation, let user, _, _, let mode):
             assign(ConversationKey(desk: desk, conversation: conversation), user: user, mode: mode, at: event.at)
         case .conversationQueued(let conversation, _, _, _):
+            // Not served while queued, so no clock; messages meanwhile wait for the next assignment.
             served[ConversationKey(desk: desk, conversation: conversation)] = nil
         case .conversationEnded(let conversation, _, _):
             let key = ConversationKey(desk: desk, conversation: conversation)
@@ -275,6 +276,8 @@ public struct CloserCore: Codable, Sendable, Equatable {
         })
     }
 
+    /// A desk first seen through any Router fact starts with default settings: the Router only speaks of
+    /// desks that exist, even if this shard missed their `desk.configured`.
     private mutating func deskNumber(for id: DeskID) -> DeskNumber {
         if let number = deskNumbers[id] { return number }
         let number = DeskNumber(desks.count)

@@ -218,6 +218,7 @@ extension NotifierCore {
                 desk.countdownEveryMs = settings.countdownEveryMs
 
             case .agentChanged(let agent, let status, _, _, _, let reason):
+                // The first sighting counts as a change, so a workstation always learns its status once.
                 guard desk.agents[agent]?.status != status else { return }
                 desk.agents[agent, default: AgentView()].status = status
                 publish(to: agent, .statusChanged(status: status, reason: reason))
@@ -284,6 +285,7 @@ extension NotifierCore {
             case .autoAccepted:
                 break
             case .transferred:
+                // The old workstation closes the session before the new one opens it.
                 if let previous = desk.serving[conversation], previous != agent {
                     publish(to: previous, .sessionEnded(conversation: conversation, reason: .transferred))
                 }
