@@ -42,30 +42,30 @@ extension KeyedDecodingContainer where Key == FieldKey {
         .dataCorrupted(DecodingError.Context(codingPath: codingPath + [key], debugDescription: problem))
     }
 
-    /// Absent and `null` both read as `nil`: the contract treats `null` as an absent optional field.
-    func isAbsent(_ key: FieldKey) throws -> Bool {
-        guard contains(key) else { return true }
-        return try decodeNil(forKey: key)
-    }
-
     func missing(_ key: FieldKey) -> DecodingError {
         .keyNotFound(key, DecodingError.Context(codingPath: codingPath, debugDescription: "is required"))
     }
 
+    /// An absent field and a `null` one both fail as "is required" (see `ContractError(_:messageType:)`).
     func required<Value: Decodable>(_ key: FieldKey, as type: Value.Type = Value.self) throws -> Value {
-        guard try !isAbsent(key) else { throw missing(key) }
-        return try decode(Value.self, forKey: key)
+        try decode(Value.self, forKey: key)
     }
 
+    /// Absent and `null` both read as `nil`: the contract treats `null` as an absent optional field.
     func optional<Value: Decodable>(_ key: FieldKey, as type: Value.Type = Value.self) throws -> Value? {
-        try isAbsent(key) ? nil : decode(Value.self, forKey: key)
+        try decodeIfPresent(Value.self, forKey: key)
     }
 
     func integer(_ key: FieldKey, _ rule: IntegerRule) throws -> Int64 {
-        guard try !isAbsent(key) else { throw missing(key) }
+        guard let value = try optionalInteger(key, rule) else { throw missing(key) }
+        return value
+    }
+
+    func optionalInteger(_ key: FieldKey, _ rule: IntegerRule) throws -> Int64? {
         let value: Int64
         do {
-            value = try decode(Int64.self, forKey: key)
+            guard let present = try decodeIfPresent(Int64.self, forKey: key) else { return nil }
+            value = present
         } catch {
             throw violation(key, "must be an integer")
         }
@@ -74,17 +74,15 @@ extension KeyedDecodingContainer where Key == FieldKey {
         return value
     }
 
-    func optionalInteger(_ key: FieldKey, _ rule: IntegerRule) throws -> Int64? {
-        try isAbsent(key) ? nil : integer(key, rule)
-    }
-
     func sequenceNumber(_ key: FieldKey) throws -> UInt64 {
-        guard try !isAbsent(key) else { throw missing(key) }
+        let value: UInt64?
         do {
-            return try decode(UInt64.self, forKey: key)
+            value = try decodeIfPresent(UInt64.self, forKey: key)
         } catch {
             throw violation(key, "must be an integer >= 0")
         }
+        guard let value else { throw missing(key) }
+        return value
     }
 
     func userText(_ key: FieldKey) throws -> String {
@@ -96,7 +94,9 @@ extension KeyedDecodingContainer where Key == FieldKey {
     }
 
     func optionalUserText(_ key: FieldKey) throws -> String? {
-        try isAbsent(key) ? nil : userText(key)
+        guard let text = try optional(key, as: String.self) else { return nil }
+        guard userTextLengths.contains(text.count) else { throw violation(key, "must be 1 to 2000 characters") }
+        return text
     }
 }
 

@@ -70,24 +70,27 @@ public enum WireCodec {
 
     /// Snapshot bytes for any Codable state, with the same encoder as the wire.
     public static func encodeSnapshot(_ value: some Encodable) throws -> Data {
-        try makeEncoder().encode(value)
+        try encoder.encode(value)
     }
 
     public static func decodeSnapshot<Value: Decodable>(_ type: Value.Type, from data: Data) throws -> Value {
-        try JSONDecoder().decode(type, from: data)
+        try decoder.decode(type, from: data)
     }
 
     // MARK: Internals
 
-    private static func makeEncoder() -> JSONEncoder {
+    // Both are immutable once set up and safe to share between threads.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
-    }
+    }()
+
+    private static let decoder = JSONDecoder()
 
     private static func encodeValue(_ value: some Encodable, type: String) throws(ContractError) -> Data {
         do {
-            return try makeEncoder().encode(value)
+            return try encoder.encode(value)
         } catch {
             // Only a non-finite number inside `attributes` can make encoding fail.
             throw ContractError(messageType: type, problem: "cannot be encoded as JSON: \(error)")
@@ -101,7 +104,7 @@ public enum WireCodec {
             throw ContractError(problem: "body is \(body.count) bytes, over the limit of \(maxBodyBytes) bytes")
         }
         do {
-            return try JSONDecoder().decode(type, from: body)
+            return try decoder.decode(type, from: body)
         } catch let error as ContractError {
             throw error
         } catch let error as DecodingError {

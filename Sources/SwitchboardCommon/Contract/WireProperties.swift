@@ -83,7 +83,7 @@ public struct WireProperties: Hashable, Sendable {
 }
 
 /// Everything a publisher needs for one contract message: where it goes, its body and its properties.
-public struct OutgoingMessage: Hashable, Sendable {
+public struct WireMessage: Hashable, Sendable {
     public var exchange: ContractExchange
     public var routingKey: String
     public var body: Data
@@ -98,26 +98,26 @@ public struct OutgoingMessage: Hashable, Sendable {
 }
 
 extension WireCodec {
-    public static func outgoing(_ message: InboundMessage) throws(ContractError) -> OutgoingMessage {
-        OutgoingMessage(
+    public static func outgoing(_ message: InboundMessage) throws(ContractError) -> WireMessage {
+        WireMessage(
             exchange: .inbound, routingKey: message.routingKey, body: try encode(message),
             properties: .outgoing(id: message.id, type: message.body.type, desk: message.desk, at: message.at))
     }
 
-    public static func outgoing(_ event: RouterEvent, id: MessageID) throws(ContractError) -> OutgoingMessage {
-        OutgoingMessage(
+    public static func outgoing(_ event: RouterEvent, id: MessageID) throws(ContractError) -> WireMessage {
+        WireMessage(
             exchange: .events, routingKey: event.routingKey, body: try encode(event, id: id),
             properties: .outgoing(id: id, type: event.body.type, desk: event.desk, at: event.at))
     }
 
-    public static func outgoing(_ event: WorkstationEvent, id: MessageID) throws(ContractError) -> OutgoingMessage {
-        OutgoingMessage(
+    public static func outgoing(_ event: WorkstationEvent, id: MessageID) throws(ContractError) -> WireMessage {
+        WireMessage(
             exchange: .workstations, routingKey: event.routingKey, body: try encode(event, id: id),
             properties: .outgoing(id: id, type: event.body.type, desk: event.desk, at: event.at))
     }
 
-    public static func outgoing(_ message: OutboundMessage, id: MessageID) throws(ContractError) -> OutgoingMessage {
-        OutgoingMessage(
+    public static func outgoing(_ message: OutboundMessage, id: MessageID) throws(ContractError) -> WireMessage {
+        WireMessage(
             exchange: .outbound, routingKey: message.routingKey, body: try encode(message, id: id),
             properties: .outgoing(id: id, type: message.body.type, desk: message.desk, at: message.at))
     }
