@@ -83,7 +83,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchboardSimulationTests",
-            dependencies: ["SwitchboardSimulation"],
+            dependencies: [
+                "SwitchboardSimulation",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

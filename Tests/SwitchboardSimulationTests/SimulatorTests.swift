@@ -1,3 +1,4 @@
+import PropertyBased
 import SwitchboardSimulation
 import Testing
 
@@ -54,5 +55,16 @@ struct SimulatorTests {
         let second = Simulator.run(seed: 13, steps: 3_000, fault: .duplicateClosures)
         #expect(first.failure?.description == second.failure?.description)
         #expect(first.steps == second.steps)
+    }
+}
+
+@Suite("Invariants over fresh random seeds")
+struct SimulatorPropertyTests {
+    /// New seeds on every run; a failure names the seed and the shortest schedule, so it can be replayed.
+    @Test func invariantsHoldForAnySeed() async {
+        await propertyCheck(count: 40, input: Gen.int(in: 0...Int.max)) { seed in
+            let report = Simulator.run(seed: UInt64(seed), steps: 500)
+            #expect(report.failure == nil, Comment(rawValue: report.failure?.description ?? ""))
+        }
     }
 }
