@@ -406,3 +406,26 @@ import Testing
         #expect(try WireCodec.decodeSnapshot(DeskSettings.self, from: data) == settings)
     }
 }
+
+/// Reading what is valid out of a body that is not, to answer the agent behind it.
+@Suite struct ContractSalvageTests {
+    @Test func validFieldsOfAnInvalidCommandAreRecovered() throws {
+        let body = ContractValidationTests.body("offer.accept", #""agent":"alice","conversation":"c-1","offer":"""#)
+        #expect(ContractValidationTests.rejection(body) == "offer.accept: field offer: must be 1 to 128 printable ASCII characters")
+        #expect(
+            WireCodec.salvage(body)
+                == SalvagedFields(
+                    id: try MessageID("m-1"), type: "offer.accept", desk: try DeskID("acme"), agent: try AgentID("alice"),
+                    conversation: try ConversationID("c-1")))
+    }
+
+    @Test func invalidFieldsAreLeftOut() throws {
+        let body = Data(#"{"v":1,"type":"session.end","id":"m 1","desk":"acme","agent":"al ice","conversation":7}"#.utf8)
+        #expect(WireCodec.salvage(body) == SalvagedFields(type: "session.end", desk: try DeskID("acme")))
+    }
+
+    @Test func nothingIsRecoveredFromWhatIsNotAnObject() {
+        #expect(WireCodec.salvage(Data("[1]".utf8)) == SalvagedFields())
+        #expect(WireCodec.salvage(Data("{\"id\":".utf8)) == SalvagedFields())
+    }
+}

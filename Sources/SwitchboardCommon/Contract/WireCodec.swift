@@ -86,7 +86,7 @@ public enum WireCodec {
         return encoder
     }()
 
-    private static let decoder = JSONDecoder()
+    fileprivate static let decoder = JSONDecoder()
 
     private static func encodeValue(_ value: some Encodable, type: String) throws(ContractError) -> Data {
         do {
@@ -171,4 +171,45 @@ extension WorkstationEvent {
 extension OutboundMessage {
     /// `<desk>.<type>`.
     public var routingKey: String { "\(desk).\(body.type)" }
+}
+
+// MARK: - Rejected input
+
+/// What can still be read from a body that breaks the contract: each field only when it is itself valid.
+/// With it, a shell can answer the agent behind a bad command with `command.rejected` (PROTOCOL.md,
+/// "Bad input") although the message as a whole could not be decoded.
+public struct SalvagedFields: Hashable, Sendable {
+    public var id: MessageID?
+    public var type: String?
+    public var desk: DeskID?
+    public var agent: AgentID?
+    public var conversation: ConversationID?
+
+    public init(
+        id: MessageID? = nil, type: String? = nil, desk: DeskID? = nil, agent: AgentID? = nil,
+        conversation: ConversationID? = nil
+    ) {
+        self.id = id
+        self.type = type
+        self.desk = desk
+        self.agent = agent
+        self.conversation = conversation
+    }
+}
+
+extension SalvagedFields: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: FieldKey.self)
+        self.init(
+            id: try? container.optional("id"), type: try? container.optional("type"), desk: try? container.optional("desk"),
+            agent: try? container.optional("agent"), conversation: try? container.optional("conversation"))
+    }
+}
+
+extension WireCodec {
+    /// The valid envelope and agent fields of `body`; all `nil` when it is not a JSON object or is over the size limit.
+    public static func salvage(_ body: Data) -> SalvagedFields {
+        guard body.count <= maxBodyBytes else { return SalvagedFields() }
+        return (try? decoder.decode(SalvagedFields.self, from: body)) ?? SalvagedFields()
+    }
 }
