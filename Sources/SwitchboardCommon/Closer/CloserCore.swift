@@ -296,7 +296,7 @@ public struct CloserCore: Codable, Sendable, Equatable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         limits = try container.decode(Limits.self, forKey: .limits)
         desks = try container.decode([DeskConfig].self, forKey: .desks)
-        served = try container.decode([ConversationKey: ServedConversation].self, forKey: .served)
+        served = try container.decode(ServedColumns.self, forKey: .served).servedConversations()
         unassigned = try container.decode(BoundedRecall.self, forKey: .unassigned)
         ended = try container.decode(BoundedRecall.self, forKey: .ended)
         deskNumbers = Dictionary(uniqueKeysWithValues: desks.enumerated().map { ($1.id, DeskNumber($0)) })
@@ -307,7 +307,7 @@ public struct CloserCore: Codable, Sendable, Equatable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(limits, forKey: .limits)
         try container.encode(desks, forKey: .desks)
-        try container.encode(served, forKey: .served)
+        try container.encode(ServedColumns(served), forKey: .served)
         try container.encode(unassigned, forKey: .unassigned)
         try container.encode(ended, forKey: .ended)
     }
@@ -409,6 +409,52 @@ extension CloserCore {
             if clock.lastAgentMessageAt != before {
                 warned = false
             }
+        }
+    }
+
+    /// Served conversations column by column: a snapshot of a million encodes and decodes several times
+    /// faster than with one keyed object per conversation.
+    struct ServedColumns: Codable {
+        var desks: [DeskNumber] = []
+        var conversations: [ConversationID] = []
+        var users: [UserID] = []
+        var lastAgentMessageAt: [Int64] = []
+        var lastUserMessageAt: [Int64] = []
+        var timerAt: [Int64] = []
+        var warned: [Bool] = []
+
+        init(_ served: [ConversationKey: ServedConversation]) {
+            for (key, conversation) in served {
+                desks.append(key.desk)
+                conversations.append(key.conversation)
+                users.append(conversation.user)
+                lastAgentMessageAt.append(conversation.clock.lastAgentMessageAt)
+                lastUserMessageAt.append(conversation.clock.lastUserMessageAt)
+                timerAt.append(conversation.timerAt)
+                warned.append(conversation.warned)
+            }
+        }
+
+        func servedConversations() throws -> [ConversationKey: ServedConversation] {
+            let count = desks.count
+            guard [conversations.count, users.count, lastAgentMessageAt.count, lastUserMessageAt.count,
+                   timerAt.count, warned.count].allSatisfy({ $0 == count })
+            else {
+                throw DecodingError.dataCorrupted(DecodingError.Context(
+                    codingPath: [], debugDescription: "served conversation columns differ in length"))
+            }
+            var served: [ConversationKey: ServedConversation] = [:]
+            served.reserveCapacity(count)
+            for index in 0..<count {
+                var conversation = ServedConversation(
+                    user: users[index],
+                    clock: MessageClock(
+                        lastAgentMessageAt: lastAgentMessageAt[index], lastUserMessageAt: lastUserMessageAt[index]))
+                conversation.timerAt = timerAt[index]
+                conversation.warned = warned[index]
+                served[ConversationKey(desk: desks[index], conversation: conversations[index])] = conversation
+            }
+            return served
         }
     }
 
