@@ -110,7 +110,7 @@ import Testing
         #expect(outgoing.exchange.rawValue == "switchboard.events")
         #expect(outgoing.routingKey == "offer.made")
         #expect(outgoing.properties == .outgoing(id: sample.id, type: "offer.made", desk: ContractSamples.desk, at: ContractSamples.at))
-        #expect(try WireCodec.decodeRouterEvent(outgoing.body) == sample)
+        #expect(try WireCodec.decodeRouterEvent(outgoing.body, properties: outgoing.properties) == sample)
     }
 
     @Test func outgoingWorkstationEventIsRoutedByDeskAndAgent() throws {
@@ -119,7 +119,7 @@ import Testing
         #expect(outgoing.exchange.rawValue == "switchboard.workstations")
         #expect(outgoing.routingKey == "acme.alice")
         #expect(outgoing.properties.type == "ring")
-        #expect(try WireCodec.decodeWorkstationEvent(outgoing.body) == sample)
+        #expect(try WireCodec.decodeWorkstationEvent(outgoing.body, properties: outgoing.properties) == sample)
     }
 
     @Test func outgoingOutboundMessageIsRoutedByDeskAndType() throws {
@@ -128,7 +128,7 @@ import Testing
         #expect(outgoing.exchange.rawValue == "switchboard.outbound")
         #expect(outgoing.routingKey == "acme.closure.message")
         #expect(outgoing.properties.messageID == "out-closure-c-1001")
-        #expect(try WireCodec.decodeOutbound(outgoing.body) == sample)
+        #expect(try WireCodec.decodeOutbound(outgoing.body, properties: outgoing.properties) == sample)
     }
 
     @Test func outgoingInboundMessageIsRoutedByType() throws {
@@ -138,6 +138,15 @@ import Testing
         #expect(outgoing.routingKey == "conversation.ended")
         #expect(outgoing.properties.deskHeader == "acme")
         #expect(try WireCodec.decodeInbound(outgoing.body, properties: outgoing.properties) == sample)
+    }
+
+    @Test func eventPropertiesAreCheckedToo() throws {
+        let sample = ContractSamples.routerEventFixtures[3].expected
+        var outgoing = try WireCodec.outgoing(sample.message, id: sample.id)
+        outgoing.properties.deskHeader = "other"
+        #expect(throws: ContractError(messageType: "offer.made", field: "header desk", problem: #"must equal the body's desk "acme", not "other""#)) {
+            try WireCodec.decodeRouterEvent(outgoing.body, properties: outgoing.properties)
+        }
     }
 
     @Test func encodingIsStableForTheSameValue() throws {

@@ -54,16 +54,31 @@ public enum WireCodec {
         return message
     }
 
-    public static func decodeRouterEvent(_ body: Data) throws(ContractError) -> Identified<RouterEvent> {
-        try identified(decodeValue(WithID<RouterEvent>.self, from: body))
+    /// Decodes and validates a `switchboard.events` body; with `properties`, also checks the AMQP-level rules.
+    public static func decodeRouterEvent(_ body: Data, properties: WireProperties? = nil) throws(ContractError)
+        -> Identified<RouterEvent>
+    {
+        let event = try decodeValue(WithID<RouterEvent>.self, from: body)
+        try properties?.check(id: event.id, type: event.message.body.type, desk: event.message.desk)
+        return Identified(id: event.id, message: event.message)
     }
 
-    public static func decodeWorkstationEvent(_ body: Data) throws(ContractError) -> Identified<WorkstationEvent> {
-        try identified(decodeValue(WithID<WorkstationEvent>.self, from: body))
+    /// Decodes and validates a `switchboard.workstations` body; with `properties`, also checks the AMQP-level rules.
+    public static func decodeWorkstationEvent(_ body: Data, properties: WireProperties? = nil) throws(ContractError)
+        -> Identified<WorkstationEvent>
+    {
+        let event = try decodeValue(WithID<WorkstationEvent>.self, from: body)
+        try properties?.check(id: event.id, type: event.message.body.type, desk: event.message.desk)
+        return Identified(id: event.id, message: event.message)
     }
 
-    public static func decodeOutbound(_ body: Data) throws(ContractError) -> Identified<OutboundMessage> {
-        try identified(decodeValue(WithID<OutboundMessage>.self, from: body))
+    /// Decodes and validates a `switchboard.outbound` body; with `properties`, also checks the AMQP-level rules.
+    public static func decodeOutbound(_ body: Data, properties: WireProperties? = nil) throws(ContractError)
+        -> Identified<OutboundMessage>
+    {
+        let message = try decodeValue(WithID<OutboundMessage>.self, from: body)
+        try properties?.check(id: message.id, type: message.message.body.type, desk: message.message.desk)
+        return Identified(id: message.id, message: message.message)
     }
 
     // MARK: Snapshots
@@ -114,9 +129,6 @@ public enum WireCodec {
         }
     }
 
-    private static func identified<Message>(_ value: WithID<Message>) -> Identified<Message> {
-        Identified(id: value.id, message: value.message)
-    }
 }
 
 /// A message whose Codable form leaves out `id`, with the id beside it in the same JSON object.
