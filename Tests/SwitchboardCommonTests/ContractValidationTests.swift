@@ -326,6 +326,12 @@ import Testing
         #expect(Self.rejection("conversation.requested", #""conversation":"c-1","user":"u-1","attributes":\#(nested(16))"#) == nil)
     }
 
+    @Test func attributesHoldOnlyNumbersWithinDoubleRange() {
+        #expect(
+            Self.rejection("conversation.requested", #""conversation":"c-1","user":"u-1","attributes":{"a":[1e400]}"#)
+                == "conversation.requested: field attributes: must hold only numbers within double range")
+    }
+
     // MARK: Envelope, version and size
 
     @Test func higherVersionIsRejected() {

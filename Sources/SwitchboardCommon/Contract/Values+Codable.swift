@@ -15,8 +15,12 @@ extension JSONValue: Codable {
             self = .bool(bool)
         } else if let array = try? container.decode([JSONValue].self) {
             self = .array(array)
+        } else if let object = try? container.decode([String: JSONValue].self) {
+            self = .object(object)
         } else {
-            self = .object(try container.decode([String: JSONValue].self))
+            // Every other JSON value has matched by now: what is left is a number no Double can hold,
+            // here or somewhere inside.
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "must hold only numbers within double range")
         }
     }
 

@@ -128,7 +128,6 @@ public enum WireCodec {
             throw ContractError(problem: "body is not valid JSON")
         }
     }
-
 }
 
 /// A message whose Codable form leaves out `id`, with the id beside it in the same JSON object.
