@@ -34,7 +34,8 @@ struct IntegerRule: Sendable {
     static let count = IntegerRule(0...Int64(Int32.max))
 }
 
-/// Texts shown to users (`closureText`, `warningText`): 1 to 2000 characters.
+/// Texts shown to users (`closureText`, `warningText`, outbound `text`): 1 to 2000 characters, counted
+/// as a reader sees them (grapheme clusters), so an accented letter or an emoji counts once.
 let userTextLengths = 1...2_000
 
 extension KeyedDecodingContainer where Key == FieldKey {
