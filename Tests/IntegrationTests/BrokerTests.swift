@@ -1,0 +1,248 @@
+import Foundation
+import Synchronization
+import SwitchboardAMQP
+import Testing
+
+/// Behaviour that does not disturb the broker, on one node shared by the whole suite.
+@Suite(.sharedBroker)
+struct BrokerTests {
+    @Test func roundTripKeepsTheBodyAndEveryProperty() async throws {
+        let connection = try await TestBroker.shared.connect(name: "round-trip")
+        let exchange = uniqueName("round-trip-x")
+        let queue = uniqueName("round-trip-q")
+        try await connection.declare(Topology(
+            exchanges: [.init(exchange, kind: .topic)],
+            queues: [.init(queue)],
+            bindings: [.init(from: exchange, to: .queue(queue), routingKey: "desk.*")]))
+        let consumer = try await connection.consume(queue: queue, prefetch: 10)
+        let publisher = try await connection.publisher()
+        let sent = AMQPProperties(
+            contentType: "application/json", contentEncoding: "identity",
+            headers: [
+                "desk": "acme", "count": 42, "negative": -7, "urgent": true, "ratio": 0.25,
+                "raw": .bytes([0, 1, 254, 255]), "at": .timestamp(1_764_000_000), "nothing": .void,
+                "tags": ["a", 1, false],
+                "nested": ["level": 2, "inner": ["deep": "yes"]],
+            ],
+            deliveryMode: .persistent, priority: 3, correlationID: "corr-1", replyTo: "replies",
+            expiration: "60000", messageID: "message-1", timestamp: 1_764_000_123, type: "conversation.requested",
+            userID: "switchboard", appID: "tests")
+        let payload = Array(#"{"v":1,"type":"conversation.requested","text":"h\u00e9llo"}"#.utf8)
+        try await publisher.publish(payload, exchange: exchange, routingKey: "desk.acme", properties: sent, mandatory: true)
+
+        let delivery = try #require(try await receive(1, from: consumer).first)
+        #expect(delivery.body == payload)
+        #expect(delivery.properties == sent)
+        #expect(delivery.exchange == exchange)
+        #expect(delivery.routingKey == "desk.acme")
+        #expect(!delivery.redelivered)
+        #expect(delivery.deliveryTag == 1)
+        await connection.close()
+    }
+
+    @Test func aOneMebibyteMessageGoesThrough() async throws {
+        let connection = try await TestBroker.shared.connect(name: "large")
+        let queue = uniqueName("large")
+        try await connection.declare(Topology(queues: [.init(queue)]))
+        let consumer = try await connection.consume(queue: queue, prefetch: 2)
+        let publisher = try await connection.publisher()
+        let large = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        try await publisher.publish(large, exchange: "", routingKey: queue, properties: persistentProperties(number: 1))
+        let delivery = try #require(try await receive(1, from: consumer).first)
+        #expect(delivery.body.count == 1 << 20)
+        #expect(delivery.body == large)
+        await connection.close()
+    }
+
+    @Test func hundredThousandConfirmedMessagesArriveExactlyOnce() async throws {
+        let total = 100_000
+        let broker = try TestBroker.shared
+        let publishing = try await broker.connect(name: "bulk-publisher")
+        let consuming = try await broker.connect(name: "bulk-consumer")
+        let queue = uniqueName("bulk")
+        try await publishing.declare(Topology(queues: [.init(queue)]))
+        let consumer = try await consuming.consume(queue: queue, prefetch: 256)
+        let publisher = try await publishing.publisher(confirmWindow: 256)
+
+        async let received = receive(total, from: consumer, timeout: .seconds(240))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let workers = 256
+            for worker in 0..<workers {
+                group.addTask {
+                    for number in stride(from: worker, to: total, by: workers) {
+                        try await publisher.publish(
+                            body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let numbers = try await received.compactMap(messageNumber)
+        #expect(numbers.count == total)
+        #expect(Set(numbers) == Set(0..<total))
+        await publishing.close()
+        await consuming.close()
+    }
+
+    @Test func unackedMessagesOfADeadConsumerAreRedeliveredToAnother() async throws {
+        let broker = try TestBroker.shared
+        let first = try await broker.connect(name: "dying-consumer")
+        let queue = uniqueName("redeliver")
+        try await first.declare(Topology(queues: [.init(queue)]))
+        let publisher = try await first.publisher()
+        for number in 0..<5 {
+            try await publisher.publish(body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number))
+        }
+        let dying = try await first.consume(queue: queue, prefetch: 10)
+        let unacked = try await receive(5, from: dying, acknowledge: false)
+        #expect(unacked.allSatisfy { !$0.redelivered })
+        await first.close()
+
+        // Settling after the connection went away is an error the caller sees, not a crash.
+        #expect(throws: AMQPError.deliveryChannelGone(deliveryTag: unacked[0].deliveryTag)) {
+            try unacked[0].ack()
+        }
+
+        let second = try await broker.connect(name: "surviving-consumer")
+        let survivor = try await second.consume(queue: queue, prefetch: 10)
+        let redelivered = try await receive(5, from: survivor)
+        #expect(redelivered.allSatisfy { $0.redelivered })
+        #expect(Set(redelivered.compactMap(messageNumber)) == Set(0..<5))
+        await second.close()
+    }
+
+    @Test func manyTasksPublishingConcurrentlyAreAllConfirmedAndDelivered() async throws {
+        let tasks = 32
+        let perTask = 500
+        let broker = try TestBroker.shared
+        let publishing = try await broker.connect(name: "concurrent-publishers")
+        let consuming = try await broker.connect(name: "concurrent-consumer")
+        let queue = uniqueName("concurrent")
+        try await publishing.declare(Topology(queues: [.init(queue)]))
+        let consumer = try await consuming.consume(queue: queue, prefetch: 256)
+        var publishers: [AMQPPublisher] = []
+        for _ in 0..<4 { publishers.append(try await publishing.publisher(confirmWindow: 64)) }
+
+        async let received = receive(tasks * perTask, from: consumer, timeout: .seconds(240))
+        let confirmed = try await withThrowingTaskGroup(of: Int.self) { group in
+            for task in 0..<tasks {
+                let publisher = publishers[task % publishers.count]
+                group.addTask {
+                    for index in 0..<perTask {
+                        let number = task * perTask + index
+                        try await publisher.publish(
+                            body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number))
+                    }
+                    return perTask
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(confirmed == tasks * perTask)
+        let numbers = try await received.compactMap(messageNumber)
+        #expect(Set(numbers) == Set(0..<(tasks * perTask)))
+        #expect(numbers.count == tasks * perTask)
+        await publishing.close()
+        await consuming.close()
+    }
+
+    @Test func consistentHashQuorumAndStreamTopology() async throws {
+        let connection = try await TestBroker.shared.connect(name: "topology")
+        let inbound = uniqueName("in")
+        let shards = uniqueName("shards")
+        let deadLetters = uniqueName("dead")
+        let events = uniqueName("events")
+        let shardQueues = [uniqueName("shard-0"), uniqueName("shard-1")]
+        let log = uniqueName("events-log")
+        let topology = Topology(
+            exchanges: [
+                .init(inbound, kind: .topic),
+                .consistentHash(shards, hashingHeader: "desk"),
+                .init(deadLetters, kind: .fanout),
+                .init(events, kind: .topic),
+            ],
+            queues: shardQueues.map {
+                .init($0, kind: .quorum, singleActiveConsumer: true, deliveryLimit: 5, deadLetterExchange: deadLetters,
+                      deadLetterStrategy: .atLeastOnce, overflow: .rejectPublish)
+            } + [.init(log, kind: .stream, maxLengthBytes: 100_000_000, maxAge: "7D")],
+            bindings: [.init(from: inbound, to: .exchange(shards), routingKey: "#")]
+                + shardQueues.map { .init(from: shards, to: .queue($0), routingKey: "1") }
+                + [.init(from: events, to: .queue(log), routingKey: "#")])
+        try await connection.declare(topology)
+        try await connection.declare(topology)
+
+        let publisher = try await connection.publisher()
+        let desks = (0..<20).map { "desk-\($0)" }
+        for (index, desk) in (desks + desks).enumerated() {
+            var properties = persistentProperties(number: index)
+            properties.headers = ["desk": .string(desk)]
+            try await publisher.publish(body(number: index), exchange: inbound, routingKey: "conversation.requested",
+                                        properties: properties, mandatory: true)
+        }
+        for number in 0..<10 {
+            try await publisher.publish(body(number: number), exchange: events, routingKey: "offer.made",
+                                        properties: persistentProperties(number: number))
+        }
+
+        // All 40 were confirmed as routed (mandatory), so once 40 arrived nothing else will.
+        let arrivals = Arrivals()
+        var consumers: [AMQPConsumer] = []
+        for queue in shardQueues { consumers.append(try await connection.consume(queue: queue, prefetch: 50)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (shard, consumer) in consumers.enumerated() {
+                group.addTask {
+                    for try await delivery in consumer {
+                        try delivery.ack()
+                        let desk = delivery.properties.headers["desk"]?.stringValue ?? "(none)"
+                        arrivals.record(shard: shard, desk: desk)
+                    }
+                }
+            }
+            try await waitUntil("all 40 messages reached a shard") { arrivals.all.count >= 40 }
+            consumers.forEach { $0.cancel() }
+            try await group.waitForAll()
+        }
+        let received = arrivals.all
+        #expect(received.count == 40)
+        var shardOfDesk: [String: Int] = [:]
+        for arrival in received {
+            #expect(shardOfDesk[arrival.desk, default: arrival.shard] == arrival.shard, "desk \(arrival.desk) reached two shards")
+            shardOfDesk[arrival.desk] = arrival.shard
+        }
+        #expect(Set(shardOfDesk.keys) == Set(desks))
+        #expect(Set(received.map(\.shard)) == [0, 1], "20 desks all hashed to one shard")
+
+        let stream = try await connection.consume(queue: log, prefetch: 100, arguments: ["x-stream-offset": StreamOffset.first.argument])
+        let logged = try await receive(10, from: stream)
+        #expect(logged.compactMap(messageNumber) == Array(0..<10))
+        #expect(logged.compactMap { $0.properties.headers["x-stream-offset"]?.intValue } == Array(0..<10))
+        await connection.close()
+    }
+
+    @Test func singleActiveConsumerHandsOverWhenTheActiveOneGoes() async throws {
+        let broker = try TestBroker.shared
+        let connection = try await broker.connect(name: "sac")
+        let queue = uniqueName("sac")
+        try await connection.declare(Topology(queues: [.init(queue, kind: .quorum, singleActiveConsumer: true)]))
+        let active = try await connection.consume(queue: queue, prefetch: 10)
+        let standby = try await connection.consume(queue: queue, prefetch: 10)
+        let publisher = try await connection.publisher()
+        for number in 0..<3 {
+            try await publisher.publish(body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number))
+        }
+        #expect(try await receive(3, from: active).compactMap(messageNumber) == [0, 1, 2])
+        active.cancel()
+        for number in 3..<6 {
+            try await publisher.publish(body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number))
+        }
+        #expect(try await receive(3, from: standby).compactMap(messageNumber) == [3, 4, 5])
+        await connection.close()
+    }
+}
+
+private final class Arrivals: Sendable {
+    private let arrivals = Mutex<[(shard: Int, desk: String)]>([])
+
+    func record(shard: Int, desk: String) { arrivals.withLock { $0.append((shard, desk)) } }
+    var all: [(shard: Int, desk: String)] { arrivals.withLock { $0 } }
+}

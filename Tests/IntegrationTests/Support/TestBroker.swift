@@ -1,0 +1,228 @@
+import Foundation
+import Logging
+import SwitchboardAMQP
+import Testing
+
+/// A throwaway RabbitMQ node for integration tests, run through `scripts/rabbitmq-node.sh` with its
+/// own node name, free ports and data folder under `$SWITCHBOARD_TEST_ROOT` (set by scripts/test.sh;
+/// a fresh temporary folder otherwise).
+///
+/// Non-disruptive tests share one node through the `.sharedBroker` suite trait; tests that stop the
+/// node or raise alarms take their own with `TestBroker.withDedicatedNode`.
+final class TestBroker: Sendable {
+    struct ScriptFailure: Error, CustomStringConvertible {
+        var command: String
+        var status: Int32
+        var output: String
+        var description: String { "scripts/rabbitmq-node.sh \(command) exited with \(status):\n\(output)" }
+    }
+
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    let nodeName: String
+    let amqpPort: Int
+    private let environment: [String: String]
+
+    private init(label: String) throws {
+        let suffix = "\(label)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+        nodeName = "sbtest-\(suffix)@localhost"
+        let ports = try Self.freePorts(count: 4)
+        amqpPort = ports[0]
+        let nodeDirectory = try Self.testRoot().appendingPathComponent("node-\(suffix)").path
+        var environment = ProcessInfo.processInfo.environment
+        environment["SB_NODE_NAME"] = nodeName
+        environment["SB_AMQP_PORT"] = "\(ports[0])"
+        environment["SB_DIST_PORT"] = "\(ports[1])"
+        environment["SB_MGMT_PORT"] = "\(ports[2])"
+        environment["SB_PROMETHEUS_PORT"] = "\(ports[3])"
+        environment["SB_NODE_DIR"] = nodeDirectory
+        // Only what the tests use: a smaller node boots faster on a loaded machine.
+        environment["SB_PLUGINS"] = "rabbitmq_consistent_hash_exchange"
+        self.environment = environment
+    }
+
+    /// Starts a node; `label` goes into its name, to tell nodes apart in `ps` and in logs.
+    static func start(label: String) async throws -> TestBroker {
+        let broker = try TestBroker(label: label)
+        try await broker.start()
+        return broker
+    }
+
+    /// Runs `body` with a node of its own, and stops the node however `body` ends.
+    static func withDedicatedNode<T: Sendable>(label: String, _ body: (TestBroker) async throws -> T) async throws -> T {
+        let broker = try await start(label: label)
+        do {
+            let result = try await body(broker)
+            try await broker.stop()
+            return result
+        } catch {
+            try? await broker.stop()
+            throw error
+        }
+    }
+
+    /// The URL of the `switchboard` vhost with the `switchboard` user from deploy/rabbitmq/definitions.json.
+    func url(user: String = "switchboard", password: String = "switchboard", vhost: String = "switchboard") -> String {
+        "amqp://\(user):\(password)@127.0.0.1:\(amqpPort)/\(vhost)"
+    }
+
+    /// A configuration for this node with short waits, so a failing test fails quickly.
+    func configuration(user: String = "switchboard", password: String = "switchboard", vhost: String = "switchboard") throws -> AMQPConfiguration {
+        var configuration = try AMQPConfiguration(url: url(user: user, password: password, vhost: vhost))
+        configuration.heartbeatSeconds = 5
+        configuration.reconnectBackoff = ReconnectBackoff(initialDelay: .milliseconds(100), maximumDelay: .seconds(1))
+        return configuration
+    }
+
+    func connect(name: String = "test") async throws -> AMQPConnection {
+        var configuration = try configuration()
+        configuration.connectionName = name
+        return try await AMQPConnection.connect(configuration, logger: Logger(label: "switchboard.test.\(name)"))
+    }
+
+    func start() async throws { _ = try await runScript(["start"]) }
+    func stop() async throws { _ = try await runScript(["stop"]) }
+
+    /// Runs rabbitmqctl against this node and returns what it printed.
+    @discardableResult
+    func ctl(_ arguments: String...) async throws -> String {
+        try await runScript(["ctl"] + arguments)
+    }
+
+    private func runScript(_ arguments: [String]) async throws -> String {
+        let script = Self.repositoryRoot.appendingPathComponent("scripts/rabbitmq-node.sh").path
+        // Output goes to a file, not a pipe: the node the script leaves running would hold a pipe
+        // open forever.
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("rabbitmq-node-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let status = try await Self.spawnAndWait(
+            ["/bin/bash", script] + arguments,
+            environment: environment.map { "\($0.key)=\($0.value)" }, outputPath: outputPath)
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        guard status == 0 else {
+            throw ScriptFailure(command: arguments.joined(separator: " "), status: status, output: text)
+        }
+        return text
+    }
+
+    /// posix_spawn and a blocking waitpid on a thread of its own. (Foundation's Process left the
+    /// script unreaped here, so its termination handler never ran.) librabbitmq's sockets and the
+    /// connection's eventfd are close-on-exec, so the node never holds a test's connections.
+    private static func spawnAndWait(_ arguments: [String], environment: [String], outputPath: String) async throws -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, envp)
+        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EINVAL) }
+        let child = pid
+        return await withCheckedContinuation { continuation in
+            let waiter = Thread {
+                var status: Int32 = 0
+                while waitpid(child, &status, 0) < 0, errno == EINTR {}
+                // WIFEXITED / WEXITSTATUS are macros Swift does not import.
+                let exitedNormally = status & 0x7f == 0
+                continuation.resume(returning: exitedNormally ? (status >> 8) & 0xff : 128 + (status & 0x7f))
+            }
+            waiter.start()
+        }
+    }
+
+    private static func testRoot() throws -> URL {
+        if let root = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_ROOT"], !root.isEmpty {
+            return URL(fileURLWithPath: root)
+        }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-test-\(UUID().uuidString)")
+        // The node runs as the rabbitmq user, which must reach its folder.
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        return root
+    }
+
+    /// Ports the kernel hands out for port 0 are free at that moment; holding all sockets open
+    /// until every port is known keeps the kernel from handing out one twice.
+    private static func freePorts(count: Int) throws -> [Int] {
+        var sockets: [Int32] = []
+        defer { sockets.forEach { close($0) } }
+        var ports: [Int] = []
+        for _ in 0..<count {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
+            sockets.append(descriptor)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                    bind(descriptor, address, length) == 0 && getsockname(descriptor, address, &length) == 0
+                }
+            }
+            guard bound else { throw POSIXError(.EADDRINUSE) }
+            ports.append(Int(UInt16(bigEndian: address.sin_port)))
+        }
+        return ports
+    }
+}
+
+/// Gives a suite one node for all its tests: started before the first, stopped after the last.
+struct SharedBrokerTrait: SuiteTrait, TestScoping {
+    @TaskLocal static var current: TestBroker?
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: () async throws -> Void) async throws {
+        let broker = try await TestBroker.start(label: "shared")
+        do {
+            try await Self.$current.withValue(broker) { try await function() }
+            try await broker.stop()
+        } catch {
+            try? await broker.stop()
+            throw error
+        }
+    }
+}
+
+extension Trait where Self == SharedBrokerTrait {
+    /// One node shared by every test of the suite.
+    static var sharedBroker: SharedBrokerTrait { SharedBrokerTrait() }
+}
+
+extension TestBroker {
+    /// The node of the enclosing `.sharedBroker` suite.
+    static var shared: TestBroker {
+        get throws {
+            guard let broker = SharedBrokerTrait.current else {
+                throw ScriptFailure(command: "(none)", status: -1, output: "this test's suite has no .sharedBroker trait")
+            }
+            return broker
+        }
+    }
+}
+
+/// Waits until `condition` holds, polling, and fails the test if it does not within `timeout`.
+func waitUntil(
+    _ description: String, timeout: Duration = .seconds(30),
+    sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("timed out after \(timeout) waiting until \(description)", sourceLocation: sourceLocation)
+    throw CancellationError()
+}
+
+/// A queue name no other test uses.
+func uniqueName(_ prefix: String) -> String {
+    "\(prefix)-\(UUID().uuidString.prefix(8))"
+}
