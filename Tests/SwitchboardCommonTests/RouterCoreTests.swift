@@ -34,6 +34,16 @@ private let token = RouterFixture.token
         ])
     }
 
+    @Test func aDeadLetteredMessageIsTakenWhenDeliveredAgainAfterItsDeskExists() {
+        var h = RouterHarness()
+        let request = InboundBody.conversationRequested(ConversationRequest(conversation: chat(1), user: user(1)))
+        #expect(h.send(request, id: "late-1") == [
+            .deadLetter(reason: "unknown desk acme: a desk exists once it received desk.configure"),
+        ])
+        h.configure()
+        #expect(h.send(request, id: "late-1") == h.events(h.queued(1, position: 1, .noAgent)))
+    }
+
     @Test func messagePostedIsDeadLetteredBecauseItIsForTheCloser() {
         var h = RouterHarness()
         h.configure()

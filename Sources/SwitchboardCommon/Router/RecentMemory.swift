@@ -10,14 +10,14 @@ struct RecentSet<Element: Hashable & Codable & Sendable>: Codable, Sendable {
         self.limit = limit
     }
 
-    /// Returns false when `element` is already remembered.
-    mutating func insert(_ element: Element) -> Bool {
-        guard members.insert(element).inserted else { return false }
+    func contains(_ element: Element) -> Bool { members.contains(element) }
+
+    mutating func insert(_ element: Element) {
+        guard members.insert(element).inserted else { return }
         order.append(element)
         if order.count > limit {
             members.remove(order.removeFirst())
         }
-        return true
     }
 
     private enum CodingKeys: String, CodingKey { case limit, order }

@@ -25,6 +25,10 @@ public struct RouterCore: Codable, Sendable {
         case message(InboundMessage)
         /// A timer fired: every ring whose deadline is at or before `now` expires.
         case tick
+        /// An agent's command that broke the contract, of which these fields could still be read. The shell
+        /// dead-letters the message; the core answers the agent with `command.rejected` (reason `invalid`)
+        /// when the desk and the agent exist, so the rejection takes the desk's next `seq`.
+        case invalidCommand(id: MessageID, desk: DeskID, agent: AgentID, type: String, conversation: ConversationID?)
     }
 
     public enum Effect: Hashable, Sendable {
@@ -34,6 +38,13 @@ public struct RouterCore: Codable, Sendable {
         case deadLetter(reason: String)
         /// The earliest pending ring deadline; last in the effects, present whenever a ring is live.
         case wakeUp(at: Instant)
+
+        var isDeadLetter: Bool {
+            switch self {
+            case .deadLetter: true
+            case .publish, .wakeUp: false
+            }
+        }
     }
 
     public struct Limits: Hashable, Sendable {
@@ -63,11 +74,22 @@ public struct RouterCore: Codable, Sendable {
         var effects: [Effect] = []
         switch input {
         case .message(let message):
-            if seenMessages.insert(message.id) {
+            if !seenMessages.contains(message.id) {
                 handle(message, at: now, into: &effects)
+                // A dead-lettered message is not remembered: once requeued (say, after its desk was configured)
+                // it is taken like any other.
+                if !effects.contains(where: \.isDeadLetter) {
+                    seenMessages.insert(message.id)
+                }
             }
         case .tick:
             expireRings(dueBy: now, into: &effects)
+        case .invalidCommand(let id, let desk, let agent, let type, let conversation):
+            if !seenMessages.contains(id) {
+                seenMessages.insert(id)
+                let command = AgentCommand(id: id, type: type, agent: agent, conversation: conversation)
+                rejectInvalid(command, on: desk, at: now, into: &effects)
+            }
         }
         if let next = nextDeadline() {
             effects.append(.wakeUp(at: next))
@@ -137,6 +159,16 @@ public struct RouterCore: Codable, Sendable {
         for deadline in out.deadlines {
             deadlines.insert(deadline)
         }
+    }
+
+    /// Nothing to answer when the desk or the agent is unknown: the command is only dead-lettered.
+    private mutating func rejectInvalid(
+        _ command: AgentCommand, on desk: DeskID, at now: Instant, into effects: inout [Effect]
+    ) {
+        guard desks[desk]?.agents[command.agent] != nil else { return }
+        var out = DeskOutput(at: now)
+        desks[desk]!.rejectInvalid(command, &out)
+        collect(out, into: &effects)
     }
 
     private func collect(_ out: DeskOutput, into effects: inout [Effect]) {
