@@ -170,21 +170,36 @@ private func servedConversation(warningMs: Milliseconds = 0) -> CloserHarness {
         #expect(closer.core.servedCount == 0)
     }
 
-    @Test func aRequeueStopsTheClock() {
+    @Test(arguments: [QueueReason.transferred, .agentRemoved])
+    func aRequeueStopsTheClockAndTheNextAgentStartsWithoutOne(reason: QueueReason) {
         var closer = servedConversation()
         _ = closer.post(.agent, sentAt: t0 + 1_000)
         #expect(closer.event(
-            .conversationQueued(conversation: chat1, user: user1, position: 1, reason: .agentRemoved), at: t0 + 2_000) == [])
+            .conversationQueued(conversation: chat1, user: user1, position: 1, reason: reason), at: t0 + 2_000) == [])
         #expect(closer.tick(at: t0 + 70_000) == [])
+        #expect(closer.assign(to: bob, at: t0 + 71_000) == [])
+        #expect(closer.post(.agent, sentAt: t0 + 72_000) == [.wakeUp(at: t0 + 132_000)])
+    }
+
+    @Test func messageTimesOutliveARequeueSoAnEarlierSentMessageCannotMoveTheClockBack() {
+        var closer = servedConversation()
+        _ = closer.post(.agent, sentAt: t0 + 5_000)
+        _ = closer.event(
+            .conversationQueued(conversation: chat1, user: user1, position: 1, reason: .transferred), at: t0 + 6_000)
+        _ = closer.post(.agent, sentAt: t0 + 7_000, in: chat1)
+        _ = closer.assign(to: bob, at: t0 + 8_000)
+        // Written (by the clock of its sender) before the latest message already seen: it starts nothing.
+        #expect(closer.post(.agent, sentAt: t0 + 6_500) == [.wakeUp(at: t0 + 67_000)])
+        #expect(closer.tick(at: t0 + 67_000) == closure(at: t0 + 67_000))
     }
 
     @Test func aTransferStartsTheNewAgentWithNoRunningClock() {
         var closer = servedConversation()
         _ = closer.post(.agent, sentAt: t0 + 1_000)
         #expect(closer.assign(to: bob, mode: .transferred, at: t0 + 2_000) == [])
-        // The previous agent's message, delivered late, is from before the transfer.
-        #expect(closer.post(.agent, sentAt: t0 + 1_500, arrivingAt: t0 + 3_000) == [])
         #expect(closer.tick(at: t0 + 70_000) == [])
+        // A message written before the latest one already seen does not start it either.
+        #expect(closer.post(.agent, sentAt: t0 + 900, arrivingAt: t0 + 71_000) == [])
         #expect(closer.post(.agent, sentAt: t0 + 80_000) == [.wakeUp(at: t0 + 140_000)])
     }
 

@@ -119,7 +119,8 @@ private struct Schedule: Sendable {
                     conversation: conversation, user: Universe.user, agent: Universe.agent, offer: nil, mode: mode)))
             case 45..<50:
                 steps.append(.router(desk: desk, .conversationQueued(
-                    conversation: conversation, user: Universe.user, position: 1, reason: .transferred)))
+                    conversation: conversation, user: Universe.user, position: 1,
+                    reason: QueueReason.allCases.randomElement(using: &rng)!)))
             case 50..<55:
                 steps.append(.router(desk: desk, .conversationEnded(conversation: conversation, agent: nil, reason: .user)))
             case 55..<58:
@@ -223,11 +224,17 @@ private struct CloserModel {
                 }()
                 conversation.user = user
                 if mode == .transferred {
-                    conversation.userAt = max(conversation.userAt, event.at.millisecondsSinceEpoch)
+                    conversation.userAt = max(conversation.userAt, conversation.agentAt)
                 }
                 served[key] = conversation
-            case .conversationQueued(let conversation, _, _, _):
-                served[Key(desk: event.desk, conversation: conversation)] = nil
+            case .conversationQueued(let conversation, _, _, let reason):
+                let key = Key(desk: event.desk, conversation: conversation)
+                guard let requeued = served.removeValue(forKey: key) else { return [] }
+                let handedOver = reason == .transferred || reason == .agentRemoved
+                let waiting = unassigned[key] ?? (.min, .min)
+                unassigned[key] = (
+                    max(waiting.agentAt, requeued.agentAt),
+                    max(waiting.userAt, handedOver ? max(requeued.userAt, requeued.agentAt) : requeued.userAt))
             case .conversationEnded(let conversation, _, _):
                 let key = Key(desk: event.desk, conversation: conversation)
                 served[key] = nil

@@ -120,10 +120,9 @@ public struct CloserCore: Codable, Sendable, Equatable {
                 rearmAll(in: desk)
             }
         case .conversationAssigned(let conversation, let user, _, _, let mode):
-            assign(ConversationKey(desk: desk, conversation: conversation), user: user, mode: mode, at: event.at)
-        case .conversationQueued(let conversation, _, _, _):
-            // Not served while queued, so no clock; messages meanwhile wait for the next assignment.
-            served[ConversationKey(desk: desk, conversation: conversation)] = nil
+            assign(ConversationKey(desk: desk, conversation: conversation), user: user, mode: mode)
+        case .conversationQueued(let conversation, _, _, let reason):
+            requeue(ConversationKey(desk: desk, conversation: conversation), reason: reason)
         case .conversationEnded(let conversation, _, _):
             let key = ConversationKey(desk: desk, conversation: conversation)
             served[key] = nil
@@ -137,9 +136,11 @@ public struct CloserCore: Codable, Sendable, Equatable {
         }
     }
 
-    /// A transfer starts the new agent with no running clock: the previous agent's unanswered messages are
-    /// treated as answered at the transfer, so even one that arrives late cannot start a clock.
-    private mutating func assign(_ key: ConversationKey, user: UserID, mode: AssignMode, at assignedAt: Instant) {
+    /// A conversation's message times are kept for its whole life, so that a later message with an earlier
+    /// `sentAt` never moves the clock back. A handover to another agent (a transfer, directly or through the
+    /// queue, or a re-queue after the agent was removed) counts as an answer to the messages before it: the
+    /// next agent starts with no running clock. Only `sentAt` times are compared, never the Router's clock.
+    private mutating func assign(_ key: ConversationKey, user: UserID, mode: AssignMode) {
         switch ended[key] {
         case .closedByInactivity:
             return
@@ -153,12 +154,26 @@ public struct CloserCore: Codable, Sendable, Equatable {
         conversation.user = user
         switch mode {
         case .transferred:
-            conversation.clock.treatAsAnswered(at: assignedAt.millisecondsSinceEpoch)
+            conversation.clock.answerAgentMessages()
         case .accepted, .autoAccepted:
             break
         }
         arm(&conversation, key: key)
         served[key] = conversation
+    }
+
+    /// Not served while queued, so no clock runs; the message times wait with any early messages for the
+    /// next assignment.
+    private mutating func requeue(_ key: ConversationKey, reason: QueueReason) {
+        guard let conversation = served.removeValue(forKey: key) else { return }
+        var clock = conversation.clock
+        switch reason {
+        case .transferred, .agentRemoved:
+            clock.answerAgentMessages()
+        case .noAgent, .attemptsExhausted:
+            break
+        }
+        unassigned.update(key, startingFrom: clock) { $0.merge(clock) }
     }
 
     // MARK: - Timers
@@ -383,8 +398,14 @@ extension CloserCore {
             }
         }
 
-        mutating func treatAsAnswered(at instant: Int64) {
-            lastUserMessageAt = max(lastUserMessageAt, instant)
+        /// Stops the clock as a user reply would, without inventing a user message time later than any seen.
+        mutating func answerAgentMessages() {
+            lastUserMessageAt = max(lastUserMessageAt, lastAgentMessageAt)
+        }
+
+        mutating func merge(_ other: MessageClock) {
+            lastAgentMessageAt = max(lastAgentMessageAt, other.lastAgentMessageAt)
+            lastUserMessageAt = max(lastUserMessageAt, other.lastUserMessageAt)
         }
     }
 
