@@ -1,0 +1,303 @@
+import Configuration
+import Foundation
+import Logging
+import SystemPackage
+
+/// A configuration value that cannot be used; the process prints it and exits with status 2.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// What the command line asks for.
+public enum ConfigurationRequest: Sendable, Equatable {
+    case run(ServiceConfiguration)
+    case showHelp(String)
+}
+
+/// Reads the configuration through one `ConfigReader` whose providers are, from strongest to weakest:
+/// command line flags, environment variables (`SWITCHBOARD_` prefix), the JSON file named by
+/// `config.file`, and the defaults.
+public enum ConfigurationLoader {
+    /// - Parameters:
+    ///   - arguments: The command line, program name first.
+    ///   - environment: The process environment.
+    ///   - hostName, processID: Make the default instance name.
+    public static func load(
+        defaults: ServiceDefaults,
+        arguments: [String],
+        environment: [String: String],
+        hostName: String,
+        processID: Int32
+    ) async throws(ConfigurationError) -> ConfigurationRequest {
+        let keys = ConfigurationKeys.all(defaults: defaults)
+        let options = arguments.dropFirst()
+        if options.contains("--help") || options.contains("-h") {
+            return .showHelp(helpText(defaults: defaults, keys: keys))
+        }
+        try rejectUnknownFlags(Array(options), keys: keys)
+
+        let flags = CommandLineArgumentsProvider(arguments: arguments).mapKeys { key in
+            key == AbsoluteConfigKey(ConfigKey(ConfigurationKeys.configFile)) ? ["config"] : key
+        }
+        let variables = EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "switchboard")
+        let defaultValues = InMemoryProvider(
+            name: "defaults",
+            values: defaultValues(defaults: defaults, instanceName: "\(hostName)-\(processID)")
+        )
+
+        let fileReader = ConfigReader(providers: [flags, variables, defaultValues])
+        let configFile = try readString(ConfigurationKeys.configFile, from: fileReader)
+        var providers: [any ConfigProvider] = [flags, variables]
+        if !configFile.isEmpty {
+            providers.append(try await jsonFileProvider(path: configFile, keys: keys))
+        }
+        providers.append(defaultValues)
+        let reader = ConfigReader(providers: providers)
+
+        let configuration = ServiceConfiguration(
+            amqpURL: try validAMQPURL(readString(ConfigurationKeys.amqpURL, from: reader)),
+            prefetch: try inRange(readInt(ConfigurationKeys.amqpPrefetch, from: reader), 1...65_535, ConfigurationKeys.amqpPrefetch),
+            confirmWindow: try atLeast(1, readInt(ConfigurationKeys.amqpConfirmWindow, from: reader), ConfigurationKeys.amqpConfirmWindow),
+            shardCount: try inRange(readInt(ConfigurationKeys.shardsCount, from: reader), 1...1_024, ConfigurationKeys.shardsCount),
+            consumedShards: try readShardSelection(from: reader),
+            httpHost: try nonEmpty(readString(ConfigurationKeys.httpHost, from: reader), ConfigurationKeys.httpHost),
+            httpPort: try inRange(readInt(ConfigurationKeys.httpPort, from: reader), 0...65_535, ConfigurationKeys.httpPort),
+            logLevel: try oneOf(readString(ConfigurationKeys.logLevel, from: reader), ConfigurationKeys.logLevel) {
+                Logger.Level(rawValue: $0)
+            },
+            logFormat: try oneOf(readString(ConfigurationKeys.logFormat, from: reader), ConfigurationKeys.logFormat) {
+                LogFormat(rawValue: $0)
+            },
+            instanceName: try nonEmpty(readString(ConfigurationKeys.instanceName, from: reader), ConfigurationKeys.instanceName),
+            configFile: configFile.isEmpty ? nil : configFile,
+            snapshotEveryEntries: try atLeast(1, readInt(ConfigurationKeys.snapshotEveryEntries, from: reader), ConfigurationKeys.snapshotEveryEntries),
+            snapshotEverySeconds: try atLeast(1, readInt(ConfigurationKeys.snapshotEverySeconds, from: reader), ConfigurationKeys.snapshotEverySeconds),
+            pulseIntervalMilliseconds: try atLeast(
+                10,
+                readInt(ConfigurationKeys.pulseIntervalMilliseconds, from: reader),
+                ConfigurationKeys.pulseIntervalMilliseconds
+            ),
+            journalMaxAge: try validMaxAge(readString(ConfigurationKeys.journalMaxAge, from: reader))
+        )
+        for shard in configuration.shards where shard >= configuration.shardCount {
+            throw ConfigurationError(
+                "invalid \(ConfigurationKeys.shardsConsume): shard \(shard) does not exist with \(ConfigurationKeys.shardsCount) = \(configuration.shardCount)"
+            )
+        }
+        return .run(configuration)
+    }
+
+    /// The `--help` text: every key with its flag, environment variable and default.
+    public static func helpText(defaults: ServiceDefaults, keys: [ConfigurationKeyDescription]) -> String {
+        var lines = [
+            "Usage: \(defaults.executableName) [--flag value]...",
+            "",
+            "Every key can be set in a JSON file (--config), in the environment or as a flag.",
+            "Flags win over the environment, the environment over the file, the file over the defaults.",
+            "",
+        ]
+        for key in keys {
+            lines.append("  \(key.flag) <value>    \(key.environmentVariable)    file key: \(key.key)")
+            lines.append("      \(key.summary) (default: \(key.defaultDescription))")
+        }
+        lines.append("  --help")
+        lines.append("      print this text and exit")
+        return lines.joined(separator: "\n")
+    }
+
+    // MARK: - Sources
+
+    private static func defaultValues(defaults: ServiceDefaults, instanceName: String) -> [AbsoluteConfigKey: ConfigValue] {
+        func key(_ name: String) -> AbsoluteConfigKey { AbsoluteConfigKey(ConfigKey(name)) }
+        func value(_ content: ConfigContent) -> ConfigValue { ConfigValue(content, isSecret: false) }
+        return [
+            key(ConfigurationKeys.configFile): value(.string("")),
+            key(ConfigurationKeys.amqpURL): ConfigValue(.string(ServiceDefaults.amqpURL), isSecret: true),
+            key(ConfigurationKeys.amqpPrefetch): value(.int(ServiceDefaults.prefetch)),
+            key(ConfigurationKeys.amqpConfirmWindow): value(.int(ServiceDefaults.confirmWindow)),
+            key(ConfigurationKeys.shardsCount): value(.int(ServiceDefaults.shardCount)),
+            key(ConfigurationKeys.shardsConsume): value(.stringArray(["all"])),
+            key(ConfigurationKeys.httpHost): value(.string(ServiceDefaults.httpHost)),
+            key(ConfigurationKeys.httpPort): value(.int(defaults.httpPort)),
+            key(ConfigurationKeys.logLevel): value(.string(Logger.Level.info.rawValue)),
+            key(ConfigurationKeys.logFormat): value(.string(LogFormat.text.rawValue)),
+            key(ConfigurationKeys.instanceName): value(.string(instanceName)),
+            key(ConfigurationKeys.snapshotEveryEntries): value(.int(ServiceDefaults.snapshotEveryEntries)),
+            key(ConfigurationKeys.snapshotEverySeconds): value(.int(ServiceDefaults.snapshotEverySeconds)),
+            key(ConfigurationKeys.pulseIntervalMilliseconds): value(.int(ServiceDefaults.pulseIntervalMilliseconds)),
+            key(ConfigurationKeys.journalMaxAge): value(.string(ServiceDefaults.journalMaxAge)),
+        ]
+    }
+
+    /// A misspelled flag would otherwise be ignored silently and the default would win.
+    private static func rejectUnknownFlags(_ options: [String], keys: [ConfigurationKeyDescription]) throws(ConfigurationError) {
+        let known = Set(keys.map(\.flag))
+        var expectsValue = false
+        for option in options {
+            if option.hasPrefix("--") {
+                let flag = String(option.prefix { $0 != "=" })
+                guard known.contains(flag) else {
+                    throw ConfigurationError("unknown flag \(flag) (see --help for the keys)")
+                }
+                expectsValue = !option.contains("=")
+            } else if !expectsValue {
+                throw ConfigurationError("unexpected argument \(option): every value follows a --flag (see --help)")
+            }
+        }
+    }
+
+    /// Environment variables are shared with other programs, so unknown `SWITCHBOARD_` names are not
+    /// errors; a file belongs to this service alone, so an unknown key in it is.
+    private static func jsonFileProvider(
+        path: String,
+        keys: [ConfigurationKeyDescription]
+    ) async throws(ConfigurationError) -> any ConfigProvider {
+        let contents: Data
+        do {
+            contents = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigurationError("cannot read config file \(path): \(error.localizedDescription)")
+        }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: contents)
+        } catch {
+            throw ConfigurationError("config file \(path) is not valid JSON")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw ConfigurationError("config file \(path) must hold a JSON object")
+        }
+        let known = Set(keys.map(\.key))
+        for fileKey in leafKeys(of: object).sorted() where !known.contains(fileKey) {
+            throw ConfigurationError("unknown key \(fileKey) in config file \(path) (see --help for the keys)")
+        }
+        do {
+            return try await FileProvider<JSONSnapshot>(filePath: FilePath(path))
+        } catch {
+            throw ConfigurationError("cannot use config file \(path): \(error)")
+        }
+    }
+
+    private static func leafKeys(of object: [String: Any], prefix: String = "") -> [String] {
+        object.flatMap { name, value -> [String] in
+            let key = prefix.isEmpty ? name : "\(prefix).\(name)"
+            if let nested = value as? [String: Any] {
+                return leafKeys(of: nested, prefix: key)
+            }
+            return [key]
+        }
+    }
+
+    // MARK: - Reading and validating
+
+    private static func readString(_ key: String, from reader: ConfigReader) throws(ConfigurationError) -> String {
+        do {
+            return try reader.requiredString(forKey: ConfigKey(key))
+        } catch {
+            throw ConfigurationError("invalid \(key): \(error)")
+        }
+    }
+
+    private static func readInt(_ key: String, from reader: ConfigReader) throws(ConfigurationError) -> Int {
+        do {
+            return try reader.requiredInt(forKey: ConfigKey(key))
+        } catch {
+            throw ConfigurationError("invalid \(key): \(error)")
+        }
+    }
+
+    /// Flags and environment give a comma-separated list; the file may hold `"all"`, a list of
+    /// numbers or a list of strings.
+    private static func readShardSelection(from reader: ConfigReader) throws(ConfigurationError) -> ShardSelection {
+        let key = ConfigKey(ConfigurationKeys.shardsConsume)
+        let words: [String]
+        if let strings = try? reader.requiredStringArray(forKey: key) {
+            words = strings
+        } else if let numbers = try? reader.requiredIntArray(forKey: key) {
+            words = numbers.map(String.init)
+        } else if let word = try? reader.requiredString(forKey: key) {
+            words = [word]
+        } else {
+            throw ConfigurationError("invalid \(ConfigurationKeys.shardsConsume): expected \"all\" or a list of shard numbers")
+        }
+        let trimmed = words.map { $0.trimmingCharacters(in: .whitespaces) }
+        if trimmed == ["all"] { return .all }
+        var shards: [Int] = []
+        for word in trimmed {
+            guard let shard = Int(word), shard >= 0 else {
+                throw ConfigurationError(
+                    "invalid \(ConfigurationKeys.shardsConsume): \"\(word)\" is not a shard number (expected \"all\" or a list such as 0,2)"
+                )
+            }
+            guard !shards.contains(shard) else {
+                throw ConfigurationError("invalid \(ConfigurationKeys.shardsConsume): shard \(shard) is listed twice")
+            }
+            shards.append(shard)
+        }
+        guard !shards.isEmpty else {
+            throw ConfigurationError("invalid \(ConfigurationKeys.shardsConsume): the list is empty")
+        }
+        return .some(shards)
+    }
+
+    private static func inRange(_ value: Int, _ range: ClosedRange<Int>, _ key: String) throws(ConfigurationError) -> Int {
+        guard range.contains(value) else {
+            throw ConfigurationError("invalid \(key): \(value) is outside \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    private static func atLeast(_ minimum: Int, _ value: Int, _ key: String) throws(ConfigurationError) -> Int {
+        guard value >= minimum else {
+            throw ConfigurationError("invalid \(key): \(value) is below the minimum \(minimum)")
+        }
+        return value
+    }
+
+    private static func nonEmpty(_ value: String, _ key: String) throws(ConfigurationError) -> String {
+        guard !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ConfigurationError("invalid \(key): it is empty")
+        }
+        return value
+    }
+
+    private static func oneOf<Value: CaseIterable & RawRepresentable<String>>(
+        _ value: String,
+        _ key: String,
+        parse: (String) -> Value?
+    ) throws(ConfigurationError) -> Value {
+        guard let parsed = parse(value) else {
+            let accepted = Value.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigurationError("invalid \(key): \"\(value)\" is not one of \(accepted)")
+        }
+        return parsed
+    }
+
+    private static func validAMQPURL(_ value: String) throws(ConfigurationError) -> String {
+        guard let components = URLComponents(string: value),
+            let scheme = components.scheme, ["amqp", "amqps"].contains(scheme),
+            let host = components.host, !host.isEmpty
+        else {
+            throw ConfigurationError("invalid \(ConfigurationKeys.amqpURL): expected amqp://user:password@host:port/vhost")
+        }
+        return value
+    }
+
+    private static func validMaxAge(_ value: String) throws(ConfigurationError) -> String {
+        let units: Set<Character> = ["Y", "M", "D", "h", "m", "s"]
+        guard let unit = value.last, units.contains(unit),
+            let amount = Int(value.dropLast()), amount > 0
+        else {
+            throw ConfigurationError(
+                "invalid \(ConfigurationKeys.journalMaxAge): \"\(value)\" is not a positive number followed by Y, M, D, h, m or s"
+            )
+        }
+        return value
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Logging
+
+/// What differs between the three services before any configuration is read.
+public struct ServiceDefaults: Sendable, Equatable {
+    /// The executable's name, used in `--help`.
+    public let executableName: String
+    /// The default port of the metrics and health server.
+    public let httpPort: Int
+
+    public init(executableName: String, httpPort: Int) {
+        self.executableName = executableName
+        self.httpPort = httpPort
+    }
+
+    public static let router = ServiceDefaults(executableName: "switchboard-router", httpPort: 9101)
+    public static let notifier = ServiceDefaults(executableName: "switchboard-notifier", httpPort: 9102)
+    public static let closer = ServiceDefaults(executableName: "switchboard-closer", httpPort: 9103)
+
+    /// The project-local development broker that `scripts/rabbitmq-node.sh` starts.
+    public static let amqpURL = "amqp://switchboard:switchboard@127.0.0.1:5673/switchboard"
+    public static let prefetch = 256
+    public static let confirmWindow = 256
+    public static let shardCount = 4
+    public static let httpHost = "127.0.0.1"
+    public static let snapshotEveryEntries = 1_000
+    public static let snapshotEverySeconds = 30
+    public static let pulseIntervalMilliseconds = 1_000
+    public static let journalMaxAge = "7D"
+}
+
+/// The log output format.
+public enum LogFormat: String, Sendable, Equatable, CaseIterable {
+    /// One human-readable line per entry.
+    case text
+    /// One JSON object per line, for log collectors.
+    case json
+}
+
+/// Which shards an instance consumes.
+public enum ShardSelection: Sendable, Equatable {
+    case all
+    case some([Int])
+
+    /// The shard numbers, in ascending order.
+    public func shards(count: Int) -> [Int] {
+        switch self {
+        case .all: Array(0..<count)
+        case .some(let shards): shards.sorted()
+        }
+    }
+}
+
+/// Everything a service process reads at start, validated.
+public struct ServiceConfiguration: Sendable, Equatable {
+    public var amqpURL: String
+    public var prefetch: Int
+    public var confirmWindow: Int
+    public var shardCount: Int
+    public var consumedShards: ShardSelection
+    public var httpHost: String
+    public var httpPort: Int
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+    public var instanceName: String
+    /// The JSON file the values were read from, if any.
+    public var configFile: String?
+    public var snapshotEveryEntries: Int
+    public var snapshotEverySeconds: Int
+    public var pulseIntervalMilliseconds: Int
+    /// RabbitMQ `x-max-age` syntax, such as `7D`.
+    public var journalMaxAge: String
+
+    public init(
+        amqpURL: String,
+        prefetch: Int,
+        confirmWindow: Int,
+        shardCount: Int,
+        consumedShards: ShardSelection,
+        httpHost: String,
+        httpPort: Int,
+        logLevel: Logger.Level,
+        logFormat: LogFormat,
+        instanceName: String,
+        configFile: String?,
+        snapshotEveryEntries: Int,
+        snapshotEverySeconds: Int,
+        pulseIntervalMilliseconds: Int,
+        journalMaxAge: String
+    ) {
+        self.amqpURL = amqpURL
+        self.prefetch = prefetch
+        self.confirmWindow = confirmWindow
+        self.shardCount = shardCount
+        self.consumedShards = consumedShards
+        self.httpHost = httpHost
+        self.httpPort = httpPort
+        self.logLevel = logLevel
+        self.logFormat = logFormat
+        self.instanceName = instanceName
+        self.configFile = configFile
+        self.snapshotEveryEntries = snapshotEveryEntries
+        self.snapshotEverySeconds = snapshotEverySeconds
+        self.pulseIntervalMilliseconds = pulseIntervalMilliseconds
+        self.journalMaxAge = journalMaxAge
+    }
+
+    /// The shard numbers this instance consumes, in ascending order.
+    public var shards: [Int] { consumedShards.shards(count: shardCount) }
+
+    /// The broker URL without its password, for logs.
+    public var redactedAMQPURL: String {
+        guard let schemeEnd = amqpURL.range(of: "://"),
+            let at = amqpURL[schemeEnd.upperBound...].lastIndex(of: "@")
+        else { return amqpURL }
+        let userInfo = amqpURL[schemeEnd.upperBound..<at]
+        guard let colon = userInfo.firstIndex(of: ":") else { return amqpURL }
+        return String(amqpURL[..<colon]) + ":***" + String(amqpURL[at...])
+    }
+
+    /// Metadata to log once at start, so an operator sees the values that won.
+    public var logMetadata: Logger.Metadata {
+        [
+            "amqp.url": "\(redactedAMQPURL)",
+            "shards.count": "\(shardCount)",
+            "shards.consume": "\(shards.map(String.init).joined(separator: ","))",
+            "http": "\(httpHost):\(httpPort)",
+            "instance.name": "\(instanceName)",
+            "config.file": "\(configFile ?? "none")",
+            "amqp.prefetch": "\(prefetch)",
+            "amqp.confirmWindow": "\(confirmWindow)",
+            "snapshot.everyEntries": "\(snapshotEveryEntries)",
+            "snapshot.everySeconds": "\(snapshotEverySeconds)",
+            "pulse.intervalMilliseconds": "\(pulseIntervalMilliseconds)",
+            "journal.maxAge": "\(journalMaxAge)",
+        ]
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import Synchronization
+import SwitchboardService
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A health source the test switches by hand.
+private final class SwitchedHealth: HealthReporting {
+    private let ready = Mutex<HealthStatus>(.unhealthy(reason: "shard 0 is catching up"))
+
+    func liveness() -> HealthStatus { .healthy }
+    func readiness() -> HealthStatus { ready.withLock { $0 } }
+    func setReadiness(_ status: HealthStatus) { ready.withLock { $0 = status } }
+}
+
+private struct Fetched {
+    let status: Int
+    let body: String
+    let contentType: String?
+}
+
+private func fetch(_ port: Int, _ path: String) async throws -> Fetched {
+    let url = try #require(URL(string: "http://127.0.0.1:\(port)\(path)"))
+    let (data, response) = try await URLSession.shared.data(from: url)
+    let http = try #require(response as? HTTPURLResponse)
+    return Fetched(
+        status: http.statusCode,
+        body: String(decoding: data, as: UTF8.self),
+        contentType: http.value(forHTTPHeaderField: "Content-Type")
+    )
+}
+
+/// Runs the operations server on a free port for the duration of `body`.
+private func withRunningServer(
+    health: some HealthReporting,
+    registry: PrometheusCollectorRegistry,
+    _ body: (_ port: Int) async throws -> Void
+) async throws {
+    let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+    let server = OperationsServer.application(
+        host: "127.0.0.1",
+        port: 0,
+        health: health,
+        registry: registry,
+        logger: Logger(label: "operations-server-test"),
+        onServerRunning: { port in portContinuation.yield(port) }
+    )
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await server.run() }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        try await body(port)
+        group.cancelAll()
+    }
+}
+
+@Suite struct OperationsServerTests {
+    @Test func metricsServePrometheusTextWithACounterWeIncrement() async throws {
+        let registry = PrometheusCollectorRegistry()
+        let factory = PrometheusMetricsFactory(registry: registry)
+        let counter = Counter(label: "switchboard_test_inputs_total", dimensions: [("service", "router")], factory: factory)
+        counter.increment(by: 3)
+
+        try await withRunningServer(health: SwitchedHealth(), registry: registry) { port in
+            let first = try await fetch(port, "/metrics")
+            #expect(first.status == 200)
+            #expect(first.contentType == OperationsServer.metricsContentType)
+            #expect(first.body.contains("# TYPE switchboard_test_inputs_total counter"))
+            #expect(first.body.contains(#"switchboard_test_inputs_total{service="router"} 3"#))
+
+            counter.increment()
+            let second = try await fetch(port, "/metrics")
+            #expect(second.body.contains(#"switchboard_test_inputs_total{service="router"} 4"#))
+        }
+    }
+
+    @Test func readyIs503WithAReasonUntilReadinessFlips() async throws {
+        let health = SwitchedHealth()
+        try await withRunningServer(health: health, registry: PrometheusCollectorRegistry()) { port in
+            let before = try await fetch(port, "/health/ready")
+            #expect(before.status == 503)
+            #expect(before.contentType?.hasPrefix("application/json") == true)
+            let reason = try JSONSerialization.jsonObject(with: Data(before.body.utf8)) as? [String: String]
+            #expect(reason == ["status": "not ready", "reason": "shard 0 is catching up"])
+
+            health.setReadiness(.healthy)
+            let after = try await fetch(port, "/health/ready")
+            #expect(after.status == 200)
+            #expect(try JSONSerialization.jsonObject(with: Data(after.body.utf8)) as? [String: String] == ["status": "ready"])
+
+            let live = try await fetch(port, "/health/live")
+            #expect(live.status == 200)
+        }
+    }
+
+    @Test func unknownPathsAreNotFound() async throws {
+        try await withRunningServer(health: SwitchedHealth(), registry: PrometheusCollectorRegistry()) { port in
+            let missing = try await fetch(port, "/health")
+            #expect(missing.status == 404)
+        }
+    }
+}
