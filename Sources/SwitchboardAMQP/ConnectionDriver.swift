@@ -685,11 +685,10 @@ final class ConnectionDriver: @unchecked Sendable {
         var connectTimeout = Self.makeTimeval(configuration.connectTimeout)
         let opened = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &connectTimeout)
         guard opened == AMQP_STATUS_OK.rawValue else {
-            let systemError = errno
-            var reason = CDecode.status(opened)
-            if opened == AMQP_STATUS_SOCKET_ERROR.rawValue, systemError != 0 {
-                reason += " (\(String(cString: strerror(systemError))))"
-            }
+            // librabbitmq keeps no errno from its non-blocking connect, so name the usual causes.
+            let reason = opened == AMQP_STATUS_SOCKET_ERROR.rawValue
+                ? "connection refused or host unreachable (is the broker running?)"
+                : CDecode.status(opened)
             throw .brokerUnreachable(host: configuration.host, port: configuration.port, reason: reason)
         }
         amqp_set_handshake_timeout(connection, &connectTimeout)

@@ -1,0 +1,143 @@
+import Logging
+import Synchronization
+import SwitchboardAMQP
+import Testing
+
+/// Tests that stop the broker or raise its alarms, each on a node of its own.
+@Suite struct DisruptionTests {
+    @Test func publisherAndConsumerRecoverFromABrokerRestartWithoutLosingConfirmedMessages() async throws {
+        try await TestBroker.withDedicatedNode(label: "restart") { broker in
+            let total = 4000
+            let publishing = try await broker.connect(name: "restart-publisher")
+            let consuming = try await broker.connect(name: "restart-consumer")
+            let queue = uniqueName("restart")
+            try await publishing.declare(Topology(queues: [.init(queue, kind: .quorum)]))
+            let consumer = try await consuming.consume(queue: queue, prefetch: 100)
+            let publisher = try await publishing.publisher(confirmWindow: 64)
+
+            let received = NumberSet()
+            let consuming_ = Task {
+                for try await delivery in consumer {
+                    if let number = messageNumber(delivery) { received.insert(number) }
+                    // A delivery from before the restart cannot be settled; the broker redelivers it
+                    // and the set above takes the duplicate.
+                    try? delivery.ack()
+                }
+            }
+            let confirmed = NumberSet()
+            let retried = NumberSet()
+            let publishing_ = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    let workers = 16
+                    for worker in 0..<workers {
+                        group.addTask {
+                            for number in stride(from: worker, to: total, by: workers) {
+                                try await publishUntilConfirmed(number, to: queue, with: publisher, retried: retried)
+                                confirmed.insert(number)
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+
+            try await waitUntil("a quarter is confirmed") { confirmed.count >= total / 4 }
+            try await broker.stop()
+            try await waitUntil("both connections noticed") {
+                publishing.state != .connected && consuming.state != .connected
+            }
+            try await broker.start()
+            try await publishing_.value
+            try await waitUntil("every confirmed message arrived", timeout: .seconds(120)) {
+                received.count == total
+            }
+            #expect(confirmed.count == total)
+            #expect(received.snapshot == Set(0..<total))
+            #expect(retried.count > 0, "the restart interrupted no publish, so recovery was not exercised")
+            #expect(publishing.state == .connected)
+            #expect(consuming.state == .connected)
+            consumer.cancel()
+            _ = await consuming_.result
+            await publishing.close()
+            await consuming.close()
+        }
+    }
+
+    @Test func publishersWaitWhileTheBrokerIsBlockedAndResumeAfterwards() async throws {
+        try await TestBroker.withDedicatedNode(label: "alarm") { broker in
+            let publishing = try await broker.connect(name: "alarm-publisher")
+            var impatientConfiguration = try broker.configuration()
+            impatientConfiguration.blockedPublishTimeout = .seconds(1)
+            let impatient = try await AMQPConnection.connect(impatientConfiguration, logger: Logger(label: "switchboard.test.impatient"))
+            let queue = uniqueName("alarm")
+            try await publishing.declare(Topology(queues: [.init(queue)]))
+            let publisher = try await publishing.publisher()
+            let impatientPublisher = try await impatient.publisher()
+            try await publisher.publish(body(number: 0), exchange: "", routingKey: queue, properties: persistentProperties(number: 0))
+            try await impatientPublisher.publish(body(number: 1), exchange: "", routingKey: queue, properties: persistentProperties(number: 1))
+
+            try await broker.ctl("set_vm_memory_high_watermark", "0.0000001")
+            // RabbitMQ blocks a connection (and says connection.blocked) at its first publish under
+            // the alarm, so each connection publishes once more, and that publish stays unconfirmed.
+            let completed = NumberSet()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await publisher.publish(body(number: 2), exchange: "", routingKey: queue, properties: persistentProperties(number: 2))
+                    completed.insert(2)
+                }
+                group.addTask {
+                    try await impatientPublisher.publish(body(number: 3), exchange: "", routingKey: queue, properties: persistentProperties(number: 3))
+                    completed.insert(3)
+                }
+                try await waitUntil("the broker blocks both connections") { publishing.isBlocked && impatient.isBlocked }
+
+                // A publish that comes while blocked waits without being sent; the impatient
+                // connection gives up on it after its one second...
+                await #expect(throws: AMQPError.blockedTimeout(waited: .seconds(1))) {
+                    try await impatientPublisher.publish(body(number: 4), exchange: "", routingKey: queue, properties: persistentProperties(number: 4))
+                }
+                // ...while the publishes the broker holds still wait, neither failed nor confirmed.
+                #expect(completed.count == 0)
+                #expect(publishing.isBlocked)
+
+                try await broker.ctl("set_vm_memory_high_watermark", "0.4")
+                try await group.waitForAll()
+            }
+            #expect(completed.snapshot == [2, 3])
+            try await waitUntil("the broker unblocks") { !publishing.isBlocked && !impatient.isBlocked }
+            try await publisher.publish(body(number: 5), exchange: "", routingKey: queue, properties: persistentProperties(number: 5))
+
+            let consuming = try await broker.connect(name: "alarm-consumer")
+            let delivered = try await receive(5, from: try await consuming.consume(queue: queue, prefetch: 10))
+            #expect(delivered.compactMap(messageNumber).sorted() == [0, 1, 2, 3, 5])
+            await consuming.close()
+            await impatient.close()
+            await publishing.close()
+        }
+    }
+}
+
+/// Publishes until the broker confirms, retrying what a lost connection left unconfirmed.
+private func publishUntilConfirmed(_ number: Int, to queue: String, with publisher: AMQPPublisher, retried: NumberSet) async throws {
+    while true {
+        do {
+            try await publisher.publish(body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number))
+            return
+        } catch let error as AMQPError {
+            switch error {
+            case .connectionLost, .notConnected:
+                retried.insert(number)
+            default:
+                throw error
+            }
+        }
+    }
+}
+
+final class NumberSet: Sendable {
+    private let numbers = Mutex<Set<Int>>([])
+
+    func insert(_ number: Int) { _ = numbers.withLock { $0.insert(number) } }
+    var count: Int { numbers.withLock { $0.count } }
+    var snapshot: Set<Int> { numbers.withLock { $0 } }
+}
