@@ -94,6 +94,7 @@ let package = Package(
         .target(
             name: "SwitchboardService",
             dependencies: [
+                "SwitchboardAMQP",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
@@ -109,6 +110,7 @@ let package = Package(
             name: "SwitchboardServiceTests",
             dependencies: [
                 "SwitchboardService",
+                "SwitchboardAMQP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import Logging
+import SwitchboardAMQP
 import SystemPackage
 
 /// A configuration value that cannot be used; the process prints it and exits with status 2.
@@ -61,7 +62,7 @@ public enum ConfigurationLoader {
         let reader = ConfigReader(providers: providers)
 
         let configuration = ServiceConfiguration(
-            amqpURL: try validAMQPURL(readString(ConfigurationKeys.amqpURL, from: reader)),
+            amqp: try amqpConfiguration(readString(ConfigurationKeys.amqpURL, from: reader)),
             prefetch: try inRange(readInt(ConfigurationKeys.amqpPrefetch, from: reader), 1...65_535, ConfigurationKeys.amqpPrefetch),
             confirmWindow: try atLeast(1, readInt(ConfigurationKeys.amqpConfirmWindow, from: reader), ConfigurationKeys.amqpConfirmWindow),
             shardCount: try inRange(readInt(ConfigurationKeys.shardsCount, from: reader), 1...1_024, ConfigurationKeys.shardsCount),
@@ -279,14 +280,15 @@ public enum ConfigurationLoader {
         return parsed
     }
 
-    private static func validAMQPURL(_ value: String) throws(ConfigurationError) -> String {
-        guard let components = URLComponents(string: value),
-            let scheme = components.scheme, ["amqp", "amqps"].contains(scheme),
-            let host = components.host, !host.isEmpty
-        else {
-            throw ConfigurationError("invalid \(ConfigurationKeys.amqpURL): expected amqp://user:password@host:port/vhost")
+    private static func amqpConfiguration(_ url: String) throws(ConfigurationError) -> AMQPConfiguration {
+        do {
+            return try AMQPConfiguration(url: url)
+        } catch {
+            if case .invalidURL(_, let reason) = error {
+                throw ConfigurationError("invalid \(ConfigurationKeys.amqpURL): \(reason)")
+            }
+            throw ConfigurationError("invalid \(ConfigurationKeys.amqpURL): \(error)")
         }
-        return value
     }
 
     private static func validMaxAge(_ value: String) throws(ConfigurationError) -> String {

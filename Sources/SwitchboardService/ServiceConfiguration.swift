@@ -1,5 +1,5 @@
-import Foundation
 import Logging
+import SwitchboardAMQP
 
 /// What differs between the three services before any configuration is read.
 public struct ServiceDefaults: Sendable, Equatable {
@@ -53,7 +53,8 @@ public enum ShardSelection: Sendable, Equatable {
 
 /// Everything a service process reads at start, validated.
 public struct ServiceConfiguration: Sendable, Equatable {
-    public var amqpURL: String
+    /// The broker, parsed from `amqp.url`.
+    public var amqp: AMQPConfiguration
     public var prefetch: Int
     public var confirmWindow: Int
     public var shardCount: Int
@@ -72,7 +73,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var journalMaxAge: String
 
     public init(
-        amqpURL: String,
+        amqp: AMQPConfiguration,
         prefetch: Int,
         confirmWindow: Int,
         shardCount: Int,
@@ -88,7 +89,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         pulseIntervalMilliseconds: Int,
         journalMaxAge: String
     ) {
-        self.amqpURL = amqpURL
+        self.amqp = amqp
         self.prefetch = prefetch
         self.confirmWindow = confirmWindow
         self.shardCount = shardCount
@@ -108,20 +109,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// The shard numbers this instance consumes, in ascending order.
     public var shards: [Int] { consumedShards.shards(count: shardCount) }
 
-    /// The broker URL without its password, for logs.
-    public var redactedAMQPURL: String {
-        guard let schemeEnd = amqpURL.range(of: "://"),
-            let at = amqpURL[schemeEnd.upperBound...].lastIndex(of: "@")
-        else { return amqpURL }
-        let userInfo = amqpURL[schemeEnd.upperBound..<at]
-        guard let colon = userInfo.firstIndex(of: ":") else { return amqpURL }
-        return String(amqpURL[..<colon]) + ":***" + String(amqpURL[at...])
-    }
-
     /// Metadata to log once at start, so an operator sees the values that won.
     public var logMetadata: Logger.Metadata {
         [
-            "amqp.url": "\(redactedAMQPURL)",
+            "amqp.url": "\(amqp.redactedDescription)",
             "shards.count": "\(shardCount)",
             "shards.consume": "\(shards.map(String.init).joined(separator: ","))",
             "http": "\(httpHost):\(httpPort)",

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SwitchboardAMQP
 import SwitchboardService
 import Testing
 
@@ -43,7 +44,7 @@ import Testing
         #expect(
             configuration
                 == ServiceConfiguration(
-                    amqpURL: "amqp://switchboard:switchboard@127.0.0.1:5673/switchboard",
+                    amqp: try AMQPConfiguration(url: "amqp://switchboard:switchboard@127.0.0.1:5673/switchboard"),
                     prefetch: 256,
                     confirmWindow: 256,
                     shardCount: 4,
@@ -93,8 +94,7 @@ import Testing
     @Test func theFileCanBeNamedInTheEnvironment() async throws {
         let file = try writeFile(#"{"amqp": {"url": "amqp://u:p@broker:5672/v"}}"#)
         let configuration = try await load(environment: ["SWITCHBOARD_CONFIG_FILE": file])
-        #expect(configuration.amqpURL == "amqp://u:p@broker:5672/v")
-        #expect(configuration.redactedAMQPURL == "amqp://u:***@broker:5672/v")
+        #expect(configuration.amqp == (try AMQPConfiguration(url: "amqp://u:p@broker:5672/v")))
     }
 
     @Test func camelCaseKeysAreDashedFlagsAndUnderscoredVariables() async throws {
@@ -106,7 +106,7 @@ import Testing
         #expect(configuration.confirmWindow == 32)
         #expect(configuration.pulseIntervalMilliseconds == 250)
         #expect(configuration.journalMaxAge == "12h")
-        #expect(configuration.amqpURL == "amqp://a:b@h/v")
+        #expect(configuration.amqp == (try AMQPConfiguration(url: "amqp://a:b@h/v")))
     }
 
     @Test func consumedShardsFromEverySource() async throws {
@@ -136,7 +136,8 @@ import Testing
         #expect(await loadError(["--shards-consume", "1,1"]) == "invalid shards.consume: shard 1 is listed twice")
         #expect(await loadError(["--amqp-prefetch", "0"]) == "invalid amqp.prefetch: 0 is outside 1...65535")
         #expect(await loadError(["--pulse-interval-milliseconds", "5"]) == "invalid pulse.intervalMilliseconds: 5 is below the minimum 10")
-        #expect(await loadError(["--amqp-url", "http://host"]) == "invalid amqp.url: expected amqp://user:password@host:port/vhost")
+        #expect(await loadError(["--amqp-url", "http://host"]) == "invalid amqp.url: scheme must be amqp or amqps, not 'http'")
+        #expect(await loadError(["--amqp-url", "amqp://h/a/b"]) == "invalid amqp.url: the vhost must be one path segment; write '/' inside it as %2F")
         #expect(
             await loadError(["--journal-max-age", "7days"])
                 == "invalid journal.maxAge: \"7days\" is not a positive number followed by Y, M, D, h, m or s"
