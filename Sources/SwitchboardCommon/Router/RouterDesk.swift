@@ -139,6 +139,11 @@ struct RouterDesk: Codable, Sendable {
         emit(.agentState(AgentState(agent: agent.id, status: agent.status, rings: rings, sessions: sessions)), &out)
     }
 
+    /// A command that broke the contract, from a known agent.
+    mutating func rejectInvalid(_ command: AgentCommand, _ out: inout DeskOutput) {
+        reject(command, .invalid, &out)
+    }
+
     mutating func request(_ request: ConversationRequest, _ out: inout DeskOutput) {
         guard conversations[request.conversation] == nil else { return }
         conversations[request.conversation] = RouterConversation(
