@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "SwitchboardCommon", targets: ["SwitchboardCommon"]),
         .library(name: "SwitchboardAMQP", targets: ["SwitchboardAMQP"]),
+        .library(name: "SwitchboardRuntime", targets: ["SwitchboardRuntime"]),
         .library(name: "SwitchboardService", targets: ["SwitchboardService"]),
     ],
     dependencies: [
@@ -67,6 +68,16 @@ let package = Package(
                 "SwitchboardAMQP",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SwitchboardRuntime",
+            dependencies: [
+                "SwitchboardAMQP",
+                "SwitchboardCommon",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -137,7 +148,12 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SwitchboardAMQP"],
+            dependencies: [
+                "SwitchboardAMQP",
+                "SwitchboardCommon",
+                "SwitchboardRuntime",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,0 +1,138 @@
+import Foundation
+import SwitchboardAMQP
+import SwitchboardCommon
+
+/// One entry of a shard journal (stream `switchboard.S.journal.i`), encoded with the contract's JSON setup.
+///
+/// Replaying a journal's entries through the core, each at its `now`, reproduces every decision the
+/// shard made. Entries are written by one writer at a time; each writer's term starts with a `marker`
+/// whose nonce is the term's `epoch`, and readers take only entries of the epoch of the latest marker
+/// they read, so a writer that lost its place can never mix its late entries into its successor's.
+public struct JournalEntry: Hashable, Sendable {
+    public enum Content: Hashable, Sendable {
+        /// A delivery as it came (decoded again on replay, with the same result).
+        case input(JournalInput)
+        /// The shard's timer fired.
+        case tick
+        /// The encoded core state after every entry before this one.
+        case snapshot(Data)
+        /// A writer starts its term; its `epoch` is the marker's nonce.
+        case marker
+    }
+
+    /// Gapless per journal, assigned by the writer. `nil` for markers: a writer appends its marker before it
+    /// has read how far the journal goes.
+    public var seq: UInt64?
+    /// The wall-clock time the core was given for this entry.
+    public var now: Instant
+    /// The nonce of the marker that began the writing term.
+    public var epoch: String
+    public var content: Content
+
+    public init(seq: UInt64?, now: Instant, epoch: String, content: Content) {
+        self.seq = seq
+        self.now = now
+        self.epoch = epoch
+        self.content = content
+    }
+
+    public func encoded() throws -> [UInt8] {
+        Array(try WireCodec.encodeSnapshot(self))
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> JournalEntry {
+        try WireCodec.decodeSnapshot(JournalEntry.self, from: Data(bytes))
+    }
+}
+
+extension JournalEntry: Codable {
+    private enum Kind: String, Codable {
+        case input, tick, snapshot, marker
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case kind, seq, now, epoch, input, state
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        seq = try container.decodeIfPresent(UInt64.self, forKey: .seq)
+        now = Instant(millisecondsSinceEpoch: try container.decode(Int64.self, forKey: .now))
+        epoch = try container.decode(String.self, forKey: .epoch)
+        switch try container.decode(Kind.self, forKey: .kind) {
+        case .input: content = .input(try container.decode(JournalInput.self, forKey: .input))
+        case .tick: content = .tick
+        case .snapshot: content = .snapshot(try container.decode(Data.self, forKey: .state))
+        case .marker: content = .marker
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(seq, forKey: .seq)
+        try container.encode(now.millisecondsSinceEpoch, forKey: .now)
+        try container.encode(epoch, forKey: .epoch)
+        switch content {
+        case .input(let input):
+            try container.encode(Kind.input, forKey: .kind)
+            try container.encode(input, forKey: .input)
+        case .tick:
+            try container.encode(Kind.tick, forKey: .kind)
+        case .snapshot(let state):
+            try container.encode(Kind.snapshot, forKey: .kind)
+            try container.encode(state, forKey: .state)
+        case .marker:
+            try container.encode(Kind.marker, forKey: .kind)
+        }
+    }
+}
+
+/// A delivery from a shard queue, as journaled: enough to decode it again exactly as it was decoded the
+/// first time, and to dead-letter a copy of it.
+public struct JournalInput: Codable, Hashable, Sendable {
+    /// The exchange it was published to (`switchboard.in` or `switchboard.events`).
+    public var exchange: String
+    public var routingKey: String
+    /// Base64 in the journal's JSON.
+    public var body: Data
+    public var contentType: String?
+    public var messageID: String?
+    public var type: String?
+    public var timestamp: Int64?
+    public var deliveryMode: UInt8?
+    public var deskHeader: String?
+    public var userID: String?
+
+    public init(
+        exchange: String, routingKey: String, body: Data, contentType: String? = nil, messageID: String? = nil,
+        type: String? = nil, timestamp: Int64? = nil, deliveryMode: UInt8? = nil, deskHeader: String? = nil,
+        userID: String? = nil
+    ) {
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.body = body
+        self.contentType = contentType
+        self.messageID = messageID
+        self.type = type
+        self.timestamp = timestamp
+        self.deliveryMode = deliveryMode
+        self.deskHeader = deskHeader
+        self.userID = userID
+    }
+
+    public init(_ delivery: AMQPDelivery) {
+        let properties = delivery.properties
+        self.init(
+            exchange: delivery.exchange, routingKey: delivery.routingKey, body: Data(delivery.body),
+            contentType: properties.contentType, messageID: properties.messageID, type: properties.type,
+            timestamp: properties.timestamp.map { Int64(clamping: $0) }, deliveryMode: properties.deliveryMode?.rawValue,
+            deskHeader: properties.headers["desk"]?.stringValue, userID: properties.userID)
+    }
+
+    /// The contract's view of the AMQP properties, for `WireCodec`'s checks.
+    public var wireProperties: WireProperties {
+        WireProperties(
+            contentType: contentType, messageID: messageID, type: type, timestamp: timestamp,
+            deliveryMode: deliveryMode, deskHeader: deskHeader, userID: userID)
+    }
+}

@@ -1,0 +1,126 @@
+import SwitchboardAMQP
+import SwitchboardCommon
+
+/// The three sharded services.
+public enum ServiceName: String, Hashable, Sendable, CaseIterable {
+    case router, notifier, closer
+}
+
+/// Every exchange, queue and binding a service needs, as one `Topology` value that each instance declares
+/// (idempotently) when it starts. Names are fixed: operators, definitions and other code rely on them.
+public enum ServiceTopology {
+    /// Alternate exchange of every public exchange and of the shard hash exchanges: nothing published there
+    /// that no queue takes is lost.
+    public static let unroutableExchange = "switchboard.unroutable"
+    public static let unroutableQueue = "switchboard.unroutable"
+    /// Bad input and messages over the delivery limit go here, with their reason in `x-switchboard-reason`.
+    public static let deadLetterExchange = "switchboard.dead"
+    public static let deadLetterQueue = "switchboard.dead-letters"
+    /// The stream of every Router event, for replay and audit.
+    public static let eventsLog = "switchboard.events.log"
+    /// Redeliveries of one shard input before the broker dead-letters it.
+    public static let deliveryLimit = 5
+
+    public struct Retention: Hashable, Sendable {
+        /// `x-max-age` of the shard journals, e.g. "7D".
+        public var journalMaxAge: String
+        /// `x-max-age` of `switchboard.events.log`.
+        public var eventsLogMaxAge: String
+        /// `x-max-length-bytes` of `switchboard.events.log`; must match deploy/rabbitmq/definitions.json.
+        public var eventsLogMaxBytes: Int
+        /// Journal segments are the unit of retention: small ones let old entries go sooner.
+        public var journalSegmentBytes: Int
+
+        public init(
+            journalMaxAge: String = "7D", eventsLogMaxAge: String = "7D", eventsLogMaxBytes: Int = 2_000_000_000,
+            journalSegmentBytes: Int = 16_000_000
+        ) {
+            self.journalMaxAge = journalMaxAge
+            self.eventsLogMaxAge = eventsLogMaxAge
+            self.eventsLogMaxBytes = eventsLogMaxBytes
+            self.journalSegmentBytes = journalSegmentBytes
+        }
+    }
+
+    public static func hashExchange(_ service: ServiceName) -> String { "switchboard.\(service.rawValue).hash" }
+
+    public static func shardQueue(_ service: ServiceName, shard: Int) -> String {
+        "switchboard.\(service.rawValue).shard.\(shard)"
+    }
+
+    public static func journal(_ service: ServiceName, shard: Int) -> String {
+        "switchboard.\(service.rawValue).journal.\(shard)"
+    }
+
+    /// The inbound types the Router takes: all but `message.posted`, which is the Closer's.
+    public static let routerInboundTypes = [
+        "conversation.requested", "conversation.ended", "agent.status", "offer.accept", "offer.decline",
+        "session.end", "session.transfer", "agent.sync", "desk.configure", "agent.upsert", "agent.remove",
+    ]
+
+    /// The Router events the Closer needs.
+    public static let closerEventTypes = [
+        "desk.configured", "conversation.assigned", "conversation.ended", "conversation.queued",
+    ]
+
+    public static func topology(for service: ServiceName, shards: Int, retention: Retention = Retention()) -> Topology {
+        precondition(shards > 0, "a service needs at least one shard")
+        var topology = shared(retention)
+        let hash = hashExchange(service)
+        topology.exchanges.append(
+            Topology.Exchange(
+                hash, kind: .consistentHash,
+                arguments: ["hash-header": "desk", "alternate-exchange": .string(unroutableExchange)]))
+        switch service {
+        case .router:
+            for type in routerInboundTypes {
+                topology.bindings.append(.init(from: ContractExchange.inbound.rawValue, to: .exchange(hash), routingKey: type))
+            }
+        case .notifier:
+            topology.bindings.append(.init(from: ContractExchange.events.rawValue, to: .exchange(hash), routingKey: "#"))
+        case .closer:
+            for type in closerEventTypes {
+                topology.bindings.append(.init(from: ContractExchange.events.rawValue, to: .exchange(hash), routingKey: type))
+            }
+            topology.bindings.append(
+                .init(from: ContractExchange.inbound.rawValue, to: .exchange(hash), routingKey: "message.posted"))
+        }
+        for shard in 0..<shards {
+            let queue = shardQueue(service, shard: shard)
+            topology.queues.append(
+                Topology.Queue(
+                    queue, kind: .quorum, singleActiveConsumer: true, deliveryLimit: deliveryLimit,
+                    deadLetterExchange: deadLetterExchange, deadLetterStrategy: .atLeastOnce, overflow: .rejectPublish))
+            // Each shard weighs the same on the hash ring.
+            topology.bindings.append(.init(from: hash, to: .queue(queue), routingKey: "1"))
+            topology.queues.append(
+                Topology.Queue(
+                    journal(service, shard: shard), kind: .stream, maxAge: retention.journalMaxAge,
+                    arguments: ["x-stream-max-segment-size-bytes": .int(Int64(retention.journalSegmentBytes))]))
+        }
+        return topology
+    }
+
+    /// What every service declares alike: the public exchanges, the unroutable catch-all, dead letters and the
+    /// events log.
+    private static func shared(_ retention: Retention) -> Topology {
+        var exchanges = ContractExchange.allCases.map { exchange in
+            Topology.Exchange(exchange.rawValue, kind: .topic, arguments: ["alternate-exchange": .string(unroutableExchange)])
+        }
+        exchanges.append(Topology.Exchange(unroutableExchange, kind: .fanout))
+        exchanges.append(Topology.Exchange(deadLetterExchange, kind: .fanout))
+        return Topology(
+            exchanges: exchanges,
+            queues: [
+                Topology.Queue(unroutableQueue, kind: .quorum),
+                Topology.Queue(deadLetterQueue, kind: .quorum),
+                Topology.Queue(
+                    eventsLog, kind: .stream, maxLengthBytes: retention.eventsLogMaxBytes, maxAge: retention.eventsLogMaxAge),
+            ],
+            bindings: [
+                .init(from: unroutableExchange, to: .queue(unroutableQueue)),
+                .init(from: deadLetterExchange, to: .queue(deadLetterQueue)),
+                .init(from: ContractExchange.events.rawValue, to: .queue(eventsLog), routingKey: "#"),
+            ])
+    }
+}

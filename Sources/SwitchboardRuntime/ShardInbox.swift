@@ -1,0 +1,70 @@
+import Synchronization
+import SwitchboardAMQP
+import SwitchboardCommon
+
+/// Deliveries and timer firings waiting for a shard's writer. The writer wakes on a signal and takes
+/// everything there is (up to a batch), so deliveries that arrive while a batch runs form the next batch.
+final class ShardInbox: Sendable {
+    private struct Waiting {
+        var deliveries: [AMQPDelivery] = []
+        var timerFired = false
+    }
+
+    private let waiting = Mutex(Waiting())
+    let signals: AsyncStream<Void>
+    private let signal: AsyncStream<Void>.Continuation
+
+    init() {
+        // One pending signal is enough: the writer takes everything waiting when it wakes.
+        (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Prefetch bounds how many deliveries can wait here.
+    func add(_ delivery: AMQPDelivery) {
+        waiting.withLock { $0.deliveries.append(delivery) }
+        signal.yield()
+    }
+
+    func timerFired() {
+        waiting.withLock { $0.timerFired = true }
+        signal.yield()
+    }
+
+    /// Up to `limit` deliveries in arrival order, and whether the timer fired since the last take.
+    func take(max limit: Int) -> (deliveries: [AMQPDelivery], timerFired: Bool) {
+        let (taken, fired, more) = waiting.withLock { waiting in
+            let taken = Array(waiting.deliveries.prefix(limit))
+            waiting.deliveries.removeFirst(taken.count)
+            defer { waiting.timerFired = false }
+            return (taken, waiting.timerFired, !waiting.deliveries.isEmpty)
+        }
+        if more { signal.yield() }
+        return (taken, fired)
+    }
+
+    func finish() { signal.finish() }
+}
+
+/// The shard's single timer: the core's latest wake-up.
+final class ShardTimer: Sendable {
+    private let inbox: ShardInbox
+    private let pending = Mutex<Task<Void, Never>?>(nil)
+
+    init(inbox: ShardInbox) {
+        self.inbox = inbox
+    }
+
+    /// Replaces the pending firing with one at `deadline` (none when `nil`); `now` is the wall clock.
+    func schedule(_ deadline: Instant?, now: Instant) {
+        let next = deadline.map { deadline in
+            Task { [inbox] in
+                guard (try? await Task.sleep(for: .milliseconds(max(0, deadline - now)))) != nil else { return }
+                inbox.timerFired()
+            }
+        }
+        pending.withLock { pending in
+            pending?.cancel()
+            pending = next
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import SwitchboardAMQP
+
+/// What one service instance runs and its limits. Every limit is also reported as a metric
+/// (`switchboard_limit{limit=...}`).
+public struct ShardRuntimeConfiguration: Sendable {
+    public var amqp: AMQPConfiguration
+    /// The shards this instance consumes (0..<shardCount). Two instances with the same shards: hot standby.
+    public var shards: [Int]
+    /// N: how many shards the service has in all (every instance declares them all).
+    public var shardCount: Int
+    /// Unacknowledged deliveries per shard; also the largest batch.
+    public var prefetch: UInt16
+    /// Unconfirmed publishes per shard.
+    public var confirmWindow: Int
+    /// A snapshot after this many journal entries since the last one...
+    public var snapshotEveryEntries: Int
+    /// ...or after this long since the last one, whichever comes first.
+    public var snapshotEvery: Duration
+    /// How often each shard queue gets a pulse (which also activates a standby after a failover).
+    public var pulseInterval: Duration
+    /// How long a takeover may take to read its journal up to its marker before it gives up and retries.
+    public var catchUpTimeout: Duration
+    public var retention: ServiceTopology.Retention
+    /// Names this instance in logs and in the connection name.
+    public var instanceName: String
+
+    public init(
+        amqp: AMQPConfiguration, shards: [Int], shardCount: Int = 4, prefetch: UInt16 = 256, confirmWindow: Int = 256,
+        snapshotEveryEntries: Int = 1_000, snapshotEvery: Duration = .seconds(30), pulseInterval: Duration = .seconds(1),
+        catchUpTimeout: Duration = .seconds(30), retention: ServiceTopology.Retention = ServiceTopology.Retention(),
+        instanceName: String
+    ) {
+        self.amqp = amqp
+        self.shards = shards
+        self.shardCount = shardCount
+        self.prefetch = prefetch
+        self.confirmWindow = confirmWindow
+        self.snapshotEveryEntries = snapshotEveryEntries
+        self.snapshotEvery = snapshotEvery
+        self.pulseInterval = pulseInterval
+        self.catchUpTimeout = catchUpTimeout
+        self.retention = retention
+        self.instanceName = instanceName
+    }
+}

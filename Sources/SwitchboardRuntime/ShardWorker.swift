@@ -1,0 +1,377 @@
+import Foundation
+import Logging
+import Metrics
+import Synchronization
+import SwitchboardAMQP
+import SwitchboardCommon
+
+/// Runs one shard: tails its journal (standby), and while the broker delivers its queue to this instance
+/// (single active consumer), takes deliveries in batches: journal, core, publish effects, acknowledge.
+final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
+    /// A writing term: from this instance's marker until it loses its connection or its place.
+    private struct Term {
+        let epoch: String
+        /// The connection generation whose deliveries this term acknowledges.
+        let connectionGeneration: UInt64
+        var nextSeq: UInt64
+        var entriesSinceSnapshot: Int
+        var lastSnapshotAt: ContinuousClock.Instant
+    }
+
+    /// A publish waiting to be sent.
+    private struct Outgoing {
+        var body: [UInt8]
+        var exchange: String
+        var routingKey: String
+        var properties: AMQPProperties
+        var mandatory: Bool
+    }
+
+    static var pulseHeader: String { "x-switchboard-pulse" }
+
+    let shard: Int
+    private let configuration: ShardRuntimeConfiguration
+    private let connection: AMQPConnection
+    private let publisher: AMQPPublisher
+    private let ledger: ShardLedger<Adapter>
+    private let inbox = ShardInbox()
+    private let timer: ShardTimer
+    private let metrics: ShardMetrics
+    private let readiness: Readiness
+    private let logger: Logger
+    private let queueName: String
+    private let journalName: String
+    private let background = Mutex<[Task<Void, Never>]>([])
+    private let consumers = Mutex<[AMQPConsumer]>([])
+
+    private init(
+        shard: Int, configuration: ShardRuntimeConfiguration, connection: AMQPConnection, publisher: AMQPPublisher,
+        readiness: Readiness, logger: Logger
+    ) {
+        self.shard = shard
+        self.configuration = configuration
+        self.connection = connection
+        self.publisher = publisher
+        self.readiness = readiness
+        var logger = logger
+        logger[metadataKey: "shard"] = "\(shard)"
+        self.logger = logger
+        ledger = ShardLedger(logger: logger)
+        timer = ShardTimer(inbox: inbox)
+        metrics = ShardMetrics(service: Adapter.service, shard: shard)
+        queueName = ServiceTopology.shardQueue(Adapter.service, shard: shard)
+        journalName = ServiceTopology.journal(Adapter.service, shard: shard)
+    }
+
+    /// Subscribes to the journal (tailing from its start) and to the shard queue, and starts the pulses.
+    static func start(
+        shard: Int, configuration: ShardRuntimeConfiguration, connection: AMQPConnection, readiness: Readiness,
+        logger: Logger
+    ) async throws -> ShardWorker {
+        let publisher = try await connection.publisher(confirmWindow: configuration.confirmWindow)
+        let worker = ShardWorker(
+            shard: shard, configuration: configuration, connection: connection, publisher: publisher,
+            readiness: readiness, logger: logger)
+        try await worker.subscribe()
+        return worker
+    }
+
+    private func subscribe() async throws {
+        let journal = try await connection.consume(
+            queue: journalName, prefetch: configuration.prefetch,
+            arguments: ["x-stream-offset": StreamOffset.first.argument])
+        consumers.withLock { $0.append(journal) }
+        let follower = Task { [ledger, logger] in
+            do {
+                for try await delivery in journal {
+                    do {
+                        await ledger.receive(try JournalEntry.decode(delivery.body))
+                    } catch {
+                        logger.error("skipping an unreadable journal entry", metadata: ["error": "\(error)"])
+                    }
+                    try? delivery.ack()
+                }
+            } catch {
+                logger.error("the journal subscription ended", metadata: ["error": "\(error)"])
+            }
+        }
+        readiness.set(.standby, shard: shard)
+        let queue = try await connection.consume(queue: queueName, prefetch: configuration.prefetch)
+        consumers.withLock { $0.append(queue) }
+        let pump = Task { [inbox, logger] in
+            do {
+                for try await delivery in queue { inbox.add(delivery) }
+            } catch {
+                logger.error("the shard queue subscription ended", metadata: ["error": "\(error)"])
+            }
+        }
+        let pulses = Task { [publisher, queueName, configuration, logger] in
+            let properties = AMQPProperties(headers: [Self.pulseHeader: true], type: "tick")
+            while !Task.isCancelled {
+                do {
+                    try await publisher.publish([], exchange: "", routingKey: queueName, properties: properties)
+                } catch {
+                    logger.debug("pulse not published", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: configuration.pulseInterval)
+            }
+        }
+        background.withLock { $0 += [follower, pump, pulses] }
+    }
+
+    /// Stops the subscriptions and the pulses; unacknowledged deliveries go back to the queue.
+    func stop() async {
+        timer.schedule(nil, now: Self.wallClock())
+        for consumer in consumers.withLock({ $0 }) { consumer.cancel() }
+        let tasks = background.withLock { $0 }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+        inbox.finish()
+    }
+
+    // MARK: - Writing
+
+    /// Processes deliveries while this instance is the shard's active consumer; returns when cancelled,
+    /// after finishing the batch in flight (and writing a snapshot when `snapshotOnStop`).
+    func runWriter(snapshotOnStop: Bool) async {
+        var term: Term?
+        for await _ in inbox.signals {
+            let (taken, timerFired) = inbox.take(max: Int(configuration.prefetch))
+            guard let newest = taken.last else {
+                if timerFired, let active = term { term = await runBatch([], term: active) }
+                continue
+            }
+            // Deliveries of an earlier connection cannot be acknowledged; the broker delivers them again.
+            let deliveries = taken.filter { $0.connectionGeneration == newest.connectionGeneration }
+            if term?.connectionGeneration != newest.connectionGeneration {
+                if term != nil { demote(reason: "the connection was re-established") }
+                term = await activate(connectionGeneration: newest.connectionGeneration)
+                guard term != nil else {
+                    requeue(deliveries)
+                    continue
+                }
+            }
+            term = await runBatch(deliveries, term: term!)
+        }
+        if snapshotOnStop, var active = term, active.entriesSinceSnapshot > 0 {
+            do {
+                try await writeSnapshot(&active)
+            } catch {
+                logger.error("no snapshot at shutdown", metadata: ["error": "\(error)"])
+            }
+        }
+        if term != nil { demote(reason: "shutting down") }
+    }
+
+    /// Runs one batch; returns the term to continue with, or `nil` when this instance must catch up again.
+    private func runBatch(_ deliveries: [AMQPDelivery], term: Term) async -> Term? {
+        var term = term
+        do {
+            try await process(deliveries, term: &term)
+            return term
+        } catch {
+            logger.warning("batch failed; this shard catches up again before it continues", metadata: ["error": "\(error)"])
+            requeue(deliveries)
+            demote(reason: "\(error)")
+            return nil
+        }
+    }
+
+    private func activate(connectionGeneration: UInt64) async -> Term? {
+        readiness.set(.catchingUp, shard: shard)
+        let started = ContinuousClock.now
+        let nonce = UUID().uuidString
+        do {
+            try await append([JournalEntry(seq: nil, now: Self.wallClock(), epoch: nonce, content: .marker)])
+            try await ledger.waitUntil(.markerRead(nonce), timeout: configuration.catchUpTimeout)
+            let (appliedSeq, tail) = try await ledger.takeOver(epoch: nonce)
+            // Their effects may not all have been confirmed; ids are deterministic, so receivers drop repeats.
+            try await publishAll(outgoing(for: tail))
+            var term = Term(
+                epoch: nonce, connectionGeneration: connectionGeneration, nextSeq: appliedSeq + 1,
+                entriesSinceSnapshot: tail.count, lastSnapshotAt: .now)
+            if term.entriesSinceSnapshot >= configuration.snapshotEveryEntries { try await writeSnapshot(&term) }
+            metrics.catchUp.recordInterval(since: started)
+            metrics.active.record(1)
+            readiness.set(.active, shard: shard)
+            timer.schedule(await ledger.nextDeadline, now: Self.wallClock())
+            logger.info(
+                "shard active", metadata: ["seq": "\(appliedSeq)", "republished": "\(tail.count)", "epoch": "\(nonce)"])
+            return term
+        } catch {
+            logger.warning("could not take over the shard", metadata: ["error": "\(error)"])
+            readiness.set(.standby, shard: shard)
+            return nil
+        }
+    }
+
+    private func demote(reason: String) {
+        timer.schedule(nil, now: Self.wallClock())
+        metrics.active.record(0)
+        readiness.set(.standby, shard: shard)
+        logger.info("shard standing by", metadata: ["reason": "\(reason)"])
+    }
+
+    private func process(_ deliveries: [AMQPDelivery], term: inout Term) async throws {
+        let started = ContinuousClock.now
+        let now = Self.wallClock()
+        let firstSeq = term.nextSeq
+        var entries: [JournalEntry] = []
+        var rejections: [Outgoing] = []
+        if let deadline = await ledger.nextDeadline, deadline <= now {
+            metrics.timerLateness.recordMilliseconds(max(0, now - deadline))
+            entries.append(JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .tick))
+            term.nextSeq += 1
+        }
+        for delivery in deliveries {
+            if delivery.properties.headers[Self.pulseHeader] != nil {
+                metrics.pulses.increment()
+                continue
+            }
+            let input = JournalInput(delivery)
+            switch Adapter.decode(input) {
+            case .input:
+                metrics.inputs.increment()
+            case .rejected(let reason, let answer):
+                metrics.rejected(.contract)
+                logger.info("bad input dead-lettered", metadata: ["reason": "\(reason)", "id": "\(input.messageID ?? "")"])
+                rejections.append(deadLetter(input, reason: reason))
+                guard answer != nil else { continue }
+            }
+            entries.append(JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .input(input)))
+            term.nextSeq += 1
+        }
+        var effects = rejections
+        if let lastSeq = entries.last?.seq {
+            try await append(entries)
+            try await ledger.waitUntil(.applied(through: lastSeq, epoch: term.epoch), timeout: configuration.catchUpTimeout)
+            term.entriesSinceSnapshot += entries.count
+            effects += outgoing(for: await ledger.applied(firstSeq...lastSeq))
+        }
+        try await publishAll(effects)
+        if let last = deliveries.last { try last.ack(multiple: true) }
+        timer.schedule(await ledger.nextDeadline, now: now)
+        if term.entriesSinceSnapshot >= configuration.snapshotEveryEntries
+            || (term.entriesSinceSnapshot > 0 && term.lastSnapshotAt.duration(to: .now) >= configuration.snapshotEvery)
+        {
+            try await writeSnapshot(&term)
+        }
+        metrics.batchSize.record(deliveries.count)
+        metrics.processing.recordInterval(since: started)
+    }
+
+    private func writeSnapshot(_ term: inout Term) async throws {
+        let state = try await ledger.encodedCore()
+        try await append([JournalEntry(seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .snapshot(state))])
+        term.nextSeq += 1
+        term.entriesSinceSnapshot = 0
+        term.lastSnapshotAt = .now
+        metrics.snapshots.increment()
+    }
+
+    private func requeue(_ deliveries: [AMQPDelivery]) {
+        // Fails when the connection is gone, and then the broker requeues them by itself.
+        try? deliveries.last?.nack(requeue: true, multiple: true)
+    }
+
+    // MARK: - Publishing
+
+    private func append(_ entries: [JournalEntry]) async throws {
+        let messages = try entries.map { entry in
+            Outgoing(
+                body: try entry.encoded(), exchange: "", routingKey: journalName,
+                properties: AMQPProperties(contentType: WireProperties.jsonContentType, deliveryMode: .persistent),
+                mandatory: true)
+        }
+        try await publishAll(messages)
+        metrics.journalAppends.increment(by: entries.count)
+    }
+
+    /// Publishes all, pipelined within the confirm window, and returns when every one is confirmed.
+    private func publishAll(_ messages: [Outgoing]) async throws {
+        guard !messages.isEmpty else { return }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for message in messages {
+                group.addTask { [publisher] in
+                    try await publisher.publish(
+                        message.body, exchange: message.exchange, routingKey: message.routingKey,
+                        properties: message.properties, mandatory: message.mandatory)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// The publishes for applied entries' effects, with ids `<service>.<shard>.<seq>.<effect index>`.
+    private func outgoing(for applied: [ShardLedger<Adapter>.AppliedEntry]) -> [Outgoing] {
+        var messages: [Outgoing] = []
+        for entry in applied {
+            for (index, effect) in entry.effects.enumerated() {
+                let id = try! MessageID("\(Adapter.service.rawValue).\(shard).\(entry.seq).\(index)")
+                let action: ShardAction
+                do {
+                    action = try Adapter.action(for: effect, id: id)
+                } catch {
+                    logger.error("an effect cannot be encoded and is dropped", metadata: ["id": "\(id)", "error": "\(error)"])
+                    continue
+                }
+                switch action {
+                case .publish(let message):
+                    messages.append(
+                        Outgoing(
+                            body: Array(message.body), exchange: message.exchange.rawValue, routingKey: message.routingKey,
+                            properties: Self.amqpProperties(message.properties), mandatory: false))
+                case .deadLetter(let reason):
+                    guard let input = entry.input else { continue }
+                    metrics.rejected(.core)
+                    logger.info("input dead-lettered by the core", metadata: ["reason": "\(reason)", "seq": "\(entry.seq)"])
+                    messages.append(deadLetter(input, reason: reason))
+                case .wakeUp:
+                    continue
+                case .routerGap(let desk, let expected, let got):
+                    metrics.routerGaps.increment()
+                    logger.warning(
+                        "Router events skipped", metadata: ["desk": "\(desk)", "expected": "\(expected)", "got": "\(got)"])
+                    continue
+                }
+                metrics.effectsPublished.increment()
+            }
+        }
+        return messages
+    }
+
+    /// A copy of the delivery for `switchboard.dead`, saying why and where it came from.
+    private func deadLetter(_ input: JournalInput, reason: String) -> Outgoing {
+        var headers: AMQPTable = [
+            "x-switchboard-reason": .string(reason),
+            "x-switchboard-service": .string(Adapter.service.rawValue),
+            "x-original-exchange": .string(input.exchange),
+            "x-original-routing-key": .string(input.routingKey),
+        ]
+        if let desk = input.deskHeader { headers["desk"] = .string(desk) }
+        // `user_id` is left out: the broker would check it against this service's own user.
+        let properties = AMQPProperties(
+            contentType: input.contentType, headers: headers, deliveryMode: .persistent, messageID: input.messageID,
+            timestamp: input.timestamp.map { UInt64(clamping: $0) }, type: input.type)
+        return Outgoing(
+            body: Array(input.body), exchange: ServiceTopology.deadLetterExchange, routingKey: input.routingKey,
+            properties: properties, mandatory: false)
+    }
+
+    static func amqpProperties(_ wire: WireProperties) -> AMQPProperties {
+        AMQPProperties(
+            contentType: wire.contentType, headers: wire.deskHeader.map { ["desk": .string($0)] } ?? [:],
+            deliveryMode: wire.deliveryMode.flatMap(AMQPProperties.DeliveryMode.init(rawValue:)),
+            messageID: wire.messageID, timestamp: wire.timestamp.map { UInt64(clamping: $0) }, type: wire.type)
+    }
+
+    static func wallClock() -> Instant {
+        Instant(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+}
+
+extension Metrics.Timer {
+    func recordInterval(since start: ContinuousClock.Instant) {
+        record(duration: start.duration(to: .now))
+    }
+}
