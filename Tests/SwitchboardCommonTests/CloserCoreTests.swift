@@ -111,8 +111,8 @@ private func servedConversation(warningMs: Milliseconds = 0) -> CloserHarness {
         #expect(closer.post(.user, sentAt: t0 + 4_000, arrivingAt: t0 + 6_000) == [.wakeUp(at: t0 + 65_000)])
         // An agent message written before the user's reply, delivered after it, does not restart the clock.
         _ = closer.post(.user, sentAt: t0 + 7_000)
-        #expect(closer.post(.agent, sentAt: t0 + 6_500, arrivingAt: t0 + 8_000) == [])
-        #expect(closer.tick(at: t0 + 70_000) == [])
+        #expect(closer.post(.agent, sentAt: t0 + 6_500, arrivingAt: t0 + 8_000) == [.wakeUp(at: t0 + 65_000)])
+        #expect(closer.tick(at: t0 + 65_000) == [])
     }
 
     @Test func theClockRunsFromTheAgentsLatestUnansweredMessage() {
@@ -196,7 +196,8 @@ private func servedConversation(warningMs: Milliseconds = 0) -> CloserHarness {
     @Test func aTransferStartsTheNewAgentWithNoRunningClock() {
         var closer = servedConversation()
         _ = closer.post(.agent, sentAt: t0 + 1_000)
-        #expect(closer.assign(to: bob, mode: .transferred, at: t0 + 2_000) == [])
+        // The old timer stays set and finds nothing to do.
+        #expect(closer.assign(to: bob, mode: .transferred, at: t0 + 2_000) == [.wakeUp(at: t0 + 61_000)])
         #expect(closer.tick(at: t0 + 70_000) == [])
         // A message written before the latest one already seen does not start it either.
         #expect(closer.post(.agent, sentAt: t0 + 900, arrivingAt: t0 + 71_000) == [])

@@ -246,13 +246,12 @@ public struct CloserCore: Codable, Sendable, Equatable {
     }
 
     /// Schedules the conversation's next action (warning or close) unless an earlier timer is already set,
-    /// which re-evaluates when it fires. With no running clock the timer is disarmed (its heap entry goes stale).
+    /// which re-evaluates when it fires. A timer whose clock was stopped by a reply is left to fire and find
+    /// nothing to do: keeping it means a chatty conversation costs one timer, not one per exchange, at the
+    /// price of a wake-up with nothing due.
     private mutating func arm(_ conversation: inout ServedConversation, key: ConversationKey) {
         let desk = desks[Int(key.desk)]
-        guard let deadline = desk.deadline(of: conversation) else {
-            conversation.timerAt = ServedConversation.noTimer
-            return
-        }
+        guard let deadline = desk.deadline(of: conversation) else { return }
         let next = desk.nextAction(of: conversation, deadline: deadline)
         guard next < conversation.timerAt else { return }
         conversation.timerAt = next
