@@ -16,6 +16,9 @@ let package = Package(
         .library(name: "SwitchboardAMQP", targets: ["SwitchboardAMQP"]),
         .library(name: "SwitchboardRuntime", targets: ["SwitchboardRuntime"]),
         .library(name: "SwitchboardService", targets: ["SwitchboardService"]),
+        .executable(name: "switchboard-router", targets: ["RouterService"]),
+        .executable(name: "switchboard-notifier", targets: ["NotifierService"]),
+        .executable(name: "switchboard-closer", targets: ["CloserService"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -106,6 +109,7 @@ let package = Package(
             name: "SwitchboardService",
             dependencies: [
                 "SwitchboardAMQP",
+                "SwitchboardRuntime",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
@@ -115,6 +119,21 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RouterService",
+            dependencies: ["SwitchboardRuntime", "SwitchboardService"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "NotifierService",
+            dependencies: ["SwitchboardRuntime", "SwitchboardService"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CloserService",
+            dependencies: ["SwitchboardRuntime", "SwitchboardService"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -116,7 +116,6 @@ public struct ServiceConfiguration: Sendable, Equatable {
             "shards.count": "\(shardCount)",
             "shards.consume": "\(shards.map(String.init).joined(separator: ","))",
             "http": "\(httpHost):\(httpPort)",
-            "instance.name": "\(instanceName)",
             "config.file": "\(configFile ?? "none")",
             "amqp.prefetch": "\(prefetch)",
             "amqp.confirmWindow": "\(confirmWindow)",
