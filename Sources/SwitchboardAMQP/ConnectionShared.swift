@@ -59,8 +59,8 @@ final class ConnectionShared: Sendable {
         var isBlocked = false
     }
 
-    private let inbox = Mutex(Inbox())
-    private let observed = Mutex(Observed())
+    private let inbox = Locked(Inbox())
+    private let observed = Locked(Observed())
     /// Counts connections made; a delivery remembers the one it came from, so a late ack can be refused.
     let generation = Atomic<UInt64>(0)
     let wakeDescriptor: Int32
