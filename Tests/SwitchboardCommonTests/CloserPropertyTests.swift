@@ -243,7 +243,8 @@ private struct CloserModel {
                 served[key] = nil
                 unassigned[key] = nil
                 ended[key] = ended[key] ?? false
-            default:
+            case .agentChanged, .offerMade, .offerExpired, .offerDeclined, .offerWithdrawn, .commandRejected,
+                 .agentState:
                 break
             }
             return []
