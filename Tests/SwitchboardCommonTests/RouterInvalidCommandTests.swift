@@ -23,7 +23,7 @@ private let chat = RouterFixture.chat
         let effects = h.core.handle(Self.invalid("bad-1"), at: h.now)
         #expect(effects == [
             .publish(RouterEvent(
-                desk: acme, seq: 3, at: h.now,
+                desk: acme, seq: 4, at: h.now,
                 body: .commandRejected(CommandRejection(
                     command: try! MessageID("bad-1"), commandType: "offer.accept", agent: ann, conversation: chat(1),
                     reason: .invalid)))),
@@ -32,7 +32,7 @@ private let chat = RouterFixture.chat
         let next = h.send(.agentSync(agent: ann))
         #expect(next == [
             .publish(RouterEvent(
-                desk: acme, seq: 4, at: h.now,
+                desk: acme, seq: 5, at: h.now,
                 body: .agentState(AgentState(agent: ann, status: .online, rings: [], sessions: [])))),
         ])
     }
