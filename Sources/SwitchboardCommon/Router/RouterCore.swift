@@ -100,8 +100,8 @@ public struct RouterCore: Codable, Sendable {
     // MARK: - Messages
 
     private mutating func handle(_ message: InboundMessage, at now: Instant, into effects: inout [Effect]) {
-        func command(_ type: String, _ agent: AgentID, _ conversation: ConversationID? = nil) -> AgentCommand {
-            AgentCommand(id: message.id, type: type, agent: agent, conversation: conversation)
+        func command(_ agent: AgentID, _ conversation: ConversationID? = nil) -> AgentCommand {
+            AgentCommand(id: message.id, type: message.body.type, agent: agent, conversation: conversation)
         }
         switch message.body {
         case .messagePosted:
@@ -117,29 +117,29 @@ public struct RouterCore: Codable, Sendable {
         case .conversationEnded(let conversation, let by):
             onDesk(message, at: now, into: &effects) { desk, out in desk.endConversation(conversation, by: by, &out) }
         case .agentStatus(let agent, let status):
-            let command = command("agent.status", agent)
+            let command = command(agent)
             onDesk(message, at: now, into: &effects) { desk, out in desk.setStatus(command, to: status, &out) }
         case .offerAccept(let agent, let conversation, let offer):
-            let command = command("offer.accept", agent, conversation)
+            let command = command(agent, conversation)
             onDesk(message, at: now, into: &effects) { desk, out in desk.accept(command, offer: offer, &out) }
         case .offerDecline(let agent, let conversation, let offer, let reason):
-            let command = command("offer.decline", agent, conversation)
+            let command = command(agent, conversation)
             onDesk(message, at: now, into: &effects) { desk, out in
                 desk.decline(command, offer: offer, reason: reason, &out)
             }
         case .sessionEnd(let agent, let conversation):
-            let command = command("session.end", agent, conversation)
+            let command = command(agent, conversation)
             onDesk(message, at: now, into: &effects) { desk, out in desk.endSession(command, &out) }
         case .sessionTransfer(let agent, let conversation, let target):
-            let command = command("session.transfer", agent, conversation)
+            let command = command(agent, conversation)
             onDesk(message, at: now, into: &effects) { desk, out in desk.transfer(command, to: target, &out) }
         case .agentSync(let agent):
-            let command = command("agent.sync", agent)
+            let command = command(agent)
             onDesk(message, at: now, into: &effects) { desk, out in desk.sync(command, &out) }
         case .agentUpsert(let profile):
             onDesk(message, at: now, into: &effects) { desk, out in desk.upsert(profile, &out) }
         case .agentRemove(let agent):
-            let command = command("agent.remove", agent)
+            let command = command(agent)
             onDesk(message, at: now, into: &effects) { desk, out in desk.remove(command, &out) }
         }
     }
