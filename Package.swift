@@ -141,6 +141,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardService",
                 "SwitchboardAMQP",
+                "SwitchboardRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
