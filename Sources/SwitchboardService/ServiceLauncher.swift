@@ -66,10 +66,7 @@ public enum ServiceLauncher {
             port: configuration.httpPort,
             health: runtime,
             registry: registry,
-            logger: logger,
-            onServerRunning: { [logger] port in
-                logger.info("operations server listening", metadata: ["http": "\(configuration.httpHost):\(port)"])
-            }
+            logger: logger
         )
         // Either service ending, by returning or by failing, shuts the other down gracefully: a
         // runtime without its health endpoint, or the reverse, is of no use to an operator.

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 import Synchronization
 import SwitchboardService
 import Testing
@@ -13,10 +14,12 @@ import FoundationNetworking
 
 /// A health source the test switches by hand.
 private final class SwitchedHealth: HealthReporting {
+    private let live = Mutex<HealthStatus>(.healthy)
     private let ready = Mutex<HealthStatus>(.unhealthy(reason: "shard 0 is catching up"))
 
-    func liveness() -> HealthStatus { .healthy }
+    func liveness() -> HealthStatus { live.withLock { $0 } }
     func readiness() -> HealthStatus { ready.withLock { $0 } }
+    func setLiveness(_ status: HealthStatus) { live.withLock { $0 = status } }
     func setReadiness(_ status: HealthStatus) { ready.withLock { $0 = status } }
 }
 
@@ -44,20 +47,23 @@ private func withRunningServer(
     _ body: (_ port: Int) async throws -> Void
 ) async throws {
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+    let logger = Logger(label: "operations-server-test")
     let server = OperationsServer.application(
         host: "127.0.0.1",
         port: 0,
         health: health,
         registry: registry,
-        logger: Logger(label: "operations-server-test"),
+        logger: logger,
         onServerRunning: { port in portContinuation.yield(port) }
     )
+    let serviceGroup = ServiceGroup(configuration: .init(services: [server], logger: logger))
     try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await server.run() }
+        group.addTask { try await serviceGroup.run() }
         var iterator = ports.makeAsyncIterator()
         let port = try #require(await iterator.next())
         try await body(port)
-        group.cancelAll()
+        await serviceGroup.triggerGracefulShutdown()
+        try await group.waitForAll()
     }
 }
 
@@ -95,8 +101,23 @@ private func withRunningServer(
             #expect(after.status == 200)
             #expect(try JSONSerialization.jsonObject(with: Data(after.body.utf8)) as? [String: String] == ["status": "ready"])
 
-            let live = try await fetch(port, "/health/live")
-            #expect(live.status == 200)
+        }
+    }
+
+    @Test func liveIs503WithAReasonWhenTheConnectionIsGone() async throws {
+        let health = SwitchedHealth()
+        try await withRunningServer(health: health, registry: PrometheusCollectorRegistry()) { port in
+            let before = try await fetch(port, "/health/live")
+            #expect(before.status == 200)
+            #expect(try JSONSerialization.jsonObject(with: Data(before.body.utf8)) as? [String: String] == ["status": "live"])
+
+            health.setLiveness(.unhealthy(reason: "no AMQP connection I/O thread is running"))
+            let after = try await fetch(port, "/health/live")
+            #expect(after.status == 503)
+            #expect(
+                try JSONSerialization.jsonObject(with: Data(after.body.utf8)) as? [String: String]
+                    == ["status": "not live", "reason": "no AMQP connection I/O thread is running"]
+            )
         }
     }
 
