@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+import Synchronization
+import SwitchboardAMQP
+import SwitchboardCommon
+@testable import SwitchboardRuntime
+import Testing
+
+/// A `ServiceRuntime` running in a task of its own, stopped by cancelling that task.
+struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
+    let runtime: ServiceRuntime<Adapter>
+    private let task: Task<Void, any Error>
+
+    /// Starts a runtime on `shards` of `shardCount` with short pulses; `snapshotOnStop: false` stops like a crash.
+    static func start(
+        _ broker: TestBroker, name: String, shards: [Int] = [0, 1], shardCount: Int = 2, snapshotEveryEntries: Int = 1_000,
+        snapshotOnStop: Bool = true
+    ) throws -> RunningService {
+        var amqp = try broker.configuration()
+        amqp.connectionName = name
+        let configuration = ShardRuntimeConfiguration(
+            amqp: amqp, shards: shards, shardCount: shardCount, snapshotEveryEntries: snapshotEveryEntries,
+            pulseInterval: .milliseconds(200), catchUpTimeout: .seconds(20), instanceName: name)
+        let runtime = ServiceRuntime<Adapter>(configuration: configuration, logger: Logger(label: "switchboard.test.\(name)"))
+        let task = Task { try await runtime.run(snapshotOnStop: snapshotOnStop) }
+        return RunningService(runtime: runtime, task: task)
+    }
+
+    /// Waits until every shard of this instance is in `phase`.
+    func waitUntilEveryShard(_ phase: Readiness.ShardPhase, timeout: Duration = .seconds(30)) async throws {
+        try await waitUntil("every shard is \(phase)", timeout: timeout) {
+            let shards = runtime.readiness.shards
+            return !shards.isEmpty && shards.values.allSatisfy { $0 == phase }
+        }
+    }
+
+    /// Cancels the runtime and waits until it has stopped.
+    func stop() async throws {
+        task.cancel()
+        try await task.value
+    }
+}
+
+/// A message published to a contract exchange, with the properties the contract asks for.
+func publish(_ message: WireMessage, through publisher: AMQPPublisher) async throws {
+    try await publisher.publish(
+        Array(message.body), exchange: message.exchange.rawValue, routingKey: message.routingKey,
+        properties: ServiceRuntimeTestProperties.amqp(message.properties))
+}
+
+enum ServiceRuntimeTestProperties {
+    static func amqp(_ wire: WireProperties) -> AMQPProperties {
+        ShardWorker<RouterAdapter>.amqpProperties(wire)
+    }
+}
+
+/// Builds inbound messages for one desk with unique ids.
+final class InboundFactory: Sendable {
+    let desk: DeskID
+    private let counter = Atomic<Int>(0)
+
+    init(deskPrefix: String) {
+        desk = try! DeskID("\(deskPrefix)-\(UUID().uuidString.prefix(8))")
+    }
+
+    func message(_ body: InboundBody) -> InboundMessage {
+        let number = counter.add(1, ordering: .relaxed).newValue
+        let id = try! MessageID("\(desk.rawValue)-m\(number)")
+        return InboundMessage(id: id, desk: desk, at: ShardWorker<RouterAdapter>.wallClock(), body: body)
+    }
+
+    func wire(_ body: InboundBody) -> WireMessage {
+        try! WireCodec.outgoing(message(body))
+    }
+}
+
+/// Collects what arrives on a queue of its own bound to an exchange, for tests to wait on.
+final class Collector: Sendable {
+    private final class Received: Sendable {
+        let deliveries = Mutex<[AMQPDelivery]>([])
+    }
+
+    private let received = Received()
+    private let task: Task<Void, Never>
+
+    /// Binds a fresh exclusive queue to `exchange` with `routingKey` and collects from it.
+    static func bind(_ connection: AMQPConnection, exchange: String, routingKey: String = "#") async throws -> Collector {
+        let queue = uniqueName("collect")
+        try await connection.declare(Topology(
+            queues: [.init(queue, exclusive: true, autoDelete: true)],
+            bindings: [.init(from: exchange, to: .queue(queue), routingKey: routingKey)]))
+        return try await Collector(consumer: connection.consume(queue: queue, prefetch: 1_000))
+    }
+
+    init(consumer: AMQPConsumer) {
+        let received = received
+        task = Task {
+            do {
+                for try await delivery in consumer {
+                    try delivery.ack()
+                    received.deliveries.withLock { $0.append(delivery) }
+                }
+            } catch {
+                Issue.record("collector ended: \(error)")
+            }
+        }
+    }
+
+    deinit { task.cancel() }
+
+    var deliveries: [AMQPDelivery] { received.deliveries.withLock { $0 } }
+
+    /// Router events of `desk`, in arrival order, with their message ids.
+    func routerEvents(desk: DeskID) -> [(id: String, event: RouterEvent)] {
+        deliveries.compactMap { delivery in
+            guard let decoded = try? WireCodec.decodeRouterEvent(Data(delivery.body)), decoded.message.desk == desk else {
+                return nil
+            }
+            return (decoded.id.rawValue, decoded.message)
+        }
+    }
+
+    /// Waits until `desk` has an event matching `matches`, and returns the first one.
+    @discardableResult
+    func waitForEvent(
+        desk: DeskID, _ description: String, timeout: Duration = .seconds(30),
+        sourceLocation: SourceLocation = #_sourceLocation, where matches: (RouterEvent) -> Bool
+    ) async throws -> (id: String, event: RouterEvent) {
+        var found: (id: String, event: RouterEvent)?
+        try await waitUntil(description, timeout: timeout, sourceLocation: sourceLocation) {
+            found = routerEvents(desk: desk).first { matches($0.event) }
+            return found != nil
+        }
+        return found!
+    }
+}
+
+extension RouterEventBody {
+    var offerMade: (agent: AgentID, offer: OfferToken, conversation: ConversationID)? {
+        guard case .offerMade(let conversation, _, let agent, let offer, _, _, _) = self else { return nil }
+        return (agent, offer, conversation)
+    }
+
+    var isOfferExpired: Bool {
+        if case .offerExpired = self { return true }
+        return false
+    }
+
+    var isAssigned: Bool {
+        if case .conversationAssigned = self { return true }
+        return false
+    }
+}
+
+/// Message ids of Router effects: `router.<shard>.<seq>.<effect index>`.
+func isJournalPositionID(_ id: String) -> Bool {
+    let parts = id.split(separator: ".")
+    return parts.count == 4 && parts[0] == "router" && parts.dropFirst().allSatisfy { UInt64($0) != nil }
+}

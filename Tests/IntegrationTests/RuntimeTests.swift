@@ -1,0 +1,311 @@
+import Foundation
+import SwitchboardAMQP
+import SwitchboardCommon
+@testable import SwitchboardRuntime
+import Testing
+
+private let ann = try! AgentID("ann")
+private let bob = try! AgentID("bob")
+private let chat1 = try! ConversationID("chat-1")
+private let user1 = try! UserID("user-1")
+
+/// The shard runtime against a real node. Serialized: every test runs the Router's shards, and two tests'
+/// runtimes at once would be each other's standby. Desks are unique per test; journals carry over, as they
+/// would between deployments.
+@Suite(.sharedBroker, .serialized)
+struct RuntimeTests {
+    @Test func topologyIsDeclaredTwiceAndThePublicExchangesMatchTheProtocol() async throws {
+        let broker = try TestBroker.shared
+        let connection = try await broker.connect(name: "topology")
+        for service in ServiceName.allCases {
+            try await connection.declare(ServiceTopology.topology(for: service, shards: 2))
+            try await connection.declare(ServiceTopology.topology(for: service, shards: 2))
+        }
+        let listed = try await broker.ctl("list_exchanges", "-p", "switchboard", "name", "type", "durable", "arguments")
+        for exchange in ContractExchange.allCases {
+            let line = listed.split(separator: "\n").first { $0.hasPrefix("\(exchange.rawValue)\t") }
+            #expect(line?.contains("\ttopic\ttrue\t") == true, "\(exchange.rawValue): \(line ?? "missing")")
+            #expect(line?.contains("switchboard.unroutable") == true, "\(exchange.rawValue) has no alternate exchange")
+        }
+        // A message no queue takes is kept, not lost.
+        let unroutable = try await Collector(consumer: connection.consume(queue: ServiceTopology.unroutableQueue, prefetch: 100))
+        let publisher = try await connection.publisher()
+        let id = "unroutable-\(UUID().uuidString)"
+        try await publisher.publish(
+            Array("{}".utf8), exchange: ContractExchange.outbound.rawValue, routingKey: "nobody.listens",
+            properties: AMQPProperties(messageID: id))
+        try await waitUntil("the unroutable message is kept") {
+            unroutable.deliveries.contains { $0.properties.messageID == id }
+        }
+        await connection.close()
+    }
+
+    @Test func routerOffersAConversationWithJournalPositionIdsAndPerDeskSeq() async throws {
+        let broker = try TestBroker.shared
+        let router = try RunningService<RouterAdapter>.start(broker, name: "router-e2e")
+        let connection = try await broker.connect(name: "e2e-client")
+        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
+        let publisher = try await connection.publisher()
+        let desk = InboundFactory(deskPrefix: "e2e")
+        for body: InboundBody in [
+            .deskConfigure(DeskSettingsPatch()),
+            .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
+            .agentStatus(agent: ann, status: .online),
+            .conversationRequested(ConversationRequest(conversation: chat1, user: user1)),
+        ] {
+            try await publish(desk.wire(body), through: publisher)
+        }
+        let offer = try await events.waitForEvent(desk: desk.desk, "offer.made") { $0.body.offerMade != nil }
+        #expect(offer.event.body.offerMade?.agent == ann)
+        let seen = events.routerEvents(desk: desk.desk)
+        #expect(seen.map(\.event.seq) == Array(1...UInt64(seen.count)))
+        #expect(seen.allSatisfy { isJournalPositionID($0.id) }, "\(seen.map(\.id))")
+        #expect(router.runtime.readiness.isReady)
+        try await router.stop()
+        await connection.close()
+    }
+
+    @Test func aRingExpiresWithoutAnyTrafficThroughAJournaledTick() async throws {
+        let broker = try TestBroker.shared
+        let router = try RunningService<RouterAdapter>.start(broker, name: "router-timer")
+        let connection = try await broker.connect(name: "timer-client")
+        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
+        let publisher = try await connection.publisher()
+        let desk = InboundFactory(deskPrefix: "timer")
+        for body: InboundBody in [
+            .deskConfigure(DeskSettingsPatch(ringMs: 1_000)),
+            .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
+            .agentStatus(agent: ann, status: .online),
+            .conversationRequested(ConversationRequest(conversation: chat1, user: user1)),
+        ] {
+            try await publish(desk.wire(body), through: publisher)
+        }
+        let offer = try await events.waitForEvent(desk: desk.desk, "offer.made") { $0.body.offerMade != nil }
+        let expired = try await events.waitForEvent(desk: desk.desk, "offer.expired") { $0.body.isOfferExpired }
+        #expect(expired.event.at.millisecondsSinceEpoch >= offer.event.at.millisecondsSinceEpoch + 1_000)
+        // The expiry came from a tick entry in the journal, at the time the core was given.
+        let tick = try await findJournalEntry(broker, service: .router, shards: 0..<2) { entry in
+            if case .tick = entry.content { return entry.now == expired.event.at }
+            return false
+        }
+        #expect(tick != nil)
+        try await router.stop()
+        await connection.close()
+    }
+
+    @Test func aNewInstanceRecoversFromSnapshotAndJournalAndRepublishesWithTheSameIds() async throws {
+        let broker = try TestBroker.shared
+        let connection = try await broker.connect(name: "recovery-client")
+        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
+        let publisher = try await connection.publisher()
+        let desk = InboundFactory(deskPrefix: "recovery")
+
+        // The desk and its agents end up in a snapshot (graceful stop)...
+        let first = try RunningService<RouterAdapter>.start(broker, name: "router-recovery-1")
+        for body: InboundBody in [
+            .deskConfigure(DeskSettingsPatch(ringMs: 4_000)),
+            .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
+            .agentStatus(agent: ann, status: .online),
+            .agentUpsert(AgentProfile(agent: bob, groups: [], capacity: 1)),
+            .agentStatus(agent: bob, status: .online),
+        ] {
+            try await publish(desk.wire(body), through: publisher)
+        }
+        try await events.waitForEvent(desk: desk.desk, "bob online") { event in
+            if case .agentChanged(bob, .online, _, _, _, _) = event.body { return true }
+            return false
+        }
+        try await first.stop()
+
+        // ...the request only in the journal (a crash: no snapshot at stop).
+        let second = try RunningService<RouterAdapter>.start(broker, name: "router-recovery-2", snapshotOnStop: false)
+        try await publish(desk.wire(.conversationRequested(ConversationRequest(conversation: chat1, user: user1))), through: publisher)
+        let firstOffer = try await events.waitForEvent(desk: desk.desk, "the first offer") { $0.body.offerMade != nil }
+        try await second.stop()
+
+        let third = try RunningService<RouterAdapter>.start(broker, name: "router-recovery-3")
+        // The effects after the last snapshot are published again, with the same ids and bodies.
+        try await waitUntil("offer.made is published again") {
+            events.routerEvents(desk: desk.desk).filter { $0.id == firstOffer.id }.count >= 2
+        }
+        #expect(Set(events.routerEvents(desk: desk.desk).filter { $0.id == firstOffer.id }.map(\.event)).count == 1)
+        // The live ring still expires and is offered to the other agent; that offer can be accepted.
+        let firstAgent = try #require(firstOffer.event.body.offerMade?.agent)
+        try await events.waitForEvent(desk: desk.desk, "the first ring expires", timeout: .seconds(20)) { $0.body.isOfferExpired }
+        let reoffer = try await events.waitForEvent(desk: desk.desk, "the re-offer", timeout: .seconds(20)) { event in
+            guard let made = event.body.offerMade else { return false }
+            return made.agent != firstAgent
+        }
+        let made = try #require(reoffer.event.body.offerMade)
+        try await publish(
+            desk.wire(.offerAccept(agent: made.agent, conversation: chat1, offer: made.offer)), through: publisher)
+        let assigned = try await events.waitForEvent(desk: desk.desk, "the conversation is assigned") { $0.body.isAssigned }
+        guard case .conversationAssigned(_, _, let agent, _, .accepted) = assigned.event.body else {
+            Issue.record("unexpected \(assigned.event.body)")
+            return
+        }
+        #expect(agent == made.agent)
+        let seqs = Set(events.routerEvents(desk: desk.desk).map(\.event.seq))
+        #expect(seqs == Set(1...UInt64(seqs.count)), "per-desk seq has no gap across the restarts")
+        try await third.stop()
+        await connection.close()
+    }
+
+    @Test func aStandbyTakesOverWhenTheActiveInstanceStops() async throws {
+        let broker = try TestBroker.shared
+        let connection = try await broker.connect(name: "standby-client")
+        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
+        let publisher = try await connection.publisher()
+        let desk = InboundFactory(deskPrefix: "standby")
+
+        let active = try RunningService<RouterAdapter>.start(broker, name: "router-active")
+        try await active.waitUntilEveryShard(.active)
+        let standby = try RunningService<RouterAdapter>.start(broker, name: "router-standby")
+        try await standby.waitUntilEveryShard(.standby)
+        #expect(standby.runtime.readiness.isReady)
+        for body: InboundBody in [
+            .deskConfigure(DeskSettingsPatch()),
+            .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
+            .agentStatus(agent: ann, status: .online),
+        ] {
+            try await publish(desk.wire(body), through: publisher)
+        }
+        try await events.waitForEvent(desk: desk.desk, "ann online") { event in
+            if case .agentChanged(ann, .online, _, _, _, _) = event.body { return true }
+            return false
+        }
+
+        try await active.stop()
+        try await standby.waitUntilEveryShard(.active, timeout: .seconds(10))
+        try await publish(desk.wire(.conversationRequested(ConversationRequest(conversation: chat1, user: user1))), through: publisher)
+        let offer = try await events.waitForEvent(desk: desk.desk, "offer.made after the takeover") { $0.body.offerMade != nil }
+        #expect(offer.event.body.offerMade?.agent == ann)
+        #expect(offer.id.hasPrefix("router."))
+        try await standby.stop()
+        await connection.close()
+    }
+
+    @Test func badInputIsDeadLetteredWithAReasonAndAnInvalidAgentCommandIsAnswered() async throws {
+        let broker = try TestBroker.shared
+        let router = try RunningService<RouterAdapter>.start(broker, name: "router-bad-input")
+        let connection = try await broker.connect(name: "bad-input-client")
+        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
+        let deadLetters = try await Collector(consumer: connection.consume(queue: ServiceTopology.deadLetterQueue, prefetch: 1_000))
+        let publisher = try await connection.publisher()
+        let desk = InboundFactory(deskPrefix: "bad")
+        for body: InboundBody in [
+            .deskConfigure(DeskSettingsPatch()),
+            .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
+        ] {
+            try await publish(desk.wire(body), through: publisher)
+        }
+        try await events.waitForEvent(desk: desk.desk, "ann exists") { event in
+            if case .agentChanged = event.body { return true }
+            return false
+        }
+
+        func raw(_ body: String, id: String, type: String) async throws {
+            try await publisher.publish(
+                Array(body.utf8), exchange: ContractExchange.inbound.rawValue, routingKey: type,
+                properties: AMQPProperties(
+                    contentType: "application/json", headers: ["desk": .string(desk.desk.rawValue)],
+                    deliveryMode: .persistent, messageID: id, type: type))
+        }
+        let at = "2026-11-25T18:00:00.000Z"
+        let prefix = desk.desk.rawValue
+        try await raw("{not json", id: "\(prefix)-json", type: "agent.sync")
+        try await raw(
+            #"{"v":2,"type":"agent.sync","id":"\#(prefix)-version","desk":"\#(prefix)","at":"\#(at)","agent":"ann"}"#,
+            id: "\(prefix)-version", type: "agent.sync")
+        let padding = String(repeating: "x", count: WireCodec.maxBodyBytes)
+        try await raw(
+            #"{"v":1,"type":"agent.sync","id":"\#(prefix)-big","desk":"\#(prefix)","at":"\#(at)","agent":"ann","pad":"\#(padding)"}"#,
+            id: "\(prefix)-big", type: "agent.sync")
+        let unknownDesk = InboundFactory(deskPrefix: "never-configured")
+        let stray = unknownDesk.message(.agentSync(agent: ann))
+        try await publish(try WireCodec.outgoing(stray), through: publisher)
+        // An agent's command missing its offer: dead-lettered, and answered to the agent.
+        try await raw(
+            #"{"v":1,"type":"offer.accept","id":"\#(prefix)-accept","desk":"\#(prefix)","at":"\#(at)","agent":"ann","conversation":"chat-1"}"#,
+            id: "\(prefix)-accept", type: "offer.accept")
+
+        let expected = ["\(prefix)-json", "\(prefix)-version", "\(prefix)-big", stray.id.rawValue, "\(prefix)-accept"]
+        try await waitUntil("every bad input is dead-lettered") {
+            let ids = Set(deadLetters.deliveries.compactMap(\.properties.messageID))
+            return expected.allSatisfy(ids.contains)
+        }
+        for delivery in deadLetters.deliveries where expected.contains(delivery.properties.messageID ?? "") {
+            let headers = delivery.properties.headers
+            #expect(headers["x-switchboard-reason"]?.stringValue?.isEmpty == false)
+            #expect(headers["x-switchboard-service"]?.stringValue == "router")
+            #expect(headers["x-original-exchange"]?.stringValue == ContractExchange.inbound.rawValue)
+            #expect(headers["x-original-routing-key"]?.stringValue == delivery.properties.type)
+        }
+        let reasons = Dictionary(
+            deadLetters.deliveries.map { ($0.properties.messageID ?? "", $0.properties.headers["x-switchboard-reason"]?.stringValue ?? "") },
+            uniquingKeysWith: { first, _ in first })
+        #expect(reasons["\(prefix)-big"]?.contains("over the limit") == true, "\(reasons["\(prefix)-big"] ?? "")")
+        #expect(reasons[stray.id.rawValue]?.contains("unknown desk") == true)
+
+        // The agent commands that could be read far enough (the accept without its offer, the sync of a
+        // higher version) are answered; the unparseable and the oversize one cannot name their agent.
+        for command in ["\(prefix)-accept", "\(prefix)-version"] {
+            let rejection = try await events.waitForEvent(desk: desk.desk, "command.rejected of \(command)") { event in
+                if case .commandRejected(let rejected) = event.body { return rejected.command.rawValue == command }
+                return false
+            }
+            guard case .commandRejected(let rejected) = rejection.event.body else { continue }
+            #expect(rejected.reason == .invalid)
+            #expect(rejected.agent == ann)
+        }
+        let rejectedCommands = events.routerEvents(desk: desk.desk).compactMap { event -> String? in
+            if case .commandRejected(let rejected) = event.event.body { return rejected.command.rawValue }
+            return nil
+        }
+        #expect(rejectedCommands.sorted() == ["\(prefix)-accept", "\(prefix)-version"])
+
+        // The runtime keeps going.
+        try await publish(desk.wire(.agentSync(agent: ann)), through: publisher)
+        try await events.waitForEvent(desk: desk.desk, "agent.state after the bad input") { event in
+            if case .agentState = event.body { return true }
+            return false
+        }
+        try await router.stop()
+        await connection.close()
+    }
+}
+
+/// Reads the journals of `shards` from their start and returns the first entry matching `matches`, or nil
+/// when none did within `timeout`.
+private func findJournalEntry(
+    _ broker: TestBroker, service: ServiceName, shards: Range<Int>, timeout: Duration = .seconds(15),
+    matching matches: @escaping @Sendable (JournalEntry) -> Bool
+) async throws -> JournalEntry? {
+    let connection = try await broker.connect(name: "journal-reader")
+    var consumers: [AMQPConsumer] = []
+    for shard in shards {
+        consumers.append(try await connection.consume(
+            queue: ServiceTopology.journal(service, shard: shard), prefetch: 500,
+            arguments: ["x-stream-offset": StreamOffset.first.argument]))
+    }
+    let found = try await withThrowingTaskGroup(of: JournalEntry?.self) { group in
+        for consumer in consumers {
+            group.addTask {
+                for try await delivery in consumer {
+                    try delivery.ack()
+                    if let entry = try? JournalEntry.decode(delivery.body), matches(entry) { return entry }
+                }
+                return nil
+            }
+        }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        // Journals never end by themselves: the first to finish is a match or the timeout.
+        return try await group.next() ?? nil
+    }
+    await connection.close()
+    return found
+}
