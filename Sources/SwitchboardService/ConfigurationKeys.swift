@@ -69,7 +69,11 @@ public enum ConfigurationKeys {
                 summary: "path of a JSON file with any of these keys (nested objects: {\"http\": {\"port\": 9101}})",
                 defaultDescription: "none"
             ),
-            .init(key: amqpURL, summary: "broker URL (amqp:// or amqps://)", defaultDescription: ServiceDefaults.amqpURL),
+            .init(
+                key: amqpURL,
+                summary: "broker URL (amqp:// or amqps://)",
+                defaultDescription: ServiceDefaults.amqpURL
+            ),
             .init(
                 key: amqpPrefetch,
                 summary: "deliveries in flight per shard, 1...65535",
@@ -90,7 +94,11 @@ public enum ConfigurationKeys {
                 summary: "shards this instance consumes: \"all\" or a list such as 0,2",
                 defaultDescription: "all"
             ),
-            .init(key: httpHost, summary: "address of the metrics and health server", defaultDescription: ServiceDefaults.httpHost),
+            .init(
+                key: httpHost,
+                summary: "address of the metrics and health server",
+                defaultDescription: ServiceDefaults.httpHost
+            ),
             .init(
                 key: httpPort,
                 summary: "port of the metrics and health server, 0...65535 (0 picks a free port)",
@@ -101,8 +109,16 @@ public enum ConfigurationKeys {
                 summary: "trace, debug, info, notice, warning, error or critical",
                 defaultDescription: "info"
             ),
-            .init(key: logFormat, summary: "text (for people) or json (one object per line)", defaultDescription: "text"),
-            .init(key: instanceName, summary: "name of this instance in logs and on the broker", defaultDescription: "hostname-pid"),
+            .init(
+                key: logFormat,
+                summary: "text (for people) or json (one object per line)",
+                defaultDescription: "text"
+            ),
+            .init(
+                key: instanceName,
+                summary: "name of this instance in logs and on the broker",
+                defaultDescription: "hostname-pid"
+            ),
             .init(
                 key: snapshotEveryEntries,
                 summary: "journal entries between two snapshots of a shard, at least 1",

@@ -52,43 +52,36 @@ public enum ConfigurationLoader {
             values: defaultValues(defaults: defaults, instanceName: "\(hostName)-\(processID)")
         )
 
-        let fileReader = ConfigReader(providers: [flags, variables, defaultValues])
-        let configFile = try readString(ConfigurationKeys.configFile, from: fileReader)
+        let configFile = try CheckedReader(ConfigReader(providers: [flags, variables, defaultValues]))
+            .string(ConfigurationKeys.configFile)
         var providers: [any ConfigProvider] = [flags, variables]
         if !configFile.isEmpty {
             providers.append(try await jsonFileProvider(path: configFile, keys: keys))
         }
         providers.append(defaultValues)
-        let reader = ConfigReader(providers: providers)
+        let values = CheckedReader(ConfigReader(providers: providers))
 
         let configuration = ServiceConfiguration(
-            amqp: try amqpConfiguration(readString(ConfigurationKeys.amqpURL, from: reader)),
-            prefetch: try inRange(readInt(ConfigurationKeys.amqpPrefetch, from: reader), 1...65_535, ConfigurationKeys.amqpPrefetch),
-            confirmWindow: try atLeast(1, readInt(ConfigurationKeys.amqpConfirmWindow, from: reader), ConfigurationKeys.amqpConfirmWindow),
-            shardCount: try inRange(readInt(ConfigurationKeys.shardsCount, from: reader), 1...1_024, ConfigurationKeys.shardsCount),
-            consumedShards: try readShardSelection(from: reader),
-            httpHost: try nonEmpty(readString(ConfigurationKeys.httpHost, from: reader), ConfigurationKeys.httpHost),
-            httpPort: try inRange(readInt(ConfigurationKeys.httpPort, from: reader), 0...65_535, ConfigurationKeys.httpPort),
-            logLevel: try oneOf(readString(ConfigurationKeys.logLevel, from: reader), ConfigurationKeys.logLevel) {
-                Logger.Level(rawValue: $0)
-            },
-            logFormat: try oneOf(readString(ConfigurationKeys.logFormat, from: reader), ConfigurationKeys.logFormat) {
-                LogFormat(rawValue: $0)
-            },
-            instanceName: try nonEmpty(readString(ConfigurationKeys.instanceName, from: reader), ConfigurationKeys.instanceName),
+            amqp: try amqpConfiguration(values.string(ConfigurationKeys.amqpURL)),
+            prefetch: try values.int(ConfigurationKeys.amqpPrefetch, in: 1...65_535),
+            confirmWindow: try values.int(ConfigurationKeys.amqpConfirmWindow, atLeast: 1),
+            shardCount: try values.int(ConfigurationKeys.shardsCount, in: 1...1_024),
+            consumedShards: try values.shardSelection(ConfigurationKeys.shardsConsume),
+            httpHost: try values.nonEmptyString(ConfigurationKeys.httpHost),
+            httpPort: try values.int(ConfigurationKeys.httpPort, in: 0...65_535),
+            logLevel: try values.oneOf(ConfigurationKeys.logLevel, Logger.Level.self),
+            logFormat: try values.oneOf(ConfigurationKeys.logFormat, LogFormat.self),
+            instanceName: try values.nonEmptyString(ConfigurationKeys.instanceName),
             configFile: configFile.isEmpty ? nil : configFile,
-            snapshotEveryEntries: try atLeast(1, readInt(ConfigurationKeys.snapshotEveryEntries, from: reader), ConfigurationKeys.snapshotEveryEntries),
-            snapshotEverySeconds: try atLeast(1, readInt(ConfigurationKeys.snapshotEverySeconds, from: reader), ConfigurationKeys.snapshotEverySeconds),
-            pulseIntervalMilliseconds: try atLeast(
-                10,
-                readInt(ConfigurationKeys.pulseIntervalMilliseconds, from: reader),
-                ConfigurationKeys.pulseIntervalMilliseconds
-            ),
-            journalMaxAge: try validMaxAge(readString(ConfigurationKeys.journalMaxAge, from: reader))
+            snapshotEveryEntries: try values.int(ConfigurationKeys.snapshotEveryEntries, atLeast: 1),
+            snapshotEverySeconds: try values.int(ConfigurationKeys.snapshotEverySeconds, atLeast: 1),
+            pulseIntervalMilliseconds: try values.int(ConfigurationKeys.pulseIntervalMilliseconds, atLeast: 10),
+            journalMaxAge: try validMaxAge(values.string(ConfigurationKeys.journalMaxAge))
         )
         for shard in configuration.shards where shard >= configuration.shardCount {
             throw ConfigurationError(
-                "invalid \(ConfigurationKeys.shardsConsume): shard \(shard) does not exist with \(ConfigurationKeys.shardsCount) = \(configuration.shardCount)"
+                "invalid \(ConfigurationKeys.shardsConsume): shard \(shard) does not exist"
+                    + " with \(ConfigurationKeys.shardsCount) = \(configuration.shardCount)"
             )
         }
         return .run(configuration)
@@ -114,7 +107,10 @@ public enum ConfigurationLoader {
 
     // MARK: - Sources
 
-    private static func defaultValues(defaults: ServiceDefaults, instanceName: String) -> [AbsoluteConfigKey: ConfigValue] {
+    private static func defaultValues(
+        defaults: ServiceDefaults,
+        instanceName: String
+    ) -> [AbsoluteConfigKey: ConfigValue] {
         func key(_ name: String) -> AbsoluteConfigKey { AbsoluteConfigKey(ConfigKey(name)) }
         func value(_ content: ConfigContent) -> ConfigValue { ConfigValue(content, isSecret: false) }
         return [
@@ -137,7 +133,10 @@ public enum ConfigurationLoader {
     }
 
     /// A misspelled flag would otherwise be ignored silently and the default would win.
-    private static func rejectUnknownFlags(_ options: [String], keys: [ConfigurationKeyDescription]) throws(ConfigurationError) {
+    private static func rejectUnknownFlags(
+        _ options: [String],
+        keys: [ConfigurationKeyDescription]
+    ) throws(ConfigurationError) {
         let known = Set(keys.map(\.flag))
         var expectsValue = false
         for option in options {
@@ -197,89 +196,6 @@ public enum ConfigurationLoader {
 
     // MARK: - Reading and validating
 
-    private static func readString(_ key: String, from reader: ConfigReader) throws(ConfigurationError) -> String {
-        do {
-            return try reader.requiredString(forKey: ConfigKey(key))
-        } catch {
-            throw ConfigurationError("invalid \(key): \(error)")
-        }
-    }
-
-    private static func readInt(_ key: String, from reader: ConfigReader) throws(ConfigurationError) -> Int {
-        do {
-            return try reader.requiredInt(forKey: ConfigKey(key))
-        } catch {
-            throw ConfigurationError("invalid \(key): \(error)")
-        }
-    }
-
-    /// Flags and environment give a comma-separated list; the file may hold `"all"`, a list of
-    /// numbers or a list of strings.
-    private static func readShardSelection(from reader: ConfigReader) throws(ConfigurationError) -> ShardSelection {
-        let key = ConfigKey(ConfigurationKeys.shardsConsume)
-        let words: [String]
-        if let strings = try? reader.requiredStringArray(forKey: key) {
-            words = strings
-        } else if let numbers = try? reader.requiredIntArray(forKey: key) {
-            words = numbers.map(String.init)
-        } else if let word = try? reader.requiredString(forKey: key) {
-            words = [word]
-        } else {
-            throw ConfigurationError("invalid \(ConfigurationKeys.shardsConsume): expected \"all\" or a list of shard numbers")
-        }
-        let trimmed = words.map { $0.trimmingCharacters(in: .whitespaces) }
-        if trimmed == ["all"] { return .all }
-        var shards: [Int] = []
-        for word in trimmed {
-            guard let shard = Int(word), shard >= 0 else {
-                throw ConfigurationError(
-                    "invalid \(ConfigurationKeys.shardsConsume): \"\(word)\" is not a shard number (expected \"all\" or a list such as 0,2)"
-                )
-            }
-            guard !shards.contains(shard) else {
-                throw ConfigurationError("invalid \(ConfigurationKeys.shardsConsume): shard \(shard) is listed twice")
-            }
-            shards.append(shard)
-        }
-        guard !shards.isEmpty else {
-            throw ConfigurationError("invalid \(ConfigurationKeys.shardsConsume): the list is empty")
-        }
-        return .some(shards)
-    }
-
-    private static func inRange(_ value: Int, _ range: ClosedRange<Int>, _ key: String) throws(ConfigurationError) -> Int {
-        guard range.contains(value) else {
-            throw ConfigurationError("invalid \(key): \(value) is outside \(range.lowerBound)...\(range.upperBound)")
-        }
-        return value
-    }
-
-    private static func atLeast(_ minimum: Int, _ value: Int, _ key: String) throws(ConfigurationError) -> Int {
-        guard value >= minimum else {
-            throw ConfigurationError("invalid \(key): \(value) is below the minimum \(minimum)")
-        }
-        return value
-    }
-
-    private static func nonEmpty(_ value: String, _ key: String) throws(ConfigurationError) -> String {
-        guard !value.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ConfigurationError("invalid \(key): it is empty")
-        }
-        return value
-    }
-
-    private static func oneOf<Value: CaseIterable & RawRepresentable<String>>(
-        _ value: String,
-        _ key: String,
-        parse: (String) -> Value?
-    ) throws(ConfigurationError) -> Value {
-        guard let parsed = parse(value) else {
-            let accepted = Value.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ConfigurationError("invalid \(key): \"\(value)\" is not one of \(accepted)")
-        }
-        return parsed
-    }
-
     private static func amqpConfiguration(_ url: String) throws(ConfigurationError) -> AMQPConfiguration {
         do {
             return try AMQPConfiguration(url: url)
@@ -297,9 +213,108 @@ public enum ConfigurationLoader {
             let amount = Int(value.dropLast()), amount > 0
         else {
             throw ConfigurationError(
-                "invalid \(ConfigurationKeys.journalMaxAge): \"\(value)\" is not a positive number followed by Y, M, D, h, m or s"
+                "invalid \(ConfigurationKeys.journalMaxAge): \"\(value)\""
+                    + " is not a positive number followed by Y, M, D, h, m or s"
             )
         }
         return value
+    }
+}
+
+/// Reads typed values from the one `ConfigReader` and turns every problem into a message that names the key.
+///
+/// Every key has a default, so a value is always found; the reader's `required` methods are used because
+/// they throw when a source holds a value of the wrong type, where the others would silently fall back.
+private struct CheckedReader {
+    let reader: ConfigReader
+
+    init(_ reader: ConfigReader) {
+        self.reader = reader
+    }
+
+    func string(_ key: String) throws(ConfigurationError) -> String {
+        do {
+            return try reader.requiredString(forKey: ConfigKey(key))
+        } catch {
+            throw ConfigurationError("invalid \(key): \(error)")
+        }
+    }
+
+    func nonEmptyString(_ key: String) throws(ConfigurationError) -> String {
+        let value = try string(key)
+        guard !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ConfigurationError("invalid \(key): it is empty")
+        }
+        return value
+    }
+
+    func int(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        let value = try int(key)
+        guard range.contains(value) else {
+            throw ConfigurationError("invalid \(key): \(value) is outside \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    func int(_ key: String, atLeast minimum: Int) throws(ConfigurationError) -> Int {
+        let value = try int(key)
+        guard value >= minimum else {
+            throw ConfigurationError("invalid \(key): \(value) is below the minimum \(minimum)")
+        }
+        return value
+    }
+
+    func oneOf<Value: CaseIterable & RawRepresentable<String>>(
+        _ key: String,
+        _ type: Value.Type
+    ) throws(ConfigurationError) -> Value {
+        let value = try string(key)
+        guard let parsed = Value(rawValue: value) else {
+            let accepted = Value.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigurationError("invalid \(key): \"\(value)\" is not one of \(accepted)")
+        }
+        return parsed
+    }
+
+    /// Flags and environment give a comma-separated list; the file may hold `"all"`, a list of
+    /// numbers or a list of strings, so each shape is tried in turn.
+    func shardSelection(_ key: String) throws(ConfigurationError) -> ShardSelection {
+        let configKey = ConfigKey(key)
+        let words: [String]
+        if let strings = try? reader.requiredStringArray(forKey: configKey) {
+            words = strings
+        } else if let numbers = try? reader.requiredIntArray(forKey: configKey) {
+            words = numbers.map(String.init)
+        } else if let word = try? reader.requiredString(forKey: configKey) {
+            words = [word]
+        } else {
+            throw ConfigurationError("invalid \(key): expected \"all\" or a list of shard numbers")
+        }
+        let trimmed = words.map { $0.trimmingCharacters(in: .whitespaces) }
+        if trimmed == ["all"] { return .all }
+        var shards: [Int] = []
+        for word in trimmed {
+            guard let shard = Int(word), shard >= 0 else {
+                throw ConfigurationError(
+                    "invalid \(key): \"\(word)\" is not a shard number (expected \"all\" or a list such as 0,2)"
+                )
+            }
+            guard !shards.contains(shard) else {
+                throw ConfigurationError("invalid \(key): shard \(shard) is listed twice")
+            }
+            shards.append(shard)
+        }
+        guard !shards.isEmpty else {
+            throw ConfigurationError("invalid \(key): the list is empty")
+        }
+        return .some(shards)
+    }
+
+    private func int(_ key: String) throws(ConfigurationError) -> Int {
+        do {
+            return try reader.requiredInt(forKey: ConfigKey(key))
+        } catch {
+            throw ConfigurationError("invalid \(key): \(error)")
+        }
     }
 }

@@ -51,7 +51,10 @@ public enum OperationsServer {
         case .healthy:
             EditedResponse(status: .ok, response: HealthBody(status: healthyText, reason: nil))
         case .unhealthy(let reason):
-            EditedResponse(status: .serviceUnavailable, response: HealthBody(status: "not \(healthyText)", reason: reason))
+            EditedResponse(
+                status: .serviceUnavailable,
+                response: HealthBody(status: "not \(healthyText)", reason: reason)
+            )
         }
     }
 

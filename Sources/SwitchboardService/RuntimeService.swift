@@ -55,8 +55,12 @@ extension ServiceConfiguration {
 }
 
 extension ServiceLauncher {
-    /// The whole `main` of a service executable: `exit(await ServiceLauncher.run(RouterAdapter.self, defaults: .router))`.
-    public static func run<Adapter: ShardCoreAdapter>(_ adapter: Adapter.Type, defaults: ServiceDefaults) async -> Int32 {
+    /// The whole `main` of a service executable:
+    /// `exit(await ServiceLauncher.run(RouterAdapter.self, defaults: .router))`.
+    public static func run<Adapter: ShardCoreAdapter>(
+        _ adapter: Adapter.Type,
+        defaults: ServiceDefaults
+    ) async -> Int32 {
         await run(defaults: defaults) { configuration, logger in
             RuntimeService<Adapter>(configuration: configuration, logger: logger)
         }
