@@ -122,7 +122,12 @@ private struct RouterSimulation {
                 ringMs: Milliseconds(random.below(3) + 1) * 10_000, autoAccept: random.chance(15),
                 maxOfferAttempts: random.below(3) + 1, missesBeforeBreak: random.below(3) + 1,
                 routing: random.pick(RoutingPolicy.allCases)))
-        case 95..<98:
+        case 95..<97:
+            messageCount += 1
+            return .invalidCommand(
+                id: try! MessageID("m-\(messageCount)"), desk: desk, agent: agent, type: "offer.accept",
+                conversation: random.chance(50) ? conversation : nil)
+        case 97..<99:
             if let previous = sent.randomElement(using: &random) {
                 return .message(previous)
             }
@@ -246,8 +251,20 @@ private struct RouterOracle {
                 #expect(load(of: agent, on: desk) <= known.capacity, "\(agent) over capacity; \(context)")
             }
         }
-        if case .message(let message) = input {
+        switch input {
+        case .message(let message):
             checkAnswered(message, effects, context)
+        case .invalidCommand(let id, let desk, let agent, _, _):
+            let rejections = effects.count { effect in
+                guard case .publish(let event) = effect, case .commandRejected(let rejection) = event.body else {
+                    return false
+                }
+                return rejection.command == id && rejection.reason == .invalid
+            }
+            let known = configured.contains(desk) && agents[desk]?[agent] != nil
+            #expect(rejections == (known ? 1 : 0), "an invalid command is answered once, to a known agent; \(context)")
+        case .tick:
+            break
         }
     }
 
