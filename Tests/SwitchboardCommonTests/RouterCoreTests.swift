@@ -507,4 +507,61 @@ private let token = RouterFixture.token
             h.agentChanged(bob, .online, .command),
             h.offerMade(1, to: bob, offer: 2)) + [h.wakeUpAfterRing])
     }
+
+    @Test func aTransferToOneselfIsRejectedAsInvalid() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        #expect(h.send(.sessionTransfer(agent: ann, conversation: chat(1), to: .agent(ann))) == h.events(
+            h.rejected("session.transfer", ann, 1, .invalid)))
+    }
+
+    @Test func aLateDeclineIsRejectedAsExpired() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann)
+        h.request(1)
+        h.tick(at: routerT0 + ring)
+        #expect(h.send(.offerDecline(agent: ann, conversation: chat(1), offer: token(1), reason: nil)) == h.events(
+            h.rejected("offer.decline", ann, 1, .offerExpired)))
+    }
+
+    // MARK: - Bounded indexes
+
+    @Test func theQueueKeepsItsOrderAfterManyConversationsLeftItOutOfOrder() {
+        var h = RouterHarness()
+        h.configure()
+        h.request(1)
+        h.request(2, priority: 1)
+        for number in 100..<5_200 {
+            h.request(number)
+            h.send(.conversationEnded(conversation: chat(number), by: .user))
+        }
+        #expect(h.request(3) == h.events(h.queued(3, position: 3, .noAgent)))
+        h.addAgent(ann, capacity: 3, online: false)
+        #expect(h.send(.agentStatus(agent: ann, status: .online)) == h.events(
+            h.agentChanged(ann, .online, capacity: 3, .command),
+            h.offerMade(2, to: ann, offer: 1),
+            h.offerMade(1, to: ann, offer: 2),
+            h.offerMade(3, to: ann, offer: 3)) + [h.wakeUpAfterRing])
+    }
+
+    @Test func routingStaysRightAfterManyAgentChanges() {
+        var h = RouterHarness()
+        h.configure(DeskSettingsPatch(autoAccept: true))
+        h.addAgent(ann)
+        h.addAgent(bob)
+        for _ in 0..<4_200 {
+            h.send(.agentStatus(agent: ann, status: .break))
+            h.send(.agentStatus(agent: ann, status: .online))
+        }
+        h.send(.agentStatus(agent: ann, status: .offline))
+        #expect(h.request(1) == h.events(h.assigned(1, to: bob, offer: nil, .autoAccepted)))
+        #expect(h.request(2) == h.events(h.queued(2, position: 1, .noAgent)))
+        #expect(h.send(.agentStatus(agent: ann, status: .online)) == h.events(
+            h.agentChanged(ann, .online, .command),
+            h.assigned(2, to: ann, offer: nil, .autoAccepted)))
+    }
 }
