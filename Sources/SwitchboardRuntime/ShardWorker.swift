@@ -138,7 +138,14 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         for await _ in inbox.signals {
             let (taken, timerFired) = inbox.take(max: Int(configuration.prefetch))
             guard let newest = taken.last else {
-                if timerFired, let active = term { term = await runBatch([], term: active) }
+                guard timerFired, let active = term else { continue }
+                // Without a connection this instance may no longer be the shard's writer.
+                guard connection.state == .connected else {
+                    demote(reason: "the connection was lost")
+                    term = nil
+                    continue
+                }
+                term = await runBatch([], term: active)
                 continue
             }
             // Deliveries of an earlier connection cannot be acknowledged; the broker delivers them again.
@@ -250,7 +257,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         }
         try await publishAll(effects)
         if let last = deliveries.last { try last.ack(multiple: true) }
-        timer.schedule(await ledger.nextDeadline, now: now)
+        timer.schedule(await ledger.nextDeadline, now: Self.wallClock())
         if term.entriesSinceSnapshot >= configuration.snapshotEveryEntries
             || (term.entriesSinceSnapshot > 0 && term.lastSnapshotAt.duration(to: .now) >= configuration.snapshotEvery)
         {

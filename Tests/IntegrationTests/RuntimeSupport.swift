@@ -26,6 +26,11 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
         return RunningService(runtime: runtime, task: task)
     }
 
+    /// Waits until the topology is declared and every shard is a tailing standby or active.
+    func waitUntilReady(timeout: Duration = .seconds(30)) async throws {
+        try await waitUntil("the runtime is ready", timeout: timeout) { runtime.readiness.isReady }
+    }
+
     /// Waits until every shard of this instance is in `phase`.
     func waitUntilEveryShard(_ phase: Readiness.ShardPhase, timeout: Duration = .seconds(30)) async throws {
         try await waitUntil("every shard is \(phase)", timeout: timeout) {

@@ -43,6 +43,7 @@ struct RuntimeTests {
     @Test func routerOffersAConversationWithJournalPositionIdsAndPerDeskSeq() async throws {
         let broker = try TestBroker.shared
         let router = try RunningService<RouterAdapter>.start(broker, name: "router-e2e")
+        try await router.waitUntilReady()
         let connection = try await broker.connect(name: "e2e-client")
         let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
         let publisher = try await connection.publisher()
@@ -68,6 +69,7 @@ struct RuntimeTests {
     @Test func aRingExpiresWithoutAnyTrafficThroughAJournaledTick() async throws {
         let broker = try TestBroker.shared
         let router = try RunningService<RouterAdapter>.start(broker, name: "router-timer")
+        try await router.waitUntilReady()
         let connection = try await broker.connect(name: "timer-client")
         let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
         let publisher = try await connection.publisher()
@@ -102,6 +104,7 @@ struct RuntimeTests {
 
         // The desk and its agents end up in a snapshot (graceful stop)...
         let first = try RunningService<RouterAdapter>.start(broker, name: "router-recovery-1")
+        try await first.waitUntilReady()
         for body: InboundBody in [
             .deskConfigure(DeskSettingsPatch(ringMs: 4_000)),
             .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
@@ -119,11 +122,13 @@ struct RuntimeTests {
 
         // ...the request only in the journal (a crash: no snapshot at stop).
         let second = try RunningService<RouterAdapter>.start(broker, name: "router-recovery-2", snapshotOnStop: false)
+        try await second.waitUntilReady()
         try await publish(desk.wire(.conversationRequested(ConversationRequest(conversation: chat1, user: user1))), through: publisher)
         let firstOffer = try await events.waitForEvent(desk: desk.desk, "the first offer") { $0.body.offerMade != nil }
         try await second.stop()
 
         let third = try RunningService<RouterAdapter>.start(broker, name: "router-recovery-3")
+        try await third.waitUntilReady()
         // The effects after the last snapshot are published again, with the same ids and bodies.
         try await waitUntil("offer.made is published again") {
             events.routerEvents(desk: desk.desk).filter { $0.id == firstOffer.id }.count >= 2
@@ -188,6 +193,7 @@ struct RuntimeTests {
     @Test func badInputIsDeadLetteredWithAReasonAndAnInvalidAgentCommandIsAnswered() async throws {
         let broker = try TestBroker.shared
         let router = try RunningService<RouterAdapter>.start(broker, name: "router-bad-input")
+        try await router.waitUntilReady()
         let connection = try await broker.connect(name: "bad-input-client")
         let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
         let deadLetters = try await Collector(consumer: connection.consume(queue: ServiceTopology.deadLetterQueue, prefetch: 1_000))
