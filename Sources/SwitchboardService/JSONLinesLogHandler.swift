@@ -120,8 +120,9 @@ public enum ServiceLogging {
         }
     }
 
-    /// One `write` per line, so lines from several threads never interleave.
+    /// One `write` per line, so lines from several threads never interleave. A log line that cannot be
+    /// written (standard output closed) is dropped rather than stopping the service.
     @Sendable private static func writeToStandardOutput(_ line: String) {
-        FileHandle.standardOutput.write(Data(line.utf8))
+        try? FileHandle.standardOutput.write(contentsOf: Data(line.utf8))
     }
 }
