@@ -34,6 +34,7 @@ private let token = RouterFixture.token
 
         var original = h.core
         var copy = try restarted(h.core)
+        #expect(copy == original)
         var later: [(RouterCore.Input, Instant)] = []
         func message(_ id: String, _ body: InboundBody, desk: DeskID = RouterFixture.acme) -> RouterCore.Input {
             .message(InboundMessage(id: try! MessageID(id), desk: desk, at: t0, body: body))
@@ -55,10 +56,13 @@ private let token = RouterFixture.token
         for (input, now) in later {
             let expected = original.handle(input, at: now)
             #expect(copy.handle(input, at: now) == expected)
+            #expect(copy == original)
             copy = try restarted(copy)
             published += expected.count { if case .publish = $0 { true } else { false } }
         }
         // The scenario must exercise the restored state, not only produce wake-ups.
         #expect(published >= 10)
+        _ = copy.handle(message("x-7", .agentSync(agent: ann)), at: t0 + 5 * ring)
+        #expect(copy != original)
     }
 }

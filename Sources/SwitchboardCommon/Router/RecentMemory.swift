@@ -1,7 +1,7 @@
 import DequeModule
 
 /// A set that remembers at most `limit` elements, forgetting the oldest first.
-struct RecentSet<Element: Hashable & Codable & Sendable>: Codable, Sendable {
+struct RecentSet<Element: Hashable & Codable & Sendable>: Codable, Sendable, Equatable {
     let limit: Int
     private var order: Deque<Element> = []
     private var members: Set<Element> = []
@@ -20,6 +20,9 @@ struct RecentSet<Element: Hashable & Codable & Sendable>: Codable, Sendable {
         }
     }
 
+    /// The remembered elements and their order say everything; the set only speeds up lookups.
+    static func == (lhs: Self, rhs: Self) -> Bool { lhs.limit == rhs.limit && lhs.order == rhs.order }
+
     private enum CodingKeys: String, CodingKey { case limit, order }
 
     init(from decoder: any Decoder) throws {
@@ -37,7 +40,7 @@ struct RecentSet<Element: Hashable & Codable & Sendable>: Codable, Sendable {
 }
 
 /// The most recent finished offers of one desk, at most `limit`, oldest forgotten first.
-struct FinishedOffers: Codable, Sendable {
+struct FinishedOffers: Codable, Sendable, Equatable {
     let limit: Int
     private var order: Deque<FinishedOffer> = []
     private var byToken: [OfferToken: FinishedOffer] = [:]
@@ -55,6 +58,8 @@ struct FinishedOffers: Codable, Sendable {
             byToken.removeValue(forKey: order.removeFirst().token)
         }
     }
+
+    static func == (lhs: Self, rhs: Self) -> Bool { lhs.limit == rhs.limit && lhs.order == rhs.order }
 
     private enum CodingKeys: String, CodingKey { case limit, order }
 

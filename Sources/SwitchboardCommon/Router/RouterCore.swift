@@ -20,7 +20,7 @@ import HeapModule
 /// - A transferred conversation's new pass never offers it back to the agent who transferred it.
 /// - A freed agent continues passes after its own ring expired or was declined (conversations already offered
 ///   to it are skipped) and starts new passes when it comes online, gets more room or finishes a session.
-public struct RouterCore: Codable, Sendable {
+public struct RouterCore: Codable, Sendable, Equatable {
     public enum Input: Hashable, Sendable {
         case message(InboundMessage)
         /// A timer fired: every ring whose deadline is at or before `now` expires.
@@ -208,6 +208,13 @@ public struct RouterCore: Codable, Sendable {
     }
 
     // MARK: - Snapshot
+
+    /// Equal when their snapshots hold the same state (compared by value: encoded bytes vary with
+    /// dictionary order). The timer heap is derived from the desks.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.desks == rhs.desks && lhs.seenMessages == rhs.seenMessages
+            && lhs.rememberedOffersPerDesk == rhs.rememberedOffersPerDesk
+    }
 
     private enum CodingKeys: String, CodingKey {
         case desks, seenMessages, rememberedOffersPerDesk

@@ -35,7 +35,7 @@ enum QueuePlacement {
 }
 
 /// One desk's state and rules.
-struct RouterDesk: Codable, Sendable {
+struct RouterDesk: Codable, Sendable, Equatable {
     let id: DeskID
     var settings: DeskSettings
     var lastSeq: UInt64 = 0
@@ -58,6 +58,15 @@ struct RouterDesk: Codable, Sendable {
     private enum CodingKeys: String, CodingKey {
         case id, settings, lastSeq, agents, conversations, nextOfferNumber, nextTailTicket, nextHeadTicket
         case roundRobinTurns, lastIndexVersion, finishedOffers
+    }
+
+    /// Equal when their encoded fields are; the indexes are derived from them.
+    static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.id == rhs.id && lhs.settings == rhs.settings && lhs.lastSeq == rhs.lastSeq && lhs.agents == rhs.agents
+            && lhs.conversations == rhs.conversations && lhs.nextOfferNumber == rhs.nextOfferNumber
+            && lhs.nextTailTicket == rhs.nextTailTicket && lhs.nextHeadTicket == rhs.nextHeadTicket
+            && lhs.roundRobinTurns == rhs.roundRobinTurns && lhs.lastIndexVersion == rhs.lastIndexVersion
+            && lhs.finishedOffers == rhs.finishedOffers
     }
 
     init(id: DeskID, settings: DeskSettings, finishedOfferLimit: Int) {
