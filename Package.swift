@@ -172,6 +172,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SwitchboardRuntimeTests",
+            dependencies: [
+                "SwitchboardCommon",
+                "SwitchboardRuntime",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "SwitchboardAMQP",

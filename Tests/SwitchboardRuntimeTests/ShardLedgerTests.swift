@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+import SwitchboardCommon
+@testable import SwitchboardRuntime
+import Testing
+
+private let acme = try! DeskID("acme")
+private let ann = try! AgentID("ann")
+private let t0 = Instant(millisecondsSinceEpoch: 1_764_093_600_000)
+
+/// A journaled delivery of `body` for desk acme, as the runtime would journal it.
+private func delivery(_ body: InboundBody, id: String) -> JournalInput {
+    let wire = try! WireCodec.outgoing(InboundMessage(id: try! MessageID(id), desk: acme, at: t0, body: body))
+    let properties = wire.properties
+    return JournalInput(
+        exchange: wire.exchange.rawValue, routingKey: wire.routingKey, body: wire.body, contentType: properties.contentType,
+        messageID: properties.messageID, type: properties.type, timestamp: properties.timestamp,
+        deliveryMode: properties.deliveryMode, deskHeader: properties.deskHeader)
+}
+
+private func entry(_ seq: UInt64, _ epoch: String, _ content: JournalEntry.Content) -> JournalEntry {
+    JournalEntry(seq: seq, now: t0, epoch: epoch, content: content)
+}
+
+private func marker(_ epoch: String) -> JournalEntry {
+    JournalEntry(seq: nil, now: t0, epoch: epoch, content: .marker)
+}
+
+private let configure = delivery(.deskConfigure(DeskSettingsPatch()), id: "m1")
+private let upsert = delivery(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)), id: "m2")
+private let sync = delivery(.agentSync(agent: ann), id: "m3")
+
+/// The seq of every Router event an applied entry produced, in order.
+private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> [UInt64] {
+    applied.flatMap { entry in
+        entry.effects.compactMap { effect -> UInt64? in
+            if case .publish(let event) = effect { return event.seq }
+            return nil
+        }
+    }
+}
+
+@Suite struct ShardLedgerTests {
+    @Test func entriesOfOneBatchThatArriveOutOfOrderAreAppliedInSeqOrder() async throws {
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"))
+        await ledger.receive(marker("a"))
+        await ledger.receive(entry(2, "a", .input(upsert)))
+        await ledger.receive(entry(3, "a", .input(sync)))
+        #expect(await ledger.appliedSeq == 0)
+        await ledger.receive(entry(1, "a", .input(configure)))
+        #expect(await ledger.appliedSeq == 3)
+        // desk.configured, agent.changed, agent.state: the desk's seq follows the journal's order.
+        #expect(eventSeqs(await ledger.applied(1...3)) == [1, 2, 3])
+    }
+
+    @Test func entriesOfAnEarlierWriterAfterANewMarkerAreIgnored() async throws {
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"))
+        await ledger.receive(marker("a"))
+        await ledger.receive(entry(1, "a", .input(configure)))
+        // Writer a's entry 3 arrived before its entry 2, which never came: b's marker drops it.
+        await ledger.receive(entry(3, "a", .input(sync)))
+        await ledger.receive(marker("b"))
+        await ledger.receive(entry(2, "a", .input(upsert)))
+        #expect(await ledger.appliedSeq == 1)
+        await ledger.receive(entry(2, "b", .input(upsert)))
+        #expect(await ledger.appliedSeq == 2)
+        await #expect(throws: ShardLedger<RouterAdapter>.WaitFailure.self) {
+            try await ledger.waitUntil(.applied(through: 2, epoch: "a"), timeout: .seconds(5))
+        }
+        try await ledger.waitUntil(.applied(through: 2, epoch: "b"), timeout: .seconds(5))
+    }
+
+    @Test func takingOverHandsBackTheEntriesSinceTheLastSnapshot() async throws {
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"))
+        await ledger.receive(marker("a"))
+        await ledger.receive(entry(1, "a", .input(configure)))
+        let state = try await ledger.encodedCore()
+        await ledger.receive(entry(2, "a", .snapshot(state)))
+        await ledger.receive(entry(3, "a", .input(upsert)))
+        await ledger.receive(marker("b"))
+        try await ledger.waitUntil(.markerRead("b"), timeout: .seconds(5))
+        let (appliedSeq, tail) = try await ledger.takeOver(epoch: "b")
+        #expect(appliedSeq == 3)
+        #expect(tail.map(\.seq) == [3])
+        #expect(eventSeqs(tail) == [2])
+        await #expect(throws: ShardLedger<RouterAdapter>.WaitFailure.self) { try await ledger.takeOver(epoch: "a") }
+    }
+
+    @Test func aReaderWhoseJournalStartWasCutOffBeginsAtTheFirstSnapshot() async throws {
+        let writer = ShardLedger<RouterAdapter>(logger: Logger(label: "writer"))
+        await writer.receive(marker("a"))
+        await writer.receive(entry(1, "a", .input(configure)))
+        await writer.receive(entry(2, "a", .input(upsert)))
+        let state = try await writer.encodedCore()
+
+        let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"))
+        // Retention removed the marker and the first entries.
+        await reader.receive(entry(2, "a", .input(upsert)))
+        #expect(await reader.appliedSeq == 0)
+        await reader.receive(entry(3, "a", .snapshot(state)))
+        await reader.receive(entry(4, "a", .input(sync)))
+        #expect(await reader.appliedSeq == 4)
+        // The restored desk knows ann and continues the desk's numbering.
+        #expect(eventSeqs(await reader.applied(4...4)) == [3])
+    }
+
+    @Test func anInvalidAgentCommandIsReplayedAsItsAnswer() async throws {
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"))
+        var invalid = delivery(.agentSync(agent: ann), id: "bad-1")
+        invalid.body = Data(#"{"v":1,"type":"offer.accept","id":"bad-1","desk":"acme","at":"2026-11-25T18:00:00.000Z","agent":"ann"}"#.utf8)
+        invalid.type = "offer.accept"
+        await ledger.receive(marker("a"))
+        await ledger.receive(entry(1, "a", .input(configure)))
+        await ledger.receive(entry(2, "a", .input(upsert)))
+        await ledger.receive(entry(3, "a", .input(invalid)))
+        let effects = await ledger.applied(3...3).flatMap(\.effects)
+        guard case .publish(let event) = effects.first, case .commandRejected(let rejection) = event.body else {
+            Issue.record("expected command.rejected, got \(effects)")
+            return
+        }
+        #expect(rejection.reason == .invalid)
+        #expect(rejection.command.rawValue == "bad-1")
+    }
+
+    @Test func everyKindOfEntryRoundTripsThroughJSON() throws {
+        let entries = [
+            entry(1, "a", .input(configure)),
+            JournalEntry(seq: 2, now: t0 + 5, epoch: "a", content: .tick),
+            entry(3, "a", .snapshot(Data("{}".utf8))),
+            marker("b"),
+        ]
+        for original in entries {
+            #expect(try JournalEntry.decode(original.encoded()) == original)
+        }
+    }
+}
