@@ -62,7 +62,7 @@ public enum ConfigurationLoader {
         let values = CheckedReader(ConfigReader(providers: providers))
 
         let configuration = ServiceConfiguration(
-            amqp: try amqpConfiguration(values.string(ConfigurationKeys.amqpURL)),
+            amqp: try amqpConfiguration(values.string(ConfigurationKeys.amqpURL, isSecret: true)),
             prefetch: try values.int(ConfigurationKeys.amqpPrefetch, in: 1...65_535),
             confirmWindow: try values.int(ConfigurationKeys.amqpConfirmWindow, atLeast: 1),
             shardCount: try values.int(ConfigurationKeys.shardsCount, in: 1...1_024),
@@ -232,9 +232,11 @@ private struct CheckedReader {
         self.reader = reader
     }
 
-    func string(_ key: String) throws(ConfigurationError) -> String {
+    /// - Parameter isSecret: Keeps the value out of swift-configuration's access log
+    ///   (`CONFIG_ACCESS_LOG_FILE`); the broker URL holds a password.
+    func string(_ key: String, isSecret: Bool = false) throws(ConfigurationError) -> String {
         do {
-            return try reader.requiredString(forKey: ConfigKey(key))
+            return try reader.requiredString(forKey: ConfigKey(key), isSecret: isSecret)
         } catch {
             throw ConfigurationError("invalid \(key): \(error)")
         }
