@@ -122,6 +122,15 @@ write_node_files() {
     fi
 }
 
+close_inherited_descriptors() {
+    local path descriptor
+    for path in /proc/$BASHPID/fd/*; do
+        descriptor=${path##*/}
+        ((descriptor > 2)) && eval "exec $descriptor>&-"
+    done
+    return 0
+}
+
 print_failure_logs() {
     local log=$node_dir/log/$node_name.log
     echo "--- $node_dir/console.log (tail)" >&2
@@ -149,7 +158,13 @@ start() {
     say "starting (data in $node_dir)"
     rm -f "$node_dir/rabbitmq.pid" # left behind if the node was killed
     # Foreground mode in a new session instead of `-detached`, which loses every boot error.
-    setsid "${as_node_user[@]}" "$rabbitmq_bin/rabbitmq-server" </dev/null >>"$node_dir/console.log" 2>&1 &
+    # The node must not keep any descriptor this script inherited open: a caller that waits for
+    # the end of our output, or (like Foundation's Process) for a descriptor it gave us to close,
+    # would otherwise wait until the node stops.
+    (
+        close_inherited_descriptors
+        exec setsid "${as_node_user[@]}" "$rabbitmq_bin/rabbitmq-server" </dev/null >>"$node_dir/console.log" 2>&1
+    ) &
     local launcher=$!
     local deadline=$((SECONDS + startup_timeout))
     # The pid file appears early in boot; polling for it costs nothing, unlike rabbitmqctl.
