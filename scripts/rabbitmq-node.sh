@@ -87,6 +87,13 @@ claim_node_dir() {
 
 plugin_enabled() { [[ ",$plugins," == *",$1,"* ]]; }
 
+endpoints() {
+    local described="amqp 127.0.0.1:$amqp_port"
+    if plugin_enabled rabbitmq_management; then described+=", management http://127.0.0.1:$mgmt_port"; fi
+    if plugin_enabled rabbitmq_prometheus; then described+=", prometheus http://127.0.0.1:$prometheus_port/metrics"; fi
+    echo "$described"
+}
+
 write_node_files() {
     mkdir -p "$node_dir/home" "$node_dir/mnesia" "$node_dir/log"
     if [[ ! -f $node_dir/home/.erlang.cookie ]]; then
@@ -145,7 +152,7 @@ print_failure_logs() {
 start() {
     claim_node_dir
     if is_running; then
-        say "already running (amqp 127.0.0.1:$amqp_port)"
+        say "already running: $(endpoints)"
         return 0
     fi
     local port ports=("$amqp_port" "$dist_port")
@@ -183,7 +190,7 @@ start() {
         print_failure_logs
         die "did not finish booting"
     fi
-    say "running: amqp 127.0.0.1:$amqp_port, management http://127.0.0.1:$mgmt_port, prometheus :$prometheus_port"
+    say "running: $(endpoints)"
 }
 
 stop() {
@@ -209,7 +216,7 @@ wipe() {
 
 status() {
     if is_running; then
-        say "running: amqp 127.0.0.1:$amqp_port, management http://127.0.0.1:$mgmt_port, data in $node_dir"
+        say "running: $(endpoints); data in $node_dir"
     else
         say "not running (data in $node_dir)"
         return 3
