@@ -42,4 +42,5 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-swift test "$@"
+# A hung test must not hang CI: the whole run gets a bound (SWITCHBOARD_TEST_TIMEOUT seconds).
+timeout --kill-after=30 "${SWITCHBOARD_TEST_TIMEOUT:-3600}" swift test "$@"
