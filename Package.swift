@@ -19,6 +19,8 @@ let package = Package(
         .executable(name: "switchboard-router", targets: ["RouterService"]),
         .executable(name: "switchboard-notifier", targets: ["NotifierService"]),
         .executable(name: "switchboard-closer", targets: ["CloserService"]),
+        .executable(name: "switchboard", targets: ["OpsCLI"]),
+        .executable(name: "switchboard-demo", targets: ["Demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -34,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -134,6 +137,36 @@ let package = Package(
         .executableTarget(
             name: "CloserService",
             dependencies: ["SwitchboardRuntime", "SwitchboardService"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SwitchboardOps",
+            dependencies: [
+                "SwitchboardAMQP",
+                "SwitchboardCommon",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "OpsCLI",
+            dependencies: [
+                "SwitchboardOps",
+                "SwitchboardAMQP",
+                "SwitchboardCommon",
+                "SwitchboardRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Demo",
+            dependencies: [
+                "SwitchboardOps",
+                "SwitchboardAMQP",
+                "SwitchboardCommon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

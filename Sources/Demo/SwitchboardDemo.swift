@@ -1,0 +1,70 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SwitchboardAMQP
+import SwitchboardCommon
+import SwitchboardOps
+
+@main
+struct SwitchboardDemo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchboard-demo",
+        abstract: "Plays users and agents against the running services, through the public exchanges only.",
+        discussion: """
+            Desk `demo` rings its agents; desk `auto` serves at once (automatic service). Simulated agents \
+            accept, let rings expire or click too late; users reply or go quiet until the inactivity close. \
+            Ctrl-C ends the open conversations, prints a summary and exits.
+            """)
+
+    @Option(
+        name: .customLong("amqp-url"),
+        help: "Broker URL (default: $\(OpsConnection.environmentKey), else the local node of `make up`).")
+    var amqpURL: String?
+    @Option(help: "How long a ring lasts on desk demo, in ms.") var ringMs: Int64 = 6_000
+    @Option(help: "User silence after an agent's message before the close, in ms.") var inactivityMs: Int64 = 8_000
+    @Option(help: "Warning to the user this long before the close, in ms (0: none).") var warningMs: Int64 = 3_000
+    @Option(help: "A new conversation every this many ms.") var everyMs: Int = 3_000
+    @Option(help: "Seed of the simulated people's choices (default: random).") var seed: UInt64?
+
+    func validate() throws {
+        guard everyMs >= 200 else { throw ValidationError("--every-ms must be at least 200") }
+    }
+
+    func run() async throws {
+        let terminal = Terminal.detect()
+        let seed = seed ?? UInt64.random(in: 0...UInt64.max)
+        let url = OpsConnection.resolveURL(flag: amqpURL)
+        let connection: AMQPConnection
+        do {
+            connection = try await OpsConnection.connect(url: url, name: "switchboard-demo")
+        } catch {
+            FileHandle.standardError.write(Data("switchboard-demo: \(error)\nIs the node up? Try: make up\n".utf8))
+            throw ExitCode(69)
+        }
+        let settings = DemoSettings(ringMs: ringMs, inactivityMs: inactivityMs, warningMs: warningMs, everyMs: everyMs)
+        let demo = DemoRun(connection: connection, terminal: terminal, settings: settings, seed: seed)
+        terminal.line(.dim, "switchboard-demo (seed \(seed)); Ctrl-C to stop")
+
+        let main = Task { try await demo.play() }
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        signal(SIGINT, SIG_IGN)
+        interrupt.setEventHandler { main.cancel() }
+        interrupt.resume()
+        let outcome = await main.result
+        interrupt.cancel()
+
+        await demo.finish()
+        await connection.close()
+        if case .failure(let error) = outcome, !(error is CancellationError) {
+            FileHandle.standardError.write(Data("switchboard-demo: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct DemoSettings: Sendable {
+    var ringMs: Milliseconds
+    var inactivityMs: Milliseconds
+    var warningMs: Milliseconds
+    var everyMs: Int
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import SwitchboardAMQP
+import SwitchboardCommon
+import SwitchboardOps
+import SwitchboardRuntime
+
+struct LogReadingOptions: ParsableArguments {
+    @Option(help: "Stop reading once the log has been quiet this long, in ms.")
+    var quietMs: Int = 1_000
+
+    /// Replays `switchboard.events.log` from `first` and folds the desk's facts.
+    func foldDesk(_ desk: DeskID, connection options: ConnectionOptions) async throws -> DeskView {
+        let connection = try await options.connect("desk-show")
+        var view = DeskView(desk: desk)
+        var undecodable = 0
+        try await Failure.reporting {
+            let consumer = try await connection.consume(
+                queue: ServiceTopology.eventsLog, prefetch: 1_000, arguments: ["x-stream-offset": StreamOffset.first.argument])
+            try await QuietDrain.read(consumer, quietPeriod: .milliseconds(quietMs)) { delivery in
+                try delivery.ack()
+                guard delivery.properties.headers["desk"]?.stringValue == desk.rawValue else { return .keepReading }
+                do {
+                    view.apply(try WireCodec.decodeRouterEvent(Data(delivery.body)).message)
+                } catch {
+                    undecodable += 1
+                }
+                return .keepReading
+            }
+        }
+        await connection.close()
+        if undecodable > 0 {
+            Failure.printError("\(undecodable) event(s) of desk \(desk) in the log could not be decoded and were skipped")
+        }
+        return view
+    }
+}
+
+struct EventsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "The Router's facts.", subcommands: [Tail.self])
+
+    /// Where in `switchboard.events.log` to start.
+    enum Start: ExpressibleByArgument {
+        case offset(StreamOffset)
+
+        init?(argument: String) {
+            switch argument {
+            case "first": self = .offset(.first)
+            case "last": self = .offset(.last)
+            case "next": self = .offset(.next)
+            default:
+                if let instant = Instant(rfc3339: argument) {
+                    self = .offset(.timestamp(UInt64(max(0, instant.millisecondsSinceEpoch / 1000))))
+                } else if let seconds = UInt64(argument) {
+                    self = .offset(.timestamp(seconds))
+                } else {
+                    return nil
+                }
+            }
+        }
+
+        var streamOffset: StreamOffset {
+            switch self {
+            case .offset(let offset): offset
+            }
+        }
+    }
+
+    struct Tail: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Follow switchboard.events.log, one line per event, until Ctrl-C.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "Only this desk's events.") var desk: String?
+        @Option(
+            help: "first, last, next, an RFC 3339 time (2026-11-25T18:00:00Z) or Unix seconds.")
+        var from: Start = .offset(.next)
+
+        func run() async throws {
+            let deskFilter: DeskID? = try desk.map { try identifier($0) }
+            let connection = try await connection.connect("events-tail")
+            try await Failure.reporting {
+                let consumer = try await connection.consume(
+                    queue: ServiceTopology.eventsLog, prefetch: 500,
+                    arguments: ["x-stream-offset": from.streamOffset.argument])
+                for try await delivery in consumer {
+                    try delivery.ack()
+                    if let deskFilter, delivery.properties.headers["desk"]?.stringValue != deskFilter.rawValue { continue }
+                    do {
+                        print(EventLine.describe(try WireCodec.decodeRouterEvent(Data(delivery.body)).message))
+                    } catch {
+                        print("undecodable event (message id \(delivery.properties.messageID ?? "-")): \(error)")
+                    }
+                    fflush(nil)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import SwitchboardAMQP
+
+/// A message in `switchboard.dead-letters`, read from the headers the services set (`x-switchboard-reason`,
+/// `x-original-exchange`, `x-original-routing-key`) or, for what the broker dead-lettered itself (delivery
+/// limit exceeded), from its `x-first-death-*` headers.
+public struct DeadLetter: Sendable {
+    public var messageID: String?
+    public var reason: String
+    public var originalExchange: String?
+    public var originalRoutingKey: String
+    public var desk: String?
+    public var body: [UInt8]
+    /// The message's properties without the dead-letter bookkeeping, ready to publish again.
+    public var republishedProperties: AMQPProperties
+
+    public init(_ delivery: AMQPDelivery) {
+        let headers = delivery.properties.headers
+        messageID = delivery.properties.messageID
+        reason = headers["x-switchboard-reason"]?.stringValue
+            ?? headers["x-first-death-reason"]?.stringValue.map { "broker: \($0)" } ?? "unknown"
+        originalExchange = headers["x-original-exchange"]?.stringValue ?? headers["x-first-death-exchange"]?.stringValue
+        originalRoutingKey = headers["x-original-routing-key"]?.stringValue ?? delivery.routingKey
+        desk = headers["desk"]?.stringValue
+        body = delivery.body
+        var properties = delivery.properties
+        properties.headers = headers.filter { key, _ in !Self.isBookkeeping(key) }
+        // The broker checks `user_id` against the publisher's own user, so it cannot be kept.
+        properties.userID = nil
+        republishedProperties = properties
+    }
+
+    public func summary(excerptLength: Int) -> String {
+        let text = String(decoding: body, as: UTF8.self)
+        let excerpt = text.count > excerptLength ? String(text.prefix(excerptLength)) + "…" : text
+        return """
+            \(messageID ?? "(no message id)")  desk \(desk ?? "-")  from \(originalExchange ?? "?") key \(originalRoutingKey)
+              reason: \(reason)
+              body: \(excerpt.replacingNewlines())
+            """
+    }
+
+    private static func isBookkeeping(_ header: String) -> Bool {
+        header.hasPrefix("x-switchboard-") || header.hasPrefix("x-original-") || header == "x-death"
+            || header.hasPrefix("x-first-death-") || header.hasPrefix("x-last-death-") || header == "x-delivery-count"
+    }
+}
+
+extension String {
+    fileprivate func replacingNewlines() -> String {
+        String(map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+    }
+}
