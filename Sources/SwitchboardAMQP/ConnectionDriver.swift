@@ -75,6 +75,7 @@ final class ConnectionDriver: @unchecked Sendable {
         /// For streams: where to resume after a reconnect, from the `x-stream-offset` header.
         var lastStreamOffset: Int64?
         var incoming: IncomingContent?
+        var acks = AckCoalescer()
 
         init(spec: ConsumerSpec, stream: DeliveryStream.Continuation) {
             self.spec = spec
@@ -118,6 +119,8 @@ final class ConnectionDriver: @unchecked Sendable {
     private var commandBuffer: [DriverCommand] = []
     private var closeContinuations: [CheckedContinuation<Void, Never>] = []
     private var closeRequested = false
+    /// Whether the last poll saw the socket readable; frames already buffered are checked apart.
+    private var socketNeedsReading = true
 
     init(configuration: AMQPConfiguration, logger: Logger, shared: ConnectionShared) {
         self.configuration = configuration
@@ -156,7 +159,7 @@ final class ConnectionDriver: @unchecked Sendable {
             switch link {
             case .connected(let connection):
                 didWork = flushPublishes(connection) || didWork
-                didWork = drainIncomingFrames() || didWork
+                didWork = drainIncomingFrames(connection) || didWork
             case .disconnected(_, let nextAttempt, _, _):
                 if now >= nextAttempt {
                     reconnect()
@@ -166,7 +169,7 @@ final class ConnectionDriver: @unchecked Sendable {
                 break
             }
             expireWaits(now: ContinuousClock.now)
-            if !didWork { sleepUntilActivity() }
+            waitForActivity(sleeping: !didWork && shared.prepareToSleep())
         }
         finishClosing()
     }
@@ -176,24 +179,32 @@ final class ConnectionDriver: @unchecked Sendable {
         guard !commandBuffer.isEmpty else { return false }
         for command in commandBuffer { handle(command) }
         commandBuffer.removeAll(keepingCapacity: true)
+        flushHeldAcks()
         return true
     }
 
-    private func sleepUntilActivity() {
+    /// Polls the socket (and, when `sleeping`, the wake-up eventfd) to learn whether frames wait.
+    /// A busy loop only peeks (timeout 0); a sleeping one waits for a frame, a command, a deadline,
+    /// or the moment librabbitmq must send or check a heartbeat.
+    private func waitForActivity(sleeping: Bool) {
         var descriptors = [pollfd(fd: shared.wakeDescriptor, events: Int16(POLLIN), revents: 0)]
         var timeout = Duration.milliseconds(500)
         if case .connected(let connection) = link {
             descriptors.append(pollfd(fd: amqp_get_sockfd(connection), events: Int16(POLLIN), revents: 0))
             let heartbeat = amqp_get_heartbeat(connection)
-            // librabbitmq sends and checks heartbeats when asked for frames, so wake often enough.
             if heartbeat > 0 { timeout = min(timeout, .seconds(heartbeat) / 4) }
         }
         if let deadline = nextDeadline() {
             timeout = min(timeout, max(.zero, deadline - ContinuousClock.now))
         }
-        let milliseconds = Int32(clamping: (timeout.components.seconds * 1000) + (timeout.components.attoseconds / 1_000_000_000_000_000) + 1)
-        _ = poll(&descriptors, nfds_t(descriptors.count), milliseconds)
+        let milliseconds = sleeping
+            ? Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000 + 1)
+            : 0
+        let ready = poll(&descriptors, nfds_t(descriptors.count), milliseconds)
         if descriptors[0].revents != 0 { shared.clearWakeUp() }
+        // A sleep that timed out still lets librabbitmq run once, to send a due heartbeat and to
+        // notice a missing one.
+        socketNeedsReading = descriptors.count > 1 && (descriptors[1].revents != 0 || (sleeping && ready == 0))
     }
 
     // MARK: - Commands
@@ -258,6 +269,10 @@ final class ConnectionDriver: @unchecked Sendable {
             guard let consumer = consumers.removeValue(forKey: channel) else { return }
             consumer.stream.finish()
             if case .connected(let connection) = link {
+                // Acks held back for coalescing must reach the broker before the channel closes,
+                // or it would requeue messages that were handled.
+                consumer.acks.flush { send($0, on: channel, connection) }
+                guard case .connected = link else { return }
                 let reply = amqp_channel_close(connection, channel, AMQP_REPLY_SUCCESS)
                 if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {
                     connectionLost(.connectionLost(reason: CDecode.status(reply.library_error)))
@@ -269,23 +284,35 @@ final class ConnectionDriver: @unchecked Sendable {
             // A settle from an earlier connection would name a tag the new channel never issued.
             guard case .connected(let connection) = link,
                   generation == shared.generation.load(ordering: .relaxed),
-                  consumers[channel]?.consumerTag != nil
+                  let consumer = consumers[channel], consumer.consumerTag != nil
             else { return }
-            let status: Int32
-            switch settlement {
-            case .ack(let multiple):
-                status = amqp_basic_ack(connection, channel, deliveryTag, multiple ? 1 : 0)
-            case .nack(let multiple, let requeue):
-                status = amqp_basic_nack(connection, channel, deliveryTag, multiple ? 1 : 0, requeue ? 1 : 0)
-            case .reject(let requeue):
-                status = amqp_basic_reject(connection, channel, deliveryTag, requeue ? 1 : 0)
-            }
-            if status != AMQP_STATUS_OK.rawValue {
-                connectionLost(.connectionLost(reason: CDecode.status(status)))
-            }
+            consumer.acks.settle(deliveryTag, settlement) { send($0, on: channel, connection) }
         case .close(let continuation):
             if let continuation { closeContinuations.append(continuation) }
             closeRequested = true
+        }
+    }
+
+    private func send(_ frame: AckCoalescer.Frame, on channel: UInt16, _ connection: amqp_connection_state_t) {
+        let status: Int32
+        switch frame {
+        case .ack(let deliveryTag, let multiple):
+            status = amqp_basic_ack(connection, channel, deliveryTag, multiple ? 1 : 0)
+        case .nack(let deliveryTag, let multiple, let requeue):
+            status = amqp_basic_nack(connection, channel, deliveryTag, multiple ? 1 : 0, requeue ? 1 : 0)
+        case .reject(let deliveryTag, let requeue):
+            status = amqp_basic_reject(connection, channel, deliveryTag, requeue ? 1 : 0)
+        }
+        if status != AMQP_STATUS_OK.rawValue {
+            connectionLost(.connectionLost(reason: CDecode.status(status)))
+        }
+    }
+
+    /// Sends the acks each consumer held back while taking the last batch of commands.
+    private func flushHeldAcks() {
+        for (channel, consumer) in consumers {
+            guard case .connected(let connection) = link else { return }
+            consumer.acks.flush { send($0, on: channel, connection) }
         }
     }
 
@@ -371,7 +398,11 @@ final class ConnectionDriver: @unchecked Sendable {
 
     // MARK: - Incoming frames
 
-    private func drainIncomingFrames() -> Bool {
+    private func drainIncomingFrames(_ connection: amqp_connection_state_t) -> Bool {
+        guard socketNeedsReading || amqp_frames_enqueued(connection) != 0 || amqp_data_in_buffer(connection) != 0 else {
+            return false
+        }
+        socketNeedsReading = false
         var handled = 0
         var frame = amqp_frame_t()
         var noWait = timeval(tv_sec: 0, tv_usec: 0)
@@ -647,6 +678,7 @@ final class ConnectionDriver: @unchecked Sendable {
             arena.table(consumer.subscribeArguments))
         try checkReply("consuming from queue '\(spec.queue)'", channel: channel, on: connection)
         consumer.consumerTag = consumeOk.map { CDecode.string($0.pointee.consumer_tag) } ?? ""
+        consumer.acks = AckCoalescer()
     }
 
     // MARK: - Connecting

@@ -52,6 +52,9 @@ final class ConnectionShared: Sendable {
     private struct Inbox {
         var commands: [DriverCommand] = []
         var isClosed = false
+        /// Set by the I/O thread just before it sleeps in poll(2); only then does a command need
+        /// the eventfd to wake it, so a busy thread costs callers no system call.
+        var ioThreadSleeping = false
     }
 
     private struct Observed {
@@ -77,16 +80,14 @@ final class ConnectionShared: Sendable {
 
     /// Queues a command for the I/O thread. Returns false once the connection is closed.
     func submit(_ command: DriverCommand) -> Bool {
-        let wasEmpty: Bool? = inbox.withLock { inbox in
+        let mustWake: Bool? = inbox.withLock { inbox in
             guard !inbox.isClosed else { return nil }
-            let wasEmpty = inbox.commands.isEmpty
             inbox.commands.append(command)
-            return wasEmpty
+            defer { inbox.ioThreadSleeping = false }
+            return inbox.ioThreadSleeping
         }
-        guard let wasEmpty else { return false }
-        // The I/O thread drains the whole inbox at once, so only the first command after a drain
-        // needs to wake it.
-        if wasEmpty { wake() }
+        guard let mustWake else { return false }
+        if mustWake { wake() }
         return true
     }
 
@@ -106,6 +107,16 @@ final class ConnectionShared: Sendable {
             inbox.isClosed = true
             defer { inbox.commands = [] }
             return inbox.commands
+        }
+    }
+
+    /// Called by the I/O thread before poll(2). False when commands arrived meanwhile: then it
+    /// must not sleep, because their callers saw it awake and did not signal the eventfd.
+    func prepareToSleep() -> Bool {
+        inbox.withLock { inbox in
+            guard inbox.commands.isEmpty else { return false }
+            inbox.ioThreadSleeping = true
+            return true
         }
     }
 

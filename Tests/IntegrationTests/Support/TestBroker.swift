@@ -44,9 +44,19 @@ final class TestBroker: Sendable {
 
     /// Starts a node; `label` goes into its name, to tell nodes apart in `ps` and in logs.
     static func start(label: String) async throws -> TestBroker {
-        let broker = try TestBroker(label: label)
-        try await broker.start()
-        return broker
+        var attempt = 1
+        while true {
+            let broker = try TestBroker(label: label)
+            do {
+                try await broker.start()
+                return broker
+            } catch let failure as ScriptFailure where attempt < 3 {
+                // Most often a port taken between the check and the boot; new ports, new node.
+                try? await broker.stop()
+                print("node \(broker.nodeName) did not start (attempt \(attempt)), trying again: \(failure.output.suffix(300))")
+                attempt += 1
+            }
+        }
     }
 
     /// Runs `body` with a node of its own, and stops the node however `body` ends.
@@ -148,30 +158,31 @@ final class TestBroker: Sendable {
         return root
     }
 
-    /// Ports the kernel hands out for port 0 are free at that moment; holding all sockets open
-    /// until every port is known keeps the kernel from handing out one twice.
+    /// Ports below Linux's ephemeral range (32768 and up), so the many client connections of a
+    /// test run cannot take them between this check and the node's start. Each is checked free by
+    /// binding it; a clash with another node starting at the same moment is retried by `start`.
     private static func freePorts(count: Int) throws -> [Int] {
-        var sockets: [Int32] = []
-        defer { sockets.forEach { close($0) } }
         var ports: [Int] = []
-        for _ in 0..<count {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
-            sockets.append(descriptor)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                    bind(descriptor, address, length) == 0 && getsockname(descriptor, address, &length) == 0
-                }
-            }
-            guard bound else { throw POSIXError(.EADDRINUSE) }
-            ports.append(Int(UInt16(bigEndian: address.sin_port)))
+        while ports.count < count {
+            let candidate = Int.random(in: 20_000..<32_000)
+            if !ports.contains(candidate), isFree(candidate) { ports.append(candidate) }
         }
         return ports
+    }
+
+    private static func isFree(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
     }
 }
 
