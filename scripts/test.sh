@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs `swift test` (with the arguments given) with a throwaway SWITCHBOARD_TEST_ROOT. Tests that
 # need a broker start their own nodes under that root with scripts/rabbitmq-node.sh; every one of
-# them is stopped, and the root removed, when this script exits, however it exits.
+# them is stopped, and the root removed, when this script exits, however it exits. Then the system suite
+# (tests/system/run.sh) runs against the services as processes; both results decide the exit status.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,5 +43,22 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A hung test must not hang CI: the whole run gets a bound (SWITCHBOARD_TEST_TIMEOUT seconds).
-timeout --kill-after=30 "${SWITCHBOARD_TEST_TIMEOUT:-3600}" swift test "$@"
+# A hung test must not hang CI: each run gets a bound (SWITCHBOARD_TEST_TIMEOUT seconds).
+swift_status=0
+timeout --kill-after=30 "${SWITCHBOARD_TEST_TIMEOUT:-3600}" swift test "$@" || swift_status=$?
+
+# The system suite (tests/system) builds the services in the same scratch path and configuration.
+build_options=()
+while (($#)); do
+    case $1 in
+        --scratch-path | -c | --configuration) build_options+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+        --scratch-path=* | --configuration=*) build_options+=("$1"); shift ;;
+        *) shift ;;
+    esac
+done
+system_status=0
+timeout --kill-after=30 "${SWITCHBOARD_TEST_TIMEOUT:-3600}" "$repo_root/tests/system/run.sh" "${build_options[@]}" \
+    || system_status=$?
+
+echo "test: swift test exited with $swift_status, the system suite with $system_status"
+((swift_status == 0 && system_status == 0))

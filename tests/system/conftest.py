@@ -1,0 +1,440 @@
+"""Fixtures of the system suite: a throwaway RabbitMQ node, the three services as real processes, and a
+pika client that speaks only the public contract (PROTOCOL.md).
+
+Environment:
+  SWITCHBOARD_BIN_DIR   folder with switchboard-router, -notifier, -closer (required)
+  SWITCHBOARD_TEST_ROOT folder for the node and the logs (a temporary one if unset)
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pika
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("router", "notifier", "closer")
+SHARDS = 2
+READY_TIMEOUT = 120.0
+WIRE_EXCHANGES = ("switchboard.events", "switchboard.workstations", "switchboard.outbound")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition, timeout, describe):
+    """Polls `condition` until it returns something truthy; fails with `describe()` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {describe()}")
+        time.sleep(0.05)
+
+
+def now_rfc3339():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class Broker:
+    """One project-local node started with scripts/rabbitmq-node.sh, with its own name, ports and folder."""
+
+    def __init__(self, root):
+        self.node_dir = root / "systests-node"
+        self.amqp_port = free_port()
+        self.env = dict(
+            os.environ,
+            SB_NODE_NAME=f"systests{os.getpid()}@localhost",
+            SB_NODE_DIR=str(self.node_dir),
+            SB_AMQP_PORT=str(self.amqp_port),
+            SB_MGMT_PORT=str(free_port()),
+            SB_DIST_PORT=str(free_port()),
+            SB_PROMETHEUS_PORT=str(free_port()),
+            SB_PLUGINS="rabbitmq_consistent_hash_exchange",
+        )
+        self.url = f"amqp://switchboard:switchboard@127.0.0.1:{self.amqp_port}/switchboard"
+
+    def node(self, command):
+        subprocess.run([str(REPO_ROOT / "scripts/rabbitmq-node.sh"), command], env=self.env, check=True)
+
+
+class Services:
+    """The services as processes. Each instance logs to its own file; `log_tails` shows them on failure."""
+
+    def __init__(self, bin_dir, log_dir, amqp_url):
+        self.bin_dir = Path(bin_dir)
+        self.log_dir = log_dir
+        self.amqp_url = amqp_url
+        self.processes = {}  # instance name -> (service, Popen, http port)
+        self.started = 0
+
+    def start(self, service):
+        self.started += 1
+        instance = f"{service}-{self.started}"
+        port = free_port()
+        log = open(self.log_dir / f"{instance}.log", "wb")
+        process = subprocess.Popen(
+            [
+                str(self.bin_dir / f"switchboard-{service}"),
+                "--amqp-url", self.amqp_url,
+                "--http-port", str(port),
+                "--instance-name", instance,
+                "--shards-count", str(SHARDS),
+                "--pulse-interval-milliseconds", "100",
+            ],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.processes[instance] = (service, process, port)
+        return instance
+
+    def wait_ready(self, instance):
+        service, process, port = self.processes[instance]
+
+        def ready():
+            if process.poll() is not None:
+                raise AssertionError(f"{instance} exited with {process.returncode}\n{self.log_tail(instance)}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as response:
+                    return response.status == 200
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                return False
+
+        wait_until(ready, READY_TIMEOUT, lambda: f"{instance} to be ready\n{self.log_tail(instance)}")
+
+    def instances(self, service):
+        return [name for name, (kind, process, _) in self.processes.items() if kind == service and process.poll() is None]
+
+    def pid(self, instance):
+        return self.processes[instance][1].pid
+
+    def kill9(self, instance):
+        process = self.processes[instance][1]
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def restart(self, service):
+        """Kills every live instance of `service` with SIGKILL and starts a fresh one."""
+        for instance in self.instances(service):
+            self.kill9(instance)
+        instance = self.start(service)
+        self.wait_ready(instance)
+        return instance
+
+    def log_tail(self, instance, lines=40):
+        path = self.log_dir / f"{instance}.log"
+        text = path.read_text(errors="replace").splitlines() if path.exists() else []
+        return f"--- {path} (last {lines} lines) ---\n" + "\n".join(text[-lines:])
+
+    def stop_all(self):
+        for _, process, _ in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for _, process, _ in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="session")
+def test_root():
+    root = os.environ.get("SWITCHBOARD_TEST_ROOT")
+    path = Path(root) if root else Path(tempfile.mkdtemp(prefix="switchboard-systests."))
+    # As root the node runs as the rabbitmq user, which must reach its folder.
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def broker(test_root):
+    broker = Broker(test_root)
+    broker.node("start")
+    yield broker
+    broker.node("stop")
+
+
+_services_for_reports = []
+
+
+@pytest.fixture(scope="session")
+def services(broker, test_root):
+    bin_dir = os.environ.get("SWITCHBOARD_BIN_DIR")
+    if not bin_dir:
+        pytest.exit("SWITCHBOARD_BIN_DIR must name the folder of the built services", returncode=2)
+    log_dir = test_root / "systests-logs"
+    log_dir.mkdir(exist_ok=True)
+    services = Services(bin_dir, log_dir, broker.url)
+    _services_for_reports.append(services)
+    for service in SERVICES:
+        services.start(service)
+    for service in SERVICES:
+        services.wait_ready(services.instances(service)[0])
+    yield services
+    services.stop_all()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _services_for_reports:
+        services = _services_for_reports[0]
+        for instance in services.processes:
+            report.sections.append((f"log {instance}", services.log_tail(instance)))
+
+
+class Recorded:
+    """One message as received, with the properties the contract requires of every message."""
+
+    def __init__(self, exchange, routing_key, properties, body):
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.properties = properties
+        self.raw = body
+        self.body = json.loads(body)
+
+    def __getitem__(self, key):
+        return self.body[key]
+
+    def get(self, key, default=None):
+        return self.body.get(key, default)
+
+    def contract_violations(self):
+        p, b = self.properties, self.body
+        problems = []
+        if p.content_type != "application/json":
+            problems.append(f"content_type {p.content_type!r}")
+        if p.delivery_mode != 2:
+            problems.append(f"delivery_mode {p.delivery_mode!r}")
+        if not p.message_id or p.message_id != b.get("id"):
+            problems.append(f"message_id {p.message_id!r} != id {b.get('id')!r}")
+        if p.type != b.get("type"):
+            problems.append(f"type property {p.type!r} != body type {b.get('type')!r}")
+        if not p.timestamp:
+            problems.append("no timestamp")
+        if (p.headers or {}).get("desk") != b.get("desk"):
+            problems.append(f"desk header {(p.headers or {}).get('desk')!r} != body desk {b.get('desk')!r}")
+        if b.get("v") != 1:
+            problems.append(f"v {b.get('v')!r}")
+        return problems
+
+    def __repr__(self):
+        return f"<{self.exchange} {self.routing_key} {self.raw.decode(errors='replace')[:300]}>"
+
+
+class DeskClient:
+    """A client of one desk: publishes to `switchboard.in` and records what the desk's events, workstation
+    and outbound messages through its own exclusive queues, bound before anything is published."""
+
+    def __init__(self, amqp_url, desk):
+        self.desk = desk
+        self.connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        self.channel = self.connection.channel()
+        self.channel.confirm_delivery()
+        self.events, self.workstation, self.outbound = [], [], []
+        self._bind("switchboard.events", "#", self.events)
+        self._bind("switchboard.workstations", f"{desk}.*", self.workstation)
+        self._bind("switchboard.outbound", f"{desk}.*", self.outbound)
+
+    def _bind(self, exchange, key, sink):
+        queue = self.channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        self.channel.queue_bind(queue, exchange, routing_key=key)
+
+        def on_message(channel, method, properties, body):
+            message = Recorded(exchange, method.routing_key, properties, body)
+            # switchboard.events is keyed by type, so every desk's events arrive here.
+            if message.body.get("desk") == self.desk:
+                sink.append(message)
+
+        self.channel.basic_consume(queue, on_message, auto_ack=True)
+
+    def close(self):
+        if self.connection.is_open:
+            self.connection.close()
+
+    # Publishing
+
+    def publish_raw(self, body, message_type, desk=None, message_id=None, headers=None):
+        message_id = message_id or str(uuid.uuid4())
+        properties = pika.BasicProperties(
+            content_type="application/json", delivery_mode=2, message_id=message_id, type=message_type,
+            timestamp=int(time.time()), headers=headers if headers is not None else {"desk": desk or self.desk},
+        )
+        self.channel.basic_publish("switchboard.in", message_type, body, properties, mandatory=False)
+        return message_id
+
+    def publish(self, message_type, desk=None, **fields):
+        message_id = str(uuid.uuid4())
+        body = {"v": 1, "type": message_type, "id": message_id, "desk": desk or self.desk, "at": now_rfc3339()}
+        body.update(fields)
+        return self.publish_raw(json.dumps(body).encode(), message_type, desk=desk, message_id=message_id)
+
+    def configure(self, **settings):
+        return self.publish("desk.configure", settings=settings)
+
+    def add_agent(self, agent, groups=("general",), capacity=1, status="online", auto_accept=None):
+        fields = {"agent": agent, "groups": list(groups), "capacity": capacity}
+        if auto_accept is not None:
+            fields["autoAccept"] = auto_accept
+        self.publish("agent.upsert", **fields)
+        if status:
+            self.publish("agent.status", agent=agent, status=status)
+
+    def request(self, conversation, user=None, **fields):
+        return self.publish("conversation.requested", conversation=conversation, user=user or f"u-{conversation}", **fields)
+
+    def accept(self, agent, conversation, offer):
+        return self.publish("offer.accept", agent=agent, conversation=conversation, offer=offer)
+
+    # Observing
+
+    def pump(self, seconds=0.05):
+        self.connection.process_data_events(time_limit=seconds)
+
+    @staticmethod
+    def matching(messages, message_type, **fields):
+        return [m for m in messages if m.body.get("type") == message_type and all(m.body.get(k) == v for k, v in fields.items())]
+
+    def event_list(self, message_type, **fields):
+        return self.matching(self.events, message_type, **fields)
+
+    def ws_list(self, agent, message_type, **fields):
+        return self.matching([m for m in self.workstation if m.routing_key == f"{self.desk}.{agent}"], message_type, **fields)
+
+    def outbound_list(self, message_type, **fields):
+        return self.matching(self.outbound, message_type, **fields)
+
+    def wait(self, condition, timeout, what):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {what} on desk {self.desk}\n"
+                    f"events: {self.events[-15:]}\nworkstation: {self.workstation[-15:]}\noutbound: {self.outbound[-10:]}"
+                )
+            self.pump()
+
+    def wait_event(self, message_type, timeout=15, count=1, **fields):
+        found = self.wait(lambda: len(self.event_list(message_type, **fields)) >= count and self.event_list(message_type, **fields),
+                          timeout, f"{count} x event {message_type} {fields}")
+        return found[count - 1]
+
+    def wait_ws(self, agent, message_type, timeout=15, count=1, **fields):
+        found = self.wait(lambda: len(self.ws_list(agent, message_type, **fields)) >= count and self.ws_list(agent, message_type, **fields),
+                          timeout, f"{count} x workstation {agent} {message_type} {fields}")
+        return found[count - 1]
+
+    def wait_outbound(self, message_type, timeout=15, count=1, **fields):
+        found = self.wait(lambda: len(self.outbound_list(message_type, **fields)) >= count and self.outbound_list(message_type, **fields),
+                          timeout, f"{count} x outbound {message_type} {fields}")
+        return found[count - 1]
+
+    def ready(self, timeout=15):
+        """Sends a configure that changes nothing and waits for its `desk.configured`: everything published
+        before it has been taken by the Router."""
+        before = len(self.event_list("desk.configured"))
+        self.publish("desk.configure", settings={})
+        self.wait_event("desk.configured", timeout=timeout, count=before + 1)
+
+    # Invariants
+
+    def assert_contract_properties(self):
+        bad = [(m, m.contract_violations()) for m in self.events + self.workstation + self.outbound if m.contract_violations()]
+        assert not bad, f"messages breaking the envelope rules: {bad[:5]}"
+
+    def assert_gapless(self):
+        """Desk seq on events and agent seq on workstation events: no gaps, and a repeated seq is a
+        redelivery of the same message. Countdowns repeat the latest seq without counting."""
+        self._assert_sequence("events", self.events)
+        agents = {m.routing_key for m in self.workstation}
+        for key in agents:
+            messages = [m for m in self.workstation if m.routing_key == key]
+            counted = [m for m in messages if m["type"] != "countdown"]
+            self._assert_sequence(f"workstation {key}", counted)
+            latest = 0
+            for m in messages:
+                if m["type"] == "countdown":
+                    assert m["seq"] == latest, f"{key}: countdown seq {m['seq']} is not the latest seq {latest}: {m}"
+                else:
+                    latest = max(latest, m["seq"])
+
+    @staticmethod
+    def _assert_sequence(name, messages):
+        by_seq = {}
+        for m in messages:
+            by_seq.setdefault(m["seq"], set()).add(m["id"])
+        duplicates = {seq: ids for seq, ids in by_seq.items() if len(ids) > 1}
+        assert not duplicates, f"{name}: one seq on different messages: {duplicates}"
+        seqs = sorted(by_seq)
+        assert seqs == list(range(1, len(seqs) + 1)), f"{name}: seq not gapless from 1: {seqs}"
+
+
+@pytest.fixture
+def desk_factory(services, broker, request):
+    clients = []
+
+    def make(tag=""):
+        name = f"t{uuid.uuid4().hex[:8]}{tag}"[:64]
+        client = DeskClient(broker.url, name)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def desk(desk_factory):
+    return desk_factory()
+
+
+class DeadLetters:
+    """Everything in `switchboard.dead-letters`, read by one consumer for the whole run."""
+
+    def __init__(self, amqp_url):
+        self.connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        self.channel = self.connection.channel()
+        self.messages = []
+        self.channel.basic_consume("switchboard.dead-letters", self._on_message, auto_ack=True)
+
+    def _on_message(self, channel, method, properties, body):
+        self.messages.append((properties, body))
+
+    def wait_for(self, message_id, timeout=15):
+        deadline = time.monotonic() + timeout
+        while True:
+            for properties, body in self.messages:
+                if properties.message_id == message_id:
+                    return properties, body
+            if time.monotonic() >= deadline:
+                seen = [(p.message_id, (p.headers or {}).get("x-switchboard-reason")) for p, _ in self.messages]
+                raise AssertionError(f"message {message_id} not dead-lettered within {timeout}s; dead letters seen: {seen}")
+            self.connection.process_data_events(time_limit=0.05)
+
+
+@pytest.fixture(scope="session")
+def dead_letters(services, broker):
+    reader = DeadLetters(broker.url)
+    yield reader
+    reader.connection.close()

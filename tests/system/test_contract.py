@@ -1,0 +1,302 @@
+"""Every behaviour of PROTOCOL.md, driven only through the public exchanges."""
+
+import json
+import time
+
+from conftest import now_rfc3339
+
+# Fast desk timings: long enough that the client can answer a ring, short enough that the suite is quick.
+LONG_RING = 10_000
+
+
+def finish(desk):
+    """The checks every test ends with: the envelope rules and the gapless sequences."""
+    desk.pump(0.2)
+    desk.assert_contract_properties()
+    desk.assert_gapless()
+
+
+def observe_for(desk, seconds):
+    """Absence can only be seen over a window: keeps receiving for `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        desk.pump(0.05)
+
+
+def test_ring_counts_down_and_accept_starts_the_session(desk):
+    desk.configure(ringMs=4000, countdownEveryMs=300, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.request("conv-a")
+
+    offer = desk.wait_event("offer.made", conversation="conv-a", agent="alice")
+    assert offer["attempt"] == 1 and offer["ringMs"] == 4000 and offer["user"] == "u-conv-a"
+    ring = desk.wait_ws("alice", "ring", conversation="conv-a", offer=offer["offer"])
+    assert ring["user"] == "u-conv-a" and 0 < ring["remainingMs"] <= 4000
+    assert ring["expiresAt"] and ring["serverTime"]
+    desk.wait_ws("alice", "countdown", count=3, conversation="conv-a", offer=offer["offer"])
+    remaining = [m["remainingMs"] for m in desk.ws_list("alice", "countdown", conversation="conv-a")]
+    assert remaining == sorted(remaining, reverse=True) and len(set(remaining)) == len(remaining), remaining
+    assert remaining[0] <= ring["remainingMs"]
+
+    desk.accept("alice", "conv-a", offer["offer"])
+    desk.wait_ws("alice", "ring.stopped", conversation="conv-a", offer=offer["offer"], reason="accepted")
+    started = desk.wait_ws("alice", "session.started", conversation="conv-a")
+    assert started["mode"] == "accepted" and started["user"] == "u-conv-a"
+    assigned = desk.wait_event("conversation.assigned", conversation="conv-a")
+    assert assigned["agent"] == "alice" and assigned["mode"] == "accepted" and assigned["offer"] == offer["offer"]
+    finish(desk)
+
+
+def test_expired_ring_is_offered_to_another_agent_and_a_late_accept_is_rejected(desk):
+    desk.configure(ringMs=1200, countdownEveryMs=0, maxOfferAttempts=3, missesBeforeBreak=5, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.add_agent("bob")
+    desk.request("conv-x")
+
+    first = desk.wait_event("offer.made", conversation="conv-x")
+    desk.wait_event("offer.expired", conversation="conv-x", offer=first["offer"], agent=first["agent"])
+    desk.wait_ws(first["agent"], "ring.stopped", offer=first["offer"], reason="expired")
+    second = desk.wait_event("offer.made", conversation="conv-x", attempt=2)
+    assert second["agent"] != first["agent"] and second["offer"] != first["offer"]
+
+    late = desk.accept(first["agent"], "conv-x", first["offer"])
+    rejected = desk.wait_event("command.rejected", command=late)
+    assert rejected["reason"] == "offerExpired" and rejected["commandType"] == "offer.accept"
+    desk.wait_ws(first["agent"], "command.rejected", command=late, reason="offerExpired")
+    assert len(desk.event_list("command.rejected", command=late)) == 1
+
+    desk.accept(second["agent"], "conv-x", second["offer"])
+    assigned = desk.wait_event("conversation.assigned", conversation="conv-x")
+    assert assigned["agent"] == second["agent"]
+    finish(desk)
+
+
+def test_automatic_service_starts_the_session_with_no_ring(desk):
+    desk.configure(autoAccept=True, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.request("conv-auto")
+
+    started = desk.wait_ws("alice", "session.started", conversation="conv-auto")
+    assert started["mode"] == "autoAccepted"
+    assigned = desk.wait_event("conversation.assigned", conversation="conv-auto")
+    assert assigned["agent"] == "alice" and assigned["mode"] == "autoAccepted"
+    assert desk.ws_list("alice", "ring") == []
+    finish(desk)
+
+
+def test_end_session_frees_capacity_for_the_next_waiting_conversation(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice", capacity=1)
+    desk.request("conv-1")
+    first = desk.wait_event("offer.made", conversation="conv-1", agent="alice")
+    desk.accept("alice", "conv-1", first["offer"])
+    desk.wait_event("conversation.assigned", conversation="conv-1", agent="alice")
+
+    desk.request("conv-2")
+    queued = desk.wait_event("conversation.queued", conversation="conv-2")
+    assert queued["reason"] == "noAgent"
+    assert desk.event_list("offer.made", conversation="conv-2") == []
+
+    desk.publish("session.end", agent="alice", conversation="conv-1")
+    ended = desk.wait_event("conversation.ended", conversation="conv-1")
+    assert ended["reason"] == "agent" and ended["agent"] == "alice"
+    desk.wait_ws("alice", "session.ended", conversation="conv-1")
+    desk.wait_event("offer.made", conversation="conv-2", agent="alice")
+    finish(desk)
+
+
+def test_inactivity_warns_then_closes_once_and_a_user_reply_stops_the_clock(desk):
+    desk.configure(autoAccept=True, inactivityMs=1500, warningMs=800, closureText="Closed for inactivity.",
+                   warningText="Are you still there?")
+    desk.add_agent("alice", capacity=5)
+    desk.request("conv-quiet")
+    desk.request("conv-replied")
+    desk.wait_event("conversation.assigned", conversation="conv-quiet")
+    desk.wait_event("conversation.assigned", conversation="conv-replied")
+
+    for conversation in ("conv-quiet", "conv-replied"):
+        desk.publish("message.posted", conversation=conversation, **{"from": "agent"}, agent="alice",
+                     sentAt=now_rfc3339())
+    desk.publish("message.posted", conversation="conv-replied", **{"from": "user"}, sentAt=now_rfc3339())
+
+    warning = desk.wait_outbound("inactivity.warning", conversation="conv-quiet")
+    assert warning["text"] == "Are you still there?" and warning["user"] == "u-conv-quiet" and warning["idempotencyKey"]
+    closure = desk.wait_outbound("closure.message", conversation="conv-quiet")
+    assert closure["idempotencyKey"] == "closure:conv-quiet"
+    assert closure["text"] == "Closed for inactivity." and closure["user"] == "u-conv-quiet"
+    assert desk.outbound.index(warning) < desk.outbound.index(closure)
+    ended = desk.wait_event("conversation.ended", conversation="conv-quiet")
+    assert ended["reason"] == "inactivity"
+    desk.wait_ws("alice", "session.ended", conversation="conv-quiet")
+
+    # Another full inactivity period: the replied conversation must stay open, the closed one stays closed once.
+    observe_for(desk, 2.0)
+    assert len(desk.outbound_list("closure.message", conversation="conv-quiet")) == 1
+    assert desk.outbound_list("closure.message", conversation="conv-replied") == []
+    assert desk.outbound_list("inactivity.warning", conversation="conv-replied") == []
+    assert desk.event_list("conversation.ended", conversation="conv-replied") == []
+    finish(desk)
+
+
+def test_missed_rings_put_the_agent_on_break(desk):
+    desk.configure(ringMs=700, countdownEveryMs=0, missesBeforeBreak=2, maxOfferAttempts=5, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.request("conv-missed")
+
+    changed = desk.wait_event("agent.changed", agent="alice", status="break", timeout=20)
+    assert changed["reason"] == "missedRings"
+    assert len(desk.event_list("offer.expired", agent="alice")) == 2
+    status = desk.wait_ws("alice", "status.changed", status="break")
+    assert status["reason"] == "missedRings"
+    finish(desk)
+
+
+def test_decline_reoffers_at_once(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.add_agent("bob")
+    desk.request("conv-d")
+    first = desk.wait_event("offer.made", conversation="conv-d")
+    desk.publish("offer.decline", agent=first["agent"], conversation="conv-d", offer=first["offer"], reason="busy")
+
+    declined = desk.wait_event("offer.declined", offer=first["offer"])
+    assert declined["agent"] == first["agent"] and declined["reason"] == "busy"
+    desk.wait_ws(first["agent"], "ring.stopped", offer=first["offer"], reason="declined")
+    # Well before the first ring would have expired.
+    second = desk.wait_event("offer.made", conversation="conv-d", attempt=2, timeout=5)
+    assert second["agent"] != first["agent"]
+    finish(desk)
+
+
+def test_going_offline_withdraws_rings(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.request("conv-o")
+    offer = desk.wait_event("offer.made", conversation="conv-o", agent="alice")
+    desk.wait_ws("alice", "ring", offer=offer["offer"])
+    desk.publish("agent.status", agent="alice", status="offline")
+
+    withdrawn = desk.wait_event("offer.withdrawn", offer=offer["offer"], timeout=5)
+    assert withdrawn["reason"] == "agentOffline" and withdrawn["agent"] == "alice"
+    desk.wait_ws("alice", "ring.stopped", offer=offer["offer"], reason="withdrawn", timeout=5)
+    finish(desk)
+
+
+def test_transfer_to_an_agent(desk):
+    desk.configure(autoAccept=True, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.add_agent("bob", status=None)
+    desk.request("conv-t")
+    desk.wait_event("conversation.assigned", conversation="conv-t", agent="alice")
+    desk.publish("agent.status", agent="bob", status="online")
+    desk.publish("session.transfer", agent="alice", conversation="conv-t", toAgent="bob")
+
+    moved = desk.wait_event("conversation.assigned", conversation="conv-t", agent="bob")
+    assert moved["mode"] in ("transferred", "autoAccepted")
+    desk.wait_ws("alice", "session.ended", conversation="conv-t")
+    desk.wait_ws("bob", "session.started", conversation="conv-t")
+    finish(desk)
+
+
+def test_transfer_to_a_group(desk):
+    desk.configure(autoAccept=True, inactivityMs=0)
+    desk.add_agent("alice", groups=["sales"])
+    desk.add_agent("carol", groups=["billing"])
+    desk.request("conv-g", group="sales")
+    desk.wait_event("conversation.assigned", conversation="conv-g", agent="alice")
+    desk.publish("session.transfer", agent="alice", conversation="conv-g", toGroup="billing")
+
+    desk.wait_event("conversation.assigned", conversation="conv-g", agent="carol")
+    desk.wait_ws("alice", "session.ended", conversation="conv-g")
+    desk.wait_ws("carol", "session.started", conversation="conv-g")
+    finish(desk)
+
+
+def test_agent_sync_answers_with_rings_and_sessions(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice", capacity=2)
+    desk.request("conv-served")
+    served = desk.wait_event("offer.made", conversation="conv-served")
+    desk.accept("alice", "conv-served", served["offer"])
+    desk.wait_event("conversation.assigned", conversation="conv-served")
+    desk.request("conv-ringing")
+    ringing = desk.wait_event("offer.made", conversation="conv-ringing")
+
+    desk.publish("agent.sync", agent="alice")
+    state = desk.wait_event("agent.state", agent="alice")
+    assert state["status"] == "online"
+    assert ringing["offer"] in json.dumps(state["rings"]) and "conv-served" not in json.dumps(state["rings"])
+    assert "conv-served" in json.dumps(state["sessions"]) and "conv-ringing" not in json.dumps(state["sessions"])
+    answer = desk.wait_ws("alice", "state")
+    assert answer["rings"] == state["rings"] and answer["sessions"] == state["sessions"]
+    finish(desk)
+
+
+def test_rejected_agent_command_is_answered_once(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice")
+    command = desk.accept("alice", "conv-never-requested", "no-such-offer")
+    rejected = desk.wait_event("command.rejected", command=command)
+    assert rejected["reason"] == "unknownConversation" and rejected["agent"] == "alice"
+    desk.wait_ws("alice", "command.rejected", command=command)
+    finish(desk)
+
+
+# Bad input: each is dead-lettered with its reason, and service goes on.
+
+def assert_service_goes_on(desk, conversation):
+    desk.request(conversation)
+    desk.wait_event("offer.made", conversation=conversation, agent="alice")
+
+
+def prepared(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice", capacity=10)
+    desk.ready()
+
+
+def assert_dead_lettered(dead_letters, message_id):
+    properties, _ = dead_letters.wait_for(message_id)
+    reason = (properties.headers or {}).get("x-switchboard-reason")
+    assert reason, f"dead letter {message_id} has no x-switchboard-reason header: {properties.headers}"
+    return reason
+
+
+def test_unknown_desk_is_dead_lettered(desk, dead_letters):
+    prepared(desk)
+    message_id = desk.publish("conversation.requested", desk=desk.desk + "-unknown", conversation="c", user="u")
+    assert_dead_lettered(dead_letters, message_id)
+    assert_service_goes_on(desk, "conv-after-unknown")
+
+
+def test_invalid_json_is_dead_lettered(desk, dead_letters):
+    prepared(desk)
+    message_id = desk.publish_raw(b'{"v": 1, "type": "conversation.requested", ', "conversation.requested")
+    assert_dead_lettered(dead_letters, message_id)
+    assert_service_goes_on(desk, "conv-after-invalid")
+
+
+def test_unknown_major_version_is_dead_lettered(desk, dead_letters):
+    prepared(desk)
+    message_id = desk.publish("conversation.requested", v=2, conversation="conv-v2", user="u")
+    assert_dead_lettered(dead_letters, message_id)
+    assert desk.event_list("offer.made", conversation="conv-v2") == []
+    assert_service_goes_on(desk, "conv-after-version")
+
+
+def test_huge_message_is_dead_lettered(desk, dead_letters):
+    prepared(desk)
+    message_id = desk.publish("conversation.requested", conversation="conv-huge", user="u",
+                              attributes={"blob": "x" * 1_000_000})
+    assert_dead_lettered(dead_letters, message_id)
+    assert_service_goes_on(desk, "conv-after-huge")
+    assert desk.event_list("offer.made", conversation="conv-huge") == []
+
+
+def test_invalid_agent_command_is_dead_lettered_and_answered(desk, dead_letters):
+    prepared(desk)
+    message_id = desk.publish("offer.accept", agent="alice", conversation="conv-z")
+    assert_dead_lettered(dead_letters, message_id)
+    rejected = desk.wait_ws("alice", "command.rejected", command=message_id)
+    assert rejected["reason"] == "invalid"
+    assert_service_goes_on(desk, "conv-after-bad-command")

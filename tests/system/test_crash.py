@@ -1,0 +1,149 @@
+"""Crash tests: a service killed with SIGKILL and started again, seen only through the public exchanges.
+
+They restart the session's services, so they run after the contract tests (pytest takes files in name
+order: test_contract.py, then test_crash.py).
+"""
+
+import time
+from collections import Counter
+
+from conftest import now_rfc3339
+
+
+def accept_every_ring(desk, accepted):
+    """Acts as every agent that clicks Accept on each offer it has not answered yet."""
+    for offer in desk.event_list("offer.made"):
+        if offer["offer"] not in accepted:
+            accepted.add(offer["offer"])
+            desk.accept(offer["agent"], offer["conversation"], offer["offer"])
+
+
+def observe_for(desk, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        desk.pump(0.05)
+
+
+def test_router_killed_under_load_loses_no_conversation_and_assigns_none_twice(desk, services):
+    conversations = [f"load-{n}" for n in range(200)]
+    desk.configure(ringMs=3000, countdownEveryMs=0, maxOfferAttempts=50, missesBeforeBreak=1000, inactivityMs=0)
+    for n in range(20):
+        desk.add_agent(f"agent-{n}", capacity=10)
+    desk.ready()
+
+    accepted = set()
+    for conversation in conversations:
+        desk.request(conversation)
+    desk.wait(lambda: accept_every_ring(desk, accepted) or len(desk.event_list("conversation.assigned")) >= 50,
+              60, "50 conversations assigned before the kill")
+    killed = services.instances("router")[0]
+    services.kill9(killed)
+    restarted = services.start("router")
+    services.wait_ready(restarted)
+
+    def all_assigned():
+        accept_every_ring(desk, accepted)
+        return {m["conversation"] for m in desk.event_list("conversation.assigned")} >= set(conversations)
+
+    desk.wait(all_assigned, 120, "every conversation assigned after the Router restarted")
+    observe_for(desk, 1.0)
+
+    assignments = Counter(m["conversation"] for m in desk.event_list("conversation.assigned"))
+    twice = {c: n for c, n in assignments.items() if n > 1}
+    assert not twice, f"assigned more than once: {twice}"
+    # Every ring that was live ended one way or the other: accepted (assigned), expired, or rejected as stale.
+    assigned_offers = {m["offer"] for m in desk.event_list("conversation.assigned")}
+    expired_offers = {m["offer"] for m in desk.event_list("offer.expired")}
+    for offer in desk.event_list("offer.made"):
+        if offer["offer"] in assigned_offers or offer["offer"] in expired_offers:
+            continue
+        rejected = [m for m in desk.event_list("command.rejected", conversation=offer["conversation"])
+                    if m.get("agent") == offer["agent"]]
+        assert rejected, f"offer neither assigned, expired nor rejected on accept: {offer}"
+    desk.assert_gapless()
+    desk.assert_contract_properties()
+
+
+def test_closer_killed_with_closes_pending_closes_each_exactly_once(desk, services):
+    conversations = [f"idle-{n}" for n in range(30)]
+    desk.configure(autoAccept=True, inactivityMs=3000, warningMs=0, countdownEveryMs=0)
+    desk.add_agent("alice", capacity=100)
+    for conversation in conversations:
+        desk.request(conversation)
+    desk.wait(lambda: len(desk.event_list("conversation.assigned")) == len(conversations), 30, "all assigned")
+    for conversation in conversations:
+        desk.publish("message.posted", conversation=conversation, agent="alice", sentAt=now_rfc3339(), **{"from": "agent"})
+    desk.pump(0.3)
+
+    services.kill9(services.instances("closer")[0])
+    restarted = services.start("closer")
+    services.wait_ready(restarted)
+
+    desk.wait(lambda: {m["conversation"] for m in desk.outbound_list("closure.message")} >= set(conversations),
+              60, "a closure message for every conversation")
+    desk.wait(lambda: {m["conversation"] for m in desk.event_list("conversation.ended", reason="inactivity")}
+              >= set(conversations), 30, "every conversation ended for inactivity")
+    # Over the rest of the run (another full inactivity period), no conversation gets a second closure.
+    observe_for(desk, 4.0)
+    closures = Counter(m["conversation"] for m in desk.outbound_list("closure.message"))
+    assert all(closures[c] == 1 for c in conversations), f"closure counts: {dict(closures)}"
+    ended = Counter(m["conversation"] for m in desk.event_list("conversation.ended"))
+    assert all(ended[c] == 1 for c in conversations), f"conversation.ended counts: {dict(ended)}"
+    assert all(m["idempotencyKey"] == f"closure:{m['conversation']}" for m in desk.outbound_list("closure.message"))
+
+
+def test_notifier_killed_with_rings_live_resumes_countdowns_and_stops_every_ring(desk, services):
+    agents = [f"agent-{n}" for n in range(6)]
+    desk.configure(ringMs=8000, countdownEveryMs=300, missesBeforeBreak=100, inactivityMs=0)
+    for agent in agents:
+        desk.add_agent(agent)
+    for n in range(len(agents)):
+        desk.request(f"ring-{n}")
+    offers = desk.wait(lambda: len(desk.event_list("offer.made")) >= len(agents) and desk.event_list("offer.made"),
+                       15, "every agent ringing")[: len(agents)]
+    desk.wait(lambda: all(desk.ws_list(o["agent"], "ring", offer=o["offer"]) for o in offers), 15, "every ring shown")
+
+    services.kill9(services.instances("notifier")[0])
+    seen_before_restart = len(desk.workstation)
+    restarted = services.start("notifier")
+    services.wait_ready(restarted)
+
+    def countdown_after_restart(offer):
+        later = [m for m in desk.workstation[seen_before_restart:]
+                 if m["type"] == "countdown" and m["offer"] == offer["offer"]]
+        return later[-1]["remainingMs"] if later else None
+
+    to_accept = offers[: len(offers) // 2]
+    desk.wait(lambda: all(countdown_after_restart(o) is not None for o in to_accept), 15,
+              "countdowns resumed after the Notifier restarted")
+    for offer in to_accept:
+        desk.accept(offer["agent"], offer["conversation"], offer["offer"])
+
+    def stopped(offer):
+        return desk.ws_list(offer["agent"], "ring.stopped", offer=offer["offer"])
+
+    desk.wait(lambda: all(stopped(o) for o in offers), 30, "a ring.stopped for every ring")
+    for offer in offers:
+        reasons = [m["reason"] for m in stopped(offer)]
+        expected = "accepted" if offer in to_accept else "expired"
+        assert set(reasons) == {expected}, f"{offer['offer']}: ring.stopped reasons {reasons}, expected {expected}"
+    desk.assert_gapless()
+
+
+def test_standby_router_takes_over_when_the_active_one_dies(desk, services):
+    desk.configure(ringMs=10_000, inactivityMs=0)
+    desk.add_agent("alice", capacity=10)
+    desk.request("before-failover")
+    desk.wait_event("offer.made", conversation="before-failover")
+
+    active = services.instances("router")[0]
+    standby = services.start("router")
+    services.wait_ready(standby)
+    services.kill9(active)
+    killed_at = time.monotonic()
+
+    desk.request("after-failover")
+    desk.wait_event("offer.made", conversation="after-failover", timeout=10)
+    took = time.monotonic() - killed_at
+    print(f"standby Router answered {took:.2f}s after the active one was killed")
+    desk.assert_gapless()
