@@ -42,7 +42,21 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         let timeout: Task<Void, Never>
     }
 
+    /// How the ledger takes entries in.
+    private enum Mode {
+        /// Reading old history: the latest snapshot and the entries after it are kept as they are, and run
+        /// through the core only when needed, so a cold start does not replay the whole retention period.
+        case cold(snapshot: (seq: UInt64, state: Data)?, entries: [JournalEntry])
+        /// Caught up: every entry is run through the core as it comes.
+        case warm
+    }
+
+    /// An entry this close to the wall clock means the reading has reached the present.
+    static var presentWithin: Milliseconds { 10_000 }
+
     private var core: Adapter.Core
+    private var mode = Mode.cold(snapshot: nil, entries: [])
+    private let clock: @Sendable () -> Instant
     private(set) var appliedSeq: UInt64 = 0
     /// The epoch of the latest marker read (or, before any, of the first snapshot read): only its entries count.
     private(set) var epoch: String?
@@ -55,9 +69,11 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private var nextWaiterID: UInt64 = 0
     private let logger: Logger
 
-    init(logger: Logger) {
+    /// `clock` is the wall clock, to tell old history from the present.
+    init(logger: Logger, clock: @escaping @Sendable () -> Instant) {
         core = Adapter.makeCore()
         self.logger = logger
+        self.clock = clock
     }
 
     // MARK: Reading the journal
@@ -87,6 +103,9 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             pending[seq] = entry
             applyPendingInOrder()
         }
+        if entry.now + Self.presentWithin >= clock() {
+            warmUp()
+        }
         resumeSatisfiedWaiters()
     }
 
@@ -99,6 +118,45 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private func apply(_ entry: JournalEntry) {
         let seq = appliedSeq + 1
         appliedSeq = seq
+        switch mode {
+        case .cold(var snapshot, var entries):
+            switch entry.content {
+            case .snapshot(let state):
+                snapshot = (seq, state)
+                entries.removeAll()
+            case .input, .tick:
+                entries.append(entry)
+            case .marker:
+                break
+            }
+            mode = .cold(snapshot: snapshot, entries: entries)
+        case .warm:
+            run(entry, seq: seq)
+        }
+    }
+
+    /// Runs history kept while cold: the latest snapshot, then the entries after it.
+    private func warmUp() {
+        guard case .cold(let snapshot, let entries) = mode else { return }
+        mode = .warm
+        if let snapshot {
+            do {
+                core = try WireCodec.decodeSnapshot(Adapter.Core.self, from: snapshot.state)
+            } catch {
+                logger.critical(
+                    "cannot decode the snapshot at seq \(snapshot.seq); the shard continues from an empty state",
+                    metadata: ["error": "\(error)"])
+            }
+            // No deadline is known until the next entry; the first tick after a takeover finds them all.
+            nextDeadline = Instant(millisecondsSinceEpoch: 0)
+        }
+        tail.removeAll()
+        for entry in entries {
+            run(entry, seq: entry.seq!)
+        }
+    }
+
+    private func run(_ entry: JournalEntry, seq: UInt64) {
         switch entry.content {
         case .input(let input):
             let effects: [Adapter.Effect]
@@ -129,30 +187,41 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     }
 
     private func restore(_ state: Data, at seq: UInt64) {
+        appliedSeq = seq
+        pending = pending.filter { $0.key > seq }
+        switch mode {
+        case .cold:
+            mode = .cold(snapshot: (seq, state), entries: [])
+        case .warm:
+            decode(state, at: seq)
+        }
+        applyPendingInOrder()
+    }
+
+    private func decode(_ state: Data, at seq: UInt64) {
         do {
             core = try WireCodec.decodeSnapshot(Adapter.Core.self, from: state)
         } catch {
-            logger.error("cannot decode the snapshot at seq \(seq); waiting for the entries before it", metadata: ["error": "\(error)"])
-            return
+            logger.critical(
+                "cannot decode the snapshot at seq \(seq); the shard continues from the state before it",
+                metadata: ["error": "\(error)"])
         }
-        appliedSeq = seq
         tail.removeAll()
-        // Until the next entry, no deadline is known; the first tick after the takeover finds them all.
         nextDeadline = Instant(millisecondsSinceEpoch: 0)
-        pending = pending.filter { $0.key > seq }
-        applyPendingInOrder()
     }
 
     // MARK: For the writer
 
     /// The encoded core, as of `appliedSeq`.
     func encodedCore() throws -> Data {
-        try WireCodec.encodeSnapshot(core)
+        warmUp()
+        return try WireCodec.encodeSnapshot(core)
     }
 
     /// After the writer's marker was read: where the journal ends and what may not have been published.
     func takeOver(epoch nonce: String) throws(WaitFailure) -> (appliedSeq: UInt64, tail: [AppliedEntry]) {
         guard epoch == nonce else { throw .superseded }
+        warmUp()
         return (appliedSeq, tail)
     }
 

@@ -56,7 +56,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         var logger = logger
         logger[metadataKey: "shard"] = "\(shard)"
         self.logger = logger
-        ledger = ShardLedger(logger: logger)
+        ledger = ShardLedger(logger: logger, clock: { Self.wallClock() })
         timer = ShardTimer(inbox: inbox)
         metrics = ShardMetrics(service: Adapter.service, shard: shard)
         queueName = ServiceTopology.shardQueue(Adapter.service, shard: shard)

@@ -42,7 +42,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
 
 @Suite struct ShardLedgerTests {
     @Test func entriesOfOneBatchThatArriveOutOfOrderAreAppliedInSeqOrder() async throws {
-        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"))
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
         await ledger.receive(marker("a"))
         await ledger.receive(entry(2, "a", .input(upsert)))
         await ledger.receive(entry(3, "a", .input(sync)))
@@ -54,7 +54,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
     }
 
     @Test func entriesOfAnEarlierWriterAfterANewMarkerAreIgnored() async throws {
-        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"))
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
         await ledger.receive(marker("a"))
         await ledger.receive(entry(1, "a", .input(configure)))
         // Writer a's entry 3 arrived before its entry 2, which never came: b's marker drops it.
@@ -71,7 +71,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
     }
 
     @Test func takingOverHandsBackTheEntriesSinceTheLastSnapshot() async throws {
-        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"))
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
         await ledger.receive(marker("a"))
         await ledger.receive(entry(1, "a", .input(configure)))
         let state = try await ledger.encodedCore()
@@ -87,13 +87,13 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
     }
 
     @Test func aReaderWhoseJournalStartWasCutOffBeginsAtTheFirstSnapshot() async throws {
-        let writer = ShardLedger<RouterAdapter>(logger: Logger(label: "writer"))
+        let writer = ShardLedger<RouterAdapter>(logger: Logger(label: "writer"), clock: { t0 })
         await writer.receive(marker("a"))
         await writer.receive(entry(1, "a", .input(configure)))
         await writer.receive(entry(2, "a", .input(upsert)))
         let state = try await writer.encodedCore()
 
-        let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"))
+        let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 })
         // Retention removed the marker and the first entries.
         await reader.receive(entry(2, "a", .input(upsert)))
         #expect(await reader.appliedSeq == 0)
@@ -104,8 +104,32 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         #expect(eventSeqs(await reader.applied(4...4)) == [3])
     }
 
+    @Test func oldHistoryIsRunOnlyFromTheLastSnapshotWhenTakingOver() async throws {
+        let writer = ShardLedger<RouterAdapter>(logger: Logger(label: "writer"), clock: { t0 })
+        await writer.receive(marker("a"))
+        await writer.receive(entry(1, "a", .input(configure)))
+        await writer.receive(entry(2, "a", .input(upsert)))
+        let state = try await writer.encodedCore()
+
+        // A day later, a new instance reads the journal from its start.
+        let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 + 86_400_000 })
+        await reader.receive(marker("a"))
+        // An entry the snapshot replaces: were it run, the desk's numbering would be off by one.
+        await reader.receive(entry(1, "a", .input(delivery(.deskConfigure(DeskSettingsPatch()), id: "m0"))))
+        await reader.receive(entry(2, "a", .input(configure)))
+        await reader.receive(entry(3, "a", .snapshot(state)))
+        await reader.receive(entry(4, "a", .input(sync)))
+        #expect(await reader.appliedSeq == 4)
+        #expect(await reader.applied(1...4).isEmpty, "nothing is run while reading old history")
+        await reader.receive(marker("b"))
+        let (appliedSeq, tail) = try await reader.takeOver(epoch: "b")
+        #expect(appliedSeq == 4)
+        #expect(tail.map(\.seq) == [4])
+        #expect(eventSeqs(tail) == [3])
+    }
+
     @Test func anInvalidAgentCommandIsReplayedAsItsAnswer() async throws {
-        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"))
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
         var invalid = delivery(.agentSync(agent: ann), id: "bad-1")
         invalid.body = Data(#"{"v":1,"type":"offer.accept","id":"bad-1","desk":"acme","at":"2026-11-25T18:00:00.000Z","agent":"ann"}"#.utf8)
         invalid.type = "offer.accept"
