@@ -44,7 +44,9 @@ public struct AMQPConfiguration: Sendable, Hashable {
     public var connectTimeout: Duration
     /// Bound on each synchronous broker call (declare, consume, channel open).
     public var operationTimeout: Duration
-    /// How long a publish may wait while the broker blocks publishing (resource alarm).
+    /// How long a publish may wait to be sent while the broker blocks publishing (resource alarm).
+    /// RabbitMQ blocks a connection at its first publish under the alarm; that publish, and any
+    /// already sent, stay unconfirmed until the alarm clears.
     public var blockedPublishTimeout: Duration
     /// How long an operation may wait for the connection to come back.
     public var reconnectWaitTimeout: Duration

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 import SwitchboardAMQP
 import Testing
@@ -37,6 +38,26 @@ struct BrokerTests {
         #expect(delivery.routingKey == "desk.acme")
         #expect(!delivery.redelivered)
         #expect(delivery.deliveryTag == 1)
+        await connection.close()
+    }
+
+    @Test func anIdleConnectionKeepsItselfAliveWithHeartbeats() async throws {
+        let broker = try TestBroker.shared
+        var configuration = try broker.configuration()
+        configuration.heartbeatSeconds = 1
+        let connection = try await AMQPConnection.connect(configuration, logger: Logger(label: "switchboard.test.heartbeat"))
+        let queue = uniqueName("heartbeat")
+        try await connection.declare(Topology(queues: [.init(queue)]))
+        // The broker drops a connection that stays silent for two intervals; a dropped one would
+        // show as reconnecting for at least the first backoff (100 ms), far longer than a sample.
+        let idleUntil = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < idleUntil {
+            #expect(connection.state == .connected)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let publisher = try await connection.publisher()
+        try await publisher.publish([1], exchange: "", routingKey: queue)
+        #expect(connection.state == .connected)
         await connection.close()
     }
 
