@@ -60,13 +60,13 @@ public struct RouterCore: Codable, Sendable, Equatable {
     }
 
     private var desks: [DeskID: RouterDesk] = [:]
-    private var seenMessages: RecentSet<MessageID>
+    private var seenMessages: BoundedRecall<MessageID, Bool>
     private let rememberedOffersPerDesk: Int
     /// Derived from the desks' live rings; may hold stale deadlines, dropped when they come up.
     private var deadlines = Heap<RingDeadline>()
 
     public init(limits: Limits = Limits()) {
-        seenMessages = RecentSet(limit: limits.rememberedMessages)
+        seenMessages = BoundedRecall(limit: limits.rememberedMessages)
         rememberedOffersPerDesk = limits.rememberedOffersPerDesk
     }
 
@@ -79,14 +79,14 @@ public struct RouterCore: Codable, Sendable, Equatable {
                 // A dead-lettered message is not remembered: once requeued (say, after its desk was configured)
                 // it is taken like any other.
                 if !effects.contains(where: \.isDeadLetter) {
-                    seenMessages.insert(message.id)
+                    seenMessages.remember(message.id, true)
                 }
             }
         case .tick:
             expireRings(dueBy: now, into: &effects)
         case .invalidCommand(let id, let desk, let agent, let type, let conversation):
             if !seenMessages.contains(id) {
-                seenMessages.insert(id)
+                seenMessages.remember(id, true)
                 let command = AgentCommand(id: id, type: type, agent: agent, conversation: conversation)
                 rejectInvalid(command, on: desk, at: now, into: &effects)
             }
@@ -223,7 +223,7 @@ public struct RouterCore: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         desks = try container.decode([DeskID: RouterDesk].self, forKey: .desks)
-        seenMessages = try container.decode(RecentSet<MessageID>.self, forKey: .seenMessages)
+        seenMessages = try container.decode(BoundedRecall<MessageID, Bool>.self, forKey: .seenMessages)
         rememberedOffersPerDesk = try container.decode(Int.self, forKey: .rememberedOffersPerDesk)
         for id in desks.keys {
             desks[id]!.rebuildIndexes()

@@ -46,7 +46,7 @@ struct RouterDesk: Codable, Sendable, Equatable {
     var nextHeadTicket: Int64 = 0
     var roundRobinTurns: Int64 = 0
     var lastIndexVersion: UInt64 = 0
-    var finishedOffers: FinishedOffers
+    var finishedOffers: BoundedRecall<OfferToken, FinishedOffer>
 
     var agentIndex = AgentIndex()
     var waiting = WaitingQueues()
@@ -72,7 +72,7 @@ struct RouterDesk: Codable, Sendable, Equatable {
     init(id: DeskID, settings: DeskSettings, finishedOfferLimit: Int) {
         self.id = id
         self.settings = settings
-        self.finishedOffers = FinishedOffers(limit: finishedOfferLimit)
+        self.finishedOffers = BoundedRecall(limit: finishedOfferLimit)
     }
 
     // MARK: - Inputs
@@ -544,7 +544,7 @@ struct RouterDesk: Codable, Sendable, Equatable {
     }
 
     private mutating func finish(_ offer: LiveOffer, of conversationID: ConversationID) {
-        finishedOffers.remember(FinishedOffer(token: offer.token, conversation: conversationID, agent: offer.agent))
+        finishedOffers.remember(offer.token, FinishedOffer(token: offer.token, conversation: conversationID, agent: offer.agent))
     }
 
     private static let tokenPrefix = "o-"

@@ -1,0 +1,108 @@
+import DequeModule
+
+/// A map that remembers at most `limit` keys and forgets the oldest first (age = when the key was first
+/// remembered; updating a value does not make it younger). Removal is O(1): the arrival queue is cleaned
+/// lazily and compacted when stale arrivals outnumber live ones, so memory stays proportional to `count`.
+struct BoundedRecall<Key: Hashable & Codable & Sendable, Value: Hashable & Codable & Sendable>: Sendable {
+    let limit: Int
+    private var entries: [Key: Entry] = [:]
+    private var arrivals: Deque<Arrival> = []
+    private var nextStamp: UInt64 = 0
+
+    private struct Entry: Sendable {
+        var value: Value
+        var stamp: UInt64
+    }
+
+    private struct Arrival: Sendable {
+        var key: Key
+        var stamp: UInt64
+    }
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    var count: Int { entries.count }
+
+    subscript(key: Key) -> Value? { entries[key]?.value }
+
+    func contains(_ key: Key) -> Bool { entries[key] != nil }
+
+    /// Remembers `value` for `key`, replacing what was there (the key keeps its age).
+    mutating func remember(_ key: Key, _ value: Value) {
+        update(key, startingFrom: value) { $0 = value }
+    }
+
+    /// Changes the value remembered for `key`, starting from `initial` when there is none.
+    mutating func update(_ key: Key, startingFrom initial: Value, _ change: (inout Value) -> Void) {
+        if var entry = entries[key] {
+            change(&entry.value)
+            entries[key] = entry
+            return
+        }
+        var value = initial
+        change(&value)
+        entries[key] = Entry(value: value, stamp: nextStamp)
+        arrivals.append(Arrival(key: key, stamp: nextStamp))
+        nextStamp += 1
+        forgetBeyondLimit()
+    }
+
+    @discardableResult
+    mutating func remove(_ key: Key) -> Value? {
+        guard let entry = entries.removeValue(forKey: key) else { return nil }
+        if arrivals.count > 2 * entries.count + 1_024 {
+            arrivals = Deque(arrivals.filter { entries[$0.key]?.stamp == $0.stamp })
+        }
+        return entry.value
+    }
+
+    /// The live entries, oldest first.
+    var oldestFirst: [(key: Key, value: Value)] {
+        arrivals.compactMap { arrival in
+            guard let entry = entries[arrival.key], entry.stamp == arrival.stamp else { return nil }
+            return (arrival.key, entry.value)
+        }
+    }
+
+    private mutating func forgetBeyondLimit() {
+        while entries.count > limit, let oldest = arrivals.popFirst() {
+            if entries[oldest.key]?.stamp == oldest.stamp {
+                entries[oldest.key] = nil
+            }
+        }
+    }
+}
+
+extension BoundedRecall: Equatable {
+    static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.limit == rhs.limit && lhs.count == rhs.count
+            && lhs.oldestFirst.elementsEqual(rhs.oldestFirst) { $0.key == $1.key && $0.value == $1.value }
+    }
+}
+
+extension BoundedRecall: Codable {
+    private struct Remembered: Codable {
+        var key: Key
+        var value: Value
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case limit, oldestFirst
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(limit: try container.decode(Int.self, forKey: .limit))
+        for remembered in try container.decode([Remembered].self, forKey: .oldestFirst) {
+            update(remembered.key, startingFrom: remembered.value) { _ in }
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(limit, forKey: .limit)
+        try container.encode(oldestFirst.map { Remembered(key: $0.key, value: $0.value) }, forKey: .oldestFirst)
+    }
+}
