@@ -5,7 +5,7 @@ import SwitchboardAMQP
 public final class Readiness: Sendable {
     /// Where one shard of this instance stands.
     public enum ShardPhase: Hashable, Sendable {
-        /// Not subscribed yet.
+        /// Not subscribed: not yet, or the broker ended a subscription (queue deleted, channel closed).
         case starting
         /// Tailing the journal, ready to take over.
         case standby
@@ -18,6 +18,8 @@ public final class Readiness: Sendable {
     private struct State {
         var topologyDeclared = false
         var shards: [Int: ShardPhase] = [:]
+        /// Shards whose journal or queue subscription the broker ended: reported `starting` from then on.
+        var lostSubscriptions: Set<Int> = []
         var connection: AMQPConnection?
     }
 
@@ -32,7 +34,7 @@ public final class Readiness: Sendable {
     /// True when the topology is declared and every configured shard is active and caught up, or a tailing standby.
     public var isReady: Bool {
         state.withLock { state in
-            state.topologyDeclared
+            state.topologyDeclared && state.lostSubscriptions.isEmpty
                 && state.shards.values.allSatisfy { phase in
                     switch phase {
                     case .standby, .active: true
@@ -52,9 +54,16 @@ public final class Readiness: Sendable {
     }
 
     /// Each configured shard's phase.
-    public var shards: [Int: ShardPhase] { state.withLock { $0.shards } }
+    public var shards: [Int: ShardPhase] {
+        state.withLock { state in
+            var shards = state.shards
+            for shard in state.lostSubscriptions { shards[shard] = .starting }
+            return shards
+        }
+    }
 
     func setTopologyDeclared() { state.withLock { $0.topologyDeclared = true } }
     func setConnection(_ connection: AMQPConnection?) { state.withLock { $0.connection = connection } }
     func set(_ phase: ShardPhase, shard: Int) { state.withLock { $0.shards[shard] = phase } }
+    func subscriptionEnded(shard: Int) { state.withLock { _ = $0.lostSubscriptions.insert(shard) } }
 }

@@ -81,7 +81,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             queue: journalName, prefetch: configuration.prefetch,
             arguments: ["x-stream-offset": StreamOffset.first.argument])
         consumers.withLock { $0.append(journal) }
-        let follower = Task { [ledger, logger] in
+        let follower = Task { [ledger, logger, readiness, shard] in
             do {
                 for try await delivery in journal {
                     do {
@@ -92,17 +92,20 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                     try? delivery.ack()
                 }
             } catch {
+                // Without its journal the shard can neither stand by nor take over: no longer ready.
                 logger.error("the journal subscription ended", metadata: ["error": "\(error)"])
+                readiness.subscriptionEnded(shard: shard)
             }
         }
         readiness.set(.standby, shard: shard)
         let queue = try await connection.consume(queue: queueName, prefetch: configuration.prefetch)
         consumers.withLock { $0.append(queue) }
-        let pump = Task { [inbox, logger] in
+        let pump = Task { [inbox, logger, readiness, shard] in
             do {
                 for try await delivery in queue { inbox.add(delivery) }
             } catch {
                 logger.error("the shard queue subscription ended", metadata: ["error": "\(error)"])
+                readiness.subscriptionEnded(shard: shard)
             }
         }
         let pulses = Task { [publisher, queueName, configuration, logger] in

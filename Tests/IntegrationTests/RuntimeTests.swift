@@ -281,6 +281,21 @@ struct RuntimeTests {
     }
 }
 
+extension RuntimeTests {
+    @Test func aShardWhoseQueueIsDeletedIsNoLongerReady() async throws {
+        let broker = try TestBroker.shared
+        let router = try RunningService<RouterAdapter>.start(broker, name: "router-lost-queue")
+        try await router.waitUntilReady()
+        try await broker.ctl("delete_queue", "-p", "switchboard", ServiceTopology.shardQueue(.router, shard: 1))
+        try await waitUntil("readiness reports the lost subscription") {
+            !router.runtime.readiness.isReady && router.runtime.readiness.shards[1] == .starting
+        }
+        #expect(router.runtime.readiness.shards[0] != .starting)
+        #expect(router.runtime.readiness.isAlive)
+        try await router.stop()
+    }
+}
+
 /// Reads the journals of `shards` from their start and returns the first entry matching `matches`, or nil
 /// when none did within `timeout`.
 private func findJournalEntry(
