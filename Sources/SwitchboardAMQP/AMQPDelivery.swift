@@ -17,6 +17,9 @@ public struct AMQPDelivery: Sendable {
     let shared: ConnectionShared
     let channel: UInt16
     let generation: UInt64
+    /// The subscription this delivery belongs to. Channel numbers are reused, so a late settle
+    /// must not reach a later consumer on the same channel.
+    let subscription: UInt64
 
     /// Tells the broker the message is handled. With `multiple`, also every earlier unsettled delivery
     /// of this consumer.
@@ -43,7 +46,7 @@ public struct AMQPDelivery: Sendable {
         guard shared.generation.load(ordering: .relaxed) == generation else {
             throw .deliveryChannelGone(deliveryTag: deliveryTag)
         }
-        let command = DriverCommand.settle(channel: channel, generation: generation, deliveryTag: deliveryTag, settlement)
+        let command = DriverCommand.settle(channel: channel, subscription: subscription, deliveryTag: deliveryTag, settlement)
         guard shared.submit(command) else { throw .connectionClosed }
     }
 }

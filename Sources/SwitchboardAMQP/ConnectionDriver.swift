@@ -76,6 +76,8 @@ final class ConnectionDriver: @unchecked Sendable {
         var lastStreamOffset: Int64?
         var incoming: IncomingContent?
         var acks = AckCoalescer()
+        /// Numbers each basic.consume of this driver, so settles reach only the subscription they came from.
+        var subscription: UInt64 = 0
 
         init(spec: ConsumerSpec, stream: DeliveryStream.Continuation) {
             self.spec = spec
@@ -119,6 +121,7 @@ final class ConnectionDriver: @unchecked Sendable {
     private var commandBuffer: [DriverCommand] = []
     private var closeContinuations: [CheckedContinuation<Void, Never>] = []
     private var closeRequested = false
+    private var nextSubscription: UInt64 = 1
     /// Whether the last poll saw the socket readable; frames already buffered are checked apart.
     private var socketNeedsReading = true
 
@@ -280,11 +283,11 @@ final class ConnectionDriver: @unchecked Sendable {
                 }
             }
             freeChannels.append(channel)
-        case .settle(let channel, let generation, let deliveryTag, let settlement):
-            // A settle from an earlier connection would name a tag the new channel never issued.
+        case .settle(let channel, let subscription, let deliveryTag, let settlement):
+            // A settle from an earlier subscription (before a reconnect, or of a cancelled consumer
+            // whose channel number was reused) would name a tag the current one never issued.
             guard case .connected(let connection) = link,
-                  generation == shared.generation.load(ordering: .relaxed),
-                  let consumer = consumers[channel], consumer.consumerTag != nil
+                  let consumer = consumers[channel], consumer.consumerTag != nil, consumer.subscription == subscription
             else { return }
             consumer.acks.settle(deliveryTag, settlement) { send($0, on: channel, connection) }
         case .close(let continuation):
@@ -474,7 +477,8 @@ final class ConnectionDriver: @unchecked Sendable {
         consumer.stream.yield(AMQPDelivery(
             body: content.body, properties: content.properties, exchange: content.exchange,
             routingKey: content.routingKey, redelivered: redelivered, deliveryTag: deliveryTag,
-            shared: shared, channel: channel, generation: shared.generation.load(ordering: .relaxed)))
+            shared: shared, channel: channel, generation: shared.generation.load(ordering: .relaxed),
+            subscription: consumer.subscription))
     }
 
     private func markReturned(_ content: IncomingContent, on publisher: PublisherChannel) {
@@ -679,6 +683,8 @@ final class ConnectionDriver: @unchecked Sendable {
         try checkReply("consuming from queue '\(spec.queue)'", channel: channel, on: connection)
         consumer.consumerTag = consumeOk.map { CDecode.string($0.pointee.consumer_tag) } ?? ""
         consumer.acks = AckCoalescer()
+        consumer.subscription = nextSubscription
+        nextSubscription += 1
     }
 
     // MARK: - Connecting

@@ -42,7 +42,7 @@ enum DriverCommand: Sendable {
     case publish(channel: UInt16, OutgoingMessage, enqueuedAt: ContinuousClock.Instant, UnsafeContinuation<Void, any Error>)
     case consume(ConsumerSpec, DeliveryStream.Continuation, CheckedContinuation<UInt16, any Error>)
     case cancelConsumer(channel: UInt16)
-    case settle(channel: UInt16, generation: UInt64, deliveryTag: UInt64, Settlement)
+    case settle(channel: UInt16, subscription: UInt64, deliveryTag: UInt64, Settlement)
     case close(CheckedContinuation<Void, Never>?)
 }
 

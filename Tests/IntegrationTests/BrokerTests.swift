@@ -132,6 +132,32 @@ struct BrokerTests {
         await second.close()
     }
 
+    @Test func aLateAckOfACancelledConsumerDoesNotSettleTheNextConsumersDelivery() async throws {
+        let connection = try await TestBroker.shared.connect(name: "late-ack")
+        let first = uniqueName("late-ack-first")
+        let second = uniqueName("late-ack-second")
+        try await connection.declare(Topology(queues: [.init(first), .init(second)]))
+        let publisher = try await connection.publisher()
+        try await publisher.publish(body(number: 1), exchange: "", routingKey: first, properties: persistentProperties(number: 1))
+        try await publisher.publish(body(number: 2), exchange: "", routingKey: second, properties: persistentProperties(number: 2))
+
+        let cancelled = try await connection.consume(queue: first, prefetch: 1)
+        let stale = try #require(try await receive(1, from: cancelled, acknowledge: false).first)
+        cancelled.cancel()
+        // The next consumer takes the freed channel number, and its first delivery has tag 1 too.
+        let current = try await connection.consume(queue: second, prefetch: 1)
+        let held = try #require(try await receive(1, from: current, acknowledge: false).first)
+        #expect(held.deliveryTag == stale.deliveryTag)
+        try stale.ack()
+        current.cancel()
+
+        // Had the late ack settled it, message 2 would be gone instead of coming back.
+        let again = try await receive(1, from: try await connection.consume(queue: second, prefetch: 1))
+        #expect(again.map(\.redelivered) == [true])
+        #expect(again.compactMap(messageNumber) == [2])
+        await connection.close()
+    }
+
     @Test func manyTasksPublishingConcurrentlyAreAllConfirmedAndDelivered() async throws {
         let tasks = 32
         let perTask = 500
