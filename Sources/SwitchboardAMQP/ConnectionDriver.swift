@@ -122,6 +122,7 @@ final class ConnectionDriver: @unchecked Sendable {
     private var closeContinuations: [CheckedContinuation<Void, Never>] = []
     private var closeRequested = false
     private var nextSubscription: UInt64 = 1
+    private var idleTurns = 0
     /// Whether the last poll saw the socket readable; frames already buffered are checked apart.
     private var socketNeedsReading = true
 
@@ -172,7 +173,11 @@ final class ConnectionDriver: @unchecked Sendable {
                 break
             }
             expireWaits(now: ContinuousClock.now)
-            waitForActivity(sleeping: !didWork && shared.prepareToSleep())
+            // One yield before sleeping: callers' next commands (acks, publishes) usually follow
+            // within microseconds, and catching them awake saves two context switches.
+            idleTurns = didWork ? 0 : idleTurns + 1
+            if idleTurns == 1 { sched_yield() }
+            waitForActivity(sleeping: idleTurns > 1 && shared.prepareToSleep())
         }
         finishClosing()
     }
