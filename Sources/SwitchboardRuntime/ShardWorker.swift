@@ -317,6 +317,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         var messages: [Outgoing] = []
         for entry in applied {
             for (index, effect) in entry.effects.enumerated() {
+                // A service name and three numbers: printable ASCII, far below 128 characters.
                 let id = try! MessageID("\(Adapter.service.rawValue).\(shard).\(entry.seq).\(index)")
                 let action: ShardAction
                 do {
