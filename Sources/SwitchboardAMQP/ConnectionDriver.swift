@@ -123,6 +123,8 @@ final class ConnectionDriver: @unchecked Sendable {
     private var closeRequested = false
     private var nextSubscription: UInt64 = 1
     private var idleTurns = 0
+    /// The eventfd and the socket, reused by every poll(2).
+    private var pollDescriptors = [pollfd](repeating: pollfd(), count: 2)
     /// Whether the last poll saw the socket readable; frames already buffered are checked apart.
     private var socketNeedsReading = true
 
@@ -195,24 +197,30 @@ final class ConnectionDriver: @unchecked Sendable {
     /// A busy loop only peeks (timeout 0); a sleeping one waits for a frame, a command, a deadline,
     /// or the moment librabbitmq must send or check a heartbeat.
     private func waitForActivity(sleeping: Bool) {
-        var descriptors = [pollfd(fd: shared.wakeDescriptor, events: Int16(POLLIN), revents: 0)]
+        pollDescriptors[0] = pollfd(fd: shared.wakeDescriptor, events: Int16(POLLIN), revents: 0)
+        var descriptorCount = 1
+        if case .connected(let connection) = link {
+            pollDescriptors[1] = pollfd(fd: amqp_get_sockfd(connection), events: Int16(POLLIN), revents: 0)
+            descriptorCount = 2
+        }
+        let ready = poll(&pollDescriptors, nfds_t(descriptorCount), sleeping ? sleepMilliseconds() : 0)
+        if pollDescriptors[0].revents != 0 { shared.clearWakeUp() }
+        // A sleep that timed out still lets librabbitmq run once, to send a due heartbeat and to
+        // notice a missing one.
+        socketNeedsReading = descriptorCount == 2 && (pollDescriptors[1].revents != 0 || (sleeping && ready == 0))
+    }
+
+    private func sleepMilliseconds() -> Int32 {
         var timeout = Duration.milliseconds(500)
         if case .connected(let connection) = link {
-            descriptors.append(pollfd(fd: amqp_get_sockfd(connection), events: Int16(POLLIN), revents: 0))
             let heartbeat = amqp_get_heartbeat(connection)
             if heartbeat > 0 { timeout = min(timeout, .seconds(heartbeat) / 4) }
         }
         if let deadline = nextDeadline() {
             timeout = min(timeout, max(.zero, deadline - ContinuousClock.now))
         }
-        let milliseconds = sleeping
-            ? Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000 + 1)
-            : 0
-        let ready = poll(&descriptors, nfds_t(descriptors.count), milliseconds)
-        if descriptors[0].revents != 0 { shared.clearWakeUp() }
-        // A sleep that timed out still lets librabbitmq run once, to send a due heartbeat and to
-        // notice a missing one.
-        socketNeedsReading = descriptors.count > 1 && (descriptors[1].revents != 0 || (sleeping && ready == 0))
+        let (seconds, attoseconds) = timeout.components
+        return Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
     }
 
     // MARK: - Commands

@@ -97,8 +97,12 @@ final class ConnectionShared: Sendable {
     }
 
     /// Swaps the queued commands into `buffer` (which must be empty), keeping both arrays' storage.
+    /// The I/O thread is plainly awake when it calls this, so callers need not wake it.
     func takeCommands(into buffer: inout [DriverCommand]) {
-        inbox.withLock { swap(&$0.commands, &buffer) }
+        inbox.withLock { inbox in
+            swap(&inbox.commands, &buffer)
+            inbox.ioThreadSleeping = false
+        }
     }
 
     /// Refuses further commands and hands back those still queued.
