@@ -47,6 +47,14 @@ def wait_until(condition, timeout, describe):
         time.sleep(0.05)
 
 
+def connection_parameters(amqp_url):
+    parameters = pika.URLParameters(amqp_url)
+    # A blocking connection answers heartbeats only while it is pumped, and a test may leave one idle for
+    # longer than the broker's heartbeat timeout.
+    parameters.heartbeat = 0
+    return parameters
+
+
 def now_rfc3339():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -55,7 +63,7 @@ class Broker:
     """One project-local node started with scripts/rabbitmq-node.sh, with its own name, ports and folder."""
 
     def __init__(self, root):
-        self.node_dir = root / "systests-node"
+        self.node_dir = root / f"systests-node-{os.getpid()}"
         self.amqp_port = free_port()
         self.env = dict(
             os.environ,
@@ -245,13 +253,14 @@ class DeskClient:
 
     def __init__(self, amqp_url, desk):
         self.desk = desk
-        self.connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        self.connection = pika.BlockingConnection(connection_parameters(amqp_url))
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
         self.events, self.workstation, self.outbound = [], [], []
         self._bind("switchboard.events", "#", self.events)
         self._bind("switchboard.workstations", f"{desk}.*", self.workstation)
-        self._bind("switchboard.outbound", f"{desk}.*", self.outbound)
+        # Outbound types have a dot of their own (`<desk>.closure.message`).
+        self._bind("switchboard.outbound", f"{desk}.#", self.outbound)
 
     def _bind(self, exchange, key, sink):
         queue = self.channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
@@ -413,7 +422,7 @@ class DeadLetters:
     """Everything in `switchboard.dead-letters`, read by one consumer for the whole run."""
 
     def __init__(self, amqp_url):
-        self.connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        self.connection = pika.BlockingConnection(connection_parameters(amqp_url))
         self.channel = self.connection.channel()
         self.messages = []
         self.channel.basic_consume("switchboard.dead-letters", self._on_message, auto_ack=True)

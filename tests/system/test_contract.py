@@ -140,8 +140,9 @@ def test_inactivity_warns_then_closes_once_and_a_user_reply_stops_the_clock(desk
 
 def test_missed_rings_put_the_agent_on_break(desk):
     desk.configure(ringMs=700, countdownEveryMs=0, missesBeforeBreak=2, maxOfferAttempts=5, inactivityMs=0)
-    desk.add_agent("alice")
-    desk.request("conv-missed")
+    desk.add_agent("alice", capacity=2)
+    desk.request("conv-missed-1")
+    desk.request("conv-missed-2")
 
     changed = desk.wait_event("agent.changed", agent="alice", status="break", timeout=20)
     assert changed["reason"] == "missedRings"

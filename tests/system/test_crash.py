@@ -26,8 +26,9 @@ def observe_for(desk, seconds):
 
 def test_router_killed_under_load_loses_no_conversation_and_assigns_none_twice(desk, services):
     conversations = [f"load-{n}" for n in range(200)]
-    desk.configure(ringMs=3000, countdownEveryMs=0, maxOfferAttempts=50, missesBeforeBreak=1000, inactivityMs=0)
-    for n in range(20):
+    desk.configure(ringMs=5000, countdownEveryMs=0, maxOfferAttempts=50, missesBeforeBreak=1000, inactivityMs=0)
+    # Room for every conversation and more: a conversation whose ring expired goes to another agent.
+    for n in range(25):
         desk.add_agent(f"agent-{n}", capacity=10)
     desk.ready()
 
@@ -41,14 +42,25 @@ def test_router_killed_under_load_loses_no_conversation_and_assigns_none_twice(d
     restarted = services.start("router")
     services.wait_ready(restarted)
 
+    def unassigned():
+        return set(conversations) - {m["conversation"] for m in desk.event_list("conversation.assigned")}
+
     def all_assigned():
         accept_every_ring(desk, accepted)
-        return {m["conversation"] for m in desk.event_list("conversation.assigned")} >= set(conversations)
+        return not unassigned()
 
-    desk.wait(all_assigned, 120, "every conversation assigned after the Router restarted")
+    try:
+        desk.wait(all_assigned, 120, "every conversation assigned after the Router restarted")
+    except AssertionError as timeout:
+        raise AssertionError(f"never assigned: {sorted(unassigned())}\n{timeout}") from None
     observe_for(desk, 1.0)
 
-    assignments = Counter(m["conversation"] for m in desk.event_list("conversation.assigned"))
+    # After a takeover the Router may publish again what it cannot prove was confirmed: the same message (same
+    # id and seq), which a consumer drops. Two assignments are two different messages.
+    received = desk.event_list("conversation.assigned")
+    distinct = {m["id"]: m for m in received}.values()
+    print(f"conversation.assigned: {len(received)} received, {len(distinct)} distinct")
+    assignments = Counter(m["conversation"] for m in distinct)
     twice = {c: n for c, n in assignments.items() if n > 1}
     assert not twice, f"assigned more than once: {twice}"
     # Every ring that was live ended one way or the other: accepted (assigned), expired, or rejected as stale.
@@ -143,7 +155,7 @@ def test_standby_router_takes_over_when_the_active_one_dies(desk, services):
     killed_at = time.monotonic()
 
     desk.request("after-failover")
-    desk.wait_event("offer.made", conversation="after-failover", timeout=10)
+    desk.wait_event("offer.made", conversation="after-failover", timeout=5)
     took = time.monotonic() - killed_at
     print(f"standby Router answered {took:.2f}s after the active one was killed")
     desk.assert_gapless()
