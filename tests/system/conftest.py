@@ -8,6 +8,7 @@ Environment:
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("router", "notifier", "closer")
 SHARDS = 2
 READY_TIMEOUT = 120.0
-WIRE_EXCHANGES = ("switchboard.events", "switchboard.workstations", "switchboard.outbound")
+RFC3339_MILLISECONDS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
 def free_port():
@@ -239,6 +240,8 @@ class Recorded:
             problems.append("no timestamp")
         if (p.headers or {}).get("desk") != b.get("desk"):
             problems.append(f"desk header {(p.headers or {}).get('desk')!r} != body desk {b.get('desk')!r}")
+        if not isinstance(b.get("at"), str) or not RFC3339_MILLISECONDS.fullmatch(b["at"]):
+            problems.append(f"at {b.get('at')!r}")
         if b.get("v") != 1:
             problems.append(f"v {b.get('v')!r}")
         return problems

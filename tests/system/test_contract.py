@@ -243,6 +243,74 @@ def test_rejected_agent_command_is_answered_once(desk):
     finish(desk)
 
 
+def test_partial_configure_changes_only_the_fields_it_names(desk):
+    desk.configure(ringMs=1234, inactivityMs=0)
+    desk.configure(countdownEveryMs=0)
+    settings = desk.wait_event("desk.configured", count=2)["settings"]
+    assert settings["ringMs"] == 1234 and settings["countdownEveryMs"] == 0 and settings["inactivityMs"] == 0
+    assert settings["maxOfferAttempts"] == 3 and settings["missesBeforeBreak"] == 3
+    assert settings["routing"] == "longestIdle" and settings["autoAccept"] is False
+    finish(desk)
+
+
+def test_higher_priority_is_offered_first(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice", status=None)
+    desk.request("conv-low")
+    desk.request("conv-high", priority=5)
+    desk.wait_event("conversation.queued", conversation="conv-high")
+    desk.publish("agent.status", agent="alice", status="online")
+    first = desk.wait_event("offer.made")
+    assert first["conversation"] == "conv-high"
+    finish(desk)
+
+
+def test_preferred_agent_is_offered_first(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.add_agent("bob")
+    desk.request("conv-pref", preferredAgent="bob")
+    assert desk.wait_event("offer.made", conversation="conv-pref")["agent"] == "bob"
+    finish(desk)
+
+
+def test_user_leaving_withdraws_the_ring(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.request("conv-left")
+    offer = desk.wait_event("offer.made", conversation="conv-left")
+    desk.publish("conversation.ended", conversation="conv-left", by="user")
+
+    withdrawn = desk.wait_event("offer.withdrawn", offer=offer["offer"], timeout=5)
+    assert withdrawn["reason"] == "conversationEnded"
+    assert desk.wait_event("conversation.ended", conversation="conv-left")["reason"] == "user"
+    desk.wait_ws("alice", "ring.stopped", offer=offer["offer"], reason="withdrawn", timeout=5)
+    finish(desk)
+
+
+def test_removing_an_agent_withdraws_its_rings_and_requeues_its_sessions(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice", capacity=2)
+    desk.request("conv-kept")
+    kept = desk.wait_event("offer.made", conversation="conv-kept")
+    desk.accept("alice", "conv-kept", kept["offer"])
+    desk.wait_event("conversation.assigned", conversation="conv-kept")
+    desk.request("conv-ringing")
+    ringing = desk.wait_event("offer.made", conversation="conv-ringing")
+    desk.publish("agent.remove", agent="alice")
+
+    assert desk.wait_event("offer.withdrawn", offer=ringing["offer"])["reason"] == "agentRemoved"
+    assert desk.wait_event("conversation.queued", conversation="conv-kept", reason="agentRemoved")
+    assert desk.wait_event("agent.changed", agent="alice", reason="removed")
+    desk.wait_ws("alice", "ring.stopped", offer=ringing["offer"], reason="withdrawn")
+    desk.wait_ws("alice", "session.ended", conversation="conv-kept")
+
+    desk.add_agent("bob", capacity=2)
+    desk.wait_event("offer.made", conversation="conv-kept", agent="bob")
+    desk.wait_event("offer.made", conversation="conv-ringing", agent="bob")
+    finish(desk)
+
+
 # Bad input: each is dead-lettered with its reason, and service goes on.
 
 def assert_service_goes_on(desk, conversation):
