@@ -7,22 +7,27 @@ NODE := scripts/rabbitmq-node.sh
 
 .PHONY: run test bench up down build clean wipe
 
-# Starts the local node, then runs the AMQP demo against it in the foreground.
+# Starts the node and the three services (make up), then the live demo in the foreground until Ctrl-C.
 run: up
-	swift run $(SWIFT_FLAGS) -c release AMQPDemo
+	"$$(swift build $(SWIFT_FLAGS) -c release --show-bin-path)/switchboard-demo"
 
 test:
 	scripts/test.sh $(SWIFT_FLAGS)
 
+# The AMQP layer against the C client, the pure cores, then the whole system against the broker's ceiling.
 bench:
 	SCRATCH_PATH=$(SCRATCH_PATH) bench/run.sh
+	swift run $(SWIFT_FLAGS) -c release CoreBench
+	SCRATCH_PATH=$(SCRATCH_PATH) bench/system.sh
+	@echo "bench: results in bench-results/ (amqp.md, core.md, system.md and their .json)"
 
+# The local node and switchboard-router, -notifier, -closer in the background (logs in var/log).
 up:
-	scripts/install-deps.sh
-	$(NODE) start
+	SCRATCH_PATH=$(SCRATCH_PATH) scripts/up.sh
 
+# Stops the three services, then the local node.
 down:
-	$(NODE) stop
+	scripts/down.sh
 
 build:
 	swift build $(SWIFT_FLAGS)

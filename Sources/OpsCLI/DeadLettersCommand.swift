@@ -64,8 +64,15 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 let publisher = try await connection.publisher(confirmWindow: 1)
                 let consumer = try await connection.consume(queue: ServiceTopology.deadLetterQueue, prefetch: 100)
                 var passedOver: [AMQPDelivery] = []
+                // A message that is still bad comes back to the queue's tail once republished: meeting one of
+                // this run's messages again means every message that was there at the start has been seen.
+                var seen: Set<DeadLetter.Identity> = []
                 try await QuietDrain.read(consumer, quietPeriod: .milliseconds(reading.quietMs)) { delivery in
                     let letter = DeadLetter(delivery)
+                    guard seen.insert(letter.identity).inserted else {
+                        passedOver.append(delivery)
+                        return .stop
+                    }
                     guard all || letter.messageID == id else {
                         passedOver.append(delivery)
                         return .keepReading
