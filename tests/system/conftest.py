@@ -129,9 +129,6 @@ class Services:
     def instances(self, service):
         return [name for name, (kind, process, _) in self.processes.items() if kind == service and process.poll() is None]
 
-    def pid(self, instance):
-        return self.processes[instance][1].pid
-
     def kill9(self, instance):
         process = self.processes[instance][1]
         os.kill(process.pid, signal.SIGKILL)
@@ -320,6 +317,12 @@ class DeskClient:
     def pump(self, seconds=0.05):
         self.connection.process_data_events(time_limit=seconds)
 
+    def observe_for(self, seconds):
+        """Absence can only be seen over a window: keeps receiving for `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.pump()
+
     @staticmethod
     def matching(messages, message_type, **fields):
         return [m for m in messages if m.body.get("type") == message_type and all(m.body.get(k) == v for k, v in fields.items())]
@@ -402,7 +405,7 @@ class DeskClient:
 
 
 @pytest.fixture
-def desk_factory(services, broker, request):
+def desk_factory(services, broker):
     clients = []
 
     def make(tag=""):

@@ -1,11 +1,10 @@
 """Every behaviour of PROTOCOL.md, driven only through the public exchanges."""
 
 import json
-import time
 
 from conftest import now_rfc3339
 
-# Fast desk timings: long enough that the client can answer a ring, short enough that the suite is quick.
+# A ring that does not expire during a test that does not wait for expiry.
 LONG_RING = 10_000
 
 
@@ -14,13 +13,6 @@ def finish(desk):
     desk.pump(0.2)
     desk.assert_contract_properties()
     desk.assert_gapless()
-
-
-def observe_for(desk, seconds):
-    """Absence can only be seen over a window: keeps receiving for `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        desk.pump(0.05)
 
 
 def test_ring_counts_down_and_accept_starts_the_session(desk):
@@ -130,7 +122,7 @@ def test_inactivity_warns_then_closes_once_and_a_user_reply_stops_the_clock(desk
     desk.wait_ws("alice", "session.ended", conversation="conv-quiet")
 
     # Another full inactivity period: the replied conversation must stay open, the closed one stays closed once.
-    observe_for(desk, 2.0)
+    desk.observe_for(2.0)
     assert len(desk.outbound_list("closure.message", conversation="conv-quiet")) == 1
     assert desk.outbound_list("closure.message", conversation="conv-replied") == []
     assert desk.outbound_list("inactivity.warning", conversation="conv-replied") == []

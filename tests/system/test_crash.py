@@ -18,12 +18,6 @@ def accept_every_ring(desk, accepted):
             desk.accept(offer["agent"], offer["conversation"], offer["offer"])
 
 
-def observe_for(desk, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        desk.pump(0.05)
-
-
 def test_router_killed_under_load_loses_no_conversation_and_assigns_none_twice(desk, services):
     conversations = [f"load-{n}" for n in range(200)]
     desk.configure(ringMs=5000, countdownEveryMs=0, maxOfferAttempts=50, missesBeforeBreak=1000, inactivityMs=0)
@@ -53,7 +47,7 @@ def test_router_killed_under_load_loses_no_conversation_and_assigns_none_twice(d
         desk.wait(all_assigned, 120, "every conversation assigned after the Router restarted")
     except AssertionError as timeout:
         raise AssertionError(f"never assigned: {sorted(unassigned())}\n{timeout}") from None
-    observe_for(desk, 1.0)
+    desk.observe_for(1.0)
 
     # After a takeover the Router may publish again what it cannot prove was confirmed: the same message (same
     # id and seq), which a consumer drops. Two assignments are two different messages.
@@ -96,7 +90,7 @@ def test_closer_killed_with_closes_pending_closes_each_exactly_once(desk, servic
     desk.wait(lambda: {m["conversation"] for m in desk.event_list("conversation.ended", reason="inactivity")}
               >= set(conversations), 30, "every conversation ended for inactivity")
     # Over the rest of the run (another full inactivity period), no conversation gets a second closure.
-    observe_for(desk, 4.0)
+    desk.observe_for(4.0)
     closures = Counter(m["conversation"] for m in desk.outbound_list("closure.message"))
     assert all(closures[c] == 1 for c in conversations), f"closure counts: {dict(closures)}"
     ended = Counter(m["conversation"] for m in desk.event_list("conversation.ended"))
