@@ -100,7 +100,8 @@ def test_closer_killed_with_closes_pending_closes_each_exactly_once(desk, servic
 
 def test_notifier_killed_with_rings_live_resumes_countdowns_and_stops_every_ring(desk, services):
     agents = [f"agent-{n}" for n in range(6)]
-    desk.configure(ringMs=8000, countdownEveryMs=300, missesBeforeBreak=100, inactivityMs=0)
+    # Long enough that the rings to accept are still live once the new Notifier is up, even on a slow machine.
+    desk.configure(ringMs=15_000, countdownEveryMs=300, missesBeforeBreak=100, inactivityMs=0)
     for agent in agents:
         desk.add_agent(agent)
     for n in range(len(agents)):
@@ -110,18 +111,18 @@ def test_notifier_killed_with_rings_live_resumes_countdowns_and_stops_every_ring
     desk.wait(lambda: all(desk.ws_list(o["agent"], "ring", offer=o["offer"]) for o in offers), 15, "every ring shown")
 
     services.kill9(services.instances("notifier")[0])
-    seen_before_restart = len(desk.workstation)
+    # The killed process is gone: a message stamped later than this comes from the new one.
+    killed_at = now_rfc3339()
     restarted = services.start("notifier")
     services.wait_ready(restarted)
 
     def countdown_after_restart(offer):
-        later = [m for m in desk.workstation[seen_before_restart:]
-                 if m["type"] == "countdown" and m["offer"] == offer["offer"]]
+        later = [m for m in desk.ws_list(offer["agent"], "countdown", offer=offer["offer"]) if m["at"] > killed_at]
         return later[-1]["remainingMs"] if later else None
 
+    desk.wait(lambda: all(countdown_after_restart(o) is not None for o in offers), 15,
+              "countdowns resumed for every ring after the Notifier restarted")
     to_accept = offers[: len(offers) // 2]
-    desk.wait(lambda: all(countdown_after_restart(o) is not None for o in to_accept), 15,
-              "countdowns resumed after the Notifier restarted")
     for offer in to_accept:
         desk.accept(offer["agent"], offer["conversation"], offer["offer"])
 
