@@ -26,7 +26,8 @@ done
 
 venv=$repo_root/var/venv
 if [[ ! -x $venv/bin/python ]]; then
-    python3 -m venv "$venv"
+    # Debian's python3 makes virtualenvs only with its python3-venv package.
+    python3 -m venv "$venv" || { echo "system tests: cannot create $venv (on Debian: apt-get install python3-venv)" >&2; exit 1; }
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/system/requirements.txt
 
