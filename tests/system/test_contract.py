@@ -1,8 +1,11 @@
 """Every behaviour of PROTOCOL.md, driven only through the public exchanges."""
 
 import json
+import time
 
-from conftest import now_rfc3339
+import pika
+
+from conftest import connection_parameters, now_rfc3339
 
 # A ring that does not expire during a test that does not wait for expiry.
 LONG_RING = 10_000
@@ -361,3 +364,33 @@ def test_invalid_agent_command_is_dead_lettered_and_answered(desk, dead_letters)
     rejected = desk.wait_ws("alice", "command.rejected", command=message_id)
     assert rejected["reason"] == "invalid"
     assert_service_goes_on(desk, "conv-after-bad-command")
+
+
+def test_events_log_stream_keeps_the_desks_events(desk, broker):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.ready()
+    wanted = {m["id"] for m in desk.events}
+
+    connection = pika.BlockingConnection(connection_parameters(broker.url))
+    try:
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=500)
+        logged = set()
+
+        def on_message(channel, method, properties, body):
+            if json.loads(body).get("desk") == desk.desk:
+                logged.add(properties.message_id)
+            channel.basic_ack(method.delivery_tag)
+
+        channel.basic_consume("switchboard.events.log", on_message, arguments={"x-stream-offset": "first"})
+        deadline = time.monotonic() + 30
+        while not wanted <= logged:
+            assert time.monotonic() < deadline, f"events missing from switchboard.events.log: {wanted - logged}"
+            connection.process_data_events(time_limit=0.1)
+    finally:
+        # Closing nacks what the client holds unread, which a stream refuses by closing the connection.
+        try:
+            connection.close()
+        except pika.exceptions.ConnectionClosedByBroker:
+            pass
