@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "switchboard-closer", targets: ["CloserService"]),
         .executable(name: "switchboard", targets: ["OpsCLI"]),
         .executable(name: "switchboard-demo", targets: ["Demo"]),
+        .executable(name: "switchboard-loadbench", targets: ["LoadBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -167,6 +168,22 @@ let package = Package(
                 "SwitchboardCommon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "LoadBench",
+            dependencies: [
+                "SwitchboardOps",
+                "SwitchboardAMQP",
+                "SwitchboardCommon",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardOpsTests",
+            dependencies: ["SwitchboardOps", "SwitchboardCommon"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
