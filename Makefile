@@ -5,7 +5,11 @@ SCRATCH_PATH ?= .build
 SWIFT_FLAGS := --scratch-path $(SCRATCH_PATH)
 NODE := scripts/rabbitmq-node.sh
 
-.PHONY: run test bench up down build clean wipe
+.PHONY: run test bench soak up down build clean wipe
+
+# The deterministic simulator for as many steps as asked: make soak STEPS=10000000 [SEED=n].
+soak:
+	STEPS=$(STEPS) SEED=$(SEED) swift run $(SWIFT_FLAGS) -c release Soak
 
 # Starts the node and the three services (make up), then the live demo in the foreground until Ctrl-C.
 run: up
