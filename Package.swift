@@ -145,6 +145,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardAMQP",
                 "SwitchboardCommon",
+                "SwitchboardRuntime",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -166,6 +167,7 @@ let package = Package(
                 "SwitchboardOps",
                 "SwitchboardAMQP",
                 "SwitchboardCommon",
+                "SwitchboardRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

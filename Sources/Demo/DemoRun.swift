@@ -2,6 +2,7 @@ import Foundation
 import SwitchboardAMQP
 import SwitchboardCommon
 import SwitchboardOps
+import SwitchboardRuntime
 
 /// The demo's people and its display. Users ask for help and answer or go quiet; agents accept, let a
 /// ring expire or click too late, write, and press End Session. Everything goes through `switchboard.in`;

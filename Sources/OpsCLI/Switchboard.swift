@@ -3,6 +3,7 @@ import Foundation
 import SwitchboardAMQP
 import SwitchboardCommon
 import SwitchboardOps
+import SwitchboardRuntime
 
 @main
 struct Switchboard: AsyncParsableCommand {

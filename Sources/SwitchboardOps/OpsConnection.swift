@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SwitchboardAMQP
 import SwitchboardCommon
+import SwitchboardRuntime
 
 /// How the ops tools reach the broker: one URL, from a flag or `SWITCHBOARD_AMQP_URL`, defaulting to the
 /// local development node that `make up` starts.
@@ -27,33 +28,6 @@ public enum OpsConnection {
         var logger = Logger(label: "switchboard.\(name)")
         logger.logLevel = .critical
         return try await AMQPConnection.connect(configuration, logger: logger)
-    }
-}
-
-extension AMQPProperties {
-    /// The AMQP form of a contract message's properties (`WireProperties.outgoing`).
-    public init(_ wire: WireProperties) {
-        self.init(
-            contentType: wire.contentType, headers: wire.deskHeader.map { ["desk": .string($0)] } ?? [:],
-            deliveryMode: wire.deliveryMode.flatMap(AMQPProperties.DeliveryMode.init(rawValue:)),
-            messageID: wire.messageID, timestamp: wire.timestamp.map { UInt64(clamping: $0) }, type: wire.type)
-    }
-
-    /// What `WireCodec` checks on the way in.
-    public var wireProperties: WireProperties {
-        WireProperties(
-            contentType: contentType, messageID: messageID, type: type, timestamp: timestamp.map { Int64(clamping: $0) },
-            deliveryMode: deliveryMode?.rawValue, deskHeader: headers["desk"]?.stringValue, userID: userID)
-    }
-}
-
-extension AMQPPublisher {
-    /// Publishes one contract message, mandatory (an unroutable message is an error, not a silent loss),
-    /// and returns once the broker confirmed it.
-    public func publish(_ message: WireMessage) async throws {
-        try await publish(
-            Array(message.body), exchange: message.exchange.rawValue, routingKey: message.routingKey,
-            properties: AMQPProperties(message.properties), mandatory: true)
     }
 }
 

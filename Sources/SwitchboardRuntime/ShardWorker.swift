@@ -331,7 +331,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                     messages.append(
                         Outgoing(
                             body: Array(message.body), exchange: message.exchange.rawValue, routingKey: message.routingKey,
-                            properties: Self.amqpProperties(message.properties), mandatory: false))
+                            properties: AMQPProperties(message.properties), mandatory: false))
                 case .deadLetter(let reason):
                     guard let input = entry.input else { continue }
                     metrics.rejected(.core)
@@ -367,13 +367,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         return Outgoing(
             body: Array(input.body), exchange: ServiceTopology.deadLetterExchange, routingKey: input.routingKey,
             properties: properties, mandatory: false)
-    }
-
-    static func amqpProperties(_ wire: WireProperties) -> AMQPProperties {
-        AMQPProperties(
-            contentType: wire.contentType, headers: wire.deskHeader.map { ["desk": .string($0)] } ?? [:],
-            deliveryMode: wire.deliveryMode.flatMap(AMQPProperties.DeliveryMode.init(rawValue:)),
-            messageID: wire.messageID, timestamp: wire.timestamp.map { UInt64(clamping: $0) }, type: wire.type)
     }
 
     static func wallClock() -> Instant {

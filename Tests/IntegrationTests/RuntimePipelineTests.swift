@@ -31,7 +31,7 @@ struct RuntimePipelineTests {
             .agentStatus(agent: ann, status: .online),
             .conversationRequested(ConversationRequest(conversation: chat, user: user)),
         ] {
-            try await publish(desk.wire(body), through: publisher)
+            try await publisher.publish(desk.wire(body))
         }
         let offer = try await events.waitForEvent(desk: desk.desk, "offer.made") { $0.body.offerMade != nil }
         let made = try #require(offer.event.body.offerMade)
@@ -47,7 +47,7 @@ struct RuntimePipelineTests {
             }
         }
 
-        try await publish(desk.wire(.offerAccept(agent: ann, conversation: chat, offer: made.offer)), through: publisher)
+        try await publisher.publish(desk.wire(.offerAccept(agent: ann, conversation: chat, offer: made.offer)))
         try await events.waitForEvent(desk: desk.desk, "conversation.assigned") { $0.body.isAssigned }
         try await waitUntil("the session starts on the workstation") {
             workstations.deliveries.contains { delivery in
@@ -59,7 +59,7 @@ struct RuntimePipelineTests {
 
         // The agent writes; the user stays silent: the Closer closes the conversation.
         let posted = PostedMessage(conversation: chat, from: .agent, agent: ann, sentAt: ShardWorker<RouterAdapter>.wallClock())
-        try await publish(desk.wire(.messagePosted(posted)), through: publisher)
+        try await publisher.publish(desk.wire(.messagePosted(posted)))
         try await waitUntil("the closure message goes to the chat platform") {
             outbound.deliveries.contains { delivery in
                 guard delivery.routingKey == "\(desk.desk.rawValue).closure.message",

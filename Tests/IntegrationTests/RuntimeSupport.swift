@@ -47,17 +47,6 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
 }
 
 /// A message published to a contract exchange, with the properties the contract asks for.
-func publish(_ message: WireMessage, through publisher: AMQPPublisher) async throws {
-    try await publisher.publish(
-        Array(message.body), exchange: message.exchange.rawValue, routingKey: message.routingKey,
-        properties: ServiceRuntimeTestProperties.amqp(message.properties))
-}
-
-enum ServiceRuntimeTestProperties {
-    static func amqp(_ wire: WireProperties) -> AMQPProperties {
-        ShardWorker<RouterAdapter>.amqpProperties(wire)
-    }
-}
 
 /// Builds inbound messages for one desk with unique ids.
 final class InboundFactory: Sendable {

@@ -54,7 +54,7 @@ struct RuntimeTests {
             .agentStatus(agent: ann, status: .online),
             .conversationRequested(ConversationRequest(conversation: chat1, user: user1)),
         ] {
-            try await publish(desk.wire(body), through: publisher)
+            try await publisher.publish(desk.wire(body))
         }
         let offer = try await events.waitForEvent(desk: desk.desk, "offer.made") { $0.body.offerMade != nil }
         #expect(offer.event.body.offerMade?.agent == ann)
@@ -80,7 +80,7 @@ struct RuntimeTests {
             .agentStatus(agent: ann, status: .online),
             .conversationRequested(ConversationRequest(conversation: chat1, user: user1)),
         ] {
-            try await publish(desk.wire(body), through: publisher)
+            try await publisher.publish(desk.wire(body))
         }
         let offer = try await events.waitForEvent(desk: desk.desk, "offer.made") { $0.body.offerMade != nil }
         let expired = try await events.waitForEvent(desk: desk.desk, "offer.expired") { $0.body.isOfferExpired }
@@ -112,7 +112,7 @@ struct RuntimeTests {
             .agentUpsert(AgentProfile(agent: bob, groups: [], capacity: 1)),
             .agentStatus(agent: bob, status: .online),
         ] {
-            try await publish(desk.wire(body), through: publisher)
+            try await publisher.publish(desk.wire(body))
         }
         try await events.waitForEvent(desk: desk.desk, "bob online") { event in
             if case .agentChanged(bob, .online, _, _, _, _) = event.body { return true }
@@ -123,7 +123,7 @@ struct RuntimeTests {
         // ...the request only in the journal (a crash: no snapshot at stop).
         let second = try RunningService<RouterAdapter>.start(broker, name: "router-recovery-2", snapshotOnStop: false)
         try await second.waitUntilReady()
-        try await publish(desk.wire(.conversationRequested(ConversationRequest(conversation: chat1, user: user1))), through: publisher)
+        try await publisher.publish(desk.wire(.conversationRequested(ConversationRequest(conversation: chat1, user: user1))))
         let firstOffer = try await events.waitForEvent(desk: desk.desk, "the first offer") { $0.body.offerMade != nil }
         try await second.stop()
 
@@ -142,8 +142,7 @@ struct RuntimeTests {
             return made.agent != firstAgent
         }
         let made = try #require(reoffer.event.body.offerMade)
-        try await publish(
-            desk.wire(.offerAccept(agent: made.agent, conversation: chat1, offer: made.offer)), through: publisher)
+        try await publisher.publish(desk.wire(.offerAccept(agent: made.agent, conversation: chat1, offer: made.offer)))
         let assigned = try await events.waitForEvent(desk: desk.desk, "the conversation is assigned") { $0.body.isAssigned }
         guard case .conversationAssigned(_, _, let agent, _, .accepted) = assigned.event.body else {
             Issue.record("unexpected \(assigned.event.body)")
@@ -173,7 +172,7 @@ struct RuntimeTests {
             .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
             .agentStatus(agent: ann, status: .online),
         ] {
-            try await publish(desk.wire(body), through: publisher)
+            try await publisher.publish(desk.wire(body))
         }
         try await events.waitForEvent(desk: desk.desk, "ann online") { event in
             if case .agentChanged(ann, .online, _, _, _, _) = event.body { return true }
@@ -182,7 +181,7 @@ struct RuntimeTests {
 
         try await active.stop()
         try await standby.waitUntilEveryShard(.active, timeout: .seconds(10))
-        try await publish(desk.wire(.conversationRequested(ConversationRequest(conversation: chat1, user: user1))), through: publisher)
+        try await publisher.publish(desk.wire(.conversationRequested(ConversationRequest(conversation: chat1, user: user1))))
         let offer = try await events.waitForEvent(desk: desk.desk, "offer.made after the takeover") { $0.body.offerMade != nil }
         #expect(offer.event.body.offerMade?.agent == ann)
         #expect(offer.id.hasPrefix("router."))
@@ -203,7 +202,7 @@ struct RuntimeTests {
             .deskConfigure(DeskSettingsPatch()),
             .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
         ] {
-            try await publish(desk.wire(body), through: publisher)
+            try await publisher.publish(desk.wire(body))
         }
         try await events.waitForEvent(desk: desk.desk, "ann exists") { event in
             if case .agentChanged = event.body { return true }
@@ -229,7 +228,7 @@ struct RuntimeTests {
             id: "\(prefix)-big", type: "agent.sync")
         let unknownDesk = InboundFactory(deskPrefix: "never-configured")
         let stray = unknownDesk.message(.agentSync(agent: ann))
-        try await publish(try WireCodec.outgoing(stray), through: publisher)
+        try await publisher.publish(try WireCodec.outgoing(stray))
         // An agent's command missing its offer: dead-lettered, and answered to the agent.
         try await raw(
             #"{"v":1,"type":"offer.accept","id":"\#(prefix)-accept","desk":"\#(prefix)","at":"\#(at)","agent":"ann","conversation":"chat-1"}"#,
@@ -271,7 +270,7 @@ struct RuntimeTests {
         #expect(rejectedCommands.sorted() == ["\(prefix)-accept", "\(prefix)-version"])
 
         // The runtime keeps going.
-        try await publish(desk.wire(.agentSync(agent: ann)), through: publisher)
+        try await publisher.publish(desk.wire(.agentSync(agent: ann)))
         try await events.waitForEvent(desk: desk.desk, "agent.state after the bad input") { event in
             if case .agentState = event.body { return true }
             return false
@@ -290,8 +289,8 @@ extension RuntimeTests {
         let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
         let publisher = try await connection.publisher()
         let desk = InboundFactory(deskPrefix: "reconnect")
-        try await publish(desk.wire(.deskConfigure(DeskSettingsPatch())), through: publisher)
-        try await publish(desk.wire(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1))), through: publisher)
+        try await publisher.publish(desk.wire(.deskConfigure(DeskSettingsPatch())))
+        try await publisher.publish(desk.wire(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1))))
         try await events.waitForEvent(desk: desk.desk, "ann exists") { event in
             if case .agentChanged = event.body { return true }
             return false
@@ -309,7 +308,7 @@ extension RuntimeTests {
         }
         try await router.waitUntilEveryShard(.active)
         try await waitUntil("the client is connected again") { connection.state == .connected }
-        try await publish(desk.wire(.agentSync(agent: ann)), through: publisher)
+        try await publisher.publish(desk.wire(.agentSync(agent: ann)))
         try await events.waitForEvent(desk: desk.desk, "agent.state after the reconnect") { event in
             if case .agentState = event.body { return true }
             return false
