@@ -53,7 +53,7 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
 
     public init(_ rawValue: String) throws(ContractError) {
-        guard (1...128).contains(rawValue.utf8.count), rawValue.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+        guard isPrintableToken(rawValue) else {
             throw ContractError(field: "id", problem: "must be 1 to 128 printable ASCII characters")
         }
         self.rawValue = rawValue
@@ -67,13 +67,18 @@ public struct OfferToken: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
 
     public init(_ rawValue: String) throws(ContractError) {
-        guard (1...128).contains(rawValue.utf8.count), rawValue.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+        guard isPrintableToken(rawValue) else {
             throw ContractError(field: "offer", problem: "must be 1 to 128 printable ASCII characters")
         }
         self.rawValue = rawValue
     }
 
     public var description: String { rawValue }
+}
+
+/// 1 to 128 printable ASCII characters: the rule for message ids and offer tokens.
+private func isPrintableToken(_ candidate: String) -> Bool {
+    (1...128).contains(candidate.utf8.count) && candidate.utf8.allSatisfy { (0x21...0x7E).contains($0) }
 }
 
 /// A precise description of why a message breaks the contract,

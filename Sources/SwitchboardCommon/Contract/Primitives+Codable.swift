@@ -1,6 +1,12 @@
 // Codable for the contract's scalar values: each is a single JSON value, validated on decode.
 
-extension Identifier: Codable {
+/// A contract value carried as one JSON string and validated whenever it is made, decoding included.
+public protocol ValidatedString: Codable, Hashable, Sendable {
+    var rawValue: String { get }
+    init(_ rawValue: String) throws(ContractError)
+}
+
+extension ValidatedString {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let raw = try container.decode(String.self)
@@ -17,39 +23,9 @@ extension Identifier: Codable {
     }
 }
 
-extension MessageID: Codable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let raw = try container.decode(String.self)
-        do {
-            try self.init(raw)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.problem)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-}
-
-extension OfferToken: Codable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let raw = try container.decode(String.self)
-        do {
-            try self.init(raw)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.problem)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-}
+extension Identifier: ValidatedString {}
+extension MessageID: ValidatedString {}
+extension OfferToken: ValidatedString {}
 
 /// On the wire and in snapshots an `Instant` is an RFC 3339 UTC string with milliseconds,
 /// e.g. `2026-11-25T18:00:00.123Z`.
