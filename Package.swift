@@ -97,6 +97,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "AMQPStress",
+            dependencies: [
+                "SwitchboardAMQP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "CoreBench",
             dependencies: [
                 "SwitchboardCommon",

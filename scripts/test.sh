@@ -60,5 +60,14 @@ system_status=0
 timeout --kill-after=30 "${SWITCHBOARD_TEST_TIMEOUT:-3600}" "$repo_root/tests/system/run.sh" "${build_options[@]}" \
     || system_status=$?
 
-echo "test: swift test exited with $swift_status, the system suite with $system_status"
-((swift_status == 0 && system_status == 0))
+# Many concurrent publishers under the thread sanitizer (a build of its own, in <scratch path>-tsan).
+scratch_options=()
+for ((i = 0; i < ${#build_options[@]}; i++)); do
+    [[ ${build_options[i]} == --scratch-path ]] && scratch_options=(--scratch-path "${build_options[i + 1]}")
+done
+tsan_status=0
+timeout --kill-after=30 "${SWITCHBOARD_TEST_TIMEOUT:-3600}" "$repo_root/scripts/tsan.sh" "${scratch_options[@]}" \
+    || tsan_status=$?
+
+echo "test: swift test exited with $swift_status, the system suite with $system_status, the thread sanitizer run with $tsan_status"
+((swift_status == 0 && system_status == 0 && tsan_status == 0))
