@@ -1,0 +1,249 @@
+import Foundation
+import Histogram
+import Logging
+import SwitchboardAMQP
+import SwitchboardCommon
+import SwitchboardOps
+
+/// The desks the benchmark configures: several for the load, so every shard gets some, and one each
+/// with a short ring and a short inactivity time for the timer measurements.
+struct BenchDesks: Sendable {
+    var load: [DeskID]
+    var ringExpiry: DeskID
+    var inactivity: DeskID
+    var ringMs: Milliseconds
+    var inactivityMs: Milliseconds
+    var agentsPerDesk: Int
+    var agentCapacity: Int
+
+    static let standard = BenchDesks(
+        load: (0..<12).map { try! DeskID("bench-load-\($0)") }, ringExpiry: try! DeskID("bench-expiry"),
+        inactivity: try! DeskID("bench-idle"), ringMs: 2_000, inactivityMs: 2_000, agentsPerDesk: 8, agentCapacity: 8)
+
+    var all: [DeskID] { load + [ringExpiry, inactivity] }
+}
+
+struct LatencySummary: Codable {
+    var count: UInt64
+    var p50Milliseconds: Double
+    var p99Milliseconds: Double
+    var maxMilliseconds: Double
+
+    init(_ histogram: Histogram<UInt64>) {
+        count = histogram.totalCount
+        p50Milliseconds = Double(histogram.valueAtPercentile(50)) / 1e3
+        p99Milliseconds = Double(histogram.valueAtPercentile(99)) / 1e3
+        maxMilliseconds = Double(histogram.max) / 1e3
+    }
+}
+
+struct PacedPhase: Codable {
+    var targetPerSecond: Double
+    var achievedPerSecond: Double
+    var conversations: Int
+    var requestToRing: LatencySummary
+}
+
+/// Everything `run` measured; `report` adds the ceiling and the memory.
+struct LoadResult: Codable {
+    var loadDesks: Int
+    var agents: Int
+    var closedLoopConcurrency: Int
+    var maxConversationsPerSecond: Double
+    var maxPhaseConversations: Int
+    var inputsPerConversation: Double
+    var effectsPerConversation: Double
+    /// Inputs published by users and agents plus every effect the services published.
+    var messagesPerConversation: Double
+    var journalAppendsPerConversation: Double
+    var serviceDeliveriesPerConversation: Double
+    var meanBodyBytes: Int
+    var requestToRingAtMax: LatencySummary
+    var at25Percent: PacedPhase
+    var at75Percent: PacedPhase
+    var expiryToNextRing: LatencySummary
+    var inactivityToClosure: LatencySummary
+    var publishFailures: Int
+}
+
+struct LoadRun {
+    let options: RunOptions
+    let desks = BenchDesks.standard
+
+    func measure() async throws -> LoadResult {
+        var configuration = try AMQPConfiguration(url: options.url)
+        configuration.connectionName = "switchboard-loadbench"
+        var logger = Logger(label: "switchboard.loadbench")
+        logger.logLevel = .warning
+        let publishing = try await AMQPConnection.connect(configuration, logger: logger)
+        let consuming = try await AMQPConnection.connect(configuration, logger: logger)
+        let publisher = try await publishing.publisher(confirmWindow: 1_024)
+        let players = Players(desks: desks, publisher: publisher)
+        let queues = try await declareOwnQueues(consuming)
+        let followers = [
+            Task { try await follow(queues.workstations, on: consuming) { delivery in
+                let event = try WireCodec.decodeWorkstationEvent(Data(delivery.body)).message
+                await players.onWorkstationEvent(event, bodyBytes: delivery.body.count)
+            } },
+            Task { try await follow(queues.outbound, on: consuming) { delivery in
+                let message = try WireCodec.decodeOutbound(Data(delivery.body)).message
+                await players.onOutbound(message, bodyBytes: delivery.body.count)
+            } },
+        ]
+        defer { followers.forEach { $0.cancel() } }
+
+        try await configureDesks(players)
+        say("warming up: one conversation per desk")
+        for _ in desks.load { await players.start(.lifecycle) }
+        try await drain(players, within: .seconds(60))
+
+        say("closed loop, \(options.concurrency) conversations in flight, \(options.phaseSeconds) s")
+        let before = try ServiceCounters.scrape(options.metricsEndpoints)
+        let inputsBefore = await players.inputsPublished
+        let bytesBefore = await (players.bodyBytes, players.bodies)
+        await players.resetRequestToRing()
+        await players.clearCompletions()
+        let phaseStart = ContinuousClock.now
+        await players.setKeepConcurrency(true)
+        for _ in 0..<options.concurrency { await players.start(.lifecycle) }
+        try await Task.sleep(for: .seconds(options.phaseSeconds))
+        await players.setKeepConcurrency(false)
+        let phaseEnd = ContinuousClock.now
+        try await drain(players, within: .seconds(120))
+        let completions = await players.lifecycleCompletions
+        let requestToRingAtMax = await LatencySummary(players.requestToRing)
+        let moved = try ServiceCounters.scrape(options.metricsEndpoints) - before
+        let inputs = Double(await players.inputsPublished - inputsBefore)
+        let bytes = await (players.bodyBytes - bytesBefore.0, players.bodies - bytesBefore.1)
+
+        // The first fifth is the ramp; the rate is that of the rest of the phase.
+        let steadyFrom = phaseStart + (phaseEnd - phaseStart) / 5
+        let steady = completions.filter { $0 >= steadyFrom && $0 <= phaseEnd }.count
+        let maxRate = Double(steady) / seconds(phaseEnd - steadyFrom)
+        let conversations = Double(completions.count)
+        say(String(format: "max %.1f conversations/s (%d finished)", maxRate, completions.count))
+
+        let at25 = try await paced(players, rate: maxRate * 0.25, withTimers: true)
+        let at75 = try await paced(players, rate: maxRate * 0.75, withTimers: false)
+
+        let result = LoadResult(
+            loadDesks: desks.load.count, agents: desks.load.count * desks.agentsPerDesk,
+            closedLoopConcurrency: options.concurrency, maxConversationsPerSecond: maxRate,
+            maxPhaseConversations: completions.count, inputsPerConversation: inputs / conversations,
+            effectsPerConversation: moved.effectsPublished / conversations,
+            messagesPerConversation: (inputs + moved.effectsPublished) / conversations,
+            journalAppendsPerConversation: moved.journalAppends / conversations,
+            serviceDeliveriesPerConversation: moved.inputsConsumed / conversations,
+            meanBodyBytes: bytes.1 > 0 ? bytes.0 / bytes.1 : 0, requestToRingAtMax: requestToRingAtMax,
+            at25Percent: at25, at75Percent: at75,
+            expiryToNextRing: await LatencySummary(players.expiryToNextRing),
+            inactivityToClosure: await LatencySummary(players.inactivityToClosure),
+            publishFailures: await players.publishFailures)
+        await publishing.close()
+        await consuming.close()
+        return result
+    }
+
+    /// Open loop: new conversations at `rate` per second whatever the system does, for one phase.
+    private func paced(_ players: Players, rate: Double, withTimers: Bool) async throws -> PacedPhase {
+        say(String(format: "paced at %.1f conversations/s, %d s%@", rate, options.phaseSeconds,
+            withTimers ? ", with ring-expiry and inactivity conversations" : ""))
+        await players.resetRequestToRing()
+        let count = max(1, Int(rate * Double(options.phaseSeconds)))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let timers = Task {
+            guard withTimers else { return }
+            let every = Duration.seconds(options.phaseSeconds) / options.timerConversations
+            for index in 0..<options.timerConversations {
+                try await clock.sleep(until: start + every * index)
+                await players.start(.ringExpiry)
+                await players.start(.inactivity)
+            }
+        }
+        for index in 0..<count {
+            try await clock.sleep(until: start + .seconds(Double(index) / rate))
+            await players.start(.lifecycle)
+        }
+        let elapsed = seconds(clock.now - start)
+        try await timers.value
+        try await drain(players, within: .seconds(120))
+        return PacedPhase(
+            targetPerSecond: rate, achievedPerSecond: Double(count) / max(elapsed, 1e-9), conversations: count,
+            requestToRing: await LatencySummary(players.requestToRing))
+    }
+
+    /// Waits until every conversation started has ended.
+    private func drain(_ players: Players, within limit: Duration) async throws {
+        let deadline = ContinuousClock.now + limit
+        while await players.openCount > 0 {
+            guard ContinuousClock.now < deadline else {
+                throw LoadBenchError("\(await players.openCount) conversations still open after \(limit)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    private func configureDesks(_ players: Players) async throws {
+        let group = try GroupID("support")
+        for desk in desks.all {
+            let settings = DeskSettingsPatch(
+                ringMs: desk == desks.ringExpiry ? desks.ringMs : 30_000, countdownEveryMs: 1_000, autoAccept: false,
+                maxOfferAttempts: 3, missesBeforeBreak: 1_000,
+                inactivityMs: desk == desks.inactivity ? desks.inactivityMs : 300_000, warningMs: 0)
+            var setup: [InboundBody] = [.deskConfigure(settings)]
+            for number in 0..<desks.agentsPerDesk {
+                let agent = try AgentID("agent-\(number)")
+                setup.append(.agentUpsert(AgentProfile(agent: agent, groups: [group], capacity: desks.agentCapacity)))
+                setup.append(.agentStatus(agent: agent, status: .online))
+            }
+            await players.send(desk: desk, setup)
+        }
+    }
+
+    private struct OwnQueues {
+        var workstations: String
+        var outbound: String
+    }
+
+    /// Exclusive queues of this process, bound to the benchmark's desks only.
+    private func declareOwnQueues(_ connection: AMQPConnection) async throws -> OwnQueues {
+        let base = "switchboard.loadbench.\(UUID().uuidString.prefix(8).lowercased())"
+        let queues = OwnQueues(workstations: "\(base).workstations", outbound: "\(base).outbound")
+        var topology = Topology()
+        for name in [queues.workstations, queues.outbound] {
+            topology.queues.append(.init(name, kind: .classic, durable: false, exclusive: true, autoDelete: true))
+        }
+        for desk in desks.all {
+            topology.bindings.append(
+                .init(from: ContractExchange.workstations.rawValue, to: .queue(queues.workstations), routingKey: "\(desk).*"))
+        }
+        topology.bindings.append(
+            .init(from: ContractExchange.outbound.rawValue, to: .queue(queues.outbound), routingKey: "\(desks.inactivity).#"))
+        try await connection.declare(topology)
+        return queues
+    }
+
+    private func follow(
+        _ queue: String, on connection: AMQPConnection, _ handle: @Sendable (AMQPDelivery) async throws -> Void
+    ) async throws {
+        for try await delivery in try await connection.consume(queue: queue, prefetch: 2_000, exclusive: true) {
+            try await handle(delivery)
+            try delivery.ack()
+        }
+    }
+
+    private func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    private func say(_ text: String) {
+        FileHandle.standardError.write(Data("loadbench: \(text)\n".utf8))
+    }
+}
+
+func writeJSON(_ value: some Encodable, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(value).write(to: URL(fileURLWithPath: path))
+}

@@ -1,0 +1,207 @@
+import Foundation
+import Histogram
+import SwitchboardAMQP
+import SwitchboardCommon
+import SwitchboardOps
+import SwitchboardRuntime
+
+/// What a simulated conversation is there to measure.
+enum ConversationKind: Sendable {
+    /// request → ring → accept → agent, user, agent message → End Session.
+    case lifecycle
+    /// The first ring is left to expire; the next ring is accepted, then End Session.
+    case ringExpiry
+    /// Accepted; the agent writes once and the user stays silent until the inactivity close.
+    case inactivity
+}
+
+/// The users and agents of the benchmark, and what they measured. Deliveries come in from the
+/// workstation and outbound queues; every reply is published on its own task, so a slow confirm never
+/// holds up the next delivery.
+actor Players {
+    struct Conversation {
+        var kind: ConversationKind
+        var desk: DeskID
+        var user: UserID
+        var requestedAt: ContinuousClock.Instant
+        var rang = false
+        var firstExpiry: Instant?
+        var closeDueAt: Instant?
+    }
+
+    let desks: BenchDesks
+    private let publisher: AMQPPublisher
+    private let runPrefix = "lb\(UInt32.random(in: 0...UInt32.max))-"
+    private var nextNumber = 0
+    private var nextLoadDesk = 0
+    private var open: [ConversationID: Conversation] = [:]
+
+    /// While set, each finished lifecycle conversation is replaced by a new one (closed loop).
+    private var keepConcurrency = false
+    private(set) var lifecycleCompletions: [ContinuousClock.Instant] = []
+    private(set) var inputsPublished = 0
+    private(set) var publishFailures = 0
+    private(set) var bodyBytes = 0
+    private(set) var bodies = 0
+    private(set) var requestToRing = Players.histogram()
+    private(set) var expiryToNextRing = Players.histogram()
+    private(set) var inactivityToClosure = Players.histogram()
+
+    init(desks: BenchDesks, publisher: AMQPPublisher) {
+        self.desks = desks
+        self.publisher = publisher
+    }
+
+    /// Microseconds, up to ten minutes.
+    static func histogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    }
+
+    var openCount: Int { open.count }
+
+    func resetRequestToRing() { requestToRing = Self.histogram() }
+
+    func setKeepConcurrency(_ keep: Bool) { keepConcurrency = keep }
+
+    func clearCompletions() { lifecycleCompletions.removeAll(keepingCapacity: true) }
+
+    // MARK: Users
+
+    func start(_ kind: ConversationKind) {
+        nextNumber += 1
+        let desk: DeskID
+        switch kind {
+        case .lifecycle:
+            desk = desks.load[nextLoadDesk % desks.load.count]
+            nextLoadDesk += 1
+        case .ringExpiry: desk = desks.ringExpiry
+        case .inactivity: desk = desks.inactivity
+        }
+        let conversation = try! ConversationID("\(runPrefix)\(nextNumber)")
+        let user = try! UserID("u\(nextNumber)")
+        open[conversation] = Conversation(kind: kind, desk: desk, user: user, requestedAt: .now)
+        send(desk: desk, [.conversationRequested(ConversationRequest(conversation: conversation, user: user))])
+    }
+
+    // MARK: What arrives
+
+    func onWorkstationEvent(_ event: WorkstationEvent, bodyBytes size: Int) {
+        bodyBytes += size
+        bodies += 1
+        switch event.body {
+        case .ring(let conversation, _, let offer, let expiresAt, _, _):
+            onRing(conversation, offer: offer, expiresAt: expiresAt, agent: event.agent)
+        case .sessionStarted(let conversation, _, _):
+            onSessionStarted(conversation, agent: event.agent)
+        case .sessionEnded(let conversation, _):
+            onSessionEnded(conversation)
+        case .countdown, .ringStopped, .statusChanged, .commandRejected, .state:
+            break
+        }
+    }
+
+    func onOutbound(_ message: OutboundMessage, bodyBytes size: Int) {
+        bodyBytes += size
+        bodies += 1
+        switch message.body {
+        case .closureMessage(let conversation, _, _, _):
+            guard let due = open[conversation]?.closeDueAt else { return }
+            recordMilliseconds(WallClock.now() - due, in: &inactivityToClosure)
+        case .inactivityWarning:
+            break
+        }
+    }
+
+    private func onRing(_ conversation: ConversationID, offer: OfferToken, expiresAt: Instant, agent: AgentID) {
+        guard var entry = open[conversation] else { return }
+        let accept = InboundBody.offerAccept(agent: agent, conversation: conversation, offer: offer)
+        switch entry.kind {
+        case .lifecycle, .inactivity:
+            if !entry.rang {
+                let waited = ContinuousClock.now - entry.requestedAt
+                _ = requestToRing.record(UInt64(max(0, waited / .microseconds(1))))
+            }
+            entry.rang = true
+            open[conversation] = entry
+            send(desk: entry.desk, [accept])
+        case .ringExpiry:
+            if let firstExpiry = entry.firstExpiry {
+                recordMilliseconds(WallClock.now() - firstExpiry, in: &expiryToNextRing)
+                send(desk: entry.desk, [accept])
+            } else {
+                entry.firstExpiry = expiresAt
+                open[conversation] = entry
+            }
+        }
+    }
+
+    private func onSessionStarted(_ conversation: ConversationID, agent: AgentID) {
+        guard var entry = open[conversation] else { return }
+        let end = InboundBody.sessionEnd(agent: agent, conversation: conversation)
+        switch entry.kind {
+        case .lifecycle:
+            send(
+                desk: entry.desk,
+                [
+                    post(conversation, from: .agent, agent: agent), post(conversation, from: .user, agent: nil),
+                    post(conversation, from: .agent, agent: agent), end,
+                ])
+        case .ringExpiry:
+            send(desk: entry.desk, [end])
+        case .inactivity:
+            let sentAt = WallClock.now()
+            entry.closeDueAt = sentAt + desks.inactivityMs
+            open[conversation] = entry
+            let posted = PostedMessage(conversation: conversation, from: .agent, agent: agent, sentAt: sentAt)
+            send(desk: entry.desk, [.messagePosted(posted)])
+        }
+    }
+
+    private func onSessionEnded(_ conversation: ConversationID) {
+        guard let entry = open.removeValue(forKey: conversation) else { return }
+        switch entry.kind {
+        case .lifecycle:
+            lifecycleCompletions.append(.now)
+            if keepConcurrency { start(.lifecycle) }
+        case .ringExpiry, .inactivity:
+            break
+        }
+    }
+
+    // MARK: Publishing
+
+    private func post(_ conversation: ConversationID, from author: MessageAuthor, agent: AgentID?) -> InboundBody {
+        .messagePosted(PostedMessage(conversation: conversation, from: author, agent: agent, sentAt: WallClock.now()))
+    }
+
+    /// Publishes `bodies` one after the other (each confirmed before the next), on a task of its own.
+    func send(desk: DeskID, _ bodies: [InboundBody]) {
+        let messages = bodies.map { body in
+            try! WireCodec.outgoing(
+                InboundMessage(id: try! MessageID(UUID().uuidString.lowercased()), desk: desk, at: WallClock.now(), body: body))
+        }
+        inputsPublished += messages.count
+        for message in messages {
+            bodyBytes += message.body.count
+            self.bodies += 1
+        }
+        Task { [publisher] in
+            do {
+                for message in messages { try await publisher.publish(message) }
+            } catch {
+                await self.countPublishFailure(error)
+            }
+        }
+    }
+
+    private func countPublishFailure(_ error: any Error) {
+        if publishFailures == 0 {
+            FileHandle.standardError.write(Data("switchboard-loadbench: a publish failed: \(error)\n".utf8))
+        }
+        publishFailures += 1
+    }
+
+    private func recordMilliseconds(_ milliseconds: Milliseconds, in histogram: inout Histogram<UInt64>) {
+        _ = histogram.record(UInt64(max(0, milliseconds)) * 1_000)
+    }
+}

@@ -1,0 +1,23 @@
+import Foundation
+
+/// The system benchmark's load generator, in two jobs chosen by the first argument:
+///   switchboard-loadbench run --url URL --metrics HOST:PORT,... --out FILE.json [--seconds S] [--concurrency N]
+///       plays users and agents through the running services and writes the measurements.
+///   switchboard-loadbench report --load FILE.json --ceiling FILE.json --rss FILE.json --json OUT.json --markdown OUT.md
+///       joins them with the broker's ceiling and the services' memory into bench-results/system.{json,md}.
+let arguments = Array(CommandLine.arguments.dropFirst())
+do {
+    switch arguments.first {
+    case "run":
+        let options = try RunOptions(parsing: Array(arguments.dropFirst()))
+        let result = try await LoadRun(options: options).measure()
+        try writeJSON(result, to: options.outputFile)
+    case "report":
+        try writeReport(ReportOptions(parsing: Array(arguments.dropFirst())))
+    default:
+        throw LoadBenchError("the first argument must be `run` or `report`")
+    }
+} catch {
+    FileHandle.standardError.write(Data("switchboard-loadbench: \(error)\n".utf8))
+    exit(1)
+}
