@@ -19,12 +19,8 @@ test:
 	scripts/test.sh $(SWIFT_FLAGS)
 
 # The AMQP layer against the C client, the pure cores, then the whole system against the broker's ceiling.
-# The AMQP layer against the C client, the pure cores, then the whole system against the broker's ceiling.
 bench:
 	SCRATCH_PATH=$(SCRATCH_PATH) bench/run.sh
-	swift run $(SWIFT_FLAGS) -c release CoreBench
-	SCRATCH_PATH=$(SCRATCH_PATH) bench/system.sh
-	@echo "bench: results in bench-results/ (amqp.md, core.md, system.md and their .json)"
 	swift run $(SWIFT_FLAGS) -c release CoreBench
 	SCRATCH_PATH=$(SCRATCH_PATH) bench/system.sh
 	@echo "bench: results in bench-results/ (amqp.md, core.md, system.md and their .json)"

@@ -22,7 +22,6 @@ let package = Package(
         .executable(name: "switchboard", targets: ["OpsCLI"]),
         .executable(name: "switchboard-demo", targets: ["Demo"]),
         .executable(name: "switchboard-loadbench", targets: ["LoadBench"]),
-        .executable(name: "switchboard-loadbench", targets: ["LoadBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -195,17 +194,6 @@ let package = Package(
         .testTarget(
             name: "SwitchboardOpsTests",
             dependencies: ["SwitchboardOps", "SwitchboardCommon"],
-            swiftSettings: swiftSettings
-        ),
-        .executableTarget(
-            name: "LoadBench",
-            dependencies: [
-                "SwitchboardOps",
-                "SwitchboardAMQP",
-                "SwitchboardCommon",
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
