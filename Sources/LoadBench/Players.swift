@@ -189,7 +189,7 @@ actor Players {
             do {
                 for message in messages { try await publisher.publish(message) }
             } catch {
-                await self.countPublishFailure(error)
+                self.countPublishFailure(error)
             }
         }
     }
