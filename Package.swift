@@ -72,6 +72,7 @@ let package = Package(
         .executableTarget(
             name: "AMQPBench",
             dependencies: [
+                "BenchOptions",
                 "SwitchboardAMQP",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,6 +95,10 @@ let package = Package(
                 "SwitchboardCommon",
                 .product(name: "Collections", package: "swift-collections"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "BenchOptions",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -183,6 +188,7 @@ let package = Package(
         .executableTarget(
             name: "LoadBench",
             dependencies: [
+                "BenchOptions",
                 "SwitchboardOps",
                 "SwitchboardAMQP",
                 "SwitchboardCommon",

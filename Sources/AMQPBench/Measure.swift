@@ -1,3 +1,4 @@
+import BenchOptions
 import Glibc
 import Histogram
 import Logging

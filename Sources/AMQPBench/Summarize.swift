@@ -1,3 +1,4 @@
+import BenchOptions
 import Foundation
 
 /// What bench/run.sh keeps in bench-results/amqp.json.

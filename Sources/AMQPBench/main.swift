@@ -1,3 +1,4 @@
+import BenchOptions
 import Foundation
 
 /// Two jobs, chosen by the first argument:

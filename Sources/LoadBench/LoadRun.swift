@@ -1,3 +1,4 @@
+import BenchOptions
 import Foundation
 import Histogram
 import Logging
@@ -178,7 +179,7 @@ struct LoadRun {
         let deadline = ContinuousClock.now + limit
         while await players.openCount > 0 {
             guard ContinuousClock.now < deadline else {
-                throw LoadBenchError("\(await players.openCount) conversations still open after \(limit)")
+                throw BenchError("\(await players.openCount) conversations still open after \(limit)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -1,3 +1,4 @@
+import BenchOptions
 import Foundation
 
 /// The services' own counts of what they moved, summed over shards, read from their `/metrics`.
@@ -44,7 +45,7 @@ struct ServiceCounters: Sendable {
         try curl.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         curl.waitUntilExit()
-        guard curl.terminationStatus == 0 else { throw LoadBenchError("cannot read \(url)") }
+        guard curl.terminationStatus == 0 else { throw BenchError("cannot read \(url)") }
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -1,3 +1,4 @@
+import BenchOptions
 import Foundation
 
 /// The system benchmark's load generator, in two jobs chosen by the first argument:
@@ -15,7 +16,7 @@ do {
     case "report":
         try writeReport(ReportOptions(parsing: Array(arguments.dropFirst())))
     default:
-        throw LoadBenchError("the first argument must be `run` or `report`")
+        throw BenchError("the first argument must be `run` or `report`")
     }
 } catch {
     FileHandle.standardError.write(Data("switchboard-loadbench: \(error)\n".utf8))
