@@ -3,6 +3,8 @@
 set -euo pipefail
 
 packages=(rabbitmq-server librabbitmq-dev amqp-tools pkg-config)
+# The browser suite drives the agent page in headless Chromium through its WebDriver.
+packages+=(chromium chromium-driver)
 # The system suite makes a virtualenv; Debian's own python3 needs python3-venv for that.
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 
