@@ -85,10 +85,11 @@ class Broker:
 class Services:
     """The services as processes. Each instance logs to its own file; `log_tails` shows them on failure."""
 
-    def __init__(self, bin_dir, log_dir, amqp_url):
+    def __init__(self, bin_dir, log_dir, amqp_url, extra_arguments=None):
         self.bin_dir = Path(bin_dir)
         self.log_dir = log_dir
         self.amqp_url = amqp_url
+        self.extra_arguments = extra_arguments or {}  # service -> more command-line arguments
         self.processes = {}  # instance name -> (service, Popen, http port)
         self.started = 0
 
@@ -105,6 +106,7 @@ class Services:
                 "--instance-name", instance,
                 "--shards-count", str(SHARDS),
                 "--pulse-interval-milliseconds", "100",
+                *self.extra_arguments.get(service, ()),
             ],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )
@@ -251,8 +253,11 @@ class DeskClient:
     """A client of one desk: publishes to `switchboard.in` and records what the desk's events, workstation
     and outbound messages through its own exclusive queues, bound before anything is published."""
 
-    def __init__(self, amqp_url, desk):
+    def __init__(self, amqp_url, desk, user_id=None):
         self.desk = desk
+        # The broker checks a message's user_id against the connection's user; a Router that takes agent
+        # commands only from some users reads it.
+        self.user_id = user_id
         self.connection = pika.BlockingConnection(connection_parameters(amqp_url))
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
@@ -285,6 +290,7 @@ class DeskClient:
         properties = pika.BasicProperties(
             content_type="application/json", delivery_mode=2, message_id=message_id, type=message_type,
             timestamp=int(time.time()), headers=headers if headers is not None else {"desk": desk or self.desk},
+            user_id=self.user_id,
         )
         self.channel.basic_publish("switchboard.in", message_type, body, properties, mandatory=False)
         return message_id

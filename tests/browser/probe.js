@@ -1,0 +1,54 @@
+// Installed in every page before the page's own scripts run (Page.addScriptToEvaluateOnNewDocument), so a test
+// can see what the page receives, reach the page's WebSocket, and hold back chosen messages from the page.
+(() => {
+  const probe = {
+    sockets: [],
+    received: [],
+    // Rules such as {"type": "ring.stopped"}: a message whose fields equal every field of a rule never reaches
+    // the page's own handlers; it is kept in `held` instead.
+    holding: [],
+    held: [],
+    // outerHTML of every `.ring` element ever added to the document, so a test can tell a bar never appeared.
+    ringsAdded: [],
+    // Uncaught errors and unhandled rejections of the page's scripts (the ringtone among them).
+    errors: [],
+  };
+  window.__switchboardProbe = probe;
+  window.addEventListener("error", (event) => probe.errors.push(String(event.message)));
+  window.addEventListener("unhandledrejection", (event) => probe.errors.push(String(event.reason)));
+
+  const matches = (message, rule) => Object.entries(rule).every(([key, value]) => message[key] === value);
+
+  const NativeWebSocket = window.WebSocket;
+  class ProbedWebSocket extends NativeWebSocket {
+    constructor(...args) {
+      super(...args);
+      probe.sockets.push(this);
+      // Added before the page can add its own listener or set onmessage, so it runs first and can stop the rest.
+      this.addEventListener("message", (event) => {
+        let message;
+        try {
+          message = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        probe.received.push(message);
+        if (probe.holding.some((rule) => matches(message, rule))) {
+          probe.held.push(message);
+          event.stopImmediatePropagation();
+        }
+      });
+    }
+  }
+  window.WebSocket = ProbedWebSocket;
+
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node.nodeType !== Node.ELEMENT_NODE) continue;
+        const rings = node.matches(".ring") ? [node] : Array.from(node.querySelectorAll(".ring"));
+        for (const ring of rings) probe.ringsAdded.push(ring.outerHTML);
+      }
+    }
+  }).observe(document, { childList: true, subtree: true });
+})();

@@ -1,0 +1,239 @@
+"""The agent page served by switchboard-gateway, driven in headless Chromium against the real services: what an
+agent sees and does (the DOM contract), checked against what the Router publishes on switchboard.events."""
+
+import re
+import time
+import uuid
+
+from selenium.webdriver.common.by import By
+
+from conftest import EVENT_TIMEOUT, GRACE_MS, PAGE_TIMEOUT, parse_time
+
+LATE_CLICK_NOTICE = "this conversation was offered to someone else"
+
+
+def new_conversation():
+    tag = uuid.uuid4().hex[:8]
+    return f"c-{tag}", f"u-{tag}"
+
+
+def read_countdown(page, ring_selector):
+    """The whole seconds the bar shows, with the window of wall-clock time in which it was read."""
+    before = time.time()
+    text = page.text(f"{ring_selector} .ring-countdown")
+    after = time.time()
+    match = re.search(r"\d+", text or "")
+    assert match, f"{page.label}'s .ring-countdown shows no number: {text!r}"
+    return int(match.group()), before, after
+
+
+def assert_agrees_with_expiry(seconds, before, after, expires_at):
+    """Within 1 s of the time left until the Router's expiresAt at some moment of the read."""
+    assert expires_at - after - 1.0 <= seconds <= expires_at - before + 1.0, (
+        f"countdown {seconds} s, but {expires_at - after:.2f}..{expires_at - before:.2f} s were left until expiresAt")
+
+
+def test_a_ring_counts_down_and_accept_opens_the_session(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice"], ringMs=8000, countdownEveryMs=1000, autoAccept=False)
+    alice = workstation.open_page("alice")
+    conversation, user = new_conversation()
+
+    desk.request(conversation, user=user)
+    offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
+    expires_at = parse_time(offer["expiresAt"])
+    ring_selector = alice.ring_selector(conversation, offer["offer"])
+    ring = alice.wait_visible(ring_selector)
+    assert user in ring.find_element(By.CSS_SELECTOR, ".ring-user").text
+    alice.wait(lambda d: user in d.find_element(By.ID, "ring-announcer").get_attribute("textContent"),
+               PAGE_TIMEOUT, "#ring-announcer to name the user")
+
+    first, before, after = read_countdown(alice, ring_selector)
+    assert_agrees_with_expiry(first, before, after, expires_at)
+    alice.screenshot("ringing")
+    alice.wait(lambda d: read_countdown(alice, ring_selector)[0] < first, PAGE_TIMEOUT, f"the countdown to go below {first}")
+    second, before, after = read_countdown(alice, ring_selector)
+    assert second < first
+    assert_agrees_with_expiry(second, before, after, expires_at)
+
+    accept = ring.find_element(By.CSS_SELECTOR, "button.accept")
+    assert accept.text == "Accept"
+    accept.click()
+    session = alice.wait_visible(alice.session_selector(conversation))
+    assert user in session.find_element(By.CSS_SELECTOR, ".session-user").text
+    assert session.get_attribute("data-mode") == "accepted"
+    assert session.find_element(By.CSS_SELECTOR, "button.end-session").text == "End Session"
+    alice.wait_gone(alice.ring_selector(conversation))
+    assigned = desk.wait_event("conversation.assigned", conversation=conversation, timeout=EVENT_TIMEOUT)
+    assert (assigned["agent"], assigned["mode"], assigned.get("offer")) == ("alice", "accepted", offer["offer"])
+    alice.screenshot("serving")
+
+
+def test_an_unanswered_ring_leaves_at_expiry_and_rings_another_agent(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice", "bob"], ringMs=5000, autoAccept=False)
+    pages = {"alice": workstation.open_page("alice"), "bob": workstation.open_page("bob")}
+    conversation, user = new_conversation()
+
+    desk.request(conversation, user=user)
+    first = desk.wait_event("offer.made", conversation=conversation, timeout=EVENT_TIMEOUT)
+    ringing = pages[first["agent"]]
+    other_agent = "bob" if first["agent"] == "alice" else "alice"
+    ring_selector = ringing.ring_selector(conversation, first["offer"])
+    ringing.wait_visible(ring_selector)
+    ringing.screenshot("ringing")
+
+    expires_at = parse_time(first["expiresAt"])
+    last_seen = {"at": None}
+
+    def ring_gone(driver):
+        now = time.time()
+        if driver.find_elements(By.CSS_SELECTOR, ring_selector):
+            last_seen["at"] = now
+            return False
+        return now
+
+    gone_at = ringing.wait(ring_gone, expires_at - time.time() + EVENT_TIMEOUT, "the unanswered bar to go away")
+    assert gone_at >= expires_at - 0.5, f"the bar went away {expires_at - gone_at:.2f} s before expiresAt"
+    assert last_seen["at"] is not None and last_seen["at"] >= expires_at - 1.5, "the bar was not shown until expiry"
+    assert ringing.received(type="ring.stopped", offer=first["offer"], reason="expired")
+    desk.wait_event("offer.expired", offer=first["offer"], timeout=EVENT_TIMEOUT)
+    ringing.screenshot("expired")
+
+    second = desk.wait_event("offer.made", conversation=conversation, agent=other_agent, timeout=EVENT_TIMEOUT)
+    other = pages[other_agent]
+    other.wait_visible(other.ring_selector(conversation, second["offer"]))
+    other.screenshot(f"{other_agent}-ringing")
+
+
+def test_end_session_removes_the_session(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice"], ringMs=20000, autoAccept=False)
+    alice = workstation.open_page("alice")
+    conversation, user = new_conversation()
+
+    desk.request(conversation, user=user)
+    offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
+    alice.wait_visible(alice.ring_selector(conversation, offer["offer"]) + " button.accept").click()
+    session = alice.wait_visible(alice.session_selector(conversation))
+    alice.screenshot("serving")
+
+    session.find_element(By.CSS_SELECTOR, "button.end-session").click()
+    alice.wait_gone(alice.session_selector(conversation))
+    ended = desk.wait_event("conversation.ended", conversation=conversation, timeout=EVENT_TIMEOUT)
+    assert (ended["reason"], ended.get("agent")) == ("agent", "alice")
+    assert alice.received(type="session.ended", conversation=conversation)
+    alice.screenshot("ended")
+
+
+def test_an_auto_accept_desk_opens_the_session_with_no_bar(workstation):
+    desk = workstation.auto
+    workstation.setup_desk(desk, ["dave"], ringMs=8000, autoAccept=True)
+    dave = workstation.open_page("dave")
+    conversation, user = new_conversation()
+
+    desk.request(conversation, user=user)
+    session = dave.wait_visible(dave.session_selector(conversation))
+    assert session.get_attribute("data-mode") == "autoAccepted"
+    assert user in session.find_element(By.CSS_SELECTOR, ".session-user").text
+    assigned = desk.wait_event("conversation.assigned", conversation=conversation, timeout=EVENT_TIMEOUT)
+    assert (assigned["agent"], assigned["mode"]) == ("dave", "autoAccepted")
+    assert not desk.event_list("offer.made", conversation=conversation)
+    assert dave.rings_added() == [], "a notification bar appeared on an auto-accept desk"
+    assert not dave.received(type="ring")
+    dave.screenshot("serving")
+
+
+def test_a_late_click_says_the_conversation_went_to_someone_else(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice"], ringMs=4000, autoAccept=False)
+    alice = workstation.open_page("alice")
+    # The page never hears that the ring stopped, so its bar, with a live Accept button, outlives the offer.
+    alice.hold(type="ring.stopped")
+    conversation, user = new_conversation()
+
+    desk.request(conversation, user=user)
+    offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
+    ring_selector = alice.ring_selector(conversation, offer["offer"])
+    alice.wait_visible(ring_selector)
+    alice.screenshot("ringing")
+    desk.wait_event("offer.expired", offer=offer["offer"], timeout=EVENT_TIMEOUT)
+    alice.wait(lambda d: alice.held(type="ring.stopped", offer=offer["offer"]), PAGE_TIMEOUT,
+               "the gateway to deliver ring.stopped (held back from the page)")
+    alice.screenshot("expired")
+
+    alice.wait_visible(f"{ring_selector} button.accept").click()
+    notice = alice.wait(
+        lambda d: next((e for e in d.find_elements(By.ID, "notice") if LATE_CLICK_NOTICE in e.text.lower()), None),
+        PAGE_TIMEOUT, f"#notice to say {LATE_CLICK_NOTICE!r}")
+    rejected = desk.wait_event("command.rejected", conversation=conversation, timeout=EVENT_TIMEOUT)
+    assert (rejected["agent"], rejected["commandType"]) == ("alice", "offer.accept")
+    assert notice.get_attribute("data-reason") == rejected["reason"]
+    alice.screenshot("late-click")
+
+
+def test_a_closed_page_past_the_grace_period_hands_its_ring_to_another_agent(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice", "bob"], ringMs=20000, autoAccept=False)
+    alice = workstation.open_page("alice")
+    bob = workstation.open_page("bob")
+    conversation, user = new_conversation()
+
+    desk.request(conversation, user=user, preferredAgent="alice")
+    first = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
+    alice.wait_visible(alice.ring_selector(conversation, first["offer"]))
+    alice.screenshot("ringing")
+
+    closed_at = time.time()
+    alice.close()
+    withdrawn = desk.wait_event("offer.withdrawn", offer=first["offer"], timeout=GRACE_MS / 1000 + EVENT_TIMEOUT)
+    assert (withdrawn["agent"], withdrawn["reason"]) == ("alice", "agentOffline")
+    waited = parse_time(withdrawn["at"]) - closed_at
+    assert waited >= 0.75 * GRACE_MS / 1000, f"the ring was withdrawn {waited:.2f} s after the page closed, within the grace"
+
+    second = desk.wait_event("offer.made", conversation=conversation, agent="bob", timeout=EVENT_TIMEOUT)
+    bob.wait_visible(bob.ring_selector(conversation, second["offer"]))
+    bob.screenshot("bob-ringing")
+
+
+def test_a_token_cannot_act_as_another_agent(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice", "bob"], ringMs=20000, autoAccept=False)
+    alice = workstation.open_page("alice")
+    bob = workstation.open_page("bob")
+    conversation, user = new_conversation()
+
+    desk.request(conversation, user=user, preferredAgent="bob")
+    offer = desk.wait_event("offer.made", conversation=conversation, agent="bob", timeout=EVENT_TIMEOUT)
+    bob_ring = bob.ring_selector(conversation, offer["offer"])
+    bob.wait_visible(bob_ring)
+
+    # Alice's own signed-in socket claims to be Bob accepting Bob's offer.
+    alice.send_on_page_socket({
+        "type": "offer.accept", "conversation": conversation, "offer": offer["offer"],
+        "agent": "bob", "desk": desk.desk,
+    })
+    rejected = desk.wait_event("command.rejected", conversation=conversation, timeout=EVENT_TIMEOUT)
+    assert (rejected["agent"], rejected["commandType"], rejected["reason"]) == ("alice", "offer.accept", "offerNotYours")
+    alice.wait(lambda d: LATE_CLICK_NOTICE in d.find_element(By.ID, "notice").text.lower(), PAGE_TIMEOUT,
+               "alice's #notice to answer the refused accept")
+
+    desk.observe_for(1.5)
+    assert not desk.event_list("conversation.assigned", conversation=conversation)
+    assert [m["agent"] for m in desk.event_list("command.rejected", conversation=conversation)] == ["alice"]
+    for ended in ("offer.expired", "offer.declined", "offer.withdrawn"):
+        assert not desk.event_list(ended, offer=offer["offer"]), f"bob's offer ended: {ended}"
+    assert bob.find_all(bob_ring), "bob's bar went away"
+    assert not bob.received(type="ring.stopped", offer=offer["offer"])
+    assert not bob.find_all(bob.session_selector(conversation))
+    bob.screenshot("ringing")
+    alice.screenshot("refused")
+
+
+def test_an_unknown_token_shows_the_sign_in_error(workstation):
+    stranger = workstation.open_page_for_token("not-a-known-token", "stranger")
+    error = stranger.wait_visible("#signin-error")
+    assert error.text.strip(), "#signin-error is visible but says nothing"
+    for desk_ui in ("#rings", "#sessions", "#status"):
+        assert not any(e.is_displayed() for e in stranger.find_all(desk_ui)), f"{desk_ui} is shown without a sign-in"
+    stranger.screenshot("signin-error")
