@@ -102,11 +102,15 @@ public struct JournalInput: Codable, Hashable, Sendable {
     public var deliveryMode: UInt8?
     public var deskHeader: String?
     public var userID: String?
+    /// Why the shell refused the delivery at intake (`ShardRuntimeConfiguration.admission`), or `nil` when
+    /// it admitted it. Decided once, before journaling, and journaled with the delivery, so that replay
+    /// decodes it the same way whatever the configuration is then. Absent in older entries: admitted.
+    public var refusal: String?
 
     public init(
         exchange: String, routingKey: String, body: Data, contentType: String? = nil, messageID: String? = nil,
         type: String? = nil, timestamp: Int64? = nil, deliveryMode: UInt8? = nil, deskHeader: String? = nil,
-        userID: String? = nil
+        userID: String? = nil, refusal: String? = nil
     ) {
         self.exchange = exchange
         self.routingKey = routingKey
@@ -118,6 +122,7 @@ public struct JournalInput: Codable, Hashable, Sendable {
         self.deliveryMode = deliveryMode
         self.deskHeader = deskHeader
         self.userID = userID
+        self.refusal = refusal
     }
 
     public init(_ delivery: AMQPDelivery) {

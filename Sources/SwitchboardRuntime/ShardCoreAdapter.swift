@@ -54,21 +54,42 @@ public enum RouterAdapter: ShardCoreAdapter {
         "agent.status", "offer.accept", "offer.decline", "session.end", "session.transfer", "agent.sync",
     ]
 
+    /// The admission check for `ShardRuntimeConfiguration.admission`: an agent command (by its body's type,
+    /// or its `type` property when the body has none) is refused unless its broker-validated `user_id` has a
+    /// rule in `users` for its desk (the body's and the `desk` header's). Every other message is admitted.
+    public static func admission(_ users: AgentCommandUsers) -> @Sendable (JournalInput) -> String? {
+        { delivery in
+            let salvaged = WireCodec.salvage(delivery.body)
+            guard let type = salvaged.type ?? delivery.type, agentCommandTypes.contains(type) else { return nil }
+            let header = delivery.deskHeader.flatMap { try? DeskID($0) }
+            let desks = [salvaged.desk, header].compactMap { $0 }
+            return users.refusal(user: delivery.userID, desks: desks)
+        }
+    }
+
+    /// A refused delivery is dead-lettered without being decoded; a contract error is dead-lettered with its
+    /// description. Either way, an agent command whose id, desk and agent can still be read is answered.
     public static func decode(_ delivery: JournalInput) -> DecodedDelivery<RouterCore.Input> {
+        if let refusal = delivery.refusal {
+            return .rejected(reason: refusal, answer: rejectedCommand(delivery, reason: .forbidden))
+        }
         do throws(ContractError) {
             let message = try WireCodec.decodeInbound(delivery.body, properties: delivery.wireProperties)
             return .input(.message(message))
         } catch {
-            let salvaged = WireCodec.salvage(delivery.body)
-            guard let type = salvaged.type, agentCommandTypes.contains(type), let id = salvaged.id,
-                let desk = salvaged.desk, let agent = salvaged.agent
-            else {
-                return .rejected(reason: error.description, answer: nil)
-            }
-            let answer = RouterCore.Input.invalidCommand(
-                id: id, desk: desk, agent: agent, type: type, conversation: salvaged.conversation)
-            return .rejected(reason: error.description, answer: answer)
+            return .rejected(reason: error.description, answer: rejectedCommand(delivery, reason: .invalid))
         }
+    }
+
+    private static func rejectedCommand(_ delivery: JournalInput, reason: RejectionReason) -> RouterCore.Input? {
+        let salvaged = WireCodec.salvage(delivery.body)
+        guard let type = salvaged.type, agentCommandTypes.contains(type), let id = salvaged.id,
+            let desk = salvaged.desk, let agent = salvaged.agent
+        else {
+            return nil
+        }
+        return .rejectedCommand(
+            id: id, desk: desk, agent: agent, type: type, conversation: salvaged.conversation, reason: reason)
     }
 
     public static func handle(_ input: RouterCore.Input, in core: inout RouterCore, at now: Instant) -> [RouterCore.Effect] {

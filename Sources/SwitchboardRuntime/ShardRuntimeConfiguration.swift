@@ -23,12 +23,16 @@ public struct ShardRuntimeConfiguration: Sendable {
     public var retention: ServiceTopology.Retention
     /// Names this instance in logs and in the connection name.
     public var instanceName: String
+    /// Decides at intake, before journaling, whether a delivery is refused and why
+    /// (`JournalInput.refusal`); the adapter's `decode` reads the journaled verdict. Admits everything
+    /// unless set: the Router sets it to check who may send agent commands.
+    public var admission: @Sendable (JournalInput) -> String?
 
     public init(
         amqp: AMQPConfiguration, shards: [Int], shardCount: Int = 4, prefetch: UInt16 = 256, confirmWindow: Int = 256,
         snapshotEveryEntries: Int = 1_000, snapshotEvery: Duration = .seconds(30), pulseInterval: Duration = .seconds(1),
         catchUpTimeout: Duration = .seconds(30), retention: ServiceTopology.Retention = ServiceTopology.Retention(),
-        instanceName: String
+        instanceName: String, admission: @escaping @Sendable (JournalInput) -> String? = { _ in nil }
     ) {
         self.amqp = amqp
         self.shards = shards
@@ -41,5 +45,6 @@ public struct ShardRuntimeConfiguration: Sendable {
         self.catchUpTimeout = catchUpTimeout
         self.retention = retention
         self.instanceName = instanceName
+        self.admission = admission
     }
 }

@@ -11,10 +11,10 @@ public struct ConfigurationKeyDescription: Sendable, Equatable {
     public let defaultDescription: String
 
     /// The command line flag: `http.port` is `--http-port`, `amqp.confirmWindow` is `--amqp-confirm-window`.
-    /// `config.file` is the one exception: it is `--config`.
+    /// The exceptions (`ConfigurationKeys.shortFlags`) drop a first word that the command already says:
+    /// `config.file` is `--config`, the Router's `router.agentCommandUsers` is `--agent-command-users`.
     public var flag: String {
-        if key == ConfigurationKeys.configFile { return "--config" }
-        return "--" + Self.wordsOfKey(key).joined(separator: "-").lowercased()
+        "--" + Self.wordsOfKey(ConfigurationKeys.shortFlags[key] ?? key).joined(separator: "-").lowercased()
     }
 
     /// The environment variable: `http.port` is `SWITCHBOARD_HTTP_PORT`.
@@ -60,10 +60,14 @@ public enum ConfigurationKeys {
     public static let snapshotEverySeconds = "snapshot.everySeconds"
     public static let pulseIntervalMilliseconds = "pulse.intervalMilliseconds"
     public static let journalMaxAge = "journal.maxAge"
+    public static let agentCommandUsers = "router.agentCommandUsers"
+
+    /// The keys whose command line flag is made from another name than the key itself.
+    static let shortFlags = [configFile: "config", agentCommandUsers: "agentCommandUsers"]
 
     /// All keys, for `--help` and for rejecting unknown flags and file keys.
     public static func all(defaults: ServiceDefaults) -> [ConfigurationKeyDescription] {
-        [
+        var keys: [ConfigurationKeyDescription] = [
             .init(
                 key: configFile,
                 summary: "path of a JSON file with any of these keys (nested objects: {\"http\": {\"port\": 9101}})",
@@ -140,5 +144,15 @@ public enum ConfigurationKeys {
                 defaultDescription: ServiceDefaults.journalMaxAge
             ),
         ]
+        if let agentCommandUsers = defaults.agentCommandUsers {
+            keys.append(
+                .init(
+                    key: ConfigurationKeys.agentCommandUsers,
+                    summary: "broker users allowed to send agent commands (checked against the AMQP user_id),"
+                        + " a list of user:desk rules where desk may be * for every desk",
+                    defaultDescription: agentCommandUsers.joined(separator: ",")
+                ))
+        }
+        return keys
     }
 }

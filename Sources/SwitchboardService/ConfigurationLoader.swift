@@ -2,6 +2,7 @@ import Configuration
 import Foundation
 import Logging
 import SwitchboardAMQP
+import SwitchboardCommon
 import SystemPackage
 
 /// A configuration value that cannot be used; the process prints it and exits with status 2.
@@ -44,7 +45,10 @@ public enum ConfigurationLoader {
         try rejectUnknownFlags(Array(options), keys: keys)
 
         let flags = CommandLineArgumentsProvider(arguments: arguments).mapKeys { key in
-            key == AbsoluteConfigKey(ConfigKey(ConfigurationKeys.configFile)) ? ["config"] : key
+            for (name, flagName) in ConfigurationKeys.shortFlags where key == AbsoluteConfigKey(ConfigKey(name)) {
+                return AbsoluteConfigKey(ConfigKey(flagName))
+            }
+            return key
         }
         let variables = EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "switchboard")
         let defaultValues = InMemoryProvider(
@@ -76,7 +80,9 @@ public enum ConfigurationLoader {
             snapshotEveryEntries: try values.int(ConfigurationKeys.snapshotEveryEntries, atLeast: 1),
             snapshotEverySeconds: try values.int(ConfigurationKeys.snapshotEverySeconds, atLeast: 1),
             pulseIntervalMilliseconds: try values.int(ConfigurationKeys.pulseIntervalMilliseconds, atLeast: 10),
-            journalMaxAge: try validMaxAge(values.string(ConfigurationKeys.journalMaxAge))
+            journalMaxAge: try validMaxAge(values.string(ConfigurationKeys.journalMaxAge)),
+            agentCommandUsers: defaults.agentCommandUsers == nil
+                ? nil : try values.agentCommandUsers(ConfigurationKeys.agentCommandUsers)
         )
         for shard in configuration.shards where shard >= configuration.shardCount {
             throw ConfigurationError(
@@ -113,7 +119,7 @@ public enum ConfigurationLoader {
     ) -> [AbsoluteConfigKey: ConfigValue] {
         func key(_ name: String) -> AbsoluteConfigKey { AbsoluteConfigKey(ConfigKey(name)) }
         func value(_ content: ConfigContent) -> ConfigValue { ConfigValue(content, isSecret: false) }
-        return [
+        var values: [AbsoluteConfigKey: ConfigValue] = [
             key(ConfigurationKeys.configFile): value(.string("")),
             key(ConfigurationKeys.amqpURL): ConfigValue(.string(ServiceDefaults.amqpURL), isSecret: true),
             key(ConfigurationKeys.amqpPrefetch): value(.int(ServiceDefaults.prefetch)),
@@ -130,6 +136,10 @@ public enum ConfigurationLoader {
             key(ConfigurationKeys.pulseIntervalMilliseconds): value(.int(ServiceDefaults.pulseIntervalMilliseconds)),
             key(ConfigurationKeys.journalMaxAge): value(.string(ServiceDefaults.journalMaxAge)),
         ]
+        if let agentCommandUsers = defaults.agentCommandUsers {
+            values[key(ConfigurationKeys.agentCommandUsers)] = value(.stringArray(agentCommandUsers))
+        }
+        return values
     }
 
     /// A misspelled flag would otherwise be ignored silently and the default would win.
@@ -310,6 +320,24 @@ private struct CheckedReader {
             throw ConfigurationError("invalid \(key): the list is empty")
         }
         return .some(shards)
+    }
+
+    /// Flags and environment give a comma-separated list; the file may hold a list or one string.
+    func agentCommandUsers(_ key: String) throws(ConfigurationError) -> AgentCommandUsers {
+        let configKey = ConfigKey(key)
+        let rules: [String]
+        if let strings = try? reader.requiredStringArray(forKey: configKey) {
+            rules = strings
+        } else if let word = try? reader.requiredString(forKey: configKey) {
+            rules = word.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        } else {
+            throw ConfigurationError("invalid \(key): expected a list of user:desk rules such as switchboard-gateway:*")
+        }
+        do {
+            return try AgentCommandUsers(rules: rules)
+        } catch {
+            throw ConfigurationError("invalid \(key): \(error)")
+        }
     }
 
     private func int(_ key: String) throws(ConfigurationError) -> Int {

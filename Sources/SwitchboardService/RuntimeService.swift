@@ -39,7 +39,7 @@ public struct RuntimeService<Adapter: ShardCoreAdapter>: Service, HealthReportin
 extension ServiceConfiguration {
     /// The runtime's share of the configuration.
     public var runtimeConfiguration: ShardRuntimeConfiguration {
-        ShardRuntimeConfiguration(
+        var configuration = ShardRuntimeConfiguration(
             amqp: amqp,
             shards: shards,
             shardCount: shardCount,
@@ -51,6 +51,10 @@ extension ServiceConfiguration {
             retention: ServiceTopology.Retention(journalMaxAge: journalMaxAge),
             instanceName: instanceName
         )
+        if let agentCommandUsers {
+            configuration.admission = RouterAdapter.admission(agentCommandUsers)
+        }
+        return configuration
     }
 }
 

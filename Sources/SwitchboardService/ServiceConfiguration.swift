@@ -1,5 +1,6 @@
 import Logging
 import SwitchboardAMQP
+import SwitchboardCommon
 
 /// What differs between the three services before any configuration is read.
 public struct ServiceDefaults: Sendable, Equatable {
@@ -7,13 +8,19 @@ public struct ServiceDefaults: Sendable, Equatable {
     public let executableName: String
     /// The default port of the metrics and health server.
     public let httpPort: Int
+    /// The default rules of `router.agentCommandUsers`; `nil` for a service that takes no agent commands
+    /// (and then has no such key).
+    public let agentCommandUsers: [String]?
 
-    public init(executableName: String, httpPort: Int) {
+    public init(executableName: String, httpPort: Int, agentCommandUsers: [String]? = nil) {
         self.executableName = executableName
         self.httpPort = httpPort
+        self.agentCommandUsers = agentCommandUsers
     }
 
-    public static let router = ServiceDefaults(executableName: "switchboard-router", httpPort: 9101)
+    /// The deployment's gateway user may send agent commands for every desk.
+    public static let router = ServiceDefaults(
+        executableName: "switchboard-router", httpPort: 9101, agentCommandUsers: ["switchboard-gateway:*"])
     public static let notifier = ServiceDefaults(executableName: "switchboard-notifier", httpPort: 9102)
     public static let closer = ServiceDefaults(executableName: "switchboard-closer", httpPort: 9103)
 
@@ -71,6 +78,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var pulseIntervalMilliseconds: Int
     /// RabbitMQ `x-max-age` syntax, such as `7D`.
     public var journalMaxAge: String
+    /// The broker users the Router takes agent commands from (`router.agentCommandUsers`); `nil` for the
+    /// other services.
+    public var agentCommandUsers: AgentCommandUsers?
 
     public init(
         amqp: AMQPConfiguration,
@@ -87,7 +97,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         snapshotEveryEntries: Int,
         snapshotEverySeconds: Int,
         pulseIntervalMilliseconds: Int,
-        journalMaxAge: String
+        journalMaxAge: String,
+        agentCommandUsers: AgentCommandUsers? = nil
     ) {
         self.amqp = amqp
         self.prefetch = prefetch
@@ -104,6 +115,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         self.snapshotEverySeconds = snapshotEverySeconds
         self.pulseIntervalMilliseconds = pulseIntervalMilliseconds
         self.journalMaxAge = journalMaxAge
+        self.agentCommandUsers = agentCommandUsers
     }
 
     /// The shard numbers this instance consumes, in ascending order.
@@ -111,7 +123,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     /// Metadata to log once at start, so an operator sees the values that won.
     public var logMetadata: Logger.Metadata {
-        [
+        var metadata: Logger.Metadata = [
             "amqp.url": "\(amqp.redactedDescription)",
             "shards.count": "\(shardCount)",
             "shards.consume": "\(shards.map(String.init).joined(separator: ","))",
@@ -124,5 +136,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
             "pulse.intervalMilliseconds": "\(pulseIntervalMilliseconds)",
             "journal.maxAge": "\(journalMaxAge)",
         ]
+        if let agentCommandUsers {
+            metadata[ConfigurationKeys.agentCommandUsers] = "\(agentCommandUsers.ruleDescription)"
+        }
+        return metadata
     }
 }

@@ -13,7 +13,8 @@ private let chat = RouterFixture.chat
         _ id: String, desk: DeskID = acme, agent: AgentID = ann, type: String = "offer.accept",
         conversation: ConversationID? = chat(1)
     ) -> RouterCore.Input {
-        .invalidCommand(id: try! MessageID(id), desk: desk, agent: agent, type: type, conversation: conversation)
+        .rejectedCommand(
+            id: try! MessageID(id), desk: desk, agent: agent, type: type, conversation: conversation, reason: .invalid)
     }
 
     @Test func aKnownAgentGetsCommandRejectedInvalidWithTheDesksNextSeq() {

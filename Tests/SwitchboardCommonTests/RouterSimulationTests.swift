@@ -124,9 +124,9 @@ private struct RouterSimulation {
                 routing: random.pick(RoutingPolicy.allCases)))
         case 95..<97:
             messageCount += 1
-            return .invalidCommand(
+            return .rejectedCommand(
                 id: try! MessageID("m-\(messageCount)"), desk: desk, agent: agent, type: "offer.accept",
-                conversation: random.chance(50) ? conversation : nil)
+                conversation: random.chance(50) ? conversation : nil, reason: random.pick([.invalid, .forbidden]))
         case 97..<99:
             if let previous = sent.randomElement(using: &random) {
                 return .message(previous)
@@ -254,15 +254,20 @@ private struct RouterOracle {
         switch input {
         case .message(let message):
             checkAnswered(message, effects, context)
-        case .invalidCommand(let id, let desk, let agent, _, _):
+        case .rejectedCommand(let id, let desk, let agent, _, _, let reason):
             let rejections = effects.count { effect in
                 guard case .publish(let event) = effect, case .commandRejected(let rejection) = event.body else {
                     return false
                 }
-                return rejection.command == id && rejection.reason == .invalid
+                return rejection.command == id && rejection.reason == reason
             }
             let known = configured.contains(desk) && agents[desk]?[agent] != nil
-            #expect(rejections == (known ? 1 : 0), "an invalid command is answered once, to a known agent; \(context)")
+            #expect(rejections == (known ? 1 : 0), "a refused command is answered once, to a known agent; \(context)")
+            #expect(
+                effects.allSatisfy { effect in
+                    if case .publish(let event) = effect { return event.body.type == "command.rejected" }
+                    return true
+                }, "a refused command changes nothing but its answer; \(context)")
         case .tick:
             break
         }

@@ -25,10 +25,17 @@ public struct RouterCore: Codable, Sendable, Equatable {
         case message(InboundMessage)
         /// A timer fired: every ring whose deadline is at or before `now` expires.
         case tick
-        /// An agent's command that broke the contract, of which these fields could still be read. The shell
-        /// dead-letters the message; the core answers the agent with `command.rejected` (reason `invalid`)
-        /// when the desk and the agent exist, so the rejection takes the desk's next `seq`.
-        case invalidCommand(id: MessageID, desk: DeskID, agent: AgentID, type: String, conversation: ConversationID?)
+        /// An agent's command the shell refused, of which these fields could still be read: `invalid` when it
+        /// broke the contract, `forbidden` when its broker user may not send agent commands for its desk. The
+        /// shell dead-letters the message; the core answers the agent with `command.rejected` and `reason` when
+        /// the desk and the agent exist, so the rejection takes the desk's next `seq`, and changes nothing else.
+        ///
+        /// An invalid command's id is remembered (it stays invalid, so a redelivery is answered once). A
+        /// forbidden one's is not: it must not stop the same id coming from an allowed user, or the message
+        /// being taken when requeued after its user was allowed.
+        case rejectedCommand(
+            id: MessageID, desk: DeskID, agent: AgentID, type: String, conversation: ConversationID?,
+            reason: RejectionReason)
     }
 
     public enum Effect: Hashable, Sendable {
@@ -84,11 +91,13 @@ public struct RouterCore: Codable, Sendable, Equatable {
             }
         case .tick:
             expireRings(dueBy: now, into: &effects)
-        case .invalidCommand(let id, let desk, let agent, let type, let conversation):
+        case .rejectedCommand(let id, let desk, let agent, let type, let conversation, let reason):
             if !seenMessages.contains(id) {
-                seenMessages.remember(id, true)
+                if reason != .forbidden {
+                    seenMessages.remember(id, true)
+                }
                 let command = AgentCommand(id: id, type: type, agent: agent, conversation: conversation)
-                rejectInvalid(command, on: desk, at: now, into: &effects)
+                reject(command, reason, on: desk, at: now, into: &effects)
             }
         }
         if let next = nextDeadline() {
@@ -162,12 +171,13 @@ public struct RouterCore: Codable, Sendable, Equatable {
     }
 
     /// Nothing to answer when the desk or the agent is unknown: the command is only dead-lettered.
-    private mutating func rejectInvalid(
-        _ command: AgentCommand, on desk: DeskID, at now: Instant, into effects: inout [Effect]
+    private mutating func reject(
+        _ command: AgentCommand, _ reason: RejectionReason, on desk: DeskID, at now: Instant,
+        into effects: inout [Effect]
     ) {
         guard desks[desk]?.agents[command.agent] != nil else { return }
         var out = DeskOutput(at: now)
-        desks[desk]!.rejectInvalid(command, &out)
+        desks[desk]!.rejectRefused(command, reason, &out)
         collect(out, into: &effects)
     }
 

@@ -148,9 +148,9 @@ struct RouterDesk: Codable, Sendable, Equatable {
         emit(.agentState(AgentState(agent: agent.id, status: agent.status, rings: rings, sessions: sessions)), &out)
     }
 
-    /// A command that broke the contract, from a known agent.
-    mutating func rejectInvalid(_ command: AgentCommand, _ out: inout DeskOutput) {
-        reject(command, .invalid, &out)
+    /// A command of a known agent that the shell refused before it reached the desk (invalid or forbidden).
+    mutating func rejectRefused(_ command: AgentCommand, _ reason: RejectionReason, _ out: inout DeskOutput) {
+        reject(command, reason, &out)
     }
 
     mutating func request(_ request: ConversationRequest, _ out: inout DeskOutput) {
