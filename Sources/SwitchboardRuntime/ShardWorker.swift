@@ -238,7 +238,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 metrics.pulses.increment()
                 continue
             }
-            let input = JournalInput(delivery)
+            var input = JournalInput(delivery)
+            input.refusal = configuration.admission(input)
             switch Adapter.decode(input) {
             case .input:
                 metrics.inputs.increment()
