@@ -67,9 +67,17 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: DeliveryStream.AsyncIterator
+        var burst: [AMQPDelivery] = []
+        var position = 0
 
         public mutating func next() async throws -> AMQPDelivery? {
-            try await base.next()
+            while position == burst.count {
+                guard let next = try await base.next() else { return nil }
+                burst = next
+                position = 0
+            }
+            defer { position += 1 }
+            return burst[position]
         }
     }
 

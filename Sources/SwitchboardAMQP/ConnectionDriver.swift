@@ -32,15 +32,43 @@ final class ConnectionDriver: @unchecked Sendable {
         }
     }
 
+    /// A batch publish's caller, resumed once every message of the batch is settled.
+    private final class PublishBatch {
+        var outcome: BatchOutcome
+        let continuation: UnsafeContinuation<Void, any Error>
+
+        init(count: Int, continuation: UnsafeContinuation<Void, any Error>) {
+            outcome = BatchOutcome(count: count)
+            self.continuation = continuation
+        }
+    }
+
+    /// Who learns what became of one published message.
+    private enum PublishCompletion {
+        case single(UnsafeContinuation<Void, any Error>)
+        case batch(PublishBatch, index: Int)
+
+        func finish(_ result: Result<Void, AMQPError>) {
+            switch self {
+            case .single(let continuation):
+                continuation.resume(with: result.mapError { $0 })
+            case .batch(let batch, let index):
+                if let batchResult = batch.outcome.settle(index, result) {
+                    batch.continuation.resume(with: batchResult.mapError { $0 })
+                }
+            }
+        }
+    }
+
     private struct WaitingPublish {
         var message: OutgoingMessage
         var enqueuedAt: ContinuousClock.Instant
-        var continuation: UnsafeContinuation<Void, any Error>
+        var completion: PublishCompletion
     }
 
     private struct InFlightPublish {
         var message: OutgoingMessage
-        var continuation: UnsafeContinuation<Void, any Error>
+        var completion: PublishCompletion
     }
 
     /// A message whose method frame arrived, waiting for its header and body frames.
@@ -79,9 +107,27 @@ final class ConnectionDriver: @unchecked Sendable {
         /// Numbers each basic.consume of this driver, so settles reach only the subscription they came from.
         var subscription: UInt64 = 0
 
+        /// Deliveries read in this turn of the loop, handed to the consumer together: one wake-up of
+        /// its task per burst rather than per message.
+        private var burst: [AMQPDelivery] = []
+
         init(spec: ConsumerSpec, stream: DeliveryStream.Continuation) {
             self.spec = spec
             self.stream = stream
+        }
+
+        func deliver(_ delivery: AMQPDelivery) { burst.append(delivery) }
+
+        func handOverBurst() {
+            guard !burst.isEmpty else { return }
+            stream.yield(burst)
+            burst = []
+        }
+
+        /// Ends the sequence after the deliveries already read.
+        func finish(throwing error: AMQPError? = nil) {
+            handOverBurst()
+            stream.finish(throwing: error)
         }
 
         var subscribeArguments: AMQPTable {
@@ -107,6 +153,9 @@ final class ConnectionDriver: @unchecked Sendable {
     private let logger: Logger
     private let shared: ConnectionShared
     private let arena = CArena()
+    private let publishFrames = PublishFrames()
+    /// A burst of publishes is written once it holds this much, so large bodies do not pile up in memory.
+    private static let publishBurstBytes = 256 * 1024
 
     private var link: Link = .closed
     private var isBlocked = false
@@ -262,7 +311,16 @@ final class ConnectionDriver: @unchecked Sendable {
                 continuation.resume(throwing: AMQPError.connectionClosed)
                 return
             }
-            publisher.waiting.append(WaitingPublish(message: message, enqueuedAt: enqueuedAt, continuation: continuation))
+            publisher.waiting.append(WaitingPublish(message: message, enqueuedAt: enqueuedAt, completion: .single(continuation)))
+        case .publishBatch(let channel, let messages, let enqueuedAt, let continuation):
+            guard let publisher = publishers[channel] else {
+                continuation.resume(throwing: AMQPError.connectionClosed)
+                return
+            }
+            let batch = PublishBatch(count: messages.count, continuation: continuation)
+            for (index, message) in messages.enumerated() {
+                publisher.waiting.append(WaitingPublish(message: message, enqueuedAt: enqueuedAt, completion: .batch(batch, index: index)))
+            }
         case .consume(let spec, let stream, let continuation):
             let channel = allocateChannel()
             let consumer = ConsumerChannel(spec: spec, stream: stream)
@@ -283,7 +341,7 @@ final class ConnectionDriver: @unchecked Sendable {
             }
         case .cancelConsumer(let channel):
             guard let consumer = consumers.removeValue(forKey: channel) else { return }
-            consumer.stream.finish()
+            consumer.finish()
             if case .connected(let connection) = link {
                 // Acks held back for coalescing must reach the broker before the channel closes,
                 // or it would requeue messages that were handled.
@@ -337,6 +395,7 @@ final class ConnectionDriver: @unchecked Sendable {
         case .declare(_, let continuation): continuation.resume(throwing: error)
         case .openPublisher(_, let continuation): continuation.resume(throwing: error)
         case .publish(_, _, _, let continuation): continuation.resume(throwing: error)
+        case .publishBatch(_, _, _, let continuation): continuation.resume(throwing: error)
         case .consume(_, let stream, let continuation):
             stream.finish()
             continuation.resume(throwing: error)
@@ -367,15 +426,31 @@ final class ConnectionDriver: @unchecked Sendable {
 
     // MARK: - Publishing
 
+    /// Sends what waits on every open publisher channel, up to each confirm window. Over plain TCP the
+    /// frames of the whole burst go out in one write (see `PublishFrames`); over TLS through librabbitmq.
     private func flushPublishes(_ connection: amqp_connection_state_t) -> Bool {
         guard !isBlocked else { return false }
+        let frames = configuration.useTLS ? nil : publishFrames
+        let frameMax = Int(amqp_get_frame_max(connection))
         var sent = false
         for (channel, publisher) in publishers where publisher.isOpen {
             while publisher.tracker.hasRoom, let waiting = publisher.waiting.popFirst() {
                 let message = waiting.message
-                _ = publisher.tracker.track(InFlightPublish(message: message, continuation: waiting.continuation))
                 arena.reset()
                 var properties = arena.properties(message.properties)
+                if let frames {
+                    do {
+                        try frames.append(message, properties: &properties, channel: channel, frameMax: frameMax)
+                    } catch {
+                        waiting.completion.finish(.failure(error))
+                        continue
+                    }
+                    _ = publisher.tracker.track(InFlightPublish(message: message, completion: waiting.completion))
+                    sent = true
+                    if frames.count >= Self.publishBurstBytes, !writePublishFrames(frames, on: connection) { return true }
+                    continue
+                }
+                _ = publisher.tracker.track(InFlightPublish(message: message, completion: waiting.completion))
                 let status = message.body.withUnsafeBytes { body in
                     amqp_basic_publish(
                         connection, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
@@ -389,26 +464,36 @@ final class ConnectionDriver: @unchecked Sendable {
                 }
             }
         }
+        if let frames, frames.count > 0 { _ = writePublishFrames(frames, on: connection) }
         return sent
+    }
+
+    /// False when the connection was lost on the way; the publishes in flight have failed then.
+    private func writePublishFrames(_ frames: PublishFrames, on connection: amqp_connection_state_t) -> Bool {
+        guard let failure = frames.write(to: amqp_get_sockfd(connection), timeout: configuration.operationTimeout) else {
+            return true
+        }
+        connectionLost(.connectionLost(reason: failure))
+        return false
     }
 
     private func settleConfirm(_ publisher: PublisherChannel, tag: UInt64, multiple: Bool, acknowledged: Bool) {
         publisher.tracker.settle(tag: tag, multiple: multiple, acknowledged: acknowledged) { entry, outcome in
             switch outcome {
             case .confirmed:
-                entry.continuation.resume()
+                entry.completion.finish(.success(()))
             case .nacked:
-                entry.continuation.resume(throwing: AMQPError.publishNacked(
-                    exchange: entry.message.exchange, routingKey: entry.message.routingKey))
+                entry.completion.finish(.failure(.publishNacked(
+                    exchange: entry.message.exchange, routingKey: entry.message.routingKey)))
             case .returned(let code, let text):
-                entry.continuation.resume(throwing: AMQPError.publishReturned(
-                    exchange: entry.message.exchange, routingKey: entry.message.routingKey, code: code, detail: text))
+                entry.completion.finish(.failure(.publishReturned(
+                    exchange: entry.message.exchange, routingKey: entry.message.routingKey, code: code, detail: text)))
             }
         }
     }
 
     private func failInFlight(_ publisher: PublisherChannel, with error: AMQPError) {
-        publisher.tracker.removeAll { $0.continuation.resume(throwing: error) }
+        publisher.tracker.removeAll { $0.completion.finish(.failure(error)) }
         publisher.incoming = nil
     }
 
@@ -433,6 +518,7 @@ final class ConnectionDriver: @unchecked Sendable {
             handled += 1
             handle(frame, on: connection)
         }
+        for consumer in consumers.values { consumer.handOverBurst() }
         if case .connected(let connection) = link { amqp_maybe_release_buffers(connection) }
         return handled > 0
     }
@@ -487,7 +573,7 @@ final class ConnectionDriver: @unchecked Sendable {
         if case .int(let offset)? = content.properties.headers["x-stream-offset"] {
             consumer.lastStreamOffset = offset
         }
-        consumer.stream.yield(AMQPDelivery(
+        consumer.deliver(AMQPDelivery(
             body: content.body, properties: content.properties, exchange: content.exchange,
             routingKey: content.routingKey, redelivered: redelivered, deliveryTag: deliveryTag,
             shared: shared, channel: channel, generation: shared.generation.load(ordering: .relaxed),
@@ -534,7 +620,7 @@ final class ConnectionDriver: @unchecked Sendable {
             // consumer_cancel_notify: the broker ended the subscription (queue deleted, node lost).
             guard let consumer = consumers.removeValue(forKey: channel) else { return }
             logger.warning("the broker cancelled a consumer", metadata: ["queue": "\(consumer.spec.queue)"])
-            consumer.stream.finish(throwing: AMQPError.channelClosed(
+            consumer.finish(throwing: AMQPError.channelClosed(
                 operation: "consuming from queue '\(consumer.spec.queue)'", code: 0,
                 detail: "the broker cancelled the subscription (queue deleted or moved)"))
             let reply = amqp_channel_close(connection, channel, AMQP_REPLY_SUCCESS)
@@ -583,7 +669,7 @@ final class ConnectionDriver: @unchecked Sendable {
         } else if let consumer = consumers.removeValue(forKey: channel) {
             let error = Self.channelError(operation: "consuming from queue '\(consumer.spec.queue)'", code: code, text: text)
             logger.warning("the broker closed a consumer channel", metadata: ["error": "\(error)"])
-            consumer.stream.finish(throwing: error)
+            consumer.finish(throwing: error)
             freeChannels.append(channel)
         } else if channel == Self.controlChannel {
             controlChannelOpen = false
@@ -816,6 +902,7 @@ final class ConnectionDriver: @unchecked Sendable {
             failInFlight(publisher, with: lost)
         }
         for consumer in consumers.values {
+            consumer.handOverBurst()
             consumer.consumerTag = nil
             consumer.incoming = nil
         }
@@ -875,7 +962,7 @@ final class ConnectionDriver: @unchecked Sendable {
             if let error = try channelFailure(of: { () throws(CallFailure) in try subscribe(channel, consumer, on: connection) }) {
                 consumers[channel] = nil
                 freeChannels.append(channel)
-                consumer.stream.finish(throwing: error)
+                consumer.finish(throwing: error)
             }
         }
     }
@@ -917,7 +1004,7 @@ final class ConnectionDriver: @unchecked Sendable {
         }
         for publisher in publishers.values {
             while let first = publisher.waiting.first, expired(first.enqueuedAt) {
-                publisher.waiting.removeFirst().continuation.resume(throwing: wait.error)
+                publisher.waiting.removeFirst().completion.finish(.failure(wait.error))
             }
         }
         if case .disconnected = link {
@@ -960,11 +1047,11 @@ final class ConnectionDriver: @unchecked Sendable {
         for publisher in publishers.values {
             failInFlight(publisher, with: .connectionClosed)
             while let waiting = publisher.waiting.popFirst() {
-                waiting.continuation.resume(throwing: AMQPError.connectionClosed)
+                waiting.completion.finish(.failure(.connectionClosed))
             }
         }
         publishers = [:]
-        for consumer in consumers.values { consumer.stream.finish() }
+        for consumer in consumers.values { consumer.finish() }
         consumers = [:]
         for pending in pendingDeclarations { pending.continuation.resume(throwing: AMQPError.connectionClosed) }
         pendingDeclarations = []

@@ -10,13 +10,25 @@ public enum AMQPConnectionState: Sendable, Hashable {
     case closed
 }
 
-/// A message on its way to the broker.
-struct OutgoingMessage: Sendable {
-    var body: [UInt8]
-    var exchange: String
-    var routingKey: String
-    var properties: AMQPProperties
-    var mandatory: Bool
+/// A message to publish, as `AMQPPublisher.publish(contentsOf:)` takes it.
+public struct OutgoingMessage: Sendable {
+    public var body: [UInt8]
+    public var exchange: String
+    public var routingKey: String
+    public var properties: AMQPProperties
+    /// When set, the broker returns the message if no queue takes it, and the publish fails.
+    public var mandatory: Bool
+
+    public init(
+        body: [UInt8], exchange: String, routingKey: String, properties: AMQPProperties = AMQPProperties(),
+        mandatory: Bool = false
+    ) {
+        self.body = body
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.properties = properties
+        self.mandatory = mandatory
+    }
 }
 
 /// What a consumer subscribes with; kept to subscribe again after a reconnect.
@@ -33,13 +45,16 @@ enum Settlement: Sendable {
     case reject(requeue: Bool)
 }
 
-typealias DeliveryStream = AsyncThrowingStream<AMQPDelivery, any Error>
+/// Deliveries in bursts, as the I/O thread reads them; `AMQPConsumer` hands them out one by one.
+typealias DeliveryStream = AsyncThrowingStream<[AMQPDelivery], any Error>
 
 /// Requests from Swift callers to the I/O thread that owns the librabbitmq connection.
 enum DriverCommand: Sendable {
     case declare(Topology, CheckedContinuation<Void, any Error>)
     case openPublisher(window: Int, CheckedContinuation<UInt16, any Error>)
     case publish(channel: UInt16, OutgoingMessage, enqueuedAt: ContinuousClock.Instant, UnsafeContinuation<Void, any Error>)
+    /// Resumed once, when every message of the batch is settled.
+    case publishBatch(channel: UInt16, [OutgoingMessage], enqueuedAt: ContinuousClock.Instant, UnsafeContinuation<Void, any Error>)
     case consume(ConsumerSpec, DeliveryStream.Continuation, CheckedContinuation<UInt16, any Error>)
     case cancelConsumer(channel: UInt16)
     case settle(channel: UInt16, subscription: UInt64, deliveryTag: UInt64, Settlement)
