@@ -79,7 +79,7 @@ struct LoadRun {
         let publishing = try await AMQPConnection.connect(configuration, logger: logger)
         let consuming = try await AMQPConnection.connect(configuration, logger: logger)
         let publisher = try await publishing.publisher(confirmWindow: 1_024)
-        let players = Players(desks: desks, publisher: publisher)
+        let players = Players(desks: desks, publisher: publisher, brokerUser: configuration.user)
         let queues = try await declareOwnQueues(consuming)
         let followers = [
             Task { try await follow(queues.workstations, on: consuming) { delivery in

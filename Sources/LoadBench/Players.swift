@@ -31,6 +31,9 @@ actor Players {
 
     let desks: BenchDesks
     private let publisher: AMQPPublisher
+    /// The broker user of the publishing connection, sent as `user_id`: the Router takes agent commands
+    /// only from a user allowed for their desk.
+    private let brokerUser: String
     private let runPrefix = "lb\(UInt32.random(in: 0...UInt32.max))-"
     private var nextNumber = 0
     private var nextLoadDesk = 0
@@ -47,9 +50,10 @@ actor Players {
     private(set) var expiryToNextRing = Players.histogram()
     private(set) var inactivityToClosure = Players.histogram()
 
-    init(desks: BenchDesks, publisher: AMQPPublisher) {
+    init(desks: BenchDesks, publisher: AMQPPublisher, brokerUser: String) {
         self.desks = desks
         self.publisher = publisher
+        self.brokerUser = brokerUser
     }
 
     /// Microseconds, up to ten minutes.
@@ -178,7 +182,8 @@ actor Players {
     func send(desk: DeskID, _ bodies: [InboundBody]) {
         let messages = bodies.map { body in
             try! WireCodec.outgoing(
-                InboundMessage(id: try! MessageID(UUID().uuidString.lowercased()), desk: desk, at: WallClock.now(), body: body))
+                InboundMessage(id: try! MessageID(UUID().uuidString.lowercased()), desk: desk, at: WallClock.now(), body: body)
+            ).publishedAs(brokerUser)
         }
         inputsPublished += messages.count
         for message in messages {

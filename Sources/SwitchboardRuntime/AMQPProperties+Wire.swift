@@ -8,7 +8,18 @@ extension AMQPProperties {
         self.init(
             contentType: wire.contentType, headers: wire.deskHeader.map { ["desk": .string($0)] } ?? [:],
             deliveryMode: wire.deliveryMode.flatMap(AMQPProperties.DeliveryMode.init(rawValue:)),
-            messageID: wire.messageID, timestamp: wire.timestamp.map { UInt64(clamping: $0) }, type: wire.type)
+            messageID: wire.messageID, timestamp: wire.timestamp.map { UInt64(clamping: $0) }, type: wire.type,
+            userID: wire.userID)
+    }
+}
+
+extension WireMessage {
+    /// The message with the AMQP `user_id` of the broker user that publishes it: the broker refuses any other
+    /// user, and the Router takes agent commands only from a `user_id` it allows for their desk.
+    public func publishedAs(_ user: String) -> WireMessage {
+        var message = self
+        message.properties.userID = user
+        return message
     }
 }
 

@@ -12,15 +12,22 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
     private let task: Task<Void, any Error>
 
     /// Starts a runtime on `shards` of `shardCount` with short pulses; `snapshotOnStop: false` stops like a crash.
+    /// A Router is given `routerAdmission` unless `admission` is set, as `switchboard-router` is given
+    /// `--agent-command-users`.
     static func start(
         _ broker: TestBroker, name: String, shards: [Int] = [0, 1], shardCount: Int = 2, snapshotEveryEntries: Int = 1_000,
-        snapshotOnStop: Bool = true
+        snapshotOnStop: Bool = true, admission: (@Sendable (JournalInput) -> String?)? = nil
     ) throws -> RunningService {
         var amqp = try broker.configuration()
         amqp.connectionName = name
-        let configuration = ShardRuntimeConfiguration(
+        var configuration = ShardRuntimeConfiguration(
             amqp: amqp, shards: shards, shardCount: shardCount, snapshotEveryEntries: snapshotEveryEntries,
             pulseInterval: .milliseconds(200), catchUpTimeout: .seconds(20), instanceName: name)
+        if let admission {
+            configuration.admission = admission
+        } else if Adapter.service == .router {
+            configuration.admission = routerAdmission
+        }
         let runtime = ServiceRuntime<Adapter>(configuration: configuration, logger: Logger(label: "switchboard.test.\(name)"))
         let task = Task { try await runtime.run(snapshotOnStop: snapshotOnStop) }
         return RunningService(runtime: runtime, task: task)
@@ -46,7 +53,9 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
     }
 }
 
-/// A message published to a contract exchange, with the properties the contract asks for.
+/// The broker user of the tests' connections (`TestBroker.configuration`), allowed to send agent commands
+/// for every desk; `switchboard-ops` has write access to `switchboard.in` and no rule.
+let routerAdmission = RouterAdapter.admission(try! AgentCommandUsers(rules: ["switchboard:*"]))
 
 /// Builds inbound messages for one desk with unique ids.
 final class InboundFactory: Sendable {
@@ -63,8 +72,9 @@ final class InboundFactory: Sendable {
         return InboundMessage(id: id, desk: desk, at: ShardWorker<RouterAdapter>.wallClock(), body: body)
     }
 
-    func wire(_ body: InboundBody) -> WireMessage {
-        try! WireCodec.outgoing(message(body))
+    /// The message as the tests' connections publish it, with their broker user as `user_id`.
+    func wire(_ body: InboundBody, as user: String = "switchboard") -> WireMessage {
+        try! WireCodec.outgoing(message(body)).publishedAs(user)
     }
 }
 

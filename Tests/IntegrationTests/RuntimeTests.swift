@@ -214,7 +214,7 @@ struct RuntimeTests {
                 Array(body.utf8), exchange: ContractExchange.inbound.rawValue, routingKey: type,
                 properties: AMQPProperties(
                     contentType: "application/json", headers: ["desk": .string(desk.desk.rawValue)],
-                    deliveryMode: .persistent, messageID: id, type: type))
+                    deliveryMode: .persistent, messageID: id, type: type, userID: "switchboard"))
         }
         let at = "2026-11-25T18:00:00.000Z"
         let prefix = desk.desk.rawValue
@@ -228,7 +228,7 @@ struct RuntimeTests {
             id: "\(prefix)-big", type: "agent.sync")
         let unknownDesk = InboundFactory(deskPrefix: "never-configured")
         let stray = unknownDesk.message(.agentSync(agent: ann))
-        try await publisher.publish(try WireCodec.outgoing(stray))
+        try await publisher.publish(try WireCodec.outgoing(stray).publishedAs("switchboard"))
         // An agent's command missing its offer: dead-lettered, and answered to the agent.
         try await raw(
             #"{"v":1,"type":"offer.accept","id":"\#(prefix)-accept","desk":"\#(prefix)","at":"\#(at)","agent":"ann","conversation":"chat-1"}"#,
