@@ -353,7 +353,8 @@ actor DemoRun {
     }
 
     private func publish(_ publisher: AMQPPublisher, desk: DeskID, _ body: InboundBody) async throws {
-        try await publisher.publish(try factory.message(desk: desk, body))
+        // With the connection's broker user as `user_id`: the Router takes agent commands only with one it allows.
+        try await publisher.publish(try factory.message(desk: desk, body).publishedAs(connection.configuration.user))
     }
 
     private func requirePublisher() throws -> AMQPPublisher {
