@@ -322,17 +322,19 @@ private struct CheckedReader {
         return .some(shards)
     }
 
-    /// Flags and environment give a comma-separated list; the file may hold a list or one string.
+    /// Flags and environment give a comma-separated list; the file may hold a list or one string. Commas
+    /// inside the elements are split too, so that `a:*,b:*` can never be read as one rule for user `a:*,b`.
     func agentCommandUsers(_ key: String) throws(ConfigurationError) -> AgentCommandUsers {
         let configKey = ConfigKey(key)
-        let rules: [String]
+        let elements: [String]
         if let strings = try? reader.requiredStringArray(forKey: configKey) {
-            rules = strings
+            elements = strings
         } else if let word = try? reader.requiredString(forKey: configKey) {
-            rules = word.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            elements = [word]
         } else {
             throw ConfigurationError("invalid \(key): expected a list of user:desk rules such as switchboard-gateway:*")
         }
+        let rules = elements.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         do {
             return try AgentCommandUsers(rules: rules)
         } catch {
