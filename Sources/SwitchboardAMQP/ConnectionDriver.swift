@@ -508,7 +508,8 @@ final class ConnectionDriver: @unchecked Sendable {
         var frame = amqp_frame_t()
         var noWait = timeval(tv_sec: 0, tv_usec: 0)
         while handled < Self.framesPerTurn {
-            guard case .connected(let connection) = link else { return true }
+            // A frame's handling may have lost the connection; it is the same one otherwise.
+            guard case .connected = link else { return true }
             let status = amqp_simple_wait_frame_noblock(connection, &frame, &noWait)
             if status == AMQP_STATUS_TIMEOUT.rawValue { break }
             guard status == AMQP_STATUS_OK.rawValue else {
@@ -548,19 +549,21 @@ final class ConnectionDriver: @unchecked Sendable {
 
     /// Applies a content frame to the message being assembled on `channel`, and hands the message on
     /// once its body is complete.
+    /// The content is taken out of its channel while it is updated, so its body is never shared and
+    /// appending to it copies nothing.
     private func updateIncoming(on channel: UInt16, _ update: (inout IncomingContent) -> Void) {
         if let consumer = consumers[channel], var content = consumer.incoming {
+            consumer.incoming = nil
             update(&content)
             if content.headerSeen, content.body.count >= content.expectedSize {
-                consumer.incoming = nil
                 deliver(content, to: consumer, channel: channel)
             } else {
                 consumer.incoming = content
             }
         } else if let publisher = publishers[channel], var content = publisher.incoming {
+            publisher.incoming = nil
             update(&content)
             if content.headerSeen, content.body.count >= content.expectedSize {
-                publisher.incoming = nil
                 markReturned(content, on: publisher)
             } else {
                 publisher.incoming = content
