@@ -70,8 +70,9 @@ enum Stress {
     }
 
     /// A batch into a queue that takes two messages and refuses more must fail with the nack of its third
-    /// message; a batch with an unroutable mandatory message in the middle must fail with its return;
-    /// a batch of good messages must succeed. Every batch returns only after all its messages settled.
+    /// message; a batch with an unroutable mandatory message in the middle must fail with its return; one
+    /// with a message to an unknown exchange fails with the channel the broker closed over it; a batch of
+    /// good messages must succeed. Every batch returns only after all its messages settled.
     private static func checkFailingBatches(_ connection: AMQPConnection, queue: String) async throws -> Bool {
         let bounded = "\(queue).bounded"
         let open = "\(queue).open"
@@ -91,6 +92,8 @@ enum Stress {
                 return "nacked \(routingKey)"
             } catch AMQPError.publishReturned(_, let routingKey, _, _) {
                 return "returned \(routingKey)"
+            } catch AMQPError.notFound {
+                return "channel closed: not found"
             } catch {
                 return "\(error)"
             }
@@ -99,7 +102,10 @@ enum Stress {
         let checks = [
             ("a nack in the middle", await outcome([message(bounded), message(bounded), message(bounded), message(open)]), "nacked \(bounded)"),
             ("an unroutable mandatory message", await outcome([message(open), message(nowhere, mandatory: true), message(open)]), "returned \(nowhere)"),
-            ("all good", await outcome((0..<40).map { _ in message(open) }), "confirmed"),
+            ("a message to an unknown exchange", await outcome([
+                message(open), OutgoingMessage(body: [1], exchange: "\(queue).no-such-exchange", routingKey: open), message(open),
+            ]), "channel closed: not found"),
+            ("all good after the channel was reopened", await outcome((0..<40).map { _ in message(open) }), "confirmed"),
         ]
         var passed = true
         for (name, got, expected) in checks where got != expected {
