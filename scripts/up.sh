@@ -46,6 +46,8 @@ for product in "${products[@]}"; do
     fi
 done
 bin_dir=$(swift build -c release --scratch-path "$scratch_path" --show-bin-path)
+# The Router takes agent commands from the demo's broker user and the gateway's (its default: the gateway's alone).
+export SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS=${SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS:-switchboard:*,switchboard-gateway:*}
 
 for entry in "${services[@]}"; do
     service=${entry%%:*}
