@@ -48,6 +48,8 @@ export SB_NODE_DIR=$run_root/node
 mkdir -p "$SB_NODE_DIR" "$run_root/logs"
 chmod 755 "$SB_NODE_DIR"
 url="amqp://switchboard:switchboard@127.0.0.1:$amqp_port/switchboard"
+# The load generator sends agent commands as the switchboard user.
+export SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS=switchboard:*
 
 pids=()
 cleanup() {
