@@ -442,25 +442,26 @@ final class ConnectionDriver: @unchecked Sendable {
                     do {
                         try frames.append(message, properties: &properties, channel: channel, frameMax: frameMax)
                     } catch {
+                        // Never sent, so it takes no delivery tag.
                         waiting.completion.finish(.failure(error))
                         continue
                     }
                     _ = publisher.tracker.track(InFlightPublish(message: message, completion: waiting.completion))
                     sent = true
                     if frames.count >= Self.publishBurstBytes, !writePublishFrames(frames, on: connection) { return true }
-                    continue
-                }
-                _ = publisher.tracker.track(InFlightPublish(message: message, completion: waiting.completion))
-                let status = message.body.withUnsafeBytes { body in
-                    amqp_basic_publish(
-                        connection, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
-                        message.mandatory ? 1 : 0, 0, &properties,
-                        amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
-                }
-                sent = true
-                if status != AMQP_STATUS_OK.rawValue {
-                    connectionLost(.connectionLost(reason: CDecode.status(status)))
-                    return true
+                } else {
+                    _ = publisher.tracker.track(InFlightPublish(message: message, completion: waiting.completion))
+                    sent = true
+                    let status = message.body.withUnsafeBytes { body in
+                        amqp_basic_publish(
+                            connection, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
+                            message.mandatory ? 1 : 0, 0, &properties,
+                            amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+                    }
+                    if status != AMQP_STATUS_OK.rawValue {
+                        connectionLost(.connectionLost(reason: CDecode.status(status)))
+                        return true
+                    }
                 }
             }
         }
