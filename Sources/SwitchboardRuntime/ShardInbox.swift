@@ -7,7 +7,9 @@ import SwitchboardCommon
 final class ShardInbox: Sendable {
     private struct Waiting {
         var deliveries: [AMQPDelivery] = []
-        var timerFired = false
+        /// When each waiting delivery arrived, for the inbox-wait metric.
+        var arrivals: [ContinuousClock.Instant] = []
+        var timerFiredAt: ContinuousClock.Instant?
     }
 
     private let waiting = Mutex(Waiting())
@@ -21,26 +23,41 @@ final class ShardInbox: Sendable {
 
     /// Prefetch bounds how many deliveries can wait here.
     func add(_ delivery: AMQPDelivery) {
-        waiting.withLock { $0.deliveries.append(delivery) }
+        let now = ContinuousClock.now
+        waiting.withLock { waiting in
+            waiting.deliveries.append(delivery)
+            waiting.arrivals.append(now)
+        }
         signal.yield()
     }
 
     func timerFired() {
-        waiting.withLock { $0.timerFired = true }
+        let now = ContinuousClock.now
+        waiting.withLock { waiting in
+            if waiting.timerFiredAt == nil { waiting.timerFiredAt = now }
+        }
         signal.yield()
     }
 
-    /// Up to `limit` deliveries in arrival order, and whether the timer fired since the last take.
-    func take(max limit: Int) -> (deliveries: [AMQPDelivery], timerFired: Bool) {
-        let (taken, fired, more) = waiting.withLock { waiting in
+    /// Up to `limit` deliveries in arrival order, when the oldest of them arrived, and when the timer fired
+    /// if it fired since the last take.
+    func take(max limit: Int) -> (
+        deliveries: [AMQPDelivery], oldestArrival: ContinuousClock.Instant?, timerFiredAt: ContinuousClock.Instant?
+    ) {
+        let (taken, oldest, fired, more) = waiting.withLock { waiting in
             let taken = Array(waiting.deliveries.prefix(limit))
+            let oldest = waiting.arrivals.first
             waiting.deliveries.removeFirst(taken.count)
-            defer { waiting.timerFired = false }
-            return (taken, waiting.timerFired, !waiting.deliveries.isEmpty)
+            waiting.arrivals.removeFirst(taken.count)
+            defer { waiting.timerFiredAt = nil }
+            return (taken, taken.isEmpty ? nil : oldest, waiting.timerFiredAt, !waiting.deliveries.isEmpty)
         }
         if more { signal.yield() }
-        return (taken, fired)
+        return (taken, oldest, fired)
     }
+
+    /// Wakes the writer with nothing new to take, to look at what changed elsewhere.
+    func wake() { signal.yield() }
 
     func finish() { signal.finish() }
 }

@@ -24,6 +24,35 @@ struct ShardMetrics: Sendable {
     let catchUp: Metrics.Timer
     let active: Gauge
     let routerGaps: Counter
+    /// Where a batch's time goes, one `stage` label each (`switchboard_stage_seconds`).
+    let stages: Stages
+
+    struct Stages: Sendable {
+        /// From the oldest delivery's arrival to the start of its batch.
+        let inboxWait: Metrics.Timer
+        /// From publishing the batch's journal entries to their confirms.
+        let journalConfirm: Metrics.Timer
+        /// From the journal confirms to the core having applied the entries.
+        let apply: Metrics.Timer
+        /// From publishing the batch's effects to their confirms.
+        let effectsConfirm: Metrics.Timer
+        /// Acknowledging the batch's deliveries.
+        let ack: Metrics.Timer
+        /// From the timer firing to the start of the batch that journals the tick.
+        let timerToBatch: Metrics.Timer
+
+        init(dimensions: [(String, String)]) {
+            func stage(_ name: String) -> Metrics.Timer {
+                Metrics.Timer(label: "switchboard_stage_seconds", dimensions: dimensions + [("stage", name)])
+            }
+            inboxWait = stage("inbox_wait")
+            journalConfirm = stage("journal_confirm")
+            apply = stage("apply")
+            effectsConfirm = stage("effects_confirm")
+            ack = stage("ack")
+            timerToBatch = stage("timer_to_batch")
+        }
+    }
 
     init(service: ServiceName, shard: Int) {
         let dimensions = [("service", service.rawValue), ("shard", "\(shard)")]
@@ -42,6 +71,7 @@ struct ShardMetrics: Sendable {
         catchUp = Metrics.Timer(label: "switchboard_catch_up_seconds", dimensions: dimensions)
         active = Gauge(label: "switchboard_shard_active", dimensions: dimensions)
         routerGaps = Counter(label: "switchboard_router_gaps_total", dimensions: dimensions)
+        stages = Stages(dimensions: dimensions)
     }
 
     func rejected(_ kind: RejectionKind) {

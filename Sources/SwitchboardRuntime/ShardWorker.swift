@@ -18,14 +18,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         var lastSnapshotAt: ContinuousClock.Instant
     }
 
-    /// A publish waiting to be sent.
-    private struct Outgoing {
-        var body: [UInt8]
-        var exchange: String
-        var routingKey: String
-        var properties: AMQPProperties
-        var mandatory: Bool
-    }
+    /// How many batches may be journaled ahead of the batch whose effects are being confirmed.
+    static var pipelineDepth: Int { 3 }
 
     static var pulseHeader: String { "x-switchboard-pulse" }
 
@@ -43,6 +37,10 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private let journalName: String
     private let background = Mutex<[Task<Void, Never>]>([])
     private let consumers = Mutex<[AMQPConsumer]>([])
+    /// Set when the shard queue subscription ends: the broker may then hand the queue to another instance.
+    private let queueSubscriptionEnded = Atomic<Bool>(false)
+    /// Set when a batch in flight failed to publish its effects or to acknowledge its deliveries.
+    private let finishFailed = Atomic<Bool>(false)
 
     private init(
         shard: Int, configuration: ShardRuntimeConfiguration, connection: AMQPConnection, publisher: AMQPPublisher,
@@ -104,6 +102,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             do {
                 for try await delivery in queue { inbox.add(delivery) }
             } catch {
+                self.queueSubscriptionEnded.store(true, ordering: .sequentiallyConsistent)
                 logger.error("the shard queue subscription ended", metadata: ["error": "\(error)"])
                 readiness.subscriptionEnded(shard: shard)
             }
@@ -135,56 +134,87 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     // MARK: - Writing
 
     /// Processes deliveries while this instance is the shard's active consumer; returns when cancelled,
-    /// after finishing the batch in flight (and writing a snapshot when `snapshotOnStop`).
+    /// after finishing the batches in flight (and writing a snapshot when `snapshotOnStop`).
+    ///
+    /// Batches are pipelined: while one batch's effects are being confirmed, the next batches are journaled
+    /// and applied (at most `pipelineDepth` ahead). Effects leave in journal order, and a batch's
+    /// deliveries are acknowledged only after its effects and every earlier batch's are confirmed. When
+    /// anything fails, every batch in flight is settled first, then every unacknowledged delivery is requeued.
     func runWriter(snapshotOnStop: Bool) async {
         var term: Term?
+        var inFlight = EffectPipeline<AMQPDelivery>(depth: Self.pipelineDepth) { [inbox] in
+            self.finishFailed.store(true, ordering: .sequentiallyConsistent)
+            inbox.wake()
+        }
         for await _ in inbox.signals {
-            let (taken, timerFired) = inbox.take(max: Int(configuration.prefetch))
+            if term != nil, finishFailed.load(ordering: .sequentiallyConsistent) {
+                logger.warning("a batch's effects were not confirmed; this shard catches up again before it continues")
+                await abandon(&inFlight, along: [])
+                demote(reason: "effects not confirmed")
+                term = nil
+            }
+            let (taken, oldestArrival, timerFiredAt) = inbox.take(max: Int(configuration.prefetch))
+            if let oldestArrival { metrics.stages.inboxWait.recordInterval(since: oldestArrival) }
+            if let timerFiredAt { metrics.stages.timerToBatch.recordInterval(since: timerFiredAt) }
             guard let newest = taken.last else {
-                guard timerFired, let active = term else { continue }
+                guard timerFiredAt != nil, let active = term else { continue }
                 // Without a connection this instance may no longer be the shard's writer.
                 guard connection.state == .connected else {
+                    await abandon(&inFlight, along: [])
                     demote(reason: "the connection was lost")
                     term = nil
                     continue
                 }
-                term = await runBatch([], term: active)
+                term = await runBatch([], term: active, inFlight: &inFlight)
                 continue
             }
             // Deliveries of an earlier connection cannot be acknowledged; the broker delivers them again.
             let deliveries = taken.filter { $0.connectionGeneration == newest.connectionGeneration }
             if term?.connectionGeneration != newest.connectionGeneration {
-                if term != nil { demote(reason: "the connection was re-established") }
+                if term != nil {
+                    await abandon(&inFlight, along: [])
+                    demote(reason: "the connection was re-established")
+                }
                 term = await activate(connectionGeneration: newest.connectionGeneration)
                 guard term != nil else {
-                    requeue(deliveries)
+                    requeue(through: deliveries.last)
                     continue
                 }
             }
-            term = await runBatch(deliveries, term: term!)
+            term = await runBatch(deliveries, term: term!, inFlight: &inFlight)
         }
-        if snapshotOnStop, var active = term, active.entriesSinceSnapshot > 0 {
+        if var active = term {
             do {
-                try await writeSnapshot(&active)
+                try await inFlight.settle()
+                if snapshotOnStop, active.entriesSinceSnapshot > 0 { try await writeSnapshot(&active) }
             } catch {
                 logger.error("no snapshot at shutdown", metadata: ["error": "\(error)"])
+                await abandon(&inFlight, along: [])
             }
+            demote(reason: "shutting down")
         }
-        if term != nil { demote(reason: "shutting down") }
     }
 
     /// Runs one batch; returns the term to continue with, or `nil` when this instance must catch up again.
-    private func runBatch(_ deliveries: [AMQPDelivery], term: Term) async -> Term? {
+    private func runBatch(_ deliveries: [AMQPDelivery], term: Term, inFlight: inout EffectPipeline<AMQPDelivery>) async -> Term? {
         var term = term
         do {
-            try await process(deliveries, term: &term)
+            try await process(deliveries, term: &term, inFlight: &inFlight)
             return term
         } catch {
             logger.warning("batch failed; this shard catches up again before it continues", metadata: ["error": "\(error)"])
-            requeue(deliveries)
+            await abandon(&inFlight, along: deliveries)
             demote(reason: "\(error)")
             return nil
         }
+    }
+
+    /// Waits until every batch in flight is settled, then requeues every delivery not acknowledged: those of
+    /// the failed batch `deliveries` (newer than any in flight) and of the batches in flight that failed.
+    private func abandon(_ inFlight: inout EffectPipeline<AMQPDelivery>, along deliveries: [AMQPDelivery]) async {
+        let newestFailed = await inFlight.abandon()
+        finishFailed.store(false, ordering: .sequentiallyConsistent)
+        requeue(through: deliveries.last ?? newestFailed)
     }
 
     private func activate(connectionGeneration: UInt64) async -> Term? {
@@ -222,12 +252,12 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         logger.info("shard standing by", metadata: ["reason": "\(reason)"])
     }
 
-    private func process(_ deliveries: [AMQPDelivery], term: inout Term) async throws {
+    private func process(_ deliveries: [AMQPDelivery], term: inout Term, inFlight: inout EffectPipeline<AMQPDelivery>) async throws {
         let started = ContinuousClock.now
         let now = Self.wallClock()
         let firstSeq = term.nextSeq
         var entries: [JournalEntry] = []
-        var rejections: [Outgoing] = []
+        var rejections: [OutgoingMessage] = []
         if let deadline = await ledger.nextDeadline, deadline <= now {
             metrics.timerLateness.recordMilliseconds(max(0, now - deadline))
             entries.append(JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .tick))
@@ -254,42 +284,86 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         }
         var effects = rejections
         if let lastSeq = entries.last?.seq {
-            try await append(entries)
+            let appending = ContinuousClock.now
+            try await appendInTerm(entries, term: term)
+            let confirmed = ContinuousClock.now
+            metrics.stages.journalConfirm.record(duration: appending.duration(to: confirmed))
+            try await ledger.applyOwn(entries, epoch: term.epoch)
             try await ledger.waitUntil(.applied(through: lastSeq, epoch: term.epoch), timeout: configuration.catchUpTimeout)
+            metrics.stages.apply.recordInterval(since: confirmed)
             term.entriesSinceSnapshot += entries.count
             effects += outgoing(for: await ledger.applied(firstSeq...lastSeq))
         }
-        try await publishAll(effects)
-        if let last = deliveries.last { try last.ack(multiple: true) }
         timer.schedule(await ledger.nextDeadline, now: Self.wallClock())
+        let last = deliveries.last
+        try await inFlight.add(acknowledging: last) { [effects] in try await self.finish(effects, acknowledging: last) }
         if term.entriesSinceSnapshot >= configuration.snapshotEveryEntries
             || (term.entriesSinceSnapshot > 0 && term.lastSnapshotAt.duration(to: .now) >= configuration.snapshotEvery)
         {
+            // A takeover republishes only the effects after the latest snapshot: every earlier one must be confirmed.
+            try await inFlight.settle()
             try await writeSnapshot(&term)
         }
         metrics.batchSize.record(deliveries.count)
         metrics.processing.recordInterval(since: started)
     }
 
+    /// The second half of a batch, run by the pipeline after the previous batch's: publishes `effects`, then
+    /// acknowledges the batch's deliveries through `last`.
+    private func finish(_ effects: [OutgoingMessage], acknowledging last: AMQPDelivery?) async throws {
+        let publishing = ContinuousClock.now
+        try await publishAll(effects)
+        metrics.stages.effectsConfirm.recordInterval(since: publishing)
+        if let last {
+            let acking = ContinuousClock.now
+            try last.ack(multiple: true)
+            metrics.stages.ack.recordInterval(since: acking)
+        }
+    }
+
     private func writeSnapshot(_ term: inout Term) async throws {
         let state = try await ledger.encodedCore()
-        try await append([JournalEntry(seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .snapshot(state))])
+        let snapshot = JournalEntry(seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .snapshot(state))
+        try await appendInTerm([snapshot], term: term)
+        try await ledger.applyOwn([snapshot], epoch: term.epoch)
         term.nextSeq += 1
         term.entriesSinceSnapshot = 0
         term.lastSnapshotAt = .now
         metrics.snapshots.increment()
     }
 
-    private func requeue(_ deliveries: [AMQPDelivery]) {
+    /// Requeues `newest` and every earlier unacknowledged delivery.
+    private func requeue(through newest: AMQPDelivery?) {
         // Fails when the connection is gone, and then the broker requeues them by itself.
-        try? deliveries.last?.nack(requeue: true, multiple: true)
+        try? newest?.nack(requeue: true, multiple: true)
     }
 
     // MARK: - Publishing
 
+    /// The term may have lost the shard queue, so another instance may be writing its journal.
+    private struct PlaceLost: Error, CustomStringConvertible {
+        var description: String { "the connection or the shard queue subscription was lost while the term was writing" }
+    }
+
+    /// Appends entries of `term`, confirmed over the term's own connection. While that connection and its
+    /// queue subscription live, this instance keeps the shard queue (single active consumer), so no
+    /// successor's marker can precede the entries: they belong to the term as the journal is read, and may
+    /// be applied before they are read back.
+    private func appendInTerm(_ entries: [JournalEntry], term: Term) async throws {
+        try ensurePlace(of: term)
+        try await append(entries)
+        try ensurePlace(of: term)
+    }
+
+    private func ensurePlace(of term: Term) throws(PlaceLost) {
+        guard connection.generation == term.connectionGeneration,
+            !queueSubscriptionEnded.load(ordering: .sequentiallyConsistent)
+        else { throw PlaceLost() }
+    }
+
     private func append(_ entries: [JournalEntry]) async throws {
         let messages = try entries.map { entry in
-            Outgoing(
+            OutgoingMessage(
                 body: try entry.encoded(), exchange: "", routingKey: journalName,
                 properties: AMQPProperties(contentType: WireProperties.jsonContentType, deliveryMode: .persistent),
                 mandatory: true)
@@ -298,24 +372,14 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         metrics.journalAppends.increment(by: entries.count)
     }
 
-    /// Publishes all, pipelined within the confirm window, and returns when every one is confirmed.
-    private func publishAll(_ messages: [Outgoing]) async throws {
-        guard !messages.isEmpty else { return }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for message in messages {
-                group.addTask { [publisher] in
-                    try await publisher.publish(
-                        message.body, exchange: message.exchange, routingKey: message.routingKey,
-                        properties: message.properties, mandatory: message.mandatory)
-                }
-            }
-            try await group.waitForAll()
-        }
+    /// Publishes all in order, pipelined within the confirm window, and returns when every one is confirmed.
+    private func publishAll(_ messages: [OutgoingMessage]) async throws {
+        try await publisher.publish(contentsOf: messages)
     }
 
     /// The publishes for applied entries' effects, with ids `<service>.<shard>.<seq>.<effect index>`.
-    private func outgoing(for applied: [ShardLedger<Adapter>.AppliedEntry]) -> [Outgoing] {
-        var messages: [Outgoing] = []
+    private func outgoing(for applied: [ShardLedger<Adapter>.AppliedEntry]) -> [OutgoingMessage] {
+        var messages: [OutgoingMessage] = []
         for entry in applied {
             for (index, effect) in entry.effects.enumerated() {
                 // A service name and three numbers: printable ASCII, far below 128 characters.
@@ -330,7 +394,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 switch action {
                 case .publish(let message):
                     messages.append(
-                        Outgoing(
+                        OutgoingMessage(
                             body: Array(message.body), exchange: message.exchange.rawValue, routingKey: message.routingKey,
                             properties: AMQPProperties(message.properties), mandatory: false))
                 case .deadLetter(let reason):
@@ -353,7 +417,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     }
 
     /// A copy of the delivery for `switchboard.dead`, saying why and where it came from.
-    private func deadLetter(_ input: JournalInput, reason: String) -> Outgoing {
+    private func deadLetter(_ input: JournalInput, reason: String) -> OutgoingMessage {
         var headers: AMQPTable = [
             "x-switchboard-reason": .string(reason),
             "x-switchboard-service": .string(Adapter.service.rawValue),
@@ -365,7 +429,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         let properties = AMQPProperties(
             contentType: input.contentType, headers: headers, deliveryMode: .persistent, messageID: input.messageID,
             timestamp: input.timestamp.map { UInt64(clamping: $0) }, type: input.type)
-        return Outgoing(
+        return OutgoingMessage(
             body: Array(input.body), exchange: ServiceTopology.deadLetterExchange, routingKey: input.routingKey,
             properties: properties, mandatory: false)
     }
