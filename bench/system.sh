@@ -84,6 +84,11 @@ say "services ready; logs in $run_root/logs"
 "$bin_dir/switchboard-loadbench" run --url "$url" --metrics "$(IFS=,; echo "${metrics[*]}")" \
     --out "$run_root/load.json" --seconds "$phase_seconds" --concurrency "$concurrency"
 
+# The services' own metrics (per-stage batch timings among them), kept with the logs.
+for index in "${!services[@]}"; do
+    curl -fsS --max-time 5 "http://${metrics[$index]}/metrics" >"$run_root/logs/${services[$index]}.metrics" || true
+done
+
 # VmHWM is the peak resident set, VmRSS the current one.
 {
     echo "["
