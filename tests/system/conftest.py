@@ -26,6 +26,10 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("router", "notifier", "closer")
 SHARDS = 2
+# The node's development user, which every client of the suite connects as and sends as the AMQP user_id.
+TEST_USER = "switchboard"
+# The Router takes agent commands only from these broker users (the gateway's, as in a deployment).
+AGENT_COMMAND_USERS = f"{TEST_USER}:*,switchboard-gateway:*"
 READY_TIMEOUT = 120.0
 RFC3339_MILLISECONDS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
@@ -188,7 +192,9 @@ def services(broker, test_root):
         pytest.exit("SWITCHBOARD_BIN_DIR must name the folder of the built services", returncode=2)
     log_dir = test_root / "systests-logs"
     log_dir.mkdir(exist_ok=True)
-    services = Services(bin_dir, log_dir, broker.url)
+    services = Services(
+        bin_dir, log_dir, broker.url, extra_arguments={"router": ("--agent-command-users", AGENT_COMMAND_USERS)}
+    )
     _services_for_reports.append(services)
     for service in SERVICES:
         services.start(service)
@@ -416,7 +422,7 @@ def desk_factory(services, broker):
 
     def make(tag=""):
         name = f"t{uuid.uuid4().hex[:8]}{tag}"[:64]
-        client = DeskClient(broker.url, name)
+        client = DeskClient(broker.url, name, user_id=TEST_USER)
         clients.append(client)
         return client
 

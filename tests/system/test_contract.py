@@ -394,3 +394,62 @@ def test_events_log_stream_keeps_the_desks_events(desk, broker):
             connection.close()
         except pika.exceptions.ConnectionClosedByBroker:
             pass
+
+
+def publish_as(amqp_url, user_id, desk, message_type, **fields):
+    """Publishes one well-formed message to `switchboard.in` on a connection of its own, with `user_id`
+    (which the broker checks against that connection's user) or none."""
+    message_id = f"as-{time.monotonic_ns()}"
+    body = {"v": 1, "type": message_type, "id": message_id, "desk": desk, "at": now_rfc3339(), **fields}
+    connection = pika.BlockingConnection(connection_parameters(amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(
+            "switchboard.in", message_type, json.dumps(body).encode(),
+            pika.BasicProperties(
+                content_type="application/json", delivery_mode=2, message_id=message_id, type=message_type,
+                timestamp=int(time.time()), headers={"desk": desk}, user_id=user_id,
+            ),
+        )
+    finally:
+        connection.close()
+    return message_id
+
+
+def test_agent_command_from_a_broker_user_without_a_rule_is_forbidden(desk, dead_letters, broker):
+    # switchboard-ops (deploy/rabbitmq/definitions.json) may write to switchboard.in, but the Router was
+    # started with --agent-command-users naming only the test user and the gateway's.
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.request("conv-forbidden")
+    offer = desk.wait_event("offer.made", conversation="conv-forbidden", agent="alice")
+    ops_url = broker.url.replace("://switchboard:switchboard@", "://switchboard-ops:change-me@")
+    accept = dict(agent="alice", conversation="conv-forbidden", offer=offer["offer"])
+
+    from_ops = publish_as(ops_url, "switchboard-ops", desk.desk, "offer.accept", **accept)
+    without_user = publish_as(broker.url, None, desk.desk, "offer.accept", **accept)
+
+    for command in (from_ops, without_user):
+        rejected = desk.wait_event("command.rejected", command=command)
+        assert rejected["reason"] == "forbidden" and rejected["agent"] == "alice", rejected
+        desk.wait_ws("alice", "command.rejected", command=command, reason="forbidden")
+    assert assert_dead_lettered(dead_letters, from_ops) == (
+        f'forbidden: broker user "switchboard-ops" may not send agent commands for desk "{desk.desk}"'
+    )
+    assert assert_dead_lettered(dead_letters, without_user) == (
+        "forbidden: an agent command must carry the broker-validated user_id property"
+    )
+    assert desk.event_list("conversation.assigned", conversation="conv-forbidden") == []
+
+    # The ring is still live: the same accept from an allowed user takes it.
+    desk.accept("alice", "conv-forbidden", offer["offer"])
+    assigned = desk.wait_event("conversation.assigned", conversation="conv-forbidden")
+    assert assigned["agent"] == "alice" and assigned["offer"] == offer["offer"]
+    finish(desk)
+
+
+def test_messages_other_than_agent_commands_need_no_user_id(desk, broker):
+    publish_as(broker.url, None, desk.desk, "desk.configure", settings={"ringMs": LONG_RING})
+    desk.wait_event("desk.configured")
+    finish(desk)
