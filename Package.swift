@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "switchboard", targets: ["OpsCLI"]),
         .executable(name: "switchboard-demo", targets: ["Demo"]),
         .executable(name: "switchboard-loadbench", targets: ["LoadBench"]),
+        .executable(name: "switchboard-gateway", targets: ["GatewayService"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -38,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         .systemLibrary(
@@ -194,6 +196,50 @@ let package = Package(
                 "SwitchboardCommon",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SwitchboardGateway",
+            dependencies: [
+                "SwitchboardAMQP",
+                "SwitchboardCommon",
+                "SwitchboardRuntime",
+                "SwitchboardService",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            resources: [
+                .embedInCode("Page/index.html"),
+                .embedInCode("Page/agent.css"),
+                .embedInCode("Page/agent.js"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "GatewayService",
+            dependencies: ["SwitchboardGateway"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardGatewayTests",
+            dependencies: [
+                "SwitchboardGateway",
+                "SwitchboardAMQP",
+                "SwitchboardCommon",
+                "SwitchboardRuntime",
+                "SwitchboardService",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

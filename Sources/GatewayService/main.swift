@@ -1,0 +1,4 @@
+import Foundation
+import SwitchboardGateway
+
+exit(await GatewayLauncher.run())

@@ -1,0 +1,235 @@
+import SwitchboardCommon
+
+/// Names one open WebSocket of the gateway.
+public struct SocketID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+
+    public init(_ rawValue: UInt64) {
+        self.rawValue = rawValue
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public var description: String { "socket-\(rawValue)" }
+}
+
+/// A workstation event on its way to the page: the Notifier's JSON body unchanged, with what the
+/// session needs to check the order.
+public struct RelayedEvent: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        /// Counts in the agent's `seq`.
+        case counted
+        /// Ephemeral: repeats the latest `seq` without counting.
+        case countdown
+        /// The answer to `agent.sync`: the agent's full state, from which the `seq` starts again.
+        case state
+    }
+
+    public var seq: UInt64
+    public var kind: Kind
+    /// The body exactly as published, sent to the page as one text frame.
+    public var text: String
+
+    public init(seq: UInt64, kind: Kind, text: String) {
+        self.seq = seq
+        self.kind = kind
+        self.text = text
+    }
+
+    public init(_ event: WorkstationEvent, text: String) {
+        let kind: Kind
+        switch event.body {
+        case .countdown: kind = .countdown
+        case .state: kind = .state
+        case .ring, .ringStopped, .sessionStarted, .sessionEnded, .statusChanged, .commandRejected: kind = .counted
+        }
+        self.init(seq: event.seq, kind: kind, text: text)
+    }
+}
+
+/// One signed-in agent on this gateway, as a pure state machine: which of its sockets are open, the
+/// `seq` it expects next, the grace period after its last socket closed and the events that arrived
+/// meanwhile. The shell feeds it inputs with the wall-clock time and runs the effects it returns.
+///
+/// Lifecycle: created when the agent's first socket opens; `subscribed` once its queue is bound (a sync
+/// asked for before that waits, or its answer could arrive before the binding and be lost); `signedOff`
+/// when the grace period ran out with no socket, after which the shell drops it and every input is ignored.
+public struct AgentSession: Sendable {
+    public struct Settings: Hashable, Sendable {
+        /// How long a session outlives its last socket before the agent is signed off.
+        public var graceMs: Milliseconds
+        /// A sync asked for by a gap is not asked for again sooner than this while its answer is awaited.
+        public var syncRetryMs: Milliseconds
+        /// Events kept for a reconnect within the grace period; beyond it they are dropped and the sync
+        /// that every reconnect asks for covers them.
+        public var bufferLimit: Int
+
+        public init(graceMs: Milliseconds, syncRetryMs: Milliseconds = 5_000, bufferLimit: Int = 1_000) {
+            self.graceMs = graceMs
+            self.syncRetryMs = syncRetryMs
+            self.bufferLimit = bufferLimit
+        }
+    }
+
+    public enum Input: Hashable, Sendable {
+        case socketOpened(SocketID)
+        case socketClosed(SocketID)
+        /// The agent's queue is bound and consumed.
+        case subscribed
+        case event(RelayedEvent)
+        /// The timer of `Effect.startGraceTimer` fired (possibly after a reconnect made it moot).
+        case graceTimerFired
+    }
+
+    public enum Effect: Hashable, Sendable {
+        /// Send one text frame to each of these sockets, in the order the effects come.
+        case deliver(String, to: [SocketID])
+        /// Publish `agent.sync` for this agent.
+        case requestSync
+        /// Feed `graceTimerFired` at this time.
+        case startGraceTimer(at: Instant)
+        /// Publish `agent.status offline` for this agent, stop consuming its queue and forget the session.
+        case signOff
+    }
+
+    public enum Phase: Hashable, Sendable {
+        /// At least one socket is open.
+        case connected
+        /// No socket is open; the agent is signed off at this time unless one opens before.
+        case grace(until: Instant)
+        case signedOff
+    }
+
+    public let settings: Settings
+    public private(set) var phase: Phase = .connected
+    /// Open sockets, in the order they opened.
+    public private(set) var sockets: [SocketID] = []
+    /// The `seq` of the last counted event relayed; `nil` before the first.
+    public private(set) var lastSeq: UInt64?
+    public private(set) var isSubscribed = false
+    /// Events that arrived during the grace period, in order.
+    public private(set) var buffered: [String] = []
+    private var bufferOverflowed = false
+    private var syncPending = false
+    private var syncRequestedAt: Instant?
+
+    public init(settings: Settings) {
+        self.settings = settings
+    }
+
+    public mutating func handle(_ input: Input, at now: Instant) -> [Effect] {
+        switch phase {
+        case .signedOff:
+            return []
+        case .connected, .grace:
+            break
+        }
+        switch input {
+        case .socketOpened(let socket):
+            return socketOpened(socket, at: now)
+        case .socketClosed(let socket):
+            return socketClosed(socket, at: now)
+        case .subscribed:
+            isSubscribed = true
+            guard syncPending else { return [] }
+            syncPending = false
+            syncRequestedAt = now
+            return [.requestSync]
+        case .event(let event):
+            return received(event, at: now)
+        case .graceTimerFired:
+            guard case .grace(let deadline) = phase, now >= deadline else { return [] }
+            phase = .signedOff
+            buffered = []
+            return [.signOff]
+        }
+    }
+
+    // MARK: - Sockets
+
+    /// Every new socket starts from the server's truth: a sync is asked for even when buffered events
+    /// are replayed first, since the page may have been reloaded and know nothing.
+    private mutating func socketOpened(_ socket: SocketID, at now: Instant) -> [Effect] {
+        var effects: [Effect] = []
+        switch phase {
+        case .grace:
+            effects = buffered.map { .deliver($0, to: [socket]) }
+            buffered = []
+            bufferOverflowed = false
+            phase = .connected
+        case .connected, .signedOff:
+            break
+        }
+        if !sockets.contains(socket) { sockets.append(socket) }
+        effects += requestSync(at: now, force: true)
+        return effects
+    }
+
+    private mutating func socketClosed(_ socket: SocketID, at now: Instant) -> [Effect] {
+        guard sockets.contains(socket) else { return [] }
+        sockets.removeAll { $0 == socket }
+        guard sockets.isEmpty else { return [] }
+        let deadline = now + settings.graceMs
+        phase = .grace(until: deadline)
+        return [.startGraceTimer(at: deadline)]
+    }
+
+    // MARK: - Events
+
+    private mutating func received(_ event: RelayedEvent, at now: Instant) -> [Effect] {
+        var effects: [Effect] = []
+        switch event.kind {
+        case .state:
+            lastSeq = event.seq
+            syncRequestedAt = nil
+        case .counted:
+            if let lastSeq, event.seq <= lastSeq {
+                // A redelivery, or a Notifier whose numbering started again: drop it and let a state
+                // answer settle which.
+                return requestSync(at: now, force: false)
+            }
+            if let lastSeq, event.seq > lastSeq + 1 {
+                effects += requestSync(at: now, force: false)
+            }
+            lastSeq = event.seq
+        case .countdown:
+            if let lastSeq, event.seq < lastSeq { return [] }
+            if let lastSeq, event.seq > lastSeq {
+                // The countdown names a counted event this gateway never saw.
+                effects += requestSync(at: now, force: false)
+            }
+            lastSeq = event.seq
+        }
+        return relay(event) + effects
+    }
+
+    private mutating func relay(_ event: RelayedEvent) -> [Effect] {
+        switch phase {
+        case .connected:
+            return [.deliver(event.text, to: sockets)]
+        case .grace:
+            // A countdown is stale by the time the page is back; the state answer brings the live rings.
+            guard event.kind != .countdown, !bufferOverflowed else { return [] }
+            if buffered.count >= settings.bufferLimit {
+                buffered = []
+                bufferOverflowed = true
+                return []
+            }
+            buffered.append(event.text)
+            return []
+        case .signedOff:
+            return []
+        }
+    }
+
+    /// `force`: a new socket needs the state whatever was asked before.
+    private mutating func requestSync(at now: Instant, force: Bool) -> [Effect] {
+        guard isSubscribed else {
+            syncPending = true
+            return []
+        }
+        if !force, let asked = syncRequestedAt, now - asked < settings.syncRetryMs { return [] }
+        syncRequestedAt = now
+        return [.requestSync]
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOWebSocket
+import Prometheus
+import SwitchboardCommon
+import SwitchboardService
+
+/// The gateway's one HTTP server: the agent page, its WebSocket `/ws?token=…`, `/session?token=…` (who a
+/// token signs in, so the page can tell a bad link from a network failure), `/health/live`,
+/// `/health/ready` and `/metrics`.
+public enum GatewayServer {
+    public struct Dependencies: Sendable {
+        public var tokens: AgentTokens
+        public var agents: SignedInAgents
+        public var broker: GatewayBroker
+        public var health: any HealthReporting
+        public var metrics: GatewayMetrics
+        public var registry: PrometheusCollectorRegistry
+        public var graceMilliseconds: Int
+        public var now: @Sendable () -> Instant
+
+        public init(
+            tokens: AgentTokens, agents: SignedInAgents, broker: GatewayBroker, health: any HealthReporting,
+            metrics: GatewayMetrics, registry: PrometheusCollectorRegistry, graceMilliseconds: Int,
+            now: @escaping @Sendable () -> Instant = Instant.wallClock
+        ) {
+            self.tokens = tokens
+            self.agents = agents
+            self.broker = broker
+            self.health = health
+            self.metrics = metrics
+            self.registry = registry
+            self.graceMilliseconds = graceMilliseconds
+            self.now = now
+        }
+    }
+
+    /// What the page shows when its link's token is not in the tokens file.
+    public static let invalidTokenMessage = "This sign-in link is not valid"
+
+    /// Larger WebSocket messages close the socket; anything over `PageCommand.maxFrameBytes` but under
+    /// this gets a readable error instead.
+    static let maxWebSocketMessageBytes = 64 * 1024
+
+    public static func application(
+        host: String, port: Int, dependencies: Dependencies, logger: Logger,
+        onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = router(dependencies)
+        return Application(
+            router: router,
+            server: .http1WebSocketUpgrade(webSocketRouter: router),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in
+                await onServerRunning(channel.localAddress?.port ?? port)
+            },
+            logger: logger
+        )
+    }
+
+    static func router(_ dependencies: Dependencies) -> Router<BasicWebSocketRequestContext> {
+        let router = Router(context: BasicWebSocketRequestContext.self)
+        router.get("/") { _, _ in page(PackageResources.index_html, contentType: "text/html; charset=utf-8") }
+        router.get("/agent.css") { _, _ in page(PackageResources.agent_css, contentType: "text/css; charset=utf-8") }
+        router.get("/agent.js") { _, _ in
+            page(PackageResources.agent_js, contentType: "text/javascript; charset=utf-8")
+        }
+        router.get("/session") { request, _ -> EditedResponse<String> in
+            guard let identity = signedIn(request, dependencies) else {
+                return EditedResponse(
+                    status: .unauthorized, headers: [.contentType: "application/json"],
+                    response: PageMessages.signInRefused(invalidTokenMessage))
+            }
+            return EditedResponse(
+                headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                response: PageMessages.hello(
+                    identity, graceMilliseconds: dependencies.graceMilliseconds, serverTime: dependencies.now()))
+        }
+        router.get("/metrics") { _, _ in
+            EditedResponse(
+                headers: [.contentType: OperationsServer.metricsContentType],
+                response: dependencies.registry.emitToString())
+        }
+        router.get("/health/live") { _, _ in health(dependencies.health.liveness(), healthyText: "live") }
+        router.get("/health/ready") { _, _ in health(dependencies.health.readiness(), healthyText: "ready") }
+        router.ws("/ws") { request, _ in
+            guard signedIn(request, dependencies) != nil else {
+                dependencies.metrics.rejected(.invalidToken)
+                throw HTTPError(.unauthorized, message: invalidTokenMessage)
+            }
+            guard dependencies.broker.isConnected else {
+                throw HTTPError(.serviceUnavailable, message: "The gateway is not connected to the switchboard yet")
+            }
+            return .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            guard let identity = signedIn(context.request, dependencies) else { return }
+            await PageSocket(identity: identity, dependencies: dependencies, logger: context.logger)
+                .serve(inbound: inbound, outbound: outbound)
+        }
+        return router
+    }
+
+    private static func signedIn(_ request: Request, _ dependencies: Dependencies) -> AgentIdentity? {
+        guard let token = request.uri.queryParameters["token"] else { return nil }
+        return dependencies.tokens.identity(forToken: String(token))
+    }
+
+    private static func page(_ bytes: [UInt8], contentType: String) -> EditedResponse<String> {
+        EditedResponse(
+            headers: [.contentType: contentType, .cacheControl: "no-cache"],
+            response: String(decoding: bytes, as: UTF8.self))
+    }
+
+    private static func health(_ status: HealthStatus, healthyText: String) -> EditedResponse<String> {
+        switch status {
+        case .healthy:
+            EditedResponse(
+                headers: [.contentType: "application/json"], response: PageMessages.health(healthyText, reason: nil))
+        case .unhealthy(let reason):
+            EditedResponse(
+                status: .serviceUnavailable, headers: [.contentType: "application/json"],
+                response: PageMessages.health("not \(healthyText)", reason: reason))
+        }
+    }
+}
+
+/// One open WebSocket of one agent: frames from the agent's session go out in order; the page's
+/// commands are validated and published on its behalf.
+struct PageSocket {
+    let identity: AgentIdentity
+    let dependencies: GatewayServer.Dependencies
+    let logger: Logger
+
+    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        let (outbox, frames) = SocketOutbox.make()
+        outbox.send(PageMessages.hello(
+            identity, graceMilliseconds: dependencies.graceMilliseconds, serverTime: dependencies.now()))
+        guard let socket = await dependencies.agents.open(identity, outbox: outbox) else {
+            try? await outbound.close(.goingAway, reason: "the gateway is shutting down")
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await frame in frames {
+                    do {
+                        try await outbound.write(.text(frame))
+                    } catch {
+                        break
+                    }
+                }
+                // The session closed this socket (sign-off, shutdown, a page too far behind).
+                try? await outbound.close(.normalClosure, reason: nil)
+            }
+            group.addTask {
+                do {
+                    for try await message in inbound.messages(maxSize: GatewayServer.maxWebSocketMessageBytes) {
+                        switch message {
+                        case .text(let text):
+                            await handle(text, outbox: outbox)
+                        case .binary:
+                            refuse(PageCommandError("send commands as JSON text frames"), outbox: outbox)
+                        }
+                    }
+                } catch {
+                    logger.debug("a page's socket failed", metadata: ["agent": "\(identity.agent)", "error": "\(error)"])
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        await dependencies.agents.close(socket, of: identity)
+    }
+
+    private func handle(_ text: String, outbox: SocketOutbox) async {
+        let command: PageCommand
+        do {
+            command = try PageCommand.parse(text)
+        } catch {
+            refuse(error, outbox: outbox)
+            return
+        }
+        let message = command.inboundMessage(for: identity, id: .random(), at: dependencies.now())
+        do {
+            try await dependencies.broker.publish(message)
+            dependencies.metrics.commandPublished(type: message.body.type)
+        } catch {
+            dependencies.metrics.rejected(.publishFailed)
+            logger.error(
+                "a page's command could not be published",
+                metadata: ["agent": "\(identity.agent)", "type": "\(message.body.type)", "error": "\(error)"])
+            outbox.send(PageMessages.error("The switchboard did not take the command; please try again"))
+        }
+    }
+
+    private func refuse(_ error: PageCommandError, outbox: SocketOutbox) {
+        dependencies.metrics.rejected(.invalidCommand)
+        logger.warning(
+            "a page sent an invalid command",
+            metadata: ["desk": "\(identity.desk)", "agent": "\(identity.agent)", "error": "\(error.message)"])
+        outbox.send(PageMessages.error(error.message))
+    }
+}
+
+/// The gateway's own JSON messages to the page (everything else it sends is a workstation event as published).
+enum PageMessages {
+    static func hello(_ identity: AgentIdentity, graceMilliseconds: Int, serverTime: Instant) -> String {
+        encode(Hello(
+            desk: identity.desk.rawValue, agent: identity.agent.rawValue, name: identity.name, graceMs: graceMilliseconds,
+            serverTime: serverTime.rfc3339))
+    }
+
+    static func error(_ message: String) -> String {
+        encode(ErrorMessage(message: message))
+    }
+
+    static func signInRefused(_ message: String) -> String {
+        encode(ErrorMessage(message: message))
+    }
+
+    static func health(_ status: String, reason: String?) -> String {
+        encode(Health(status: status, reason: reason))
+    }
+
+    private struct Hello: Encodable {
+        var kind = "hello"
+        var desk: String
+        var agent: String
+        var name: String
+        var graceMs: Int
+        /// The gateway's clock when sent: the page's first estimate of its offset to the server.
+        var serverTime: String
+    }
+
+    private struct ErrorMessage: Encodable {
+        var kind = "error"
+        var message: String
+    }
+
+    private struct Health: Encodable {
+        var status: String
+        var reason: String?
+    }
+
+    private static func encode(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // These values hold strings and integers only, which always encode.
+        return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
+    }
+}

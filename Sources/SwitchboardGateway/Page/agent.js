@@ -1,0 +1,444 @@
+"use strict";
+
+// The agent page: one WebSocket to the gateway, the server's workstation events in, the agent's
+// commands out. The server's `state` answer is the truth the page starts from after every (re)connect.
+(function () {
+  const token = new URLSearchParams(window.location.search).get("token") || "";
+  const el = (id) => document.getElementById(id);
+  const dom = {
+    connection: el("connection"),
+    agent: el("agent"),
+    status: el("status"),
+    statusLabel: document.querySelector(".status-label"),
+    desk: el("desk"),
+    rings: el("rings"),
+    sessions: el("sessions"),
+    notice: el("notice"),
+    announcer: el("ring-announcer"),
+    signinError: el("signin-error"),
+  };
+
+  const rings = new Map(); // offer -> { conversation, user, offer, expiresAt (ms), element }
+  let socket = null;
+  let reconnectAttempts = 0;
+  let reconnectTimer = null;
+  let stopped = false;
+  let noticeTimer = null;
+
+  // ---- Server clock -------------------------------------------------------------------------------
+  // Each sample is (server time when sent) - (local time when received) = offset - network delay, so it
+  // never overstates the offset; the largest recent sample is the best estimate. A replayed event carries
+  // an old time and gives a smaller sample, which the maximum ignores.
+  const clockSamples = [];
+  const sampleWindowMs = 60000;
+
+  function addClockSample(serverTimeText) {
+    const serverTime = Date.parse(serverTimeText);
+    if (Number.isNaN(serverTime)) return;
+    const now = Date.now();
+    clockSamples.push({ value: serverTime - now, at: now });
+    while (clockSamples.length > 0 && now - clockSamples[0].at > sampleWindowMs) clockSamples.shift();
+  }
+
+  function serverNow() {
+    if (clockSamples.length === 0) return Date.now();
+    let offset = -Infinity;
+    for (const sample of clockSamples) offset = Math.max(offset, sample.value);
+    return Date.now() + offset;
+  }
+
+  function secondsLeft(ring) {
+    return Math.max(0, Math.round((ring.expiresAt - serverNow()) / 1000));
+  }
+
+  // ---- Connection ---------------------------------------------------------------------------------
+  function setConnection(state) {
+    const text = { connecting: "Connecting…", connected: "Connected", disconnected: "Disconnected" }[state];
+    dom.connection.dataset.state = state;
+    dom.connection.textContent = text;
+    dom.status.disabled = state !== "connected";
+  }
+
+  function showSignInError(message) {
+    stopped = true;
+    dom.signinError.textContent = message;
+    dom.signinError.hidden = false;
+    dom.desk.hidden = true;
+    dom.status.hidden = true;
+    dom.statusLabel.hidden = true;
+    dom.agent.textContent = "";
+    setConnection("disconnected");
+  }
+
+  /// Asks the gateway who the token signs in: a bad link is told apart from a network failure.
+  async function checkToken() {
+    try {
+      const response = await fetch("/session?token=" + encodeURIComponent(token), { cache: "no-store" });
+      if (response.status === 401) return "invalid";
+      if (!response.ok) return "unknown";
+      showIdentity(await response.json());
+      return "valid";
+    } catch (error) {
+      return "unknown";
+    }
+  }
+
+  function showIdentity(hello) {
+    dom.agent.textContent = hello.agent + " · " + hello.desk;
+    dom.agent.title = hello.name || hello.agent;
+    dom.desk.hidden = false;
+    if (hello.serverTime) addClockSample(hello.serverTime);
+  }
+
+  function connect() {
+    if (stopped) return;
+    clearTimeout(reconnectTimer);
+    setConnection("connecting");
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(scheme + "//" + window.location.host + "/ws?token=" + encodeURIComponent(token));
+    socket = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      reconnectAttempts = 0;
+      setConnection("connected");
+    };
+    ws.onmessage = (message) => {
+      let data;
+      try {
+        data = JSON.parse(message.data);
+      } catch (error) {
+        return;
+      }
+      handle(data);
+    };
+    ws.onclose = async () => {
+      if (socket !== ws) return;
+      socket = null;
+      setConnection("disconnected");
+      if (!opened && (await checkToken()) === "invalid") {
+        showSignInError("This sign-in link is not valid. Ask for a new link to sign in.");
+        return;
+      }
+      scheduleReconnect();
+    };
+  }
+
+  function scheduleReconnect() {
+    if (stopped) return;
+    reconnectAttempts += 1;
+    const delay = Math.min(10000, 500 * Math.pow(2, reconnectAttempts - 1)) * (0.8 + Math.random() * 0.4);
+    reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function send(command) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      showNotice("Not connected right now; try again once the connection is back.", "notConnected");
+      return false;
+    }
+    socket.send(JSON.stringify(command));
+    return true;
+  }
+
+  // ---- Events -------------------------------------------------------------------------------------
+  function handle(data) {
+    if (data.kind === "hello") {
+      showIdentity(data);
+      return;
+    }
+    if (data.kind === "error") {
+      showNotice(data.message, "error");
+      return;
+    }
+    if (typeof data.at === "string" && data.type !== "ring") addClockSample(data.at);
+    switch (data.type) {
+      case "ring":
+        addClockSample(data.serverTime);
+        addRing(data.conversation, data.user, data.offer, Date.parse(data.expiresAt), true);
+        break;
+      case "countdown":
+        break;
+      case "ring.stopped":
+        removeRing(data.offer);
+        break;
+      case "session.started":
+        for (const ring of [...rings.values()]) {
+          if (ring.conversation === data.conversation) removeRing(ring.offer);
+        }
+        addSession(data.conversation, data.user, data.mode);
+        break;
+      case "session.ended":
+        removeSession(data.conversation);
+        break;
+      case "status.changed":
+        dom.status.value = data.status;
+        break;
+      case "command.rejected":
+        rejected(data);
+        break;
+      case "state":
+        applyState(data);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function applyState(state) {
+    dom.status.value = state.status;
+    const liveOffers = new Set(state.rings.map((ring) => ring.offer));
+    for (const offer of [...rings.keys()]) {
+      if (!liveOffers.has(offer)) removeRing(offer);
+    }
+    for (const ring of state.rings) {
+      if (!rings.has(ring.offer)) addRing(ring.conversation, ring.user, ring.offer, Date.parse(ring.expiresAt), false);
+    }
+    const modes = new Map();
+    for (const item of dom.sessions.querySelectorAll("li.session")) modes.set(item.dataset.conversation, item.dataset.mode);
+    dom.sessions.replaceChildren();
+    for (const session of state.sessions) {
+      addSession(session.conversation, session.user, modes.get(session.conversation) || "accepted");
+    }
+  }
+
+  // ---- Rings --------------------------------------------------------------------------------------
+  function addRing(conversation, user, offer, expiresAt, announce) {
+    if (rings.has(offer)) return;
+    const element = document.createElement("div");
+    element.className = "ring";
+    element.dataset.offer = offer;
+    element.dataset.conversation = conversation;
+    element.setAttribute("role", "group");
+    element.setAttribute("aria-label", "Incoming conversation from " + user);
+
+    const text = document.createElement("div");
+    text.className = "ring-text";
+    const userLine = document.createElement("div");
+    userLine.className = "ring-user";
+    userLine.textContent = user;
+    const hint = document.createElement("div");
+    hint.className = "ring-hint";
+    hint.textContent = "is waiting for you";
+    text.append(userLine, hint);
+
+    const countdown = document.createElement("span");
+    countdown.className = "ring-countdown";
+    countdown.setAttribute("aria-label", "seconds left to accept");
+
+    const accept = document.createElement("button");
+    accept.type = "button";
+    accept.className = "accept";
+    accept.textContent = "Accept";
+    const decline = document.createElement("button");
+    decline.type = "button";
+    decline.className = "decline";
+    decline.textContent = "Decline";
+
+    accept.addEventListener("click", () => {
+      if (send({ type: "offer.accept", conversation, offer })) {
+        element.dataset.pending = "accept";
+        accept.disabled = true;
+        decline.disabled = true;
+      }
+    });
+    decline.addEventListener("click", () => {
+      if (send({ type: "offer.decline", conversation, offer })) {
+        element.dataset.pending = "decline";
+        accept.disabled = true;
+        decline.disabled = true;
+      }
+    });
+
+    element.append(text, countdown, accept, decline);
+    const ring = { conversation, user, offer, expiresAt, element, countdown };
+    rings.set(offer, ring);
+    dom.rings.append(element);
+    renderCountdown(ring);
+    if (announce) dom.announcer.textContent = user + " is waiting, " + secondsLeft(ring) + " seconds to accept";
+    if (document.activeElement === document.body) accept.focus();
+    ringtone.update();
+  }
+
+  function removeRing(offer) {
+    const ring = rings.get(offer);
+    if (!ring) return;
+    const hadFocus = ring.element.contains(document.activeElement);
+    ring.element.remove();
+    rings.delete(offer);
+    if (hadFocus) {
+      const next = dom.rings.querySelector("button.accept");
+      if (next) next.focus();
+    }
+    ringtone.update();
+  }
+
+  function renderCountdown(ring) {
+    const seconds = secondsLeft(ring);
+    const text = String(seconds);
+    if (ring.countdown.textContent !== text) ring.countdown.textContent = text;
+    ring.countdown.classList.toggle("urgent", seconds <= 5);
+  }
+
+  setInterval(() => {
+    for (const ring of rings.values()) renderCountdown(ring);
+  }, 100);
+
+  // ---- Sessions -----------------------------------------------------------------------------------
+  const modeText = { accepted: "Accepted", autoAccepted: "Started automatically", transferred: "Transferred to you" };
+
+  function addSession(conversation, user, mode) {
+    removeSession(conversation);
+    const item = document.createElement("li");
+    item.className = "session";
+    item.dataset.conversation = conversation;
+    item.dataset.mode = mode;
+    const name = document.createElement("span");
+    name.className = "session-user";
+    name.textContent = user;
+    const how = document.createElement("span");
+    how.className = "session-mode";
+    how.textContent = modeText[mode] || mode;
+    const end = document.createElement("button");
+    end.type = "button";
+    end.className = "end-session";
+    end.textContent = "End Session";
+    end.addEventListener("click", () => {
+      if (send({ type: "session.end", conversation })) end.disabled = true;
+    });
+    item.append(name, how, end);
+    dom.sessions.append(item);
+  }
+
+  function removeSession(conversation) {
+    for (const item of dom.sessions.querySelectorAll("li.session")) {
+      if (item.dataset.conversation === conversation) item.remove();
+    }
+  }
+
+  // ---- Notices ------------------------------------------------------------------------------------
+  const reasonText = {
+    unknownConversation: "That conversation no longer exists.",
+    unknownAgent: "The switchboard does not know you as an agent of this desk.",
+    unknownDesk: "The switchboard does not know this desk.",
+    notServing: "You are not serving that conversation any more.",
+    agentUnavailable: "You cannot take conversations with your current status.",
+    forbidden: "This gateway may not act for your desk.",
+    invalid: "The switchboard could not read that command.",
+  };
+
+  function rejected(event) {
+    const lateAccept =
+      event.commandType === "offer.accept" || event.reason === "offerExpired" || event.reason === "offerNotYours";
+    if (lateAccept) {
+      showNotice("Sorry, this conversation was offered to someone else.", event.reason);
+      for (const ring of [...rings.values()]) {
+        if (ring.conversation === event.conversation && ring.element.dataset.pending) removeRing(ring.offer);
+      }
+      return;
+    }
+    showNotice(reasonText[event.reason] || "The switchboard refused that: " + event.reason + ".", event.reason);
+    for (const button of document.querySelectorAll("button:disabled")) {
+      const holder = button.closest("[data-conversation]");
+      if (holder && holder.dataset.conversation === event.conversation) {
+        button.disabled = false;
+        delete holder.dataset.pending;
+      }
+    }
+  }
+
+  function showNotice(text, reason) {
+    dom.notice.textContent = text;
+    dom.notice.dataset.reason = reason;
+    dom.notice.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => {
+      dom.notice.hidden = true;
+    }, 20000);
+  }
+
+  // ---- Status -------------------------------------------------------------------------------------
+  dom.status.addEventListener("change", () => {
+    send({ type: "agent.status", status: dom.status.value });
+  });
+
+  // ---- Ringtone -----------------------------------------------------------------------------------
+  // Two soft tones every two seconds while any ring is live. Browsers allow audio only after the person
+  // interacted with the page; until then every call here fails quietly.
+  const ringtone = (function () {
+    let context = null;
+    let timer = null;
+
+    function audioContext() {
+      try {
+        if (!context) {
+          const AudioContextClass = window.AudioContext || window.webkitAudioContext;
+          if (!AudioContextClass) return null;
+          context = new AudioContextClass();
+        }
+        if (context.state === "suspended") context.resume().catch(() => {});
+        return context;
+      } catch (error) {
+        return null;
+      }
+    }
+
+    function tone(audio, frequency, start, length) {
+      const oscillator = audio.createOscillator();
+      const gain = audio.createGain();
+      oscillator.type = "sine";
+      oscillator.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.0001, start);
+      gain.gain.exponentialRampToValueAtTime(0.2, start + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + length);
+      oscillator.connect(gain);
+      gain.connect(audio.destination);
+      oscillator.start(start);
+      oscillator.stop(start + length + 0.05);
+    }
+
+    function play() {
+      try {
+        const audio = audioContext();
+        if (!audio || audio.state !== "running") return;
+        const now = audio.currentTime;
+        tone(audio, 880, now, 0.18);
+        tone(audio, 660, now + 0.22, 0.18);
+      } catch (error) {
+        // No sound is better than a broken page.
+      }
+    }
+
+    function update() {
+      if (rings.size > 0 && timer === null) {
+        play();
+        timer = setInterval(play, 2000);
+      } else if (rings.size === 0 && timer !== null) {
+        clearInterval(timer);
+        timer = null;
+      }
+    }
+
+    // The first click or key press unlocks audio for the rest of the visit.
+    const unlock = () => audioContext();
+    window.addEventListener("pointerdown", unlock, { once: true });
+    window.addEventListener("keydown", unlock, { once: true });
+
+    return { update };
+  })();
+
+  // ---- Start --------------------------------------------------------------------------------------
+  async function start() {
+    if (!token) {
+      showSignInError("This page needs the sign-in link you were given.");
+      return;
+    }
+    setConnection("connecting");
+    if ((await checkToken()) === "invalid") {
+      showSignInError("This sign-in link is not valid. Ask for a new link to sign in.");
+      return;
+    }
+    connect();
+  }
+
+  start();
+})();

@@ -1,0 +1,288 @@
+import Foundation
+import Logging
+import Metrics
+import SwitchboardAMQP
+import SwitchboardCommon
+
+/// Where the gateway writes the text frames of one socket; the socket's writer task drains it.
+public struct SocketOutbox: Sendable {
+    /// Frames waiting for a slow page; past this the socket is closed rather than let memory grow.
+    public static let capacity = 1_000
+
+    let continuation: AsyncStream<String>.Continuation
+
+    /// A new outbox and the frames written to it, in order.
+    public static func make() -> (SocketOutbox, AsyncStream<String>) {
+        let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingOldest(capacity))
+        return (SocketOutbox(continuation: continuation), stream)
+    }
+
+    /// False when the page is too far behind; the caller closes the socket.
+    @discardableResult
+    public func send(_ text: String) -> Bool {
+        switch continuation.yield(text) {
+        case .enqueued: true
+        case .dropped, .terminated: false
+        @unknown default: false
+        }
+    }
+
+    /// Ends the frames: the socket's writer returns and the socket closes.
+    public func close() {
+        continuation.finish()
+    }
+}
+
+/// The signed-in agents of this gateway: one `AgentSession` per agent, its sockets, its queue
+/// consumer and its grace timer. It only runs the effects the sessions return.
+public actor SignedInAgents {
+    private struct Live {
+        let identity: AgentIdentity
+        /// Tells this session's callbacks from those of an earlier session of the same agent.
+        let generation: UInt64
+        var session: AgentSession
+        var outboxes: [SocketID: SocketOutbox] = [:]
+        var consumer: AMQPConsumer?
+        var consumerTask: Task<Void, Never>?
+        var graceTask: Task<Void, Never>?
+    }
+
+    private let broker: GatewayBroker
+    private let settings: AgentSession.Settings
+    private let metrics: GatewayMetrics
+    private let logger: Logger
+    private let now: @Sendable () -> Instant
+    private var live: [String: Live] = [:]
+    private var nextGeneration: UInt64 = 0
+    private var nextSocket: UInt64 = 0
+    private var isShutDown = false
+
+    public init(
+        broker: GatewayBroker, settings: AgentSession.Settings, metrics: GatewayMetrics, logger: Logger,
+        now: @escaping @Sendable () -> Instant = Instant.wallClock
+    ) {
+        self.broker = broker
+        self.settings = settings
+        self.metrics = metrics
+        self.logger = logger
+        self.now = now
+    }
+
+    /// Registers a socket of `identity`, signing the agent in if it is not yet, and returns its id.
+    /// Returns nil once the gateway is shutting down.
+    public func open(_ identity: AgentIdentity, outbox: SocketOutbox) -> SocketID? {
+        guard !isShutDown else { return nil }
+        nextSocket += 1
+        let socket = SocketID(nextSocket)
+        let key = identity.routingKey
+        if live[key] == nil {
+            nextGeneration += 1
+            live[key] = Live(identity: identity, generation: nextGeneration, session: AgentSession(settings: settings))
+            startConsuming(identity, generation: nextGeneration)
+            logger.info("agent signed in", metadata: ["desk": "\(identity.desk)", "agent": "\(identity.agent)"])
+        }
+        live[key]?.outboxes[socket] = outbox
+        handle(.socketOpened(socket), for: key)
+        updateGauges()
+        return socket
+    }
+
+    public func close(_ socket: SocketID, of identity: AgentIdentity) {
+        let key = identity.routingKey
+        guard let outbox = live[key]?.outboxes.removeValue(forKey: socket) else { return }
+        outbox.close()
+        handle(.socketClosed(socket), for: key)
+        updateGauges()
+    }
+
+    /// Closes every socket, stops every consumer and signs every agent off, so none stays online with
+    /// no page to answer its rings.
+    public func shutDown() async {
+        isShutDown = true
+        let agents = live.values
+        live = [:]
+        updateGauges()
+        for agent in agents {
+            agent.graceTask?.cancel()
+            agent.consumer?.cancel()
+            agent.consumerTask?.cancel()
+            agent.outboxes.values.forEach { $0.close() }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for agent in agents {
+                group.addTask { await self.publishOffline(agent.identity) }
+            }
+        }
+    }
+
+    /// The number of agents with a session on this gateway (connected or in their grace period).
+    public var sessionCount: Int { live.count }
+
+    // MARK: - Consuming
+
+    private func startConsuming(_ identity: AgentIdentity, generation: UInt64) {
+        let key = identity.routingKey
+        live[key]?.consumerTask = Task {
+            do {
+                let consumer = try await broker.subscribe(identity)
+                guard self.subscribed(consumer, key: key, generation: generation) else {
+                    consumer.cancel()
+                    return
+                }
+                for try await delivery in consumer {
+                    self.received(delivery, key: key, generation: generation)
+                    do {
+                        try delivery.ack()
+                    } catch {
+                        // The connection was lost; the queue went with it and a gap will show.
+                        logger.debug("an acknowledgement was not sent", metadata: ["error": "\(error)"])
+                    }
+                }
+            } catch {
+                self.subscriptionFailed(error, key: key, generation: generation)
+            }
+        }
+    }
+
+    private func subscribed(_ consumer: AMQPConsumer, key: String, generation: UInt64) -> Bool {
+        guard live[key]?.generation == generation else { return false }
+        live[key]?.consumer = consumer
+        handle(.subscribed, for: key)
+        return true
+    }
+
+    private func received(_ delivery: AMQPDelivery, key: String, generation: UInt64) {
+        guard let identity = live[key]?.identity, live[key]?.generation == generation else { return }
+        let body = Data(delivery.body)
+        let event: WorkstationEvent
+        do {
+            event = try WireCodec.decodeWorkstationEvent(body, properties: GatewayBroker.wireProperties(of: delivery))
+                .message
+        } catch {
+            metrics.rejected(.invalidEvent)
+            logger.warning(
+                "a workstation event breaks the contract; it is not relayed",
+                metadata: ["agent": "\(identity.agent)", "error": "\(error)"])
+            return
+        }
+        guard event.desk == identity.desk, event.agent == identity.agent else {
+            metrics.rejected(.invalidEvent)
+            logger.warning(
+                "a workstation event for another agent reached this agent's queue; it is not relayed",
+                metadata: ["agent": "\(identity.agent)", "event.agent": "\(event.agent)"])
+            return
+        }
+        handle(.event(RelayedEvent(event, text: String(decoding: body, as: UTF8.self))), for: key)
+    }
+
+    /// The queue could not be declared or consumed, or the broker ended the subscription: the pages are
+    /// closed so that they reconnect and sign in again from the start.
+    private func subscriptionFailed(_ error: any Error, key: String, generation: UInt64) {
+        guard let agent = live[key], agent.generation == generation else { return }
+        logger.error(
+            "the agent's queue cannot be consumed; closing its pages",
+            metadata: ["desk": "\(agent.identity.desk)", "agent": "\(agent.identity.agent)", "error": "\(error)"])
+        live[key] = nil
+        agent.graceTask?.cancel()
+        agent.outboxes.values.forEach { $0.close() }
+        updateGauges()
+    }
+
+    // MARK: - Effects
+
+    private func handle(_ input: AgentSession.Input, for key: String) {
+        guard var agent = live[key] else { return }
+        let effects = agent.session.handle(input, at: now())
+        live[key] = agent
+        for effect in effects {
+            run(effect, for: key)
+        }
+    }
+
+    private func run(_ effect: AgentSession.Effect, for key: String) {
+        guard let agent = live[key] else { return }
+        switch effect {
+        case .deliver(let text, let sockets):
+            metrics.relayedEvents.increment()
+            for socket in sockets {
+                guard let outbox = agent.outboxes[socket] else { continue }
+                if !outbox.send(text) {
+                    logger.warning(
+                        "a page is too far behind; closing its socket",
+                        metadata: ["agent": "\(agent.identity.agent)", "socket": "\(socket)"])
+                    outbox.close()
+                }
+            }
+        case .requestSync:
+            metrics.syncs.increment()
+            let identity = agent.identity
+            Task { await self.publish(.sync, for: identity) }
+        case .startGraceTimer(let deadline):
+            agent.graceTask?.cancel()
+            let generation = agent.generation
+            let wait = max(0, deadline - now())
+            live[key]?.graceTask = Task {
+                do {
+                    try await Task.sleep(for: .milliseconds(wait))
+                } catch {
+                    return
+                }
+                self.graceTimerFired(key: key, generation: generation)
+            }
+        case .signOff:
+            live[key] = nil
+            agent.consumer?.cancel()
+            agent.consumerTask?.cancel()
+            agent.outboxes.values.forEach { $0.close() }
+            metrics.signOffs.increment()
+            logger.info(
+                "agent signed off after the grace period",
+                metadata: ["desk": "\(agent.identity.desk)", "agent": "\(agent.identity.agent)"])
+            let identity = agent.identity
+            Task { await self.publishOffline(identity) }
+        }
+    }
+
+    private func graceTimerFired(key: String, generation: UInt64) {
+        guard live[key]?.generation == generation else { return }
+        handle(.graceTimerFired, for: key)
+        updateGauges()
+    }
+
+    private func publishOffline(_ identity: AgentIdentity) async {
+        await publish(.status(.offline), for: identity)
+    }
+
+    /// Publishes a command the gateway itself decided on (sync, offline); a failure is logged.
+    private func publish(_ command: PageCommand, for identity: AgentIdentity) async {
+        do {
+            try await broker.publish(command.inboundMessage(for: identity, id: .random(), at: now()))
+        } catch {
+            metrics.rejected(.publishFailed)
+            logger.error(
+                "a command for the agent could not be published",
+                metadata: ["agent": "\(identity.agent)", "command": "\(command)", "error": "\(error)"])
+        }
+    }
+
+    private func updateGauges() {
+        metrics.connectedAgents.record(live.values.filter { !$0.outboxes.isEmpty }.count)
+        metrics.openSockets.record(live.values.reduce(0) { $0 + $1.outboxes.count })
+        metrics.sessions.record(live.count)
+    }
+}
+
+extension Instant {
+    /// The wall clock, in the contract's milliseconds.
+    @Sendable public static func wallClock() -> Instant {
+        Instant(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1_000).rounded(.down)))
+    }
+}
+
+extension MessageID {
+    /// A new UUID, as every message of the gateway's gets.
+    public static func random() -> MessageID {
+        // A UUID string is 36 printable characters: always a valid id.
+        try! MessageID(UUID().uuidString.lowercased())
+    }
+}

@@ -1,0 +1,153 @@
+import SwitchboardCommon
+import SwitchboardGateway
+import Testing
+
+private let start = Instant(millisecondsSinceEpoch: 1_800_000_000_000)
+private let socketA = SocketID(1)
+private let socketB = SocketID(2)
+
+private func counted(_ seq: UInt64) -> RelayedEvent {
+    RelayedEvent(seq: seq, kind: .counted, text: "event-\(seq)")
+}
+
+private func countdown(_ seq: UInt64) -> RelayedEvent {
+    RelayedEvent(seq: seq, kind: .countdown, text: "countdown-\(seq)")
+}
+
+private func state(_ seq: UInt64) -> RelayedEvent {
+    RelayedEvent(seq: seq, kind: .state, text: "state-\(seq)")
+}
+
+/// A session with one open, subscribed socket, past its sign-in sync.
+private func connectedSession(graceMs: Milliseconds = 15_000) -> AgentSession {
+    var session = AgentSession(settings: .init(graceMs: graceMs))
+    _ = session.handle(.socketOpened(socketA), at: start)
+    _ = session.handle(.subscribed, at: start)
+    return session
+}
+
+@Suite struct AgentSessionTests {
+    @Test func signInAsksForSyncOnceTheQueueIsBound() {
+        var session = AgentSession(settings: .init(graceMs: 15_000))
+        #expect(session.handle(.socketOpened(socketA), at: start) == [])
+        #expect(session.handle(.subscribed, at: start) == [.requestSync])
+    }
+
+    @Test func eventsInOrderAreRelayedToEverySocket() {
+        var session = connectedSession()
+        _ = session.handle(.socketOpened(socketB), at: start)
+        #expect(session.handle(.event(counted(1)), at: start) == [.deliver("event-1", to: [socketA, socketB])])
+        #expect(session.handle(.event(counted(2)), at: start) == [.deliver("event-2", to: [socketA, socketB])])
+        #expect(session.lastSeq == 2)
+    }
+
+    @Test func aGapInSeqAsksForSync() {
+        var session = connectedSession()
+        _ = session.handle(.event(counted(1)), at: start + 10_000)
+        #expect(
+            session.handle(.event(counted(3)), at: start + 10_000)
+                == [.deliver("event-3", to: [socketA]), .requestSync])
+    }
+
+    @Test func aSecondGapWhileTheSyncIsAwaitedDoesNotAskAgain() {
+        var session = connectedSession()
+        _ = session.handle(.event(counted(1)), at: start + 10_000)
+        _ = session.handle(.event(counted(3)), at: start + 10_000)
+        #expect(session.handle(.event(counted(5)), at: start + 11_000) == [.deliver("event-5", to: [socketA])])
+        #expect(
+            session.handle(.event(counted(7)), at: start + 16_000)
+                == [.deliver("event-7", to: [socketA]), .requestSync])
+    }
+
+    @Test func countdownRepeatingTheLatestSeqIsNotAGap() {
+        var session = connectedSession()
+        _ = session.handle(.event(counted(4)), at: start + 10_000)
+        #expect(session.handle(.event(countdown(4)), at: start + 10_000) == [.deliver("countdown-4", to: [socketA])])
+        #expect(session.handle(.event(countdown(4)), at: start + 11_000) == [.deliver("countdown-4", to: [socketA])])
+        #expect(session.handle(.event(counted(5)), at: start + 12_000) == [.deliver("event-5", to: [socketA])])
+    }
+
+    @Test func countdownAheadOfTheLatestSeqIsAGap() {
+        var session = connectedSession()
+        _ = session.handle(.event(counted(4)), at: start + 10_000)
+        #expect(
+            session.handle(.event(countdown(5)), at: start + 10_000)
+                == [.deliver("countdown-5", to: [socketA]), .requestSync])
+    }
+
+    @Test func stateResetsTheExpectedSeq() {
+        var session = connectedSession()
+        _ = session.handle(.event(counted(9)), at: start + 10_000)
+        #expect(session.handle(.event(state(3)), at: start + 10_000) == [.deliver("state-3", to: [socketA])])
+        #expect(session.lastSeq == 3)
+        #expect(session.handle(.event(counted(4)), at: start + 10_000) == [.deliver("event-4", to: [socketA])])
+    }
+
+    @Test func aStateAnswerAllowsTheNextGapToAskAtOnce() {
+        var session = connectedSession()
+        _ = session.handle(.event(counted(1)), at: start + 10_000)
+        _ = session.handle(.event(counted(3)), at: start + 10_000)
+        _ = session.handle(.event(state(4)), at: start + 10_100)
+        #expect(
+            session.handle(.event(counted(6)), at: start + 10_200)
+                == [.deliver("event-6", to: [socketA]), .requestSync])
+    }
+
+    @Test func aRepeatedEventIsDroppedAndSettledBySync() {
+        var session = connectedSession()
+        _ = session.handle(.event(counted(1)), at: start + 10_000)
+        _ = session.handle(.event(counted(2)), at: start + 10_000)
+        #expect(session.handle(.event(counted(2)), at: start + 10_000) == [.requestSync])
+        #expect(session.lastSeq == 2)
+    }
+
+    @Test func lastSocketClosingStartsTheGracePeriod() {
+        var session = connectedSession(graceMs: 15_000)
+        _ = session.handle(.socketOpened(socketB), at: start)
+        #expect(session.handle(.socketClosed(socketA), at: start + 1_000) == [])
+        #expect(session.handle(.socketClosed(socketB), at: start + 2_000) == [.startGraceTimer(at: start + 17_000)])
+        #expect(session.phase == .grace(until: start + 17_000))
+    }
+
+    @Test func graceExpirySignsTheAgentOff() {
+        var session = connectedSession(graceMs: 15_000)
+        _ = session.handle(.socketClosed(socketA), at: start)
+        #expect(session.handle(.graceTimerFired, at: start + 14_999) == [])
+        #expect(session.handle(.graceTimerFired, at: start + 15_000) == [.signOff])
+        #expect(session.phase == .signedOff)
+        #expect(session.handle(.event(counted(1)), at: start + 15_001) == [])
+    }
+
+    @Test func reconnectWithinGraceCancelsItAndReplaysBufferedEventsInOrder() {
+        var session = connectedSession(graceMs: 15_000)
+        _ = session.handle(.event(counted(1)), at: start)
+        _ = session.handle(.socketClosed(socketA), at: start + 1_000)
+        #expect(session.handle(.event(counted(2)), at: start + 2_000) == [])
+        #expect(session.handle(.event(countdown(2)), at: start + 2_500) == [])
+        #expect(session.handle(.event(counted(3)), at: start + 3_000) == [])
+        #expect(
+            session.handle(.socketOpened(socketB), at: start + 4_000)
+                == [.deliver("event-2", to: [socketB]), .deliver("event-3", to: [socketB]), .requestSync])
+        #expect(session.phase == .connected)
+        #expect(session.buffered.isEmpty)
+        #expect(session.handle(.graceTimerFired, at: start + 16_000) == [])
+        #expect(session.phase == .connected)
+    }
+
+    @Test func bufferOverflowDropsTheBufferAndLeavesItToTheSync() {
+        var session = AgentSession(settings: .init(graceMs: 15_000, bufferLimit: 2))
+        _ = session.handle(.socketOpened(socketA), at: start)
+        _ = session.handle(.subscribed, at: start)
+        _ = session.handle(.socketClosed(socketA), at: start)
+        for seq in UInt64(1)...3 {
+            _ = session.handle(.event(counted(seq)), at: start + 1_000)
+        }
+        #expect(session.buffered.isEmpty)
+        #expect(session.handle(.socketOpened(socketB), at: start + 2_000) == [.requestSync])
+    }
+
+    @Test func everyNewSocketAsksForSyncEvenWhileOneIsAwaited() {
+        var session = connectedSession()
+        #expect(session.handle(.socketOpened(socketB), at: start + 100) == [.requestSync])
+    }
+}

@@ -1,0 +1,254 @@
+import Foundation
+import HummingbirdWSClient
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+import SwitchboardAMQP
+import SwitchboardCommon
+import SwitchboardGateway
+import SwitchboardRuntime
+import SwitchboardService
+import Testing
+
+/// The gateway in process against a real node, with a WebSocket client as the page.
+@Suite struct GatewayIntegrationTests {
+    static let aliceToken = "alice-token-0123456789"
+    static let graceMilliseconds = 1_000
+
+    @Test func pagesAreSignedInRelayedToActedForAndSignedOffAfterGrace() async throws {
+        try await ThrowawayBroker.with { node in
+            let admin = try await AMQPConnection.connect(
+                AMQPConfiguration(url: node.url(user: "switchboard", password: "switchboard")),
+                logger: Logger(label: "test.admin"))
+            let commands = try await CommandQueue(connection: admin)
+
+            try await withGateway(node: node) { port in
+                // A token that is not in the file is refused at the upgrade.
+                await #expect(throws: (any Error).self) {
+                    try await WebSocketClient.connect(
+                        url: "ws://127.0.0.1:\(port)/ws?token=not-a-known-token", logger: Logger(label: "test.page")
+                    ) { _, _, _ in }
+                }
+
+                let page = PageClient(url: "ws://127.0.0.1:\(port)/ws?token=\(Self.aliceToken)")
+                let hello = try await page.frame { $0.contains(#""kind":"hello""#) }
+                #expect(hello.contains(#""agent":"alice""#) && hello.contains(#""desk":"gwtest""#))
+
+                // Sign-in asks for the server's truth, as alice, once her queue is bound.
+                let sync = try await commands.next { $0.properties.type == "agent.sync" }
+                #expect(sync.message.body == .agentSync(agent: try AgentID("alice")))
+                #expect(sync.message.desk.rawValue == "gwtest")
+                #expect(sync.delivery.properties.userID == "switchboard-gateway")
+
+                // A workstation event for gwtest.alice reaches the page exactly as published.
+                let ring = WorkstationEvent(
+                    desk: try DeskID("gwtest"), agent: try AgentID("alice"), seq: 1,
+                    at: Instant(millisecondsSinceEpoch: 1_800_000_000_000),
+                    body: .ring(
+                        conversation: try ConversationID("c-1"), user: try UserID("u-1"), offer: try OfferToken("of-1"),
+                        expiresAt: Instant(millisecondsSinceEpoch: 1_800_000_030_000), remainingMs: 30_000,
+                        serverTime: Instant(millisecondsSinceEpoch: 1_800_000_000_000)))
+                let wire = try WireCodec.outgoing(ring, id: try MessageID("ws-gwtest-alice-1"))
+                try await admin.publisher(confirmWindow: 1).publish(wire)
+                let relayed = try await page.frame { $0.contains(#""type":"ring""#) }
+                #expect(relayed == String(decoding: wire.body, as: UTF8.self))
+
+                // A command names alice and gwtest whatever the page says, with the gateway's user_id.
+                page.send(#"{"type":"offer.accept","conversation":"c-1","offer":"of-1","agent":"mallory","desk":"other"}"#)
+                let accept = try await commands.next { $0.properties.type == "offer.accept" }
+                #expect(
+                    accept.message.body
+                        == .offerAccept(
+                            agent: try AgentID("alice"), conversation: try ConversationID("c-1"), offer: try OfferToken("of-1")))
+                #expect(accept.message.desk.rawValue == "gwtest")
+                #expect(accept.delivery.properties.userID == "switchboard-gateway")
+                #expect(accept.delivery.properties.deliveryMode == .persistent)
+                #expect(accept.delivery.properties.messageID == accept.message.id.rawValue)
+                #expect(accept.delivery.properties.headers["desk"]?.stringValue == "gwtest")
+
+                // Bad input gets an error frame, and the socket stays usable.
+                page.send("this is not JSON")
+                let error = try await page.frame { $0.contains(#""kind":"error""#) }
+                #expect(error.contains("not a JSON object"))
+                page.send(#"{"type":"agent.status","status":"online"}"#)
+                let online = try await commands.next { $0.properties.type == "agent.status" }
+                #expect(online.message.body == .agentStatus(agent: try AgentID("alice"), status: .online))
+
+                // Past the grace period after the page left, the gateway signs alice off.
+                let closedAt = ContinuousClock.now
+                await page.close()
+                let offline = try await commands.next { $0.properties.type == "agent.status" }
+                #expect(offline.message.body == .agentStatus(agent: try AgentID("alice"), status: .offline))
+                #expect(ContinuousClock.now - closedAt >= .milliseconds(Self.graceMilliseconds - 100))
+            }
+            await admin.close()
+        }
+    }
+
+    /// Runs the gateway (its broker side and its HTTP server) as the `switchboard-gateway` user of the
+    /// deploy definitions, and `body` with its port once it is connected.
+    private func withGateway(node: ThrowawayBroker, _ body: (Int) async throws -> Void) async throws {
+        let logger = Logger(label: "test.gateway")
+        let tokens = try AgentTokens(entries: [
+            .init(
+                token: Self.aliceToken,
+                identity: AgentIdentity(desk: try DeskID("gwtest"), agent: try AgentID("alice"), name: "Alice"))
+        ])
+        let broker = GatewayBroker(
+            amqp: try AMQPConfiguration(url: node.url(user: "switchboard-gateway", password: "change-me")),
+            instanceName: "test", graceMilliseconds: Self.graceMilliseconds, logger: logger)
+        let metrics = GatewayMetrics()
+        let agents = SignedInAgents(
+            broker: broker, settings: .init(graceMs: Milliseconds(Self.graceMilliseconds)), metrics: metrics, logger: logger)
+        let service = GatewayService(broker: broker, agents: agents)
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        let server = GatewayServer.application(
+            host: "127.0.0.1", port: 0,
+            dependencies: .init(
+                tokens: tokens, agents: agents, broker: broker, health: service, metrics: metrics,
+                registry: PrometheusCollectorRegistry(), graceMilliseconds: Self.graceMilliseconds),
+            logger: logger, onServerRunning: { portContinuation.yield($0) })
+        let group = ServiceGroup(services: [service, server], logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var portIterator = ports.makeAsyncIterator()
+            let port = try #require(await portIterator.next())
+            try await waitUntil("the gateway is connected to the broker") { service.readiness() == .healthy }
+            do {
+                try await body(port)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+}
+
+/// Waits until `condition` holds, polling, and fails after `timeout`.
+func waitUntil(
+    _ description: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("timed out after \(timeout) waiting until \(description)")
+    throw CancellationError()
+}
+
+/// A queue bound to `switchboard.in` with `#`, collecting every command published there.
+final class CommandQueue: Sendable {
+    struct Command: Sendable {
+        var delivery: AMQPDelivery
+        var message: InboundMessage
+    }
+
+    private let received = Arrivals<AMQPDelivery>()
+    private let pump: Task<Void, any Error>
+
+    init(connection: AMQPConnection) async throws {
+        let name = "gateway-test-in-\(UUID().uuidString.prefix(8))"
+        try await connection.declare(Topology(
+            queues: [Topology.Queue(name, autoDelete: true)],
+            bindings: [Topology.Binding(from: ContractExchange.inbound.rawValue, to: .queue(name), routingKey: "#")]))
+        let consumer = try await connection.consume(queue: name, prefetch: 100)
+        let received = self.received
+        pump = Task {
+            for try await delivery in consumer {
+                try delivery.ack()
+                received.append(delivery)
+            }
+        }
+    }
+
+    deinit {
+        pump.cancel()
+    }
+
+    /// The next command, in arrival order, that satisfies `predicate`; the ones before it are passed over.
+    func next(timeout: Duration = .seconds(30), _ predicate: @escaping (AMQPDelivery) -> Bool) async throws -> Command {
+        let delivery = try await received.next(
+            "a matching command reaches switchboard.in", timeout: timeout, predicate)
+        let message = try WireCodec.decodeInbound(
+            Data(delivery.body), properties: GatewayBroker.wireProperties(of: delivery))
+        return Command(delivery: delivery, message: message)
+    }
+}
+
+/// The agent page's WebSocket, played by `WebSocketClient`.
+final class PageClient: Sendable {
+    private let frames = Arrivals<String>()
+    private let outgoing: AsyncStream<String>.Continuation
+    private let connection: Task<Void, any Error>
+
+    init(url: String) {
+        let (stream, outgoing) = AsyncStream<String>.makeStream()
+        self.outgoing = outgoing
+        let frames = self.frames
+        connection = Task {
+            try await WebSocketClient.connect(url: url, logger: Logger(label: "test.page")) { inbound, outbound, _ in
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask {
+                        for try await message in inbound.messages(maxSize: 1 << 20) {
+                            if case .text(let text) = message { frames.append(text) }
+                        }
+                    }
+                    tasks.addTask {
+                        for await text in stream { try await outbound.write(.text(text)) }
+                    }
+                    // Either the server closed, or the test closed the page by ending `stream`.
+                    try await tasks.next()
+                    tasks.cancelAll()
+                }
+            }
+        }
+    }
+
+    func send(_ text: String) {
+        outgoing.yield(text)
+    }
+
+    /// Closes the socket and waits until it is closed.
+    func close() async {
+        outgoing.finish()
+        _ = await connection.result
+    }
+
+    /// The next frame, in arrival order, that satisfies `predicate`.
+    func frame(timeout: Duration = .seconds(30), _ predicate: @escaping (String) -> Bool) async throws -> String {
+        try await frames.next("a matching frame reaches the page", timeout: timeout, predicate)
+    }
+}
+
+/// What arrived, in order, and how far the test has read it.
+final class Arrivals<Item: Sendable>: Sendable {
+    private struct State {
+        var items: [Item] = []
+        var read = 0
+    }
+
+    private let state = Mutex(State())
+
+    func append(_ item: Item) {
+        state.withLock { $0.items.append(item) }
+    }
+
+    /// The next item after the last one returned that satisfies `predicate`; those before it are passed over.
+    func next(_ description: String, timeout: Duration, _ predicate: @escaping (Item) -> Bool) async throws -> Item {
+        var found: Item?
+        try await waitUntil(description, timeout: timeout) {
+            found = state.withLock { state in
+                guard let index = state.items.indices.dropFirst(state.read).first(where: { predicate(state.items[$0]) })
+                else { return nil }
+                state.read = index + 1
+                return state.items[index]
+            }
+            return found != nil
+        }
+        return try #require(found)
+    }
+}
