@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stops what scripts/up.sh started: each service with SIGTERM (graceful: it finishes its batch and
-# snapshots), SIGKILL if it is still there after DOWN_STOP_TIMEOUT [20] seconds; then the local node.
+# Stops what scripts/up.sh started: the gateway and each service with SIGTERM (graceful: the gateway
+# signs its agents off, a service finishes its batch and snapshots), SIGKILL if it is still there after
+# DOWN_STOP_TIMEOUT [20] seconds; then the local node.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,7 +14,7 @@ say() { echo "down: $*"; }
 # True while `pid` still runs the service's executable (a recycled pid is someone else's).
 runs_service() { [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q "switchboard-$2"; }
 
-for service in closer notifier router; do
+for service in gateway closer notifier router; do
     pid_file=$run_dir/$service.pid
     [[ -s $pid_file ]] || continue
     pid=$(<"$pid_file")

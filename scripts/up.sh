@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Starts everything `make run` needs: the local RabbitMQ node, then switchboard-router, -notifier and
-# -closer (release builds) in the background, and waits until each reports ready. Idempotent: what
-# already runs is left alone.
+# Starts everything `make run` needs: the local RabbitMQ node, then switchboard-router, -notifier,
+# -closer and -gateway (release builds) in the background, and waits until each reports ready.
+# Idempotent: what already runs is left alone. Prints the agent page's sign-in links.
 #
-# Logs go to var/log/<service>.log, pids to var/run/<service>.pid (both git-ignored).
+# Logs go to var/log/<service>.log, pids to var/run/<service>.pid (both git-ignored). The gateway's
+# sign-in tokens are made once, at random, in var/gateway/tokens.json and kept across runs.
 # Environment: SCRATCH_PATH [.build] build folder; UP_READY_TIMEOUT [180] seconds per service;
+# GATEWAY_PORT [8080]; GATEWAY_AMQP_URL [the services' broker URL] e.g. with the switchboard-gateway user;
 # SWITCHBOARD_* settings are passed on to the services (e.g. SWITCHBOARD_AMQP_URL).
 set -euo pipefail
 
@@ -15,9 +17,14 @@ ready_timeout=${UP_READY_TIMEOUT:-180}
 log_dir=$repo_root/var/log
 run_dir=$repo_root/var/run
 
+gateway_port=${GATEWAY_PORT:-8080}
+tokens_file=$repo_root/var/gateway/tokens.json
+
 # service name and the port of its health server (the services' defaults).
-services=(router:9101 notifier:9102 closer:9103)
-products=(switchboard-router switchboard-notifier switchboard-closer switchboard switchboard-demo)
+services=(router:9101 notifier:9102 closer:9103 gateway:$gateway_port)
+products=(switchboard-router switchboard-notifier switchboard-closer switchboard-gateway switchboard switchboard-demo)
+# The demo's agents that people play on the agent page (Sources/Demo/DemoRun.swift): desk:agent:name.
+page_agents=(demo:frank:Frank auto:grace:Grace)
 
 say() { echo "up: $*"; }
 die() { echo "up: $*" >&2; exit 1; }
@@ -49,6 +56,21 @@ bin_dir=$(swift build -c release --scratch-path "$scratch_path" --show-bin-path)
 # The Router takes agent commands from the demo's broker user and the gateway's (its default: the gateway's alone).
 export SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS=${SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS:-switchboard:*,switchboard-gateway:*}
 
+# One random token per page agent, made once: a sign-in link keeps working across runs.
+if [[ ! -s $tokens_file ]]; then
+    mkdir -p "$(dirname "$tokens_file")"
+    entries=()
+    for entry in "${page_agents[@]}"; do
+        IFS=: read -r desk agent name <<<"$entry"
+        token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+        entries+=("{\"token\":\"$token\",\"desk\":\"$desk\",\"agent\":\"$agent\",\"name\":\"$name\"}")
+    done
+    (IFS=,; echo "{\"agents\":[${entries[*]}]}") >"$tokens_file.new"
+    chmod 600 "$tokens_file.new"
+    mv "$tokens_file.new" "$tokens_file"
+    say "made sign-in tokens in $tokens_file"
+fi
+
 for entry in "${services[@]}"; do
     service=${entry%%:*}
     port=${entry##*:}
@@ -56,9 +78,13 @@ for entry in "${services[@]}"; do
         say "switchboard-$service already running (pid $pid)"
         continue
     fi
+    options=(--http-port "$port" --instance-name "local-$service")
+    if [[ $service == gateway ]]; then
+        options+=(--tokens-file "$tokens_file")
+        [[ -n ${GATEWAY_AMQP_URL:-} ]] && options+=(--amqp-url "$GATEWAY_AMQP_URL")
+    fi
     # A new session: Ctrl-C on the demo in the foreground must not reach the services.
-    setsid "$bin_dir/switchboard-$service" --http-port "$port" --instance-name "local-$service" \
-        </dev/null >>"$log_dir/$service.log" 2>&1 &
+    setsid "$bin_dir/switchboard-$service" "${options[@]}" </dev/null >>"$log_dir/$service.log" 2>&1 &
     echo $! >"$run_dir/$service.pid"
     say "started switchboard-$service (pid $!, health http://127.0.0.1:$port/health/ready)"
 done
@@ -80,4 +106,10 @@ for entry in "${services[@]}"; do
     done
     say "switchboard-$service ready"
 done
-say "all running. Logs: $log_dir/{router,notifier,closer}.log; stop with: make down"
+say "all running. Logs: $log_dir/{router,notifier,closer,gateway}.log; stop with: make down"
+say "agent page: http://127.0.0.1:$gateway_port/ — sign in with a link (then choose online):"
+python3 - "$tokens_file" "$gateway_port" <<'PY'
+import json, sys
+for agent in json.load(open(sys.argv[1]))["agents"]:
+    print(f"up:   {agent['agent']} (desk {agent['desk']}): http://127.0.0.1:{sys.argv[2]}/?token={agent['token']}")
+PY

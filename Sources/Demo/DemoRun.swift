@@ -32,6 +32,11 @@ actor DemoRun {
         (ringingDesk, try! AgentID("carol"), 1), (automaticDesk, try! AgentID("dave"), 2),
         (automaticDesk, try! AgentID("erin"), 1),
     ]
+    /// Agents played by people on the agent page (`make up` prints their sign-in links): upserted here so
+    /// they get rings from the demo's traffic once they choose online, and never simulated.
+    private static let humanAgents: [(desk: DeskID, agent: AgentID, capacity: Int)] = [
+        (ringingDesk, try! AgentID("frank"), 2), (automaticDesk, try! AgentID("grace"), 2),
+    ]
 
     private let connection: AMQPConnection
     private let terminal: Terminal
@@ -124,11 +129,16 @@ actor DemoRun {
             try await publish(publisher, desk: entry.desk, .agentUpsert(profile))
             try await publish(publisher, desk: entry.desk, .agentStatus(agent: entry.agent, status: .online))
         }
+        for entry in Self.humanAgents {
+            let profile = AgentProfile(agent: entry.agent, groups: [try GroupID("support")], capacity: entry.capacity)
+            try await publish(publisher, desk: entry.desk, .agentUpsert(profile))
+        }
         terminal.line(
             .action,
             "→ desk demo: rings of \(EventLine.seconds(settings.ringMs)), agents alice (2), bob, carol; "
                 + "desk auto: automatic service, agents dave (2), erin; both close after \(EventLine.seconds(settings.inactivityMs)) "
-                + "of user silence (warning \(EventLine.seconds(settings.warningMs)) before)")
+                + "of user silence (warning \(EventLine.seconds(settings.warningMs)) before); "
+                + "frank (demo) and grace (auto) are yours on the agent page: sign in, choose online")
     }
 
     private func requestConversations() async throws {
@@ -229,7 +239,9 @@ actor DemoRun {
     }
 
     private func onWorkstationEvent(_ delivery: AMQPDelivery) throws {
-        guard let event = try? WireCodec.decodeWorkstationEvent(Data(delivery.body)).message else { return }
+        guard let event = try? WireCodec.decodeWorkstationEvent(Data(delivery.body)).message,
+            !Self.humanAgents.contains(where: { $0.desk == event.desk && $0.agent == event.agent })
+        else { return }
         switch event.body {
         case .ring(let conversation, _, let offer, _, let remainingMs, _):
             guard isOurs(conversation) else { return }
