@@ -138,6 +138,25 @@ struct DeployDefinitionsTests {
         let publisher = try await gateway.publisher()
         try await publisher.publish(
             Array("{}".utf8), exchange: ContractExchange.inbound.rawValue, routingKey: "offer.accept", properties: Self.properties)
+        // The Router knows who sent an agent command by its user_id: the gateway may give its own user...
+        var asGateway = Self.properties
+        asGateway.userID = "switchboard-gateway"
+        try await publisher.publish(
+            Array("{}".utf8), exchange: ContractExchange.inbound.rawValue, routingKey: "offer.accept", properties: asGateway)
+        // ...and the broker refuses any other, so a gateway cannot pass for a user the Router allows more.
+        var asDevelopmentUser = Self.properties
+        asDevelopmentUser.userID = "switchboard"
+        do {
+            try await gateway.publisher().publish(
+                Array("{}".utf8), exchange: ContractExchange.inbound.rawValue, routingKey: "offer.accept",
+                properties: asDevelopmentUser)
+            Issue.record("the broker took a user_id other than the connection's user")
+        } catch {
+            guard error is AMQPError else {
+                Issue.record("expected the broker to refuse the user_id, got \(error)")
+                return
+            }
+        }
 
         await expectRefused("gateway publishing to switchboard.events") {
             try await gateway.publisher().publish(
