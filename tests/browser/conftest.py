@@ -65,16 +65,6 @@ def parse_time(text):
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _router_arguments(bin_dir):
-    """The Router takes agent commands only from the test user and the gateway's user, where it knows the flag."""
-    help_text = subprocess.run(
-        [str(Path(bin_dir) / "switchboard-router"), "--help"], capture_output=True, text=True, check=False
-    ).stdout
-    if "--agent-command-users" not in help_text:
-        return []
-    return ["--agent-command-users", f"{TEST_USER}:*,{GATEWAY_USER}:*"]
-
-
 _services_for_reports = []
 
 
@@ -90,7 +80,10 @@ def bin_dir():
 def services(broker, test_root, bin_dir):
     log_dir = test_root / "browser-logs"
     log_dir.mkdir(exist_ok=True)
-    services = Services(bin_dir, log_dir, broker.url, extra_arguments={"router": _router_arguments(bin_dir)})
+    # The Router takes agent commands only from the test user and the gateway's user, as in a deployment.
+    services = Services(
+        bin_dir, log_dir, broker.url,
+        extra_arguments={"router": ("--agent-command-users", f"{TEST_USER}:*,{GATEWAY_USER}:*")})
     for service in system_suite.SERVICES:
         services.start(service)
     for service in system_suite.SERVICES:
