@@ -48,10 +48,9 @@ public enum GatewayServer {
         host: String, port: Int, dependencies: Dependencies, logger: Logger,
         onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let router = router(dependencies)
-        return Application(
-            router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: router),
+        Application(
+            router: router(dependencies),
+            server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter(dependencies)),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
                 await onServerRunning(channel.localAddress?.port ?? port)
@@ -85,7 +84,8 @@ public enum GatewayServer {
         }
         router.get("/health/live") { _, _ in health(dependencies.health.liveness(), healthyText: "live") }
         router.get("/health/ready") { _, _ in health(dependencies.health.readiness(), healthyText: "ready") }
-        router.ws("/ws") { request, _ in
+        // Reached by a request to /ws that was not upgraded: says why, once per refused sign-in.
+        router.get("/ws") { request, _ -> EditedResponse<String> in
             guard signedIn(request, dependencies) != nil else {
                 dependencies.metrics.rejected(.invalidToken)
                 throw HTTPError(.unauthorized, message: invalidTokenMessage)
@@ -93,6 +93,16 @@ public enum GatewayServer {
             guard dependencies.broker.isConnected else {
                 throw HTTPError(.serviceUnavailable, message: "The gateway is not connected to the switchboard yet")
             }
+            throw HTTPError(.badRequest, message: "Open /ws as a WebSocket")
+        }
+        return router
+    }
+
+    /// Only the upgrade of `/ws`: a request it does not upgrade goes on to `router`'s `GET /ws`.
+    static func webSocketRouter(_ dependencies: Dependencies) -> Router<BasicWebSocketRequestContext> {
+        let router = Router(context: BasicWebSocketRequestContext.self)
+        router.ws("/ws") { request, _ in
+            guard signedIn(request, dependencies) != nil, dependencies.broker.isConnected else { return .dontUpgrade }
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
             guard let identity = signedIn(context.request, dependencies) else { return }

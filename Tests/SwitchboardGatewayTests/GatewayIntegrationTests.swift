@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import HummingbirdWSClient
 import Logging
 import Prometheus
@@ -30,6 +33,12 @@ import Testing
                         url: "ws://127.0.0.1:\(port)/ws?token=not-a-known-token", logger: Logger(label: "test.page")
                     ) { _, _, _ in }
                 }
+
+                // The page asks /session first, so it can tell a bad link from a network failure.
+                #expect(try await httpStatus("http://127.0.0.1:\(port)/session?token=not-a-known-token") == 401)
+                #expect(try await httpStatus("http://127.0.0.1:\(port)/session?token=\(Self.aliceToken)") == 200)
+                #expect(try await httpStatus("http://127.0.0.1:\(port)/ws?token=not-a-known-token") == 401)
+                #expect(try await httpStatus("http://127.0.0.1:\(port)/health/ready") == 200)
 
                 let page = PageClient(url: "ws://127.0.0.1:\(port)/ws?token=\(Self.aliceToken)")
                 let hello = try await page.frame { $0.contains(#""kind":"hello""#) }
@@ -125,6 +134,12 @@ import Testing
             try await tasks.waitForAll()
         }
     }
+}
+
+/// The status of a plain GET.
+func httpStatus(_ url: String) async throws -> Int {
+    let (_, response) = try await URLSession.shared.data(from: try #require(URL(string: url)))
+    return try #require(response as? HTTPURLResponse).statusCode
 }
 
 /// Waits until `condition` holds, polling, and fails after `timeout`.
