@@ -6,6 +6,7 @@ import time
 import uuid
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from conftest import EVENT_TIMEOUT, GRACE_MS, PAGE_TIMEOUT, parse_time
 
@@ -107,6 +108,7 @@ def test_an_unanswered_ring_leaves_at_expiry_and_rings_another_agent(workstation
 
 
 def test_end_session_removes_the_session(workstation):
+    """Driven from the keyboard: Enter on Accept, Space on End Session."""
     desk = workstation.manual
     workstation.setup_desk(desk, ["alice"], ringMs=20000, autoAccept=False)
     alice = workstation.open_page("alice")
@@ -114,11 +116,11 @@ def test_end_session_removes_the_session(workstation):
 
     desk.request(conversation, user=user)
     offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
-    alice.wait_visible(alice.ring_selector(conversation, offer["offer"]) + " button.accept").click()
+    alice.wait_visible(alice.ring_selector(conversation, offer["offer"]) + " button.accept").send_keys(Keys.ENTER)
     session = alice.wait_visible(alice.session_selector(conversation))
     alice.screenshot("serving")
 
-    session.find_element(By.CSS_SELECTOR, "button.end-session").click()
+    session.find_element(By.CSS_SELECTOR, "button.end-session").send_keys(Keys.SPACE)
     alice.wait_gone(alice.session_selector(conversation))
     ended = desk.wait_event("conversation.ended", conversation=conversation, timeout=EVENT_TIMEOUT)
     assert (ended["reason"], ended.get("agent")) == ("agent", "alice")
