@@ -2,7 +2,8 @@
 # Runs `swift test` (with the arguments given) with a throwaway SWITCHBOARD_TEST_ROOT. Tests that
 # need a broker start their own nodes under that root with scripts/rabbitmq-node.sh; every one of
 # them is stopped, and the root removed, when this script exits, however it exits. Then the system suite
-# (tests/system/run.sh) runs against the services as processes; both results decide the exit status.
+# (tests/system/run.sh) runs against the services as processes, and the browser suite (tests/browser/run.sh)
+# drives the gateway's agent page in headless Chromium; every result decides the exit status.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,6 +61,11 @@ system_status=0
 timeout --kill-after=30 "${SWITCHBOARD_TEST_TIMEOUT:-3600}" "$repo_root/tests/system/run.sh" "${build_options[@]}" \
     || system_status=$?
 
+# The browser suite (tests/browser) builds the services and the gateway in the same scratch path and configuration.
+browser_status=0
+timeout --kill-after=30 "${SWITCHBOARD_TEST_TIMEOUT:-3600}" "$repo_root/tests/browser/run.sh" "${build_options[@]}" \
+    || browser_status=$?
+
 # Many concurrent publishers under the thread sanitizer (a build of its own, in <scratch path>-tsan).
 scratch_options=()
 for ((i = 0; i < ${#build_options[@]}; i++)); do
@@ -69,5 +75,6 @@ tsan_status=0
 timeout --kill-after=30 "${SWITCHBOARD_TEST_TIMEOUT:-3600}" "$repo_root/scripts/tsan.sh" "${scratch_options[@]}" \
     || tsan_status=$?
 
-echo "test: swift test exited with $swift_status, the system suite with $system_status, the thread sanitizer run with $tsan_status"
-((swift_status == 0 && system_status == 0 && tsan_status == 0))
+echo "test: swift test exited with $swift_status, the system suite with $system_status," \
+    "the browser suite with $browser_status, the thread sanitizer run with $tsan_status"
+((swift_status == 0 && system_status == 0 && browser_status == 0 && tsan_status == 0))
