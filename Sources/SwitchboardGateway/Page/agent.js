@@ -8,6 +8,7 @@
   const dom = {
     connection: el("connection"),
     agent: el("agent"),
+    agentDisplay: el("agent-display"),
     status: el("status"),
     statusLabel: document.querySelector(".status-label"),
     desk: el("desk"),
@@ -67,6 +68,7 @@
     dom.status.hidden = true;
     dom.statusLabel.hidden = true;
     dom.agent.textContent = "";
+    dom.agentDisplay.textContent = "";
     setConnection("disconnected");
   }
 
@@ -85,7 +87,8 @@
 
   function showIdentity(hello) {
     dom.agent.textContent = hello.agent + " · " + hello.desk;
-    dom.agent.title = hello.name || hello.agent;
+    dom.agentDisplay.textContent = hello.name || hello.agent;
+    document.title = (hello.name || hello.agent) + " · Switchboard";
     dom.desk.hidden = false;
     if (hello.serverTime) addClockSample(hello.serverTime);
   }
