@@ -118,6 +118,9 @@ public actor SignedInAgents {
     /// The number of agents with a session on this gateway (connected or in their grace period).
     public var sessionCount: Int { live.count }
 
+    /// The number of open pages of all agents.
+    public var openSocketCount: Int { live.values.reduce(0) { $0 + $1.outboxes.count } }
+
     // MARK: - Consuming
 
     private func startConsuming(_ identity: AgentIdentity, generation: UInt64) {
@@ -267,7 +270,7 @@ public actor SignedInAgents {
 
     private func updateGauges() {
         metrics.connectedAgents.record(live.values.filter { !$0.outboxes.isEmpty }.count)
-        metrics.openSockets.record(live.values.reduce(0) { $0 + $1.outboxes.count })
+        metrics.openSockets.record(openSocketCount)
         metrics.sessions.record(live.count)
     }
 }

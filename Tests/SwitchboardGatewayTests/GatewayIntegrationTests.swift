@@ -17,7 +17,7 @@ import Testing
 /// The gateway in process against a real node, with a WebSocket client as the page.
 @Suite struct GatewayIntegrationTests {
     static let aliceToken = "alice-token-0123456789"
-    static let graceMilliseconds = 1_000
+    static let graceMilliseconds = 4_000
 
     @Test func pagesAreSignedInRelayedToActedForAndSignedOffAfterGrace() async throws {
         try await ThrowawayBroker.with { node in
@@ -26,7 +26,7 @@ import Testing
                 logger: Logger(label: "test.admin"))
             let commands = try await CommandQueue(connection: admin)
 
-            try await withGateway(node: node) { port in
+            try await withGateway(node: node) { port, agents in
                 // A token that is not in the file is refused at the upgrade.
                 await #expect(throws: (any Error).self) {
                     try await WebSocketClient.connect(
@@ -84,9 +84,23 @@ import Testing
                 let online = try await commands.next { $0.properties.type == "agent.status" }
                 #expect(online.message.body == .agentStatus(agent: try AgentID("alice"), status: .online))
 
+                // A page that comes back within the grace period gets what arrived meanwhile, in order.
+                await page.close()
+                try await waitUntil("the gateway saw the page close") { await agents.openSocketCount == 0 }
+                let stopped = WorkstationEvent(
+                    desk: try DeskID("gwtest"), agent: try AgentID("alice"), seq: 2,
+                    at: Instant(millisecondsSinceEpoch: 1_800_000_001_000),
+                    body: .ringStopped(conversation: try ConversationID("c-1"), offer: try OfferToken("of-1"), reason: .accepted))
+                let stoppedWire = try WireCodec.outgoing(stopped, id: try MessageID("ws-gwtest-alice-2"))
+                try await admin.publisher(confirmWindow: 1).publish(stoppedWire)
+                let returning = PageClient(url: "ws://127.0.0.1:\(port)/ws?token=\(Self.aliceToken)")
+                let replayed = try await returning.frame { $0.contains(#""type":"ring.stopped""#) }
+                #expect(replayed == String(decoding: stoppedWire.body, as: UTF8.self))
+                _ = try await commands.next { $0.properties.type == "agent.sync" }
+
                 // Past the grace period after the page left, the gateway signs alice off.
                 let closedAt = ContinuousClock.now
-                await page.close()
+                await returning.close()
                 let offline = try await commands.next { $0.properties.type == "agent.status" }
                 #expect(offline.message.body == .agentStatus(agent: try AgentID("alice"), status: .offline))
                 #expect(ContinuousClock.now - closedAt >= .milliseconds(Self.graceMilliseconds - 100))
@@ -96,8 +110,8 @@ import Testing
     }
 
     /// Runs the gateway (its broker side and its HTTP server) as the `switchboard-gateway` user of the
-    /// deploy definitions, and `body` with its port once it is connected.
-    private func withGateway(node: ThrowawayBroker, _ body: (Int) async throws -> Void) async throws {
+    /// deploy definitions, and `body` with its port and its agents once it is connected.
+    private func withGateway(node: ThrowawayBroker, _ body: (Int, SignedInAgents) async throws -> Void) async throws {
         let logger = Logger(label: "test.gateway")
         let tokens = try AgentTokens(entries: [
             .init(
@@ -125,7 +139,7 @@ import Testing
             let port = try #require(await portIterator.next())
             try await waitUntil("the gateway is connected to the broker") { service.readiness() == .healthy }
             do {
-                try await body(port)
+                try await body(port, agents)
             } catch {
                 await group.triggerGracefulShutdown()
                 throw error
