@@ -48,14 +48,16 @@ DeskClient = system_suite.DeskClient
 Services = system_suite.Services
 free_port = system_suite.free_port
 wait_until = system_suite.wait_until
+# The node's development user, which the tests act as; the Router takes agent commands from it and from the
+# gateway's user.
+TEST_USER = system_suite.TEST_USER
+AGENT_COMMAND_USERS = system_suite.AGENT_COMMAND_USERS
 
 GRACE_MS = 2000
 # A loaded 2-core machine: deadlines are generous, ring times short.
 PAGE_TIMEOUT = 30.0
 EVENT_TIMEOUT = 20.0
-# The broker users of deploy/rabbitmq/definitions.json: the tests act as the development user, the gateway as
-# its own least-privileged user.
-TEST_USER = "switchboard"
+# The gateway connects as its own least-privileged user of deploy/rabbitmq/definitions.json.
 GATEWAY_USER = "switchboard-gateway"
 GATEWAY_PASSWORD = "change-me"
 
@@ -80,10 +82,8 @@ def bin_dir():
 def services(broker, test_root, bin_dir):
     log_dir = test_root / "browser-logs"
     log_dir.mkdir(exist_ok=True)
-    # The Router takes agent commands only from the test user and the gateway's user, as in a deployment.
     services = Services(
-        bin_dir, log_dir, broker.url,
-        extra_arguments={"router": ("--agent-command-users", f"{TEST_USER}:*,{GATEWAY_USER}:*")})
+        bin_dir, log_dir, broker.url, extra_arguments={"router": ("--agent-command-users", AGENT_COMMAND_USERS)})
     for service in system_suite.SERVICES:
         services.start(service)
     for service in system_suite.SERVICES:
