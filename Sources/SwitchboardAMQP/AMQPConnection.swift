@@ -81,11 +81,17 @@ public final class AMQPConnection: Sendable {
 
     /// Subscribes to `queue` on its own channel with manual acknowledgements and `prefetch` unacked
     /// deliveries at most. `arguments` go with basic.consume (see `StreamOffset` for streams).
+    ///
+    /// `declaring` is declared before the subscription, again before each resubscription after a reconnect,
+    /// and forgotten when the consumer ends, unlike `declare(_:)`, which is kept for the connection's life:
+    /// for a queue that lives as long as its consumer (an auto-delete queue of one signed-in user, say).
     public func consume(
-        queue: String, prefetch: UInt16 = 256, exclusive: Bool = false, arguments: AMQPTable = [:]
+        queue: String, prefetch: UInt16 = 256, exclusive: Bool = false, arguments: AMQPTable = [:],
+        declaring topology: Topology? = nil
     ) async throws -> AMQPConsumer {
         precondition(prefetch > 0, "manual acknowledgement needs a prefetch of at least 1")
-        let spec = ConsumerSpec(queue: queue, prefetch: prefetch, exclusive: exclusive, arguments: arguments)
+        let spec = ConsumerSpec(
+            queue: queue, prefetch: prefetch, exclusive: exclusive, arguments: arguments, topology: topology)
         // Prefetch bounds what is in the buffer, so it never grows without limit.
         let (stream, streamContinuation) = DeliveryStream.makeStream()
         let shared = self.shared

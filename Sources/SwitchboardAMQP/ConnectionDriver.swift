@@ -776,6 +776,7 @@ final class ConnectionDriver: @unchecked Sendable {
 
     private func subscribe(_ channel: UInt16, _ consumer: ConsumerChannel, on connection: amqp_connection_state_t) throws(CallFailure) {
         let spec = consumer.spec
+        if let topology = spec.topology { try declare(topology, on: connection) }
         try openChannel(channel, on: connection)
         amqp_basic_qos(connection, channel, 0, spec.prefetch, 0)
         try checkReply("setting prefetch for queue '\(spec.queue)'", channel: channel, on: connection)

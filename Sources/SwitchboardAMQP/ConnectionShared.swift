@@ -37,6 +37,9 @@ struct ConsumerSpec: Sendable {
     var prefetch: UInt16
     var exclusive: Bool
     var arguments: AMQPTable
+    /// Declared before every subscription, the first and each after a reconnect, and forgotten with the
+    /// consumer: for queues that live only as long as their consumer.
+    var topology: Topology?
 }
 
 enum Settlement: Sendable {

@@ -15,9 +15,9 @@ public final class GatewayBroker: Sendable {
 
     public let amqp: AMQPConfiguration
     public let instanceName: String
-    /// How long an agent's queue outlives its last consumer; the gateway cancels the consumer when the
-    /// grace period ends, so the broker deletes the queue then (auto-delete), and this only catches
-    /// a queue declared again after a reconnect for an agent who has gone.
+    /// How long an agent's queue may stay unused. The gateway cancels the consumer when the grace period
+    /// ends, so the broker deletes the queue then (auto-delete); this only catches a queue that never got
+    /// its consumer (a gateway that stopped between declaring and consuming).
     public let queueExpiryMilliseconds: Int
     private let logger: Logger
     private let connected = Mutex<Connected?>(nil)
@@ -75,7 +75,7 @@ public final class GatewayBroker: Sendable {
     public func subscribe(_ identity: AgentIdentity) async throws -> AMQPConsumer {
         let connection = try currentConnection()
         let queue = queueName(for: identity)
-        try await connection.declare(Topology(
+        let topology = Topology(
             queues: [
                 Topology.Queue(
                     queue, autoDelete: true, arguments: ["x-expires": .int(Int64(queueExpiryMilliseconds))])
@@ -83,8 +83,9 @@ public final class GatewayBroker: Sendable {
             bindings: [
                 Topology.Binding(
                     from: ContractExchange.workstations.rawValue, to: .queue(queue), routingKey: identity.routingKey)
-            ]))
-        return try await connection.consume(queue: queue, prefetch: 64)
+            ])
+        // Declared with the consumer, so it is declared again after a reconnect and forgotten at sign-off.
+        return try await connection.consume(queue: queue, prefetch: 64, declaring: topology)
     }
 
     /// Publishes one agent command on `switchboard.in` with the gateway's broker user as `user_id`,

@@ -121,6 +121,44 @@ import Testing
             await publishing.close()
         }
     }
+
+    @Test func aConsumersOwnTopologyIsDeclaredAgainAfterAReconnectAndForgottenWithTheConsumer() async throws {
+        try await TestBroker.withDedicatedNode(label: "owned-topology") { broker in
+            let connection = try await broker.connect(name: "owned-topology")
+            let publisher = try await connection.publisher()
+            func ownQueue(_ name: String) -> Topology {
+                Topology(
+                    queues: [.init(name, autoDelete: true)],
+                    bindings: [.init(from: "amq.topic", to: .queue(name), routingKey: name)])
+            }
+            func queues() async throws -> String {
+                try await broker.ctl("list_queues", "-p", "switchboard", "--no-table-headers", "--quiet", "name")
+            }
+            let kept = uniqueName("kept")
+            let dropped = uniqueName("dropped")
+            let keptConsumer = try await connection.consume(queue: kept, prefetch: 10, declaring: ownQueue(kept))
+            let droppedConsumer = try await connection.consume(queue: dropped, prefetch: 10, declaring: ownQueue(dropped))
+            #expect(try await queues().contains(dropped))
+            droppedConsumer.cancel()
+            try await waitUntil("the broker deletes the cancelled consumer's auto-delete queue") {
+                !(try await queues().contains(dropped))
+            }
+
+            // Closing the connection deletes the kept auto-delete queue too; the reconnect must bring it back.
+            let generation = connection.generation
+            try await broker.ctl("close_all_connections", "--vhost", "switchboard", "forced by the test")
+            try await waitUntil("the connection is made again", timeout: .seconds(60)) {
+                connection.generation > generation && connection.state == .connected
+            }
+            try await publisher.publish(
+                body(number: 7), exchange: "amq.topic", routingKey: kept, properties: persistentProperties(number: 7))
+            let delivered = try await receive(1, from: keptConsumer)
+            #expect(delivered.compactMap(messageNumber) == [7])
+            #expect(!(try await queues().contains(dropped)), "a cancelled consumer's topology was declared again")
+            keptConsumer.cancel()
+            await connection.close()
+        }
+    }
 }
 
 /// Publishes until the broker confirms, retrying what a lost connection left unconfirmed.
