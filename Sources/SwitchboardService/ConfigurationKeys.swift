@@ -10,6 +10,12 @@ public struct ConfigurationKeyDescription: Sendable, Equatable {
     /// The default, as shown in `--help`.
     public let defaultDescription: String
 
+    public init(key: String, summary: String, defaultDescription: String) {
+        self.key = key
+        self.summary = summary
+        self.defaultDescription = defaultDescription
+    }
+
     /// The command line flag: `http.port` is `--http-port`, `amqp.confirmWindow` is `--amqp-confirm-window`.
     /// The exceptions (`ConfigurationKeys.shortFlags`) drop a first word that the command already says:
     /// `config.file` is `--config`, the Router's `router.agentCommandUsers` is `--agent-command-users`.

@@ -38,35 +38,15 @@ public enum ConfigurationLoader {
         processID: Int32
     ) async throws(ConfigurationError) -> ConfigurationRequest {
         let keys = ConfigurationKeys.all(defaults: defaults)
-        let options = arguments.dropFirst()
-        if options.contains("--help") || options.contains("-h") {
-            return .showHelp(helpText(defaults: defaults, keys: keys))
+        if ConfigurationSources.asksForHelp(arguments) {
+            return .showHelp(ConfigurationSources.helpText(executableName: defaults.executableName, keys: keys))
         }
-        try rejectUnknownFlags(Array(options), keys: keys)
-
-        let flags = CommandLineArgumentsProvider(arguments: arguments).mapKeys { key in
-            for (name, flagName) in ConfigurationKeys.shortFlags where key == AbsoluteConfigKey(ConfigKey(name)) {
-                return AbsoluteConfigKey(ConfigKey(flagName))
-            }
-            return key
-        }
-        let variables = EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "switchboard")
-        let defaultValues = InMemoryProvider(
-            name: "defaults",
-            values: defaultValues(defaults: defaults, instanceName: "\(hostName)-\(processID)")
-        )
-
-        let configFile = try CheckedReader(ConfigReader(providers: [flags, variables, defaultValues]))
-            .string(ConfigurationKeys.configFile)
-        var providers: [any ConfigProvider] = [flags, variables]
-        if !configFile.isEmpty {
-            providers.append(try await jsonFileProvider(path: configFile, keys: keys))
-        }
-        providers.append(defaultValues)
-        let values = CheckedReader(ConfigReader(providers: providers))
+        let (values, configFile) = try await ConfigurationSources.read(
+            arguments: arguments, environment: environment, keys: keys,
+            defaults: defaultValues(defaults: defaults, instanceName: "\(hostName)-\(processID)"))
 
         let configuration = ServiceConfiguration(
-            amqp: try amqpConfiguration(values.string(ConfigurationKeys.amqpURL, isSecret: true)),
+            amqp: try values.amqpConfiguration(ConfigurationKeys.amqpURL),
             prefetch: try values.int(ConfigurationKeys.amqpPrefetch, in: 1...65_535),
             confirmWindow: try values.int(ConfigurationKeys.amqpConfirmWindow, atLeast: 1),
             shardCount: try values.int(ConfigurationKeys.shardsCount, in: 1...1_024),
@@ -76,7 +56,7 @@ public enum ConfigurationLoader {
             logLevel: try values.oneOf(ConfigurationKeys.logLevel, Logger.Level.self),
             logFormat: try values.oneOf(ConfigurationKeys.logFormat, LogFormat.self),
             instanceName: try values.nonEmptyString(ConfigurationKeys.instanceName),
-            configFile: configFile.isEmpty ? nil : configFile,
+            configFile: configFile,
             snapshotEveryEntries: try values.int(ConfigurationKeys.snapshotEveryEntries, atLeast: 1),
             snapshotEverySeconds: try values.int(ConfigurationKeys.snapshotEverySeconds, atLeast: 1),
             pulseIntervalMilliseconds: try values.int(ConfigurationKeys.pulseIntervalMilliseconds, atLeast: 10),
@@ -93,10 +73,94 @@ public enum ConfigurationLoader {
         return .run(configuration)
     }
 
+    // MARK: - Defaults
+
+    private static func defaultValues(defaults: ServiceDefaults, instanceName: String) -> [String: ConfigContent] {
+        var values: [String: ConfigContent] = [
+            ConfigurationKeys.configFile: .string(""),
+            ConfigurationKeys.amqpURL: .string(ServiceDefaults.amqpURL),
+            ConfigurationKeys.amqpPrefetch: .int(ServiceDefaults.prefetch),
+            ConfigurationKeys.amqpConfirmWindow: .int(ServiceDefaults.confirmWindow),
+            ConfigurationKeys.shardsCount: .int(ServiceDefaults.shardCount),
+            ConfigurationKeys.shardsConsume: .stringArray(["all"]),
+            ConfigurationKeys.httpHost: .string(ServiceDefaults.httpHost),
+            ConfigurationKeys.httpPort: .int(defaults.httpPort),
+            ConfigurationKeys.logLevel: .string(Logger.Level.info.rawValue),
+            ConfigurationKeys.logFormat: .string(LogFormat.text.rawValue),
+            ConfigurationKeys.instanceName: .string(instanceName),
+            ConfigurationKeys.snapshotEveryEntries: .int(ServiceDefaults.snapshotEveryEntries),
+            ConfigurationKeys.snapshotEverySeconds: .int(ServiceDefaults.snapshotEverySeconds),
+            ConfigurationKeys.pulseIntervalMilliseconds: .int(ServiceDefaults.pulseIntervalMilliseconds),
+            ConfigurationKeys.journalMaxAge: .string(ServiceDefaults.journalMaxAge),
+        ]
+        if let agentCommandUsers = defaults.agentCommandUsers {
+            values[ConfigurationKeys.agentCommandUsers] = .stringArray(agentCommandUsers)
+        }
+        return values
+    }
+
+    // MARK: - Reading and validating
+
+    private static func validMaxAge(_ value: String) throws(ConfigurationError) -> String {
+        let units: Set<Character> = ["Y", "M", "D", "h", "m", "s"]
+        guard let unit = value.last, units.contains(unit),
+            let amount = Int(value.dropLast()), amount > 0
+        else {
+            throw ConfigurationError(
+                "invalid \(ConfigurationKeys.journalMaxAge): \"\(value)\""
+                    + " is not a positive number followed by Y, M, D, h, m or s"
+            )
+        }
+        return value
+    }
+}
+
+/// Where every program of the project reads its configuration from, strongest first: command line flags,
+/// `SWITCHBOARD_` environment variables, the JSON file named by `config.file`, and the defaults. Unknown
+/// flags and unknown file keys are errors, so a misspelling never leaves a default in force silently.
+public enum ConfigurationSources {
+    public static func asksForHelp(_ arguments: [String]) -> Bool {
+        let options = arguments.dropFirst()
+        return options.contains("--help") || options.contains("-h")
+    }
+
+    /// - Parameters:
+    ///   - arguments: The command line, program name first.
+    ///   - keys: Every key the program reads, each with a value in `defaults`.
+    /// - Returns: The values, and the config file that was read, if any.
+    public static func read(
+        arguments: [String], environment: [String: String], keys: [ConfigurationKeyDescription],
+        defaults: [String: ConfigContent]
+    ) async throws(ConfigurationError) -> (values: ConfiguredValues, configFile: String?) {
+        try rejectUnknownFlags(Array(arguments.dropFirst()), keys: keys)
+        let flags = CommandLineArgumentsProvider(arguments: arguments).mapKeys { key in
+            for (name, flagName) in ConfigurationKeys.shortFlags where key == AbsoluteConfigKey(ConfigKey(name)) {
+                return AbsoluteConfigKey(ConfigKey(flagName))
+            }
+            return key
+        }
+        let variables = EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "switchboard")
+        var defaultValues: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (key, content) in defaults {
+            // The broker URL may hold a password: keep it out of swift-configuration's access log.
+            defaultValues[AbsoluteConfigKey(ConfigKey(key))] = ConfigValue(content, isSecret: key == ConfigurationKeys.amqpURL)
+        }
+        let defaultsProvider = InMemoryProvider(name: "defaults", values: defaultValues)
+
+        let configFile = try ConfiguredValues(ConfigReader(providers: [flags, variables, defaultsProvider]))
+            .string(ConfigurationKeys.configFile)
+        var providers: [any ConfigProvider] = [flags, variables]
+        if !configFile.isEmpty {
+            providers.append(try await jsonFileProvider(path: configFile, keys: keys))
+        }
+        providers.append(defaultsProvider)
+        return (ConfiguredValues(ConfigReader(providers: providers)), configFile.isEmpty ? nil : configFile)
+    }
+
     /// The `--help` text: every key with its flag, environment variable and default.
-    public static func helpText(defaults: ServiceDefaults, keys: [ConfigurationKeyDescription]) -> String {
+    public static func helpText(executableName: String, keys: [ConfigurationKeyDescription]) -> String {
         var lines = [
-            "Usage: \(defaults.executableName) [--flag value]...",
+            "Usage: \(executableName) [--flag value]...",
             "",
             "Every key can be set in a JSON file (--config), in the environment or as a flag.",
             "Flags win over the environment, the environment over the file, the file over the defaults.",
@@ -109,37 +173,6 @@ public enum ConfigurationLoader {
         lines.append("  --help")
         lines.append("      print this text and exit")
         return lines.joined(separator: "\n")
-    }
-
-    // MARK: - Sources
-
-    private static func defaultValues(
-        defaults: ServiceDefaults,
-        instanceName: String
-    ) -> [AbsoluteConfigKey: ConfigValue] {
-        func key(_ name: String) -> AbsoluteConfigKey { AbsoluteConfigKey(ConfigKey(name)) }
-        func value(_ content: ConfigContent) -> ConfigValue { ConfigValue(content, isSecret: false) }
-        var values: [AbsoluteConfigKey: ConfigValue] = [
-            key(ConfigurationKeys.configFile): value(.string("")),
-            key(ConfigurationKeys.amqpURL): ConfigValue(.string(ServiceDefaults.amqpURL), isSecret: true),
-            key(ConfigurationKeys.amqpPrefetch): value(.int(ServiceDefaults.prefetch)),
-            key(ConfigurationKeys.amqpConfirmWindow): value(.int(ServiceDefaults.confirmWindow)),
-            key(ConfigurationKeys.shardsCount): value(.int(ServiceDefaults.shardCount)),
-            key(ConfigurationKeys.shardsConsume): value(.stringArray(["all"])),
-            key(ConfigurationKeys.httpHost): value(.string(ServiceDefaults.httpHost)),
-            key(ConfigurationKeys.httpPort): value(.int(defaults.httpPort)),
-            key(ConfigurationKeys.logLevel): value(.string(Logger.Level.info.rawValue)),
-            key(ConfigurationKeys.logFormat): value(.string(LogFormat.text.rawValue)),
-            key(ConfigurationKeys.instanceName): value(.string(instanceName)),
-            key(ConfigurationKeys.snapshotEveryEntries): value(.int(ServiceDefaults.snapshotEveryEntries)),
-            key(ConfigurationKeys.snapshotEverySeconds): value(.int(ServiceDefaults.snapshotEverySeconds)),
-            key(ConfigurationKeys.pulseIntervalMilliseconds): value(.int(ServiceDefaults.pulseIntervalMilliseconds)),
-            key(ConfigurationKeys.journalMaxAge): value(.string(ServiceDefaults.journalMaxAge)),
-        ]
-        if let agentCommandUsers = defaults.agentCommandUsers {
-            values[key(ConfigurationKeys.agentCommandUsers)] = value(.stringArray(agentCommandUsers))
-        }
-        return values
     }
 
     /// A misspelled flag would otherwise be ignored silently and the default would win.
@@ -203,48 +236,35 @@ public enum ConfigurationLoader {
             return [key]
         }
     }
-
-    // MARK: - Reading and validating
-
-    private static func amqpConfiguration(_ url: String) throws(ConfigurationError) -> AMQPConfiguration {
-        do {
-            return try AMQPConfiguration(url: url)
-        } catch {
-            if case .invalidURL(_, let reason) = error {
-                throw ConfigurationError("invalid \(ConfigurationKeys.amqpURL): \(reason)")
-            }
-            throw ConfigurationError("invalid \(ConfigurationKeys.amqpURL): \(error)")
-        }
-    }
-
-    private static func validMaxAge(_ value: String) throws(ConfigurationError) -> String {
-        let units: Set<Character> = ["Y", "M", "D", "h", "m", "s"]
-        guard let unit = value.last, units.contains(unit),
-            let amount = Int(value.dropLast()), amount > 0
-        else {
-            throw ConfigurationError(
-                "invalid \(ConfigurationKeys.journalMaxAge): \"\(value)\""
-                    + " is not a positive number followed by Y, M, D, h, m or s"
-            )
-        }
-        return value
-    }
 }
 
 /// Reads typed values from the one `ConfigReader` and turns every problem into a message that names the key.
 ///
 /// Every key has a default, so a value is always found; the reader's `required` methods are used because
 /// they throw when a source holds a value of the wrong type, where the others would silently fall back.
-private struct CheckedReader {
+public struct ConfiguredValues: Sendable {
     let reader: ConfigReader
 
     init(_ reader: ConfigReader) {
         self.reader = reader
     }
 
+    /// The broker settings from an `amqp://` or `amqps://` URL.
+    public func amqpConfiguration(_ key: String) throws(ConfigurationError) -> AMQPConfiguration {
+        let url = try string(key, isSecret: true)
+        do {
+            return try AMQPConfiguration(url: url)
+        } catch {
+            if case .invalidURL(_, let reason) = error {
+                throw ConfigurationError("invalid \(key): \(reason)")
+            }
+            throw ConfigurationError("invalid \(key): \(error)")
+        }
+    }
+
     /// - Parameter isSecret: Keeps the value out of swift-configuration's access log
     ///   (`CONFIG_ACCESS_LOG_FILE`); the broker URL holds a password.
-    func string(_ key: String, isSecret: Bool = false) throws(ConfigurationError) -> String {
+    public func string(_ key: String, isSecret: Bool = false) throws(ConfigurationError) -> String {
         do {
             return try reader.requiredString(forKey: ConfigKey(key), isSecret: isSecret)
         } catch {
@@ -252,7 +272,7 @@ private struct CheckedReader {
         }
     }
 
-    func nonEmptyString(_ key: String) throws(ConfigurationError) -> String {
+    public func nonEmptyString(_ key: String) throws(ConfigurationError) -> String {
         let value = try string(key)
         guard !value.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ConfigurationError("invalid \(key): it is empty")
@@ -260,7 +280,7 @@ private struct CheckedReader {
         return value
     }
 
-    func int(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+    public func int(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
         let value = try int(key)
         guard range.contains(value) else {
             throw ConfigurationError("invalid \(key): \(value) is outside \(range.lowerBound)...\(range.upperBound)")
@@ -268,7 +288,7 @@ private struct CheckedReader {
         return value
     }
 
-    func int(_ key: String, atLeast minimum: Int) throws(ConfigurationError) -> Int {
+    public func int(_ key: String, atLeast minimum: Int) throws(ConfigurationError) -> Int {
         let value = try int(key)
         guard value >= minimum else {
             throw ConfigurationError("invalid \(key): \(value) is below the minimum \(minimum)")
@@ -276,7 +296,7 @@ private struct CheckedReader {
         return value
     }
 
-    func oneOf<Value: CaseIterable & RawRepresentable<String>>(
+    public func oneOf<Value: CaseIterable & RawRepresentable<String>>(
         _ key: String,
         _ type: Value.Type
     ) throws(ConfigurationError) -> Value {
