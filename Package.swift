@@ -231,6 +231,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardGatewayTests",
             dependencies: [
+                "SwitchboardTestSupport",
                 "SwitchboardGateway",
                 "SwitchboardAMQP",
                 "SwitchboardCommon",
@@ -292,9 +293,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A throwaway RabbitMQ node per test or suite, for every test target that needs a broker.
+        .target(
+            name: "SwitchboardTestSupport",
+            dependencies: [
+                "SwitchboardAMQP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/SwitchboardTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "SwitchboardTestSupport",
                 "SwitchboardAMQP",
                 "SwitchboardCommon",
                 "SwitchboardRuntime",

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SwitchboardAMQP
+import SwitchboardTestSupport
 import SwitchboardCommon
 @testable import SwitchboardRuntime
 import Testing

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import SwitchboardAMQP
+import SwitchboardTestSupport
 import Testing
 
 /// Behaviour that does not disturb the broker, on one node shared by the whole suite.

@@ -1,5 +1,6 @@
 import Logging
 import SwitchboardAMQP
+import SwitchboardTestSupport
 import SwitchboardCommon
 import SwitchboardRuntime
 import Testing

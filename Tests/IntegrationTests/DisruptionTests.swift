@@ -1,6 +1,7 @@
 import Logging
 import Synchronization
 import SwitchboardAMQP
+import SwitchboardTestSupport
 import Testing
 
 /// Tests that stop the broker or raise its alarms, each on a node of its own.

@@ -1,5 +1,6 @@
 import Logging
 import SwitchboardAMQP
+import SwitchboardTestSupport
 import Testing
 
 /// Every failure a caller can meet comes back as a typed error whose message names the problem.

@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardAMQP
+import SwitchboardTestSupport
 import SwitchboardCommon
 @testable import SwitchboardRuntime
 import Testing

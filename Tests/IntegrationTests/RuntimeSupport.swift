@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import SwitchboardAMQP
+import SwitchboardTestSupport
 import SwitchboardCommon
 @testable import SwitchboardRuntime
 import Testing

@@ -12,6 +12,7 @@ import SwitchboardCommon
 import SwitchboardGateway
 import SwitchboardRuntime
 import SwitchboardService
+import SwitchboardTestSupport
 import Testing
 
 /// The gateway in process against a real node, with a WebSocket client as the page.
@@ -20,7 +21,7 @@ import Testing
     static let graceMilliseconds = 4_000
 
     @Test func pagesAreSignedInRelayedToActedForAndSignedOffAfterGrace() async throws {
-        try await ThrowawayBroker.with { node in
+        try await TestBroker.withDedicatedNode(label: "gateway") { node in
             let admin = try await AMQPConnection.connect(
                 AMQPConfiguration(url: node.url(user: "switchboard", password: "switchboard")),
                 logger: Logger(label: "test.admin"))
@@ -111,7 +112,7 @@ import Testing
 
     /// Runs the gateway (its broker side and its HTTP server) as the `switchboard-gateway` user of the
     /// deploy definitions, and `body` with its port and its agents once it is connected.
-    private func withGateway(node: ThrowawayBroker, _ body: (Int, SignedInAgents) async throws -> Void) async throws {
+    private func withGateway(node: TestBroker, _ body: (Int, SignedInAgents) async throws -> Void) async throws {
         let logger = Logger(label: "test.gateway")
         let tokens = try AgentTokens(entries: [
             .init(

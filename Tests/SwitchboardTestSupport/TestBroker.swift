@@ -9,19 +9,20 @@ import Testing
 ///
 /// Non-disruptive tests share one node through the `.sharedBroker` suite trait; tests that stop the
 /// node or raise alarms take their own with `TestBroker.withDedicatedNode`.
-final class TestBroker: Sendable {
-    struct ScriptFailure: Error, CustomStringConvertible {
+public final class TestBroker: Sendable {
+    public struct ScriptFailure: Error, CustomStringConvertible {
         var command: String
         var status: Int32
         var output: String
-        var description: String { "scripts/rabbitmq-node.sh \(command) exited with \(status):\n\(output)" }
+        public var description: String { "scripts/rabbitmq-node.sh \(command) exited with \(status):\n\(output)" }
     }
 
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    /// This file is Tests/SwitchboardTestSupport/TestBroker.swift.
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    let nodeName: String
-    let amqpPort: Int
+    public let nodeName: String
+    public let amqpPort: Int
     private let environment: [String: String]
 
     private init(label: String) throws {
@@ -43,7 +44,7 @@ final class TestBroker: Sendable {
     }
 
     /// Starts a node; `label` goes into its name, to tell nodes apart in `ps` and in logs.
-    static func start(label: String) async throws -> TestBroker {
+    public static func start(label: String) async throws -> TestBroker {
         var attempt = 1
         while true {
             let broker = try TestBroker(label: label)
@@ -60,7 +61,7 @@ final class TestBroker: Sendable {
     }
 
     /// Runs `body` with a node of its own, and stops the node however `body` ends.
-    static func withDedicatedNode<T: Sendable>(label: String, _ body: (TestBroker) async throws -> T) async throws -> T {
+    public static func withDedicatedNode<T: Sendable>(label: String, _ body: (TestBroker) async throws -> T) async throws -> T {
         let broker = try await start(label: label)
         do {
             let result = try await body(broker)
@@ -73,30 +74,30 @@ final class TestBroker: Sendable {
     }
 
     /// The URL of the `switchboard` vhost with the `switchboard` user from deploy/rabbitmq/definitions.json.
-    func url(user: String = "switchboard", password: String = "switchboard", vhost: String = "switchboard") -> String {
+    public func url(user: String = "switchboard", password: String = "switchboard", vhost: String = "switchboard") -> String {
         "amqp://\(user):\(password)@127.0.0.1:\(amqpPort)/\(vhost)"
     }
 
     /// A configuration for this node with short waits, so a failing test fails quickly.
-    func configuration(user: String = "switchboard", password: String = "switchboard", vhost: String = "switchboard") throws -> AMQPConfiguration {
+    public func configuration(user: String = "switchboard", password: String = "switchboard", vhost: String = "switchboard") throws -> AMQPConfiguration {
         var configuration = try AMQPConfiguration(url: url(user: user, password: password, vhost: vhost))
         configuration.heartbeatSeconds = 5
         configuration.reconnectBackoff = ReconnectBackoff(initialDelay: .milliseconds(100), maximumDelay: .seconds(1))
         return configuration
     }
 
-    func connect(name: String = "test") async throws -> AMQPConnection {
+    public func connect(name: String = "test") async throws -> AMQPConnection {
         var configuration = try configuration()
         configuration.connectionName = name
         return try await AMQPConnection.connect(configuration, logger: Logger(label: "switchboard.test.\(name)"))
     }
 
-    func start() async throws { _ = try await runScript(["start"]) }
-    func stop() async throws { _ = try await runScript(["stop"]) }
+    public func start() async throws { _ = try await runScript(["start"]) }
+    public func stop() async throws { _ = try await runScript(["stop"]) }
 
     /// Runs rabbitmqctl against this node and returns what it printed.
     @discardableResult
-    func ctl(_ arguments: String...) async throws -> String {
+    public func ctl(_ arguments: String...) async throws -> String {
         try await runScript(["ctl"] + arguments)
     }
 
@@ -187,10 +188,10 @@ final class TestBroker: Sendable {
 }
 
 /// Gives a suite one node for all its tests: started before the first, stopped after the last.
-struct SharedBrokerTrait: SuiteTrait, TestScoping {
+public struct SharedBrokerTrait: SuiteTrait, TestScoping {
     @TaskLocal static var current: TestBroker?
 
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: () async throws -> Void) async throws {
+    public func provideScope(for test: Test, testCase: Test.Case?, performing function: () async throws -> Void) async throws {
         let broker = try await TestBroker.start(label: "shared")
         do {
             try await Self.$current.withValue(broker) { try await function() }
@@ -204,12 +205,12 @@ struct SharedBrokerTrait: SuiteTrait, TestScoping {
 
 extension Trait where Self == SharedBrokerTrait {
     /// One node shared by every test of the suite.
-    static var sharedBroker: SharedBrokerTrait { SharedBrokerTrait() }
+    public static var sharedBroker: SharedBrokerTrait { SharedBrokerTrait() }
 }
 
 extension TestBroker {
     /// The node of the enclosing `.sharedBroker` suite.
-    static var shared: TestBroker {
+    public static var shared: TestBroker {
         get throws {
             guard let broker = SharedBrokerTrait.current else {
                 throw ScriptFailure(command: "(none)", status: -1, output: "this test's suite has no .sharedBroker trait")
@@ -220,7 +221,7 @@ extension TestBroker {
 }
 
 /// Waits until `condition` holds, polling, and fails the test if it does not within `timeout`.
-func waitUntil(
+public func waitUntil(
     _ description: String, timeout: Duration = .seconds(30),
     sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
 ) async throws {
@@ -234,6 +235,6 @@ func waitUntil(
 }
 
 /// A queue name no other test uses.
-func uniqueName(_ prefix: String) -> String {
+public func uniqueName(_ prefix: String) -> String {
     "\(prefix)-\(UUID().uuidString.prefix(8))"
 }
