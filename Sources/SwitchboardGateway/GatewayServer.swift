@@ -70,20 +70,14 @@ public enum GatewayServer {
             guard let identity = signedIn(request, dependencies) else {
                 return EditedResponse(
                     status: .unauthorized, headers: [.contentType: "application/json"],
-                    response: PageMessages.signInRefused(invalidTokenMessage))
+                    response: PageMessages.error(invalidTokenMessage))
             }
             return EditedResponse(
                 headers: [.contentType: "application/json", .cacheControl: "no-store"],
                 response: PageMessages.hello(
                     identity, graceMilliseconds: dependencies.graceMilliseconds, serverTime: dependencies.now()))
         }
-        router.get("/metrics") { _, _ in
-            EditedResponse(
-                headers: [.contentType: OperationsServer.metricsContentType],
-                response: dependencies.registry.emitToString())
-        }
-        router.get("/health/live") { _, _ in health(dependencies.health.liveness(), healthyText: "live") }
-        router.get("/health/ready") { _, _ in health(dependencies.health.readiness(), healthyText: "ready") }
+        OperationsServer.addRoutes(to: router, health: dependencies.health, registry: dependencies.registry)
         // Reached by a request to /ws that was not upgraded: says why, once per refused sign-in.
         router.get("/ws") { request, _ -> EditedResponse<String> in
             guard signedIn(request, dependencies) != nil else {
@@ -121,18 +115,6 @@ public enum GatewayServer {
         EditedResponse(
             headers: [.contentType: contentType, .cacheControl: "no-cache"],
             response: String(decoding: bytes, as: UTF8.self))
-    }
-
-    private static func health(_ status: HealthStatus, healthyText: String) -> EditedResponse<String> {
-        switch status {
-        case .healthy:
-            EditedResponse(
-                headers: [.contentType: "application/json"], response: PageMessages.health(healthyText, reason: nil))
-        case .unhealthy(let reason):
-            EditedResponse(
-                status: .serviceUnavailable, headers: [.contentType: "application/json"],
-                response: PageMessages.health("not \(healthyText)", reason: reason))
-        }
     }
 }
 
@@ -225,14 +207,6 @@ enum PageMessages {
         encode(ErrorMessage(message: message))
     }
 
-    static func signInRefused(_ message: String) -> String {
-        encode(ErrorMessage(message: message))
-    }
-
-    static func health(_ status: String, reason: String?) -> String {
-        encode(Health(status: status, reason: reason))
-    }
-
     private struct Hello: Encodable {
         var kind = "hello"
         var desk: String
@@ -246,11 +220,6 @@ enum PageMessages {
     private struct ErrorMessage: Encodable {
         var kind = "error"
         var message: String
-    }
-
-    private struct Health: Encodable {
-        var status: String
-        var reason: String?
     }
 
     private static func encode(_ value: some Encodable) -> String {

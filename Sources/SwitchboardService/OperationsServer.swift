@@ -13,6 +13,16 @@ public enum OperationsServer {
         registry: PrometheusCollectorRegistry
     ) -> Router<BasicRequestContext> {
         let router = Router()
+        addRoutes(to: router, health: health, registry: registry)
+        return router
+    }
+
+    /// Adds the three routes to a router that serves other things too (the gateway's page).
+    public static func addRoutes<Context: RequestContext>(
+        to router: Router<Context>,
+        health: some HealthReporting,
+        registry: PrometheusCollectorRegistry
+    ) {
         router.get("/metrics") { _, _ in
             EditedResponse(headers: [.contentType: metricsContentType], response: registry.emitToString())
         }
@@ -22,7 +32,6 @@ public enum OperationsServer {
         router.get("/health/ready") { _, _ in
             healthResponse(health.readiness(), healthyText: "ready")
         }
-        return router
     }
 
     /// A server to run as a service of the process's `ServiceGroup`.
