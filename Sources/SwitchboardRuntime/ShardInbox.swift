@@ -56,9 +56,6 @@ final class ShardInbox: Sendable {
         return (taken, oldest, fired)
     }
 
-    /// Wakes the writer with nothing new to take, to look at what changed elsewhere.
-    func wake() { signal.yield() }
-
     func finish() { signal.finish() }
 }
 

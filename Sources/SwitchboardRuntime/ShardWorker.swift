@@ -18,9 +18,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         var lastSnapshotAt: ContinuousClock.Instant
     }
 
-    /// How many batches may be journaled ahead of the batch whose effects are being confirmed.
-    static var pipelineDepth: Int { 3 }
-
     static var pulseHeader: String { "x-switchboard-pulse" }
 
     let shard: Int
@@ -39,8 +36,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private let consumers = Mutex<[AMQPConsumer]>([])
     /// Set when the shard queue subscription ends: the broker may then hand the queue to another instance.
     private let queueSubscriptionEnded = Atomic<Bool>(false)
-    /// Set when a batch in flight failed to publish its effects or to acknowledge its deliveries.
-    private let finishFailed = Atomic<Bool>(false)
 
     private init(
         shard: Int, configuration: ShardRuntimeConfiguration, connection: AMQPConnection, publisher: AMQPPublisher,
@@ -134,25 +129,10 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     // MARK: - Writing
 
     /// Processes deliveries while this instance is the shard's active consumer; returns when cancelled,
-    /// after finishing the batches in flight (and writing a snapshot when `snapshotOnStop`).
-    ///
-    /// Batches are pipelined: while one batch's effects are being confirmed, the next batches are journaled
-    /// and applied (at most `pipelineDepth` ahead). Effects leave in journal order, and a batch's
-    /// deliveries are acknowledged only after its effects and every earlier batch's are confirmed. When
-    /// anything fails, every batch in flight is settled first, then every unacknowledged delivery is requeued.
+    /// after finishing the batch in flight (and writing a snapshot when `snapshotOnStop`).
     func runWriter(snapshotOnStop: Bool) async {
         var term: Term?
-        var inFlight = EffectPipeline<AMQPDelivery>(depth: Self.pipelineDepth) { [inbox] in
-            self.finishFailed.store(true, ordering: .sequentiallyConsistent)
-            inbox.wake()
-        }
         for await _ in inbox.signals {
-            if term != nil, finishFailed.load(ordering: .sequentiallyConsistent) {
-                logger.warning("a batch's effects were not confirmed; this shard catches up again before it continues")
-                await abandon(&inFlight, along: [])
-                demote(reason: "effects not confirmed")
-                term = nil
-            }
             let (taken, oldestArrival, timerFiredAt) = inbox.take(max: Int(configuration.prefetch))
             if let oldestArrival { metrics.stages.inboxWait.recordInterval(since: oldestArrival) }
             if let timerFiredAt { metrics.stages.timerToBatch.recordInterval(since: timerFiredAt) }
@@ -160,61 +140,47 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 guard timerFiredAt != nil, let active = term else { continue }
                 // Without a connection this instance may no longer be the shard's writer.
                 guard connection.state == .connected else {
-                    await abandon(&inFlight, along: [])
                     demote(reason: "the connection was lost")
                     term = nil
                     continue
                 }
-                term = await runBatch([], term: active, inFlight: &inFlight)
+                term = await runBatch([], term: active)
                 continue
             }
             // Deliveries of an earlier connection cannot be acknowledged; the broker delivers them again.
             let deliveries = taken.filter { $0.connectionGeneration == newest.connectionGeneration }
             if term?.connectionGeneration != newest.connectionGeneration {
-                if term != nil {
-                    await abandon(&inFlight, along: [])
-                    demote(reason: "the connection was re-established")
-                }
+                if term != nil { demote(reason: "the connection was re-established") }
                 term = await activate(connectionGeneration: newest.connectionGeneration)
                 guard term != nil else {
                     requeue(through: deliveries.last)
                     continue
                 }
             }
-            term = await runBatch(deliveries, term: term!, inFlight: &inFlight)
+            term = await runBatch(deliveries, term: term!)
         }
-        if var active = term {
+        if snapshotOnStop, var active = term, active.entriesSinceSnapshot > 0 {
             do {
-                try await inFlight.settle()
-                if snapshotOnStop, active.entriesSinceSnapshot > 0 { try await writeSnapshot(&active) }
+                try await writeSnapshot(&active)
             } catch {
                 logger.error("no snapshot at shutdown", metadata: ["error": "\(error)"])
-                await abandon(&inFlight, along: [])
             }
-            demote(reason: "shutting down")
         }
+        if term != nil { demote(reason: "shutting down") }
     }
 
     /// Runs one batch; returns the term to continue with, or `nil` when this instance must catch up again.
-    private func runBatch(_ deliveries: [AMQPDelivery], term: Term, inFlight: inout EffectPipeline<AMQPDelivery>) async -> Term? {
+    private func runBatch(_ deliveries: [AMQPDelivery], term: Term) async -> Term? {
         var term = term
         do {
-            try await process(deliveries, term: &term, inFlight: &inFlight)
+            try await process(deliveries, term: &term)
             return term
         } catch {
             logger.warning("batch failed; this shard catches up again before it continues", metadata: ["error": "\(error)"])
-            await abandon(&inFlight, along: deliveries)
+            requeue(through: deliveries.last)
             demote(reason: "\(error)")
             return nil
         }
-    }
-
-    /// Waits until every batch in flight is settled, then requeues every delivery not acknowledged: those of
-    /// the failed batch `deliveries` (newer than any in flight) and of the batches in flight that failed.
-    private func abandon(_ inFlight: inout EffectPipeline<AMQPDelivery>, along deliveries: [AMQPDelivery]) async {
-        let newestFailed = await inFlight.abandon()
-        finishFailed.store(false, ordering: .sequentiallyConsistent)
-        requeue(through: deliveries.last ?? newestFailed)
     }
 
     private func activate(connectionGeneration: UInt64) async -> Term? {
@@ -252,7 +218,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         logger.info("shard standing by", metadata: ["reason": "\(reason)"])
     }
 
-    private func process(_ deliveries: [AMQPDelivery], term: inout Term, inFlight: inout EffectPipeline<AMQPDelivery>) async throws {
+    private func process(_ deliveries: [AMQPDelivery], term: inout Term) async throws {
         let started = ContinuousClock.now
         let now = Self.wallClock()
         let firstSeq = term.nextSeq
@@ -294,31 +260,22 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             term.entriesSinceSnapshot += entries.count
             effects += outgoing(for: await ledger.applied(firstSeq...lastSeq))
         }
-        timer.schedule(await ledger.nextDeadline, now: Self.wallClock())
-        let last = deliveries.last
-        try await inFlight.add(acknowledging: last) { [effects] in try await self.finish(effects, acknowledging: last) }
-        if term.entriesSinceSnapshot >= configuration.snapshotEveryEntries
-            || (term.entriesSinceSnapshot > 0 && term.lastSnapshotAt.duration(to: .now) >= configuration.snapshotEvery)
-        {
-            // A takeover republishes only the effects after the latest snapshot: every earlier one must be confirmed.
-            try await inFlight.settle()
-            try await writeSnapshot(&term)
-        }
-        metrics.batchSize.record(deliveries.count)
-        metrics.processing.recordInterval(since: started)
-    }
-
-    /// The second half of a batch, run by the pipeline after the previous batch's: publishes `effects`, then
-    /// acknowledges the batch's deliveries through `last`.
-    private func finish(_ effects: [OutgoingMessage], acknowledging last: AMQPDelivery?) async throws {
         let publishing = ContinuousClock.now
         try await publishAll(effects)
         metrics.stages.effectsConfirm.recordInterval(since: publishing)
-        if let last {
+        if let last = deliveries.last {
             let acking = ContinuousClock.now
             try last.ack(multiple: true)
             metrics.stages.ack.recordInterval(since: acking)
         }
+        timer.schedule(await ledger.nextDeadline, now: Self.wallClock())
+        if term.entriesSinceSnapshot >= configuration.snapshotEveryEntries
+            || (term.entriesSinceSnapshot > 0 && term.lastSnapshotAt.duration(to: .now) >= configuration.snapshotEvery)
+        {
+            try await writeSnapshot(&term)
+        }
+        metrics.batchSize.record(deliveries.count)
+        metrics.processing.recordInterval(since: started)
     }
 
     private func writeSnapshot(_ term: inout Term) async throws {
