@@ -2,13 +2,12 @@ import Foundation
 import Logging
 import SwitchboardCommon
 
-/// One shard's core, changed only by journal entries, in journal order.
+/// One shard's core, changed only by entries read back from the shard's journal, in journal order.
 ///
-/// The active writer and a standby apply the same entries the same way: a standby applies what it reads
-/// back from the journal; the writer applies its own entries as soon as their append is confirmed (the
-/// very values it appended, so replay decides the same) and skips them when it reads them back. Either
-/// way an entry counts only in the epoch of the latest marker read, so a writer whose successor's marker
-/// was read can no longer apply anything.
+/// The active writer and a standby apply the same entries the same way: the writer appends, waits until
+/// its entries are read back here, and publishes the effects they produced; a standby just keeps reading.
+/// So what the core decided is, by construction, what replaying the journal decides, and an entry counts
+/// only in the epoch of the latest marker read: a writer whose successor's marker came first applies nothing.
 actor ShardLedger<Adapter: ShardCoreAdapter> {
     /// An entry applied since the last snapshot, with what it produced: a takeover publishes these again.
     struct AppliedEntry: Sendable {
@@ -225,19 +224,6 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         guard epoch == nonce else { throw .superseded }
         warmUp()
         return (appliedSeq, tail)
-    }
-
-    /// Applies the writer's own entries once their append is confirmed, without waiting to read them back;
-    /// reading them back later skips them. Throws when another writer's marker was read since `writerEpoch`
-    /// began. Entries that do not follow `appliedSeq` wait, as read entries do, for the ones before them.
-    func applyOwn(_ entries: [JournalEntry], epoch writerEpoch: String) throws(WaitFailure) {
-        guard epoch == writerEpoch else { throw .superseded }
-        for entry in entries {
-            guard entry.epoch == writerEpoch, let seq = entry.seq, seq > appliedSeq else { continue }
-            pending[seq] = entry
-        }
-        applyPendingInOrder()
-        resumeSatisfiedWaiters()
     }
 
     /// The applied entries with seq in `range`, in order.

@@ -32,7 +32,7 @@ struct ShardMetrics: Sendable {
         let inboxWait: Metrics.Timer
         /// From publishing the batch's journal entries to their confirms.
         let journalConfirm: Metrics.Timer
-        /// From the journal confirms to the core having applied the entries.
+        /// From the journal confirms to the core having applied the entries, as read back from the journal.
         let apply: Metrics.Timer
         /// From publishing the batch's effects to their confirms.
         let effectsConfirm: Metrics.Timer

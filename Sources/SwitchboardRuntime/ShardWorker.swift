@@ -34,8 +34,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private let journalName: String
     private let background = Mutex<[Task<Void, Never>]>([])
     private let consumers = Mutex<[AMQPConsumer]>([])
-    /// Set when the shard queue subscription ends: the broker may then hand the queue to another instance.
-    private let queueSubscriptionEnded = Atomic<Bool>(false)
 
     private init(
         shard: Int, configuration: ShardRuntimeConfiguration, connection: AMQPConnection, publisher: AMQPPublisher,
@@ -97,7 +95,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             do {
                 for try await delivery in queue { inbox.add(delivery) }
             } catch {
-                self.queueSubscriptionEnded.store(true, ordering: .sequentiallyConsistent)
                 logger.error("the shard queue subscription ended", metadata: ["error": "\(error)"])
                 readiness.subscriptionEnded(shard: shard)
             }
@@ -251,10 +248,11 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         var effects = rejections
         if let lastSeq = entries.last?.seq {
             let appending = ContinuousClock.now
-            try await appendInTerm(entries, term: term)
+            try await append(entries)
             let confirmed = ContinuousClock.now
             metrics.stages.journalConfirm.record(duration: appending.duration(to: confirmed))
-            try await ledger.applyOwn(entries, epoch: term.epoch)
+            // Applied only as read back from the journal: an entry that lands after a successor's marker is
+            // never applied here, so this instance cannot publish effects its successor did not decide.
             try await ledger.waitUntil(.applied(through: lastSeq, epoch: term.epoch), timeout: configuration.catchUpTimeout)
             metrics.stages.apply.recordInterval(since: confirmed)
             term.entriesSinceSnapshot += entries.count
@@ -281,8 +279,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private func writeSnapshot(_ term: inout Term) async throws {
         let state = try await ledger.encodedCore()
         let snapshot = JournalEntry(seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .snapshot(state))
-        try await appendInTerm([snapshot], term: term)
-        try await ledger.applyOwn([snapshot], epoch: term.epoch)
+        try await append([snapshot])
         term.nextSeq += 1
         term.entriesSinceSnapshot = 0
         term.lastSnapshotAt = .now
@@ -296,27 +293,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     }
 
     // MARK: - Publishing
-
-    /// The term may have lost the shard queue, so another instance may be writing its journal.
-    private struct PlaceLost: Error, CustomStringConvertible {
-        var description: String { "the connection or the shard queue subscription was lost while the term was writing" }
-    }
-
-    /// Appends entries of `term`, confirmed over the term's own connection. While that connection and its
-    /// queue subscription live, this instance keeps the shard queue (single active consumer), so no
-    /// successor's marker can precede the entries: they belong to the term as the journal is read, and may
-    /// be applied before they are read back.
-    private func appendInTerm(_ entries: [JournalEntry], term: Term) async throws {
-        try ensurePlace(of: term)
-        try await append(entries)
-        try ensurePlace(of: term)
-    }
-
-    private func ensurePlace(of term: Term) throws(PlaceLost) {
-        guard connection.generation == term.connectionGeneration,
-            !queueSubscriptionEnded.load(ordering: .sequentiallyConsistent)
-        else { throw PlaceLost() }
-    }
 
     private func append(_ entries: [JournalEntry]) async throws {
         let messages = try entries.map { entry in

@@ -146,58 +146,6 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         #expect(rejection.command.rawValue == "bad-1")
     }
 
-    @Test func aWritersOwnEntriesAppliedOnConfirmDecideAsReadingThemBackDoes() async throws {
-        let entries = [
-            entry(1, "a", .input(configure)), entry(2, "a", .input(upsert)),
-            JournalEntry(seq: 3, now: t0 + 5, epoch: "a", content: .tick), entry(4, "a", .input(sync)),
-        ]
-        let writer = ShardLedger<RouterAdapter>(logger: Logger(label: "writer"), clock: { t0 })
-        await writer.receive(marker("a"))
-        _ = try await writer.takeOver(epoch: "a")
-        try await writer.applyOwn(entries, epoch: "a")
-        #expect(await writer.appliedSeq == 4)
-        let applied = await writer.applied(1...4)
-
-        let standby = ShardLedger<RouterAdapter>(logger: Logger(label: "standby"), clock: { t0 })
-        await standby.receive(marker("a"))
-        for entry in entries { await standby.receive(entry) }
-        #expect(eventSeqs(applied) == eventSeqs(await standby.applied(1...4)))
-        #expect(eventSeqs(applied) == [1, 2, 3])
-        #expect(try await writer.encodedCore() == standby.encodedCore())
-
-        // Reading its own entries back changes nothing for the writer.
-        for entry in entries { await writer.receive(entry) }
-        #expect(await writer.appliedSeq == 4)
-        #expect(eventSeqs(await writer.applied(1...4)) == [1, 2, 3])
-        #expect(try await writer.encodedCore() == standby.encodedCore())
-    }
-
-    @Test func aWriterAppliesEntriesAlreadyReadBackOnlyOnce() async throws {
-        let writer = ShardLedger<RouterAdapter>(logger: Logger(label: "writer"), clock: { t0 })
-        await writer.receive(marker("a"))
-        _ = try await writer.takeOver(epoch: "a")
-        // The journal delivered the first entry to the follower before its confirm reached the writer.
-        await writer.receive(entry(1, "a", .input(configure)))
-        try await writer.applyOwn([entry(1, "a", .input(configure)), entry(2, "a", .input(upsert))], epoch: "a")
-        #expect(await writer.appliedSeq == 2)
-        #expect(eventSeqs(await writer.applied(1...2)) == [1, 2])
-    }
-
-    @Test func aWriterWhoseSuccessorsMarkerWasReadCannotApplyItsOwnEntries() async throws {
-        let writer = ShardLedger<RouterAdapter>(logger: Logger(label: "writer"), clock: { t0 })
-        await writer.receive(marker("a"))
-        _ = try await writer.takeOver(epoch: "a")
-        try await writer.applyOwn([entry(1, "a", .input(configure))], epoch: "a")
-        await writer.receive(marker("b"))
-        await #expect(throws: ShardLedger<RouterAdapter>.WaitFailure.self) {
-            try await writer.applyOwn([entry(2, "a", .input(upsert))], epoch: "a")
-        }
-        #expect(await writer.appliedSeq == 1)
-        // The successor continues from what the journal holds, and this instance follows it as a standby.
-        await writer.receive(entry(2, "b", .input(upsert)))
-        #expect(await writer.appliedSeq == 2)
-    }
-
     @Test func everyKindOfEntryRoundTripsThroughJSON() throws {
         let entries = [
             entry(1, "a", .input(configure)),
