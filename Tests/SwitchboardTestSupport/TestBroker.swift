@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import SwitchboardAMQP
 import Testing
@@ -23,6 +26,7 @@ public final class TestBroker: Sendable {
 
     public let nodeName: String
     public let amqpPort: Int
+    private let nodeDirectory: String
     private let environment: [String: String]
 
     private init(label: String) throws {
@@ -30,7 +34,7 @@ public final class TestBroker: Sendable {
         nodeName = "sbtest-\(suffix)@localhost"
         let ports = try Self.freePorts(count: 4)
         amqpPort = ports[0]
-        let nodeDirectory = try Self.testRoot().appendingPathComponent("node-\(suffix)").path
+        nodeDirectory = try Self.testRoot().appendingPathComponent("node-\(suffix)").path
         var environment = ProcessInfo.processInfo.environment
         environment["SB_NODE_NAME"] = nodeName
         environment["SB_AMQP_PORT"] = "\(ports[0])"
@@ -90,6 +94,24 @@ public final class TestBroker: Sendable {
         var configuration = try configuration()
         configuration.connectionName = name
         return try await AMQPConnection.connect(configuration, logger: Logger(label: "switchboard.test.\(name)"))
+    }
+
+    /// Kills the node's Erlang VM with SIGKILL, as a crash would: connections drop without a goodbye and
+    /// the broker confirms nothing more. `start()` boots it again from its data folder.
+    public func kill() async throws {
+        let pidFile = "\(nodeDirectory)/rabbitmq.pid"
+        let text = try String(contentsOfFile: pidFile, encoding: .utf8)
+        guard let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw ScriptFailure(command: "kill", status: -1, output: "no pid in \(pidFile): \(text)")
+        }
+        guard Glibc.kill(pid, SIGKILL) == 0 else {
+            throw ScriptFailure(command: "kill", status: errno, output: "kill -9 \(pid) failed")
+        }
+        // Gone, or a zombie that no one has reaped yet (the VM's parent is whatever adopted it).
+        try await waitUntil("the node's VM has exited") {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            return Glibc.kill(pid, 0) != 0 || stat.contains(") Z ")
+        }
     }
 
     public func start() async throws { _ = try await runScript(["start"]) }
