@@ -12,35 +12,10 @@
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$repo_root"
-
-build_options=()
-pytest_options=()
-while (($#)); do
-    if [[ $1 == -- ]]; then
-        shift
-        pytest_options=("$@")
-        break
-    fi
-    build_options+=("$1")
-    shift
-done
 
 for program in "${CHROMIUM:-/usr/bin/chromium}" "${CHROMEDRIVER:-/usr/bin/chromedriver}"; do
     [[ -x $program ]] || { echo "browser tests: $program is missing (scripts/install-deps.sh installs chromium and chromium-driver)" >&2; exit 1; }
 done
 
-venv=$repo_root/var/venv
-if [[ ! -x $venv/bin/python ]]; then
-    # Debian's python3 makes virtualenvs only with its python3-venv package.
-    python3 -m venv "$venv" || { echo "browser tests: cannot create $venv (on Debian: apt-get install python3-venv)" >&2; exit 1; }
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/browser/requirements.txt
-
-for product in switchboard-router switchboard-notifier switchboard-closer switchboard-gateway; do
-    swift build "${build_options[@]}" --product "$product"
-done
-SWITCHBOARD_BIN_DIR=$(swift build "${build_options[@]}" --show-bin-path)
-export SWITCHBOARD_BIN_DIR
-
-exec "$venv/bin/python" -m pytest tests/browser -p no:cacheprovider -rfE "${pytest_options[@]}"
+exec "$repo_root/tests/pytest-suite.sh" browser \
+    "switchboard-router switchboard-notifier switchboard-closer switchboard-gateway" "$@"

@@ -10,31 +10,4 @@
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$repo_root"
-
-build_options=()
-pytest_options=()
-while (($#)); do
-    if [[ $1 == -- ]]; then
-        shift
-        pytest_options=("$@")
-        break
-    fi
-    build_options+=("$1")
-    shift
-done
-
-venv=$repo_root/var/venv
-if [[ ! -x $venv/bin/python ]]; then
-    # Debian's python3 makes virtualenvs only with its python3-venv package.
-    python3 -m venv "$venv" || { echo "system tests: cannot create $venv (on Debian: apt-get install python3-venv)" >&2; exit 1; }
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/system/requirements.txt
-
-for product in switchboard-router switchboard-notifier switchboard-closer; do
-    swift build "${build_options[@]}" --product "$product"
-done
-SWITCHBOARD_BIN_DIR=$(swift build "${build_options[@]}" --show-bin-path)
-export SWITCHBOARD_BIN_DIR
-
-exec "$venv/bin/python" -m pytest tests/system -p no:cacheprovider -rfE "${pytest_options[@]}"
+exec "$repo_root/tests/pytest-suite.sh" system "switchboard-router switchboard-notifier switchboard-closer" "$@"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs one pytest suite under tests/ against executables of this package, built first:
+#
+#   tests/pytest-suite.sh SUITE "PRODUCT..." [swift build options, e.g. --scratch-path .build] [-- pytest options]
+#
+# Creates the virtualenv var/venv if needed, installs tests/SUITE/requirements.txt into it, builds each
+# PRODUCT with the given options, points SWITCHBOARD_BIN_DIR at them and runs pytest on tests/SUITE.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+suite=$1
+read -r -a products <<<"$2"
+shift 2
+build_options=()
+pytest_options=()
+while (($#)); do
+    if [[ $1 == -- ]]; then
+        shift
+        pytest_options=("$@")
+        break
+    fi
+    build_options+=("$1")
+    shift
+done
+
+venv=$repo_root/var/venv
+if [[ ! -x $venv/bin/python ]]; then
+    # Debian's python3 makes virtualenvs only with its python3-venv package.
+    python3 -m venv "$venv" || { echo "$suite tests: cannot create $venv (on Debian: apt-get install python3-venv)" >&2; exit 1; }
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r "tests/$suite/requirements.txt"
+
+for product in "${products[@]}"; do
+    swift build "${build_options[@]}" --product "$product"
+done
+SWITCHBOARD_BIN_DIR=$(swift build "${build_options[@]}" --show-bin-path)
+export SWITCHBOARD_BIN_DIR
+
+exec "$venv/bin/python" -m pytest "tests/$suite" -p no:cacheprovider -rfE "${pytest_options[@]}"
