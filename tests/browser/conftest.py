@@ -13,8 +13,6 @@ import os
 import secrets
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -130,16 +128,7 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}/?token={token}"
 
     def wait_ready(self):
-        def ready():
-            if self.process.poll() is not None:
-                raise AssertionError(f"the gateway exited with {self.process.returncode}\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health/ready", timeout=2) as response:
-                    return response.status == 200
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                return False
-
-        wait_until(ready, system_suite.READY_TIMEOUT, lambda: f"the gateway to be ready\n{self.log_tail()}")
+        system_suite.wait_ready(self.process, self.port, "the gateway", self.log_tail)
 
     def log_tail(self, lines=40):
         text = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []

@@ -52,6 +52,22 @@ def wait_until(condition, timeout, describe):
         time.sleep(0.05)
 
 
+def wait_ready(process, port, name, log_tail):
+    """Polls http://127.0.0.1:`port`/health/ready until it answers 200; fails at once, with `log_tail()`, if
+    `process` exited, and after READY_TIMEOUT otherwise."""
+
+    def ready():
+        if process.poll() is not None:
+            raise AssertionError(f"{name} exited with {process.returncode}\n{log_tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    wait_until(ready, READY_TIMEOUT, lambda: f"{name} to be ready\n{log_tail()}")
+
+
 def connection_parameters(amqp_url):
     parameters = pika.URLParameters(amqp_url)
     # A blocking connection answers heartbeats only while it is pumped, and a test may leave one idle for
@@ -120,17 +136,7 @@ class Services:
 
     def wait_ready(self, instance):
         service, process, port = self.processes[instance]
-
-        def ready():
-            if process.poll() is not None:
-                raise AssertionError(f"{instance} exited with {process.returncode}\n{self.log_tail(instance)}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as response:
-                    return response.status == 200
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                return False
-
-        wait_until(ready, READY_TIMEOUT, lambda: f"{instance} to be ready\n{self.log_tail(instance)}")
+        wait_ready(process, port, instance, lambda: self.log_tail(instance))
 
     def instances(self, service):
         return [name for name, (kind, process, _) in self.processes.items() if kind == service and process.poll() is None]
