@@ -54,8 +54,10 @@ struct LoadResult: Codable {
     var maxPhaseConversations: Int
     var inputsPerConversation: Double
     var effectsPerConversation: Double
-    /// Inputs published by users and agents plus every effect the services published.
+    /// Every message published to the broker: inputs from users and agents, the services' effects, and
+    /// their journal records (each a message published, stored and read back like any other).
     var messagesPerConversation: Double
+    /// Journal records (one per batch of entries) per conversation.
     var journalAppendsPerConversation: Double
     var serviceDeliveriesPerConversation: Double
     var meanBodyBytes: Int
@@ -132,7 +134,7 @@ struct LoadRun {
             closedLoopConcurrency: options.concurrency, maxConversationsPerSecond: maxRate,
             maxPhaseConversations: completions.count, inputsPerConversation: inputs / conversations,
             effectsPerConversation: moved.effectsPublished / conversations,
-            messagesPerConversation: (inputs + moved.effectsPublished) / conversations,
+            messagesPerConversation: (inputs + moved.effectsPublished + moved.journalAppends) / conversations,
             journalAppendsPerConversation: moved.journalAppends / conversations,
             serviceDeliveriesPerConversation: moved.inputsConsumed / conversations,
             meanBodyBytes: bytes.1 > 0 ? bytes.0 / bytes.1 : 0, requestToRingAtMax: requestToRingAtMax,

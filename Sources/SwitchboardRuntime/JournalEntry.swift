@@ -40,8 +40,42 @@ public struct JournalEntry: Hashable, Sendable {
         Array(try WireCodec.encodeSnapshot(self))
     }
 
-    public static func decode(_ bytes: [UInt8]) throws -> JournalEntry {
-        try WireCodec.decodeSnapshot(JournalEntry.self, from: Data(bytes))
+    /// The entries of one journal message (a record): a JSON array, or a single entry as journals written
+    /// before records held.
+    public static func decodeRecord(_ bytes: [UInt8]) throws -> [JournalEntry] {
+        if bytes.first(where: { !$0.isJSONWhitespace }) == UInt8(ascii: "[") {
+            return try WireCodec.decodeSnapshot([JournalEntry].self, from: Data(bytes))
+        }
+        return [try WireCodec.decodeSnapshot(JournalEntry.self, from: Data(bytes))]
+    }
+
+    /// The entries in order, as records (JSON arrays) of at most `maxBytes` each; an entry larger than
+    /// that is a record of its own. A shard appends a batch's entries as one record, so a batch costs the
+    /// broker one journal message, not one per entry.
+    public static func encodeRecords(_ entries: [JournalEntry], maxBytes: Int) throws -> [[UInt8]] {
+        var records: [[UInt8]] = []
+        var current: [UInt8] = []
+        for entry in entries {
+            let encoded = try entry.encoded()
+            if !current.isEmpty, current.count + encoded.count + 2 > maxBytes {
+                current.append(UInt8(ascii: "]"))
+                records.append(current)
+                current = []
+            }
+            current.append(current.isEmpty ? UInt8(ascii: "[") : UInt8(ascii: ","))
+            current += encoded
+        }
+        if !current.isEmpty {
+            current.append(UInt8(ascii: "]"))
+            records.append(current)
+        }
+        return records
+    }
+}
+
+extension UInt8 {
+    fileprivate var isJSONWhitespace: Bool {
+        self == UInt8(ascii: " ") || self == UInt8(ascii: "\n") || self == UInt8(ascii: "\r") || self == UInt8(ascii: "\t")
     }
 }
 

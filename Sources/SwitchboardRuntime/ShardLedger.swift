@@ -79,7 +79,13 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
 
     // MARK: Reading the journal
 
-    func receive(_ entry: JournalEntry) {
+    /// Takes in one journal record: the entries of one journal message, in order.
+    func receive(_ record: [JournalEntry]) {
+        for entry in record { take(entry) }
+        resumeSatisfiedWaiters()
+    }
+
+    private func take(_ entry: JournalEntry) {
         switch entry.content {
         case .marker:
             epoch = entry.epoch
@@ -107,7 +113,6 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         if entry.now + Self.presentWithin >= clock() {
             warmUp()
         }
-        resumeSatisfiedWaiters()
     }
 
     private func applyPendingInOrder() {

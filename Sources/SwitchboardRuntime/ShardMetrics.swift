@@ -16,7 +16,9 @@ struct ShardMetrics: Sendable {
     private let rejectedByContract: Counter
     private let rejectedByCore: Counter
     let effectsPublished: Counter
+    /// Journal messages (records) published; each holds one or more entries.
     let journalAppends: Counter
+    let journalEntries: Counter
     let batchSize: Recorder
     let processing: Metrics.Timer
     let timerLateness: Metrics.Timer
@@ -64,6 +66,7 @@ struct ShardMetrics: Sendable {
             label: "switchboard_rejected_total", dimensions: dimensions + [("reason", RejectionKind.core.rawValue)])
         effectsPublished = Counter(label: "switchboard_effects_published_total", dimensions: dimensions)
         journalAppends = Counter(label: "switchboard_journal_appends_total", dimensions: dimensions)
+        journalEntries = Counter(label: "switchboard_journal_entries_total", dimensions: dimensions)
         batchSize = Recorder(label: "switchboard_batch_size", dimensions: dimensions)
         processing = Metrics.Timer(label: "switchboard_batch_processing_seconds", dimensions: dimensions)
         timerLateness = Metrics.Timer(label: "switchboard_timer_lateness_seconds", dimensions: dimensions)

@@ -12,7 +12,8 @@ public struct ShardRuntimeConfiguration: Sendable {
     public var prefetch: UInt16
     /// Unconfirmed publishes per shard.
     public var confirmWindow: Int
-    /// A snapshot after this many journal entries since the last one...
+    /// A snapshot after at least this many journal entries since the last one, once the journal has also
+    /// grown by the last snapshot's size...
     public var snapshotEveryEntries: Int
     /// ...or after this long since the last one, whichever comes first.
     public var snapshotEvery: Duration
@@ -46,5 +47,15 @@ public struct ShardRuntimeConfiguration: Sendable {
         self.retention = retention
         self.instanceName = instanceName
         self.admission = admission
+    }
+
+    /// Whether a shard writes a snapshot now, given what it journaled since its last one: after
+    /// `snapshotEvery` with anything new, or after `snapshotEveryEntries` entries once the journal has also
+    /// grown by as many bytes as the last snapshot weighed. So a large core (the Router remembers many
+    /// message ids) never costs more in snapshots than in journal, whatever the load, and recovery reads
+    /// at most about two snapshots' worth of journal.
+    func snapshotDue(entries: Int, journalBytes: Int, lastSnapshotBytes: Int, sinceLastSnapshot: Duration) -> Bool {
+        guard entries > 0 else { return false }
+        return (entries >= snapshotEveryEntries && journalBytes >= lastSnapshotBytes) || sinceLastSnapshot >= snapshotEvery
     }
 }

@@ -15,7 +15,16 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         let connectionGeneration: UInt64
         var nextSeq: UInt64
         var entriesSinceSnapshot: Int
+        /// Journal bytes appended since the last snapshot, and that snapshot's size.
+        var bytesSinceSnapshot = 0
+        var lastSnapshotBytes = 0
         var lastSnapshotAt: ContinuousClock.Instant
+
+        func snapshotDue(_ configuration: ShardRuntimeConfiguration) -> Bool {
+            configuration.snapshotDue(
+                entries: entriesSinceSnapshot, journalBytes: bytesSinceSnapshot, lastSnapshotBytes: lastSnapshotBytes,
+                sinceLastSnapshot: lastSnapshotAt.duration(to: .now))
+        }
     }
 
     static var pulseHeader: String { "x-switchboard-pulse" }
@@ -76,9 +85,9 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             do {
                 for try await delivery in journal {
                     do {
-                        await ledger.receive(try JournalEntry.decode(delivery.body))
+                        await ledger.receive(try JournalEntry.decodeRecord(delivery.body))
                     } catch {
-                        logger.error("skipping an unreadable journal entry", metadata: ["error": "\(error)"])
+                        logger.error("skipping an unreadable journal record", metadata: ["error": "\(error)"])
                     }
                     try? delivery.ack()
                 }
@@ -193,7 +202,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             var term = Term(
                 epoch: nonce, connectionGeneration: connectionGeneration, nextSeq: appliedSeq + 1,
                 entriesSinceSnapshot: tail.count, lastSnapshotAt: .now)
-            if term.entriesSinceSnapshot >= configuration.snapshotEveryEntries { try await writeSnapshot(&term) }
+            if term.snapshotDue(configuration) { try await writeSnapshot(&term) }
             metrics.catchUp.recordInterval(since: started)
             metrics.active.record(1)
             readiness.set(.active, shard: shard)
@@ -248,7 +257,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         var effects = rejections
         if let lastSeq = entries.last?.seq {
             let appending = ContinuousClock.now
-            try await append(entries)
+            term.bytesSinceSnapshot += try await append(entries)
             let confirmed = ContinuousClock.now
             metrics.stages.journalConfirm.record(duration: appending.duration(to: confirmed))
             // Applied only as read back from the journal: an entry that lands after a successor's marker is
@@ -267,11 +276,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             metrics.stages.ack.recordInterval(since: acking)
         }
         timer.schedule(await ledger.nextDeadline, now: Self.wallClock())
-        if term.entriesSinceSnapshot >= configuration.snapshotEveryEntries
-            || (term.entriesSinceSnapshot > 0 && term.lastSnapshotAt.duration(to: .now) >= configuration.snapshotEvery)
-        {
-            try await writeSnapshot(&term)
-        }
+        if term.snapshotDue(configuration) { try await writeSnapshot(&term) }
         metrics.batchSize.record(deliveries.count)
         metrics.processing.recordInterval(since: started)
     }
@@ -279,9 +284,10 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private func writeSnapshot(_ term: inout Term) async throws {
         let state = try await ledger.encodedCore()
         let snapshot = JournalEntry(seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .snapshot(state))
-        try await append([snapshot])
+        term.lastSnapshotBytes = try await append([snapshot])
         term.nextSeq += 1
         term.entriesSinceSnapshot = 0
+        term.bytesSinceSnapshot = 0
         term.lastSnapshotAt = .now
         metrics.snapshots.increment()
     }
@@ -294,16 +300,25 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
 
     // MARK: - Publishing
 
-    private func append(_ entries: [JournalEntry]) async throws {
-        let messages = try entries.map { entry in
+    /// Appends the entries as few records as their size allows (one for a batch of ordinary inputs);
+    /// returns the bytes appended.
+    @discardableResult
+    private func append(_ entries: [JournalEntry]) async throws -> Int {
+        let messages = try JournalEntry.encodeRecords(entries, maxBytes: Self.maxRecordBytes).map { record in
             OutgoingMessage(
-                body: try entry.encoded(), exchange: "", routingKey: journalName,
+                body: record, exchange: "", routingKey: journalName,
                 properties: AMQPProperties(contentType: WireProperties.jsonContentType, deliveryMode: .persistent),
                 mandatory: true)
         }
         try await publishAll(messages)
-        metrics.journalAppends.increment(by: entries.count)
+        metrics.journalAppends.increment(by: messages.count)
+        metrics.journalEntries.increment(by: entries.count)
+        return messages.reduce(0) { $0 + $1.body.count }
     }
+
+    /// Far below the broker's message size limit; a batch of 256 inputs of the largest allowed body fits
+    /// in a few records.
+    static var maxRecordBytes: Int { 4 << 20 }
 
     /// Publishes all in order, pipelined within the confirm window, and returns when every one is confirmed.
     private func publishAll(_ messages: [OutgoingMessage]) async throws {

@@ -131,7 +131,7 @@ public enum ConfigurationKeys {
             ),
             .init(
                 key: snapshotEveryEntries,
-                summary: "journal entries between two snapshots of a shard, at least 1",
+                summary: "fewest journal entries between two snapshots of a shard, at least 1 (a snapshot also waits until the journal has grown by the size of the last one)",
                 defaultDescription: String(ServiceDefaults.snapshotEveryEntries)
             ),
             .init(

@@ -357,7 +357,8 @@ private func findJournalEntry(
             group.addTask {
                 for try await delivery in consumer {
                     try delivery.ack()
-                    if let entry = try? JournalEntry.decode(delivery.body), matches(entry) { return entry }
+                    let record = (try? JournalEntry.decodeRecord(delivery.body)) ?? []
+                    if let entry = record.first(where: matches) { return entry }
                 }
                 return nil
             }

@@ -62,14 +62,14 @@ import Testing
         var input = Self.delivery(.agentSync(agent: Self.ann), user: nil)
         input.refusal = "forbidden: test"
         let entry = JournalEntry(seq: 1, now: Self.at, epoch: "e", content: .input(input))
-        let decoded = try JournalEntry.decode(try entry.encoded())
-        #expect(decoded == entry)
+        let decoded = try JournalEntry.decodeRecord(try entry.encoded())
+        #expect(decoded == [entry])
 
         var older = try JSONSerialization.jsonObject(with: Data(try entry.encoded())) as! [String: Any]
         var olderInput = older["input"] as! [String: Any]
         olderInput.removeValue(forKey: "refusal")
         older["input"] = olderInput
-        let olderEntry = try JournalEntry.decode(Array(try JSONSerialization.data(withJSONObject: older)))
+        let olderEntry = try JournalEntry.decodeRecord(Array(try JSONSerialization.data(withJSONObject: older)))[0]
         guard case .input(let olderDelivery) = olderEntry.content else {
             Issue.record("not an input entry")
             return

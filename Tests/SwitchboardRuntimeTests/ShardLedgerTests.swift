@@ -43,11 +43,11 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
 @Suite struct ShardLedgerTests {
     @Test func entriesOfOneBatchThatArriveOutOfOrderAreAppliedInSeqOrder() async throws {
         let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
-        await ledger.receive(marker("a"))
-        await ledger.receive(entry(2, "a", .input(upsert)))
-        await ledger.receive(entry(3, "a", .input(sync)))
+        await ledger.receive([marker("a")])
+        await ledger.receive([entry(2, "a", .input(upsert))])
+        await ledger.receive([entry(3, "a", .input(sync))])
         #expect(await ledger.appliedSeq == 0)
-        await ledger.receive(entry(1, "a", .input(configure)))
+        await ledger.receive([entry(1, "a", .input(configure))])
         #expect(await ledger.appliedSeq == 3)
         // desk.configured, agent.changed, agent.state: the desk's seq follows the journal's order.
         #expect(eventSeqs(await ledger.applied(1...3)) == [1, 2, 3])
@@ -55,14 +55,14 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
 
     @Test func entriesOfAnEarlierWriterAfterANewMarkerAreIgnored() async throws {
         let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
-        await ledger.receive(marker("a"))
-        await ledger.receive(entry(1, "a", .input(configure)))
+        await ledger.receive([marker("a")])
+        await ledger.receive([entry(1, "a", .input(configure))])
         // Writer a's entry 3 arrived before its entry 2, which never came: b's marker drops it.
-        await ledger.receive(entry(3, "a", .input(sync)))
-        await ledger.receive(marker("b"))
-        await ledger.receive(entry(2, "a", .input(upsert)))
+        await ledger.receive([entry(3, "a", .input(sync))])
+        await ledger.receive([marker("b")])
+        await ledger.receive([entry(2, "a", .input(upsert))])
         #expect(await ledger.appliedSeq == 1)
-        await ledger.receive(entry(2, "b", .input(upsert)))
+        await ledger.receive([entry(2, "b", .input(upsert))])
         #expect(await ledger.appliedSeq == 2)
         await #expect(throws: ShardLedger<RouterAdapter>.WaitFailure.self) {
             try await ledger.waitUntil(.applied(through: 2, epoch: "a"), timeout: .seconds(5))
@@ -72,12 +72,12 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
 
     @Test func takingOverHandsBackTheEntriesSinceTheLastSnapshot() async throws {
         let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
-        await ledger.receive(marker("a"))
-        await ledger.receive(entry(1, "a", .input(configure)))
+        await ledger.receive([marker("a")])
+        await ledger.receive([entry(1, "a", .input(configure))])
         let state = try await ledger.encodedCore()
-        await ledger.receive(entry(2, "a", .snapshot(state)))
-        await ledger.receive(entry(3, "a", .input(upsert)))
-        await ledger.receive(marker("b"))
+        await ledger.receive([entry(2, "a", .snapshot(state))])
+        await ledger.receive([entry(3, "a", .input(upsert))])
+        await ledger.receive([marker("b")])
         try await ledger.waitUntil(.markerRead("b"), timeout: .seconds(5))
         let (appliedSeq, tail) = try await ledger.takeOver(epoch: "b")
         #expect(appliedSeq == 3)
@@ -88,17 +88,17 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
 
     @Test func aReaderWhoseJournalStartWasCutOffBeginsAtTheFirstSnapshot() async throws {
         let writer = ShardLedger<RouterAdapter>(logger: Logger(label: "writer"), clock: { t0 })
-        await writer.receive(marker("a"))
-        await writer.receive(entry(1, "a", .input(configure)))
-        await writer.receive(entry(2, "a", .input(upsert)))
+        await writer.receive([marker("a")])
+        await writer.receive([entry(1, "a", .input(configure))])
+        await writer.receive([entry(2, "a", .input(upsert))])
         let state = try await writer.encodedCore()
 
         let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 })
         // Retention removed the marker and the first entries.
-        await reader.receive(entry(2, "a", .input(upsert)))
+        await reader.receive([entry(2, "a", .input(upsert))])
         #expect(await reader.appliedSeq == 0)
-        await reader.receive(entry(3, "a", .snapshot(state)))
-        await reader.receive(entry(4, "a", .input(sync)))
+        await reader.receive([entry(3, "a", .snapshot(state))])
+        await reader.receive([entry(4, "a", .input(sync))])
         #expect(await reader.appliedSeq == 4)
         // The restored desk knows ann and continues the desk's numbering.
         #expect(eventSeqs(await reader.applied(4...4)) == [3])
@@ -106,22 +106,22 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
 
     @Test func oldHistoryIsRunOnlyFromTheLastSnapshotWhenTakingOver() async throws {
         let writer = ShardLedger<RouterAdapter>(logger: Logger(label: "writer"), clock: { t0 })
-        await writer.receive(marker("a"))
-        await writer.receive(entry(1, "a", .input(configure)))
-        await writer.receive(entry(2, "a", .input(upsert)))
+        await writer.receive([marker("a")])
+        await writer.receive([entry(1, "a", .input(configure))])
+        await writer.receive([entry(2, "a", .input(upsert))])
         let state = try await writer.encodedCore()
 
         // A day later, a new instance reads the journal from its start.
         let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 + 86_400_000 })
-        await reader.receive(marker("a"))
+        await reader.receive([marker("a")])
         // An entry the snapshot replaces: were it run, the desk's numbering would be off by one.
-        await reader.receive(entry(1, "a", .input(delivery(.deskConfigure(DeskSettingsPatch()), id: "m0"))))
-        await reader.receive(entry(2, "a", .input(configure)))
-        await reader.receive(entry(3, "a", .snapshot(state)))
-        await reader.receive(entry(4, "a", .input(sync)))
+        await reader.receive([entry(1, "a", .input(delivery(.deskConfigure(DeskSettingsPatch()), id: "m0")))])
+        await reader.receive([entry(2, "a", .input(configure))])
+        await reader.receive([entry(3, "a", .snapshot(state))])
+        await reader.receive([entry(4, "a", .input(sync))])
         #expect(await reader.appliedSeq == 4)
         #expect(await reader.applied(1...4).isEmpty, "nothing is run while reading old history")
-        await reader.receive(marker("b"))
+        await reader.receive([marker("b")])
         let (appliedSeq, tail) = try await reader.takeOver(epoch: "b")
         #expect(appliedSeq == 4)
         #expect(tail.map(\.seq) == [4])
@@ -133,10 +133,10 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         var invalid = delivery(.agentSync(agent: ann), id: "bad-1")
         invalid.body = Data(#"{"v":1,"type":"offer.accept","id":"bad-1","desk":"acme","at":"2026-11-25T18:00:00.000Z","agent":"ann"}"#.utf8)
         invalid.type = "offer.accept"
-        await ledger.receive(marker("a"))
-        await ledger.receive(entry(1, "a", .input(configure)))
-        await ledger.receive(entry(2, "a", .input(upsert)))
-        await ledger.receive(entry(3, "a", .input(invalid)))
+        await ledger.receive([marker("a")])
+        await ledger.receive([entry(1, "a", .input(configure))])
+        await ledger.receive([entry(2, "a", .input(upsert))])
+        await ledger.receive([entry(3, "a", .input(invalid))])
         let effects = await ledger.applied(3...3).flatMap(\.effects)
         guard case .publish(let event) = effects.first, case .commandRejected(let rejection) = event.body else {
             Issue.record("expected command.rejected, got \(effects)")
@@ -154,7 +154,32 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
             marker("b"),
         ]
         for original in entries {
-            #expect(try JournalEntry.decode(original.encoded()) == original)
+            #expect(try JournalEntry.decodeRecord(original.encoded()) == [original])
         }
+        let whole = try JournalEntry.encodeRecords(entries, maxBytes: 1 << 20)
+        #expect(whole.count == 1)
+        #expect(try JournalEntry.decodeRecord(whole[0]) == entries)
+    }
+
+    @Test func recordsSplitAtTheByteLimitAndKeepTheOrder() throws {
+        // Seqs 10...30: every entry encodes to the same size, and three fit in a record of `limit`.
+        let entries = (10...30).map { entry(UInt64($0), "a", .input(configure)) }
+        let limit = try entries[0].encoded().count * 3 + 4
+        let records = try JournalEntry.encodeRecords(entries, maxBytes: limit)
+        #expect(records.count == 7)
+        #expect(records.allSatisfy { $0.count <= limit })
+        #expect(try records.flatMap(JournalEntry.decodeRecord) == entries)
+        // An entry over the limit is a record of its own.
+        let alone = try JournalEntry.encodeRecords(entries, maxBytes: 1)
+        #expect(alone.count == entries.count)
+        #expect(try alone.flatMap(JournalEntry.decodeRecord) == entries)
+    }
+
+    @Test func aRecordOfSeveralEntriesAppliesThemAll() async throws {
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
+        await ledger.receive([marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .input(upsert))])
+        try await ledger.waitUntil(.applied(through: 2, epoch: "a"), timeout: .seconds(5))
+        #expect(await ledger.appliedSeq == 2)
+        #expect(await ledger.applied(1...2).count == 2)
     }
 }
