@@ -49,25 +49,29 @@ public struct JournalEntry: Hashable, Sendable {
         return [try WireCodec.decodeSnapshot(JournalEntry.self, from: Data(bytes))]
     }
 
-    /// The entries in order, as records (JSON arrays) of at most `maxBytes` each; an entry larger than
-    /// that is a record of its own. A shard appends a batch's entries as one record, so a batch costs the
-    /// broker one journal message, not one per entry.
-    public static func encodeRecords(_ entries: [JournalEntry], maxBytes: Int) throws -> [[UInt8]] {
-        var records: [[UInt8]] = []
+    /// The entries in order, as records (JSON arrays) of at most `maxBytes` each, each with the entries
+    /// it holds; an entry larger than that is a record of its own. A shard appends a batch's entries as one
+    /// record, so a batch costs the broker one journal message, not one per entry.
+    public static func encodeRecords(
+        _ entries: [JournalEntry], maxBytes: Int
+    ) throws -> [(body: [UInt8], entries: ArraySlice<JournalEntry>)] {
+        var records: [(body: [UInt8], entries: ArraySlice<JournalEntry>)] = []
         var current: [UInt8] = []
-        for entry in entries {
-            let encoded = try entry.encoded()
+        var start = entries.startIndex
+        for index in entries.indices {
+            let encoded = try entries[index].encoded()
             if !current.isEmpty, current.count + encoded.count + 2 > maxBytes {
                 current.append(UInt8(ascii: "]"))
-                records.append(current)
+                records.append((current, entries[start..<index]))
                 current = []
+                start = index
             }
             current.append(current.isEmpty ? UInt8(ascii: "[") : UInt8(ascii: ","))
             current += encoded
         }
         if !current.isEmpty {
             current.append(UInt8(ascii: "]"))
-            records.append(current)
+            records.append((current, entries[start...]))
         }
         return records
     }

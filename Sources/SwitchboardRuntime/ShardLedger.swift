@@ -37,6 +37,17 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         }
     }
 
+    /// A journal entry as taken in, with its delivery already decoded when the writer prepared it.
+    private struct Received {
+        let entry: JournalEntry
+        let decoded: DecodedDelivery<Adapter.Input>?
+    }
+
+    private struct PreparedKey: Hashable {
+        let epoch: String
+        let seq: UInt64
+    }
+
     private struct Waiter {
         let condition: Condition
         let continuation: CheckedContinuation<Void, any Error>
@@ -63,7 +74,11 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private(set) var epoch: String?
     private var lastMarker: String?
     /// Entries of the current epoch that arrived before an earlier seq (appends of one batch are pipelined).
-    private var pending: [UInt64: JournalEntry] = [:]
+    private var pending: [UInt64: Received] = [:]
+    /// Entries this instance's writer is appending, with their deliveries as it decoded them at intake.
+    /// Read back, a record of them is taken from here instead of being decoded again (its headers say
+    /// which entries it holds): decoding is deterministic, so this changes nothing but the cost.
+    private var prepared: [PreparedKey: Received] = [:]
     private var tail: [AppliedEntry] = []
     private(set) var nextDeadline: Instant?
     private var waiters: [UInt64: Waiter] = [:]
@@ -81,11 +96,32 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
 
     /// Takes in one journal record: the entries of one journal message, in order.
     func receive(_ record: [JournalEntry]) {
-        for entry in record { take(entry) }
+        for entry in record { take(Received(entry: entry, decoded: nil)) }
         resumeSatisfiedWaiters()
     }
 
-    private func take(_ entry: JournalEntry) {
+    /// Called by the writer before it appends `entries` of its term `epoch`; `decoded` has each entry's
+    /// delivery as decoded at intake (`nil` for ticks).
+    func prepare(_ entries: [(entry: JournalEntry, decoded: DecodedDelivery<Adapter.Input>?)], epoch: String) {
+        for (entry, decoded) in entries {
+            guard let seq = entry.seq else { continue }
+            prepared[PreparedKey(epoch: epoch, seq: seq)] = Received(entry: entry, decoded: decoded)
+        }
+    }
+
+    /// Takes in the record of `epoch` holding the entries `seqs` when the writer prepared them all, and
+    /// returns whether it did; if not, the caller decodes the record and calls `receive`.
+    func receivePrepared(epoch: String, seqs: ClosedRange<UInt64>) -> Bool {
+        guard seqs.allSatisfy({ prepared[PreparedKey(epoch: epoch, seq: $0)] != nil }) else { return false }
+        for seq in seqs {
+            take(prepared.removeValue(forKey: PreparedKey(epoch: epoch, seq: seq))!)
+        }
+        resumeSatisfiedWaiters()
+        return true
+    }
+
+    private func take(_ received: Received) {
+        let entry = received.entry
         switch entry.content {
         case .marker:
             epoch = entry.epoch
@@ -93,6 +129,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             // Whatever of the previous term did not arrive in order by now never will: its writer lost its
             // place, and its successor (who wrote this marker) continues from what was applied.
             pending.removeAll()
+            prepared = prepared.filter { $0.key.epoch == entry.epoch }
         case .snapshot(let state):
             if epoch == nil {
                 // The journal's start was cut off by retention: the first snapshot is where reading can begin.
@@ -102,12 +139,12 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             if seq > appliedSeq + 1 {
                 restore(state, at: seq)
             } else {
-                pending[seq] = entry
+                pending[seq] = received
                 applyPendingInOrder()
             }
         case .input, .tick:
             guard entry.epoch == epoch, let seq = entry.seq, seq > appliedSeq else { break }
-            pending[seq] = entry
+            pending[seq] = received
             applyPendingInOrder()
         }
         if entry.now + Self.presentWithin >= clock() {
@@ -116,12 +153,13 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     }
 
     private func applyPendingInOrder() {
-        while let entry = pending.removeValue(forKey: appliedSeq + 1) {
-            apply(entry)
+        while let received = pending.removeValue(forKey: appliedSeq + 1) {
+            apply(received)
         }
     }
 
-    private func apply(_ entry: JournalEntry) {
+    private func apply(_ received: Received) {
+        let entry = received.entry
         let seq = appliedSeq + 1
         appliedSeq = seq
         switch mode {
@@ -137,7 +175,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             }
             mode = .cold(snapshot: snapshot, entries: entries)
         case .warm:
-            run(entry, seq: seq)
+            run(entry, seq: seq, decoded: received.decoded)
         }
     }
 
@@ -162,11 +200,12 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         }
     }
 
-    private func run(_ entry: JournalEntry, seq: UInt64) {
+    /// `decoded` is the entry's delivery as the writer decoded it, when this is the writer's own entry.
+    private func run(_ entry: JournalEntry, seq: UInt64, decoded: DecodedDelivery<Adapter.Input>? = nil) {
         switch entry.content {
         case .input(let input):
             let effects: [Adapter.Effect]
-            switch Adapter.decode(input) {
+            switch decoded ?? Adapter.decode(input) {
             case .input(let decoded):
                 effects = Adapter.handle(decoded, in: &core, at: entry.now)
             case .rejected(_, let answer?):

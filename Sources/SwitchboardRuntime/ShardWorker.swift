@@ -28,6 +28,10 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     }
 
     static var pulseHeader: String { "x-switchboard-pulse" }
+    /// On a journal record of inputs and ticks: the epoch and the seqs of the entries it holds.
+    static var recordEpochHeader: String { "x-switchboard-epoch" }
+    static var recordFirstSeqHeader: String { "x-switchboard-first-seq" }
+    static var recordLastSeqHeader: String { "x-switchboard-last-seq" }
 
     let shard: Int
     private let configuration: ShardRuntimeConfiguration
@@ -85,6 +89,16 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             do {
                 for try await delivery in journal {
                     do {
+                        // This instance's own records need no decoding: the ledger has their entries.
+                        let headers = delivery.properties.headers
+                        if let epoch = headers[Self.recordEpochHeader]?.stringValue,
+                            let first = headers[Self.recordFirstSeqHeader]?.intValue,
+                            let last = headers[Self.recordLastSeqHeader]?.intValue, 0 < first, first <= last,
+                            await ledger.receivePrepared(epoch: epoch, seqs: UInt64(first)...UInt64(last))
+                        {
+                            try? delivery.ack()
+                            continue
+                        }
                         await ledger.receive(try JournalEntry.decodeRecord(delivery.body))
                     } catch {
                         logger.error("skipping an unreadable journal record", metadata: ["error": "\(error)"])
@@ -229,10 +243,12 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         let now = Self.wallClock()
         let firstSeq = term.nextSeq
         var entries: [JournalEntry] = []
+        var decoded: [DecodedDelivery<Adapter.Input>?] = []
         var rejections: [OutgoingMessage] = []
         if let deadline = await ledger.nextDeadline, deadline <= now {
             metrics.timerLateness.recordMilliseconds(max(0, now - deadline))
             entries.append(JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .tick))
+            decoded.append(nil)
             term.nextSeq += 1
         }
         for delivery in deliveries {
@@ -242,7 +258,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             }
             var input = JournalInput(delivery)
             input.refusal = configuration.admission(input)
-            switch Adapter.decode(input) {
+            let decoding = Adapter.decode(input)
+            switch decoding {
             case .input:
                 metrics.inputs.increment()
             case .rejected(let reason, let answer):
@@ -252,10 +269,12 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 guard answer != nil else { continue }
             }
             entries.append(JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .input(input)))
+            decoded.append(decoding)
             term.nextSeq += 1
         }
         var effects = rejections
         if let lastSeq = entries.last?.seq {
+            await ledger.prepare(Array(zip(entries, decoded)), epoch: term.epoch)
             let appending = ContinuousClock.now
             term.bytesSinceSnapshot += try await append(entries)
             let confirmed = ContinuousClock.now
@@ -305,9 +324,20 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     @discardableResult
     private func append(_ entries: [JournalEntry]) async throws -> Int {
         let messages = try JournalEntry.encodeRecords(entries, maxBytes: Self.maxRecordBytes).map { record in
-            OutgoingMessage(
-                body: record, exchange: "", routingKey: journalName,
-                properties: AMQPProperties(contentType: WireProperties.jsonContentType, deliveryMode: .persistent),
+            var headers: AMQPTable = [:]
+            if let first = record.entries.first, let firstSeq = first.seq, let lastSeq = record.entries.last?.seq,
+                record.entries.allSatisfy({ $0.epoch == first.epoch })
+            {
+                headers = [
+                    Self.recordEpochHeader: .string(first.epoch),
+                    Self.recordFirstSeqHeader: .int(Int64(firstSeq)),
+                    Self.recordLastSeqHeader: .int(Int64(lastSeq)),
+                ]
+            }
+            return OutgoingMessage(
+                body: record.body, exchange: "", routingKey: journalName,
+                properties: AMQPProperties(
+                    contentType: WireProperties.jsonContentType, headers: headers, deliveryMode: .persistent),
                 mandatory: true)
         }
         try await publishAll(messages)

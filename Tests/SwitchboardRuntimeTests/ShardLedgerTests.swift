@@ -158,7 +158,8 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         }
         let whole = try JournalEntry.encodeRecords(entries, maxBytes: 1 << 20)
         #expect(whole.count == 1)
-        #expect(try JournalEntry.decodeRecord(whole[0]) == entries)
+        #expect(try JournalEntry.decodeRecord(whole[0].body) == entries)
+        #expect(Array(whole[0].entries) == entries)
     }
 
     @Test func recordsSplitAtTheByteLimitAndKeepTheOrder() throws {
@@ -167,12 +168,32 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         let limit = try entries[0].encoded().count * 3 + 4
         let records = try JournalEntry.encodeRecords(entries, maxBytes: limit)
         #expect(records.count == 7)
-        #expect(records.allSatisfy { $0.count <= limit })
-        #expect(try records.flatMap(JournalEntry.decodeRecord) == entries)
+        #expect(records.allSatisfy { $0.body.count <= limit && $0.entries.count == 3 })
+        #expect(try records.flatMap { try JournalEntry.decodeRecord($0.body) } == entries)
+        #expect(records.flatMap(\.entries) == entries)
         // An entry over the limit is a record of its own.
         let alone = try JournalEntry.encodeRecords(entries, maxBytes: 1)
         #expect(alone.count == entries.count)
-        #expect(try alone.flatMap(JournalEntry.decodeRecord) == entries)
+        #expect(try alone.flatMap { try JournalEntry.decodeRecord($0.body) } == entries)
+    }
+
+    /// The writer's own records are taken from what it prepared, with the deliveries as it decoded them.
+    @Test func aPreparedRecordIsAppliedFromWhatTheWriterPrepared() async throws {
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
+        await ledger.receive([marker("a")])
+        #expect(await !ledger.receivePrepared(epoch: "a", seqs: 1...1))
+        // Decoded at intake as refused (a test stand-in): applied as such, not decoded again.
+        await ledger.prepare([(entry(1, "a", .input(configure)), .rejected(reason: "test", answer: nil))], epoch: "a")
+        #expect(await !ledger.receivePrepared(epoch: "b", seqs: 1...1))
+        #expect(await !ledger.receivePrepared(epoch: "a", seqs: 1...2))
+        #expect(await ledger.receivePrepared(epoch: "a", seqs: 1...1))
+        #expect(await ledger.appliedSeq == 1)
+        #expect(await ledger.applied(1...1).flatMap(\.effects).isEmpty)
+        // Taken once: the same seqs again are not prepared any more.
+        #expect(await !ledger.receivePrepared(epoch: "a", seqs: 1...1))
+        // The same entry decoded from the journal configures the desk.
+        await ledger.receive([entry(2, "a", .input(configure))])
+        #expect(await !ledger.applied(2...2).flatMap(\.effects).isEmpty)
     }
 
     @Test func aRecordOfSeveralEntriesAppliesThemAll() async throws {
