@@ -8,7 +8,8 @@
 #
 # Environment (defaults in brackets): SCRATCH_PATH [.build], BENCH_SYSTEM_AMQP_PORT [5675],
 # BENCH_SYSTEM_HTTP_PORT [19101] (first of three), BENCH_SYSTEM_SECONDS [20] per phase,
-# BENCH_SYSTEM_CONCURRENCY [150] conversations in flight at the maximum, BENCH_CEILING_MESSAGES [100000].
+# BENCH_SYSTEM_CONCURRENCY [400] conversations in flight at the maximum (enough to saturate a 2-core
+# machine), BENCH_CEILING_MESSAGES [100000] per ceiling round (the best of three rounds counts).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +19,7 @@ scratch_path=${SCRATCH_PATH:-.build}
 amqp_port=${BENCH_SYSTEM_AMQP_PORT:-5675}
 http_port=${BENCH_SYSTEM_HTTP_PORT:-19101}
 phase_seconds=${BENCH_SYSTEM_SECONDS:-20}
-concurrency=${BENCH_SYSTEM_CONCURRENCY:-150}
+concurrency=${BENCH_SYSTEM_CONCURRENCY:-400}
 ceiling_messages=${BENCH_CEILING_MESSAGES:-100000}
 build_dir=$repo_root/bench/build
 results_dir=$repo_root/bench-results
@@ -103,10 +104,19 @@ done
 } >"$run_root/rss.json"
 
 body_bytes=$(sed -n 's/.*"meanBodyBytes" *: *\([0-9]*\).*/\1/p' "$run_root/load.json")
-say "broker ceiling: quorum queue, $ceiling_messages persistent messages of $body_bytes bytes"
-"$build_dir/c-baseline" --url "$url" --queue bench.system.ceiling --queue-type quorum \
-    --messages "$ceiling_messages" --body-bytes "$body_bytes" >"$run_root/ceiling.json"
-cat "$run_root/ceiling.json"
+# The ceiling varies from round to round on a shared machine; the best of three is the one compared with.
+say "broker ceiling: quorum queue, best of 3 rounds of $ceiling_messages persistent messages of $body_bytes bytes"
+best=0
+for round in 1 2 3; do
+    "$build_dir/c-baseline" --url "$url" --queue bench.system.ceiling --queue-type quorum \
+        --messages "$ceiling_messages" --body-bytes "$body_bytes" >"$run_root/ceiling-$round.json"
+    cat "$run_root/ceiling-$round.json"
+    rate=$(sed -n 's/.*"messagesPerSecond" *: *\([0-9.]*\).*/\1/p' "$run_root/ceiling-$round.json")
+    if awk -v rate="$rate" -v best="$best" 'BEGIN { exit !(rate > best) }'; then
+        best=$rate
+        cp "$run_root/ceiling-$round.json" "$run_root/ceiling.json"
+    fi
+done
 
 "$bin_dir/switchboard-loadbench" report --load "$run_root/load.json" --ceiling "$run_root/ceiling.json" \
     --rss "$run_root/rss.json" --json "$results_dir/system.json" --markdown "$results_dir/system.md"

@@ -20,7 +20,7 @@ struct RunOptions {
         metricsEndpoints = try values.string("--metrics").split(separator: ",").map(String.init)
         outputFile = try values.string("--out")
         phaseSeconds = try values.positiveInt("--seconds", default: 20)
-        concurrency = try values.positiveInt("--concurrency", default: 150)
+        concurrency = try values.positiveInt("--concurrency", default: 400)
         timerConversations = try values.positiveInt("--timer-conversations", default: 60)
     }
 }

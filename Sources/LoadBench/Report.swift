@@ -92,7 +92,7 @@ private func markdown(_ report: SystemReport) -> String {
             load.inputsPerConversation, load.effectsPerConversation, load.journalAppendsPerConversation,
             load.messagesPerConversation),
         String(format: "| deliveries to the services per conversation | %.1f |", load.serviceDeliveriesPerConversation),
-        String(format: "| broker ceiling (C client, quorum queue, persistent %d-byte bodies, window 256, prefetch 256) | %.0f msg/s |",
+        String(format: "| broker ceiling (C client, quorum queue, persistent %d-byte bodies, window 256, prefetch 256, best of 3) | %.0f msg/s |",
             report.ceilingBodyBytes, report.ceiling.messagesPerSecond),
         String(format: "| broker-bound ceiling (ceiling ÷ messages per conversation) | %.1f conversations/s |",
             report.ceilingConversationsPerSecond),
