@@ -14,8 +14,9 @@ public struct JournalEntry: Hashable, Sendable {
         case input(JournalInput)
         /// The shard's timer fired.
         case tick
-        /// The encoded core state after every entry before this one.
-        case snapshot(Data)
+        /// The encoded core state after every entry up to seq `asOf`, which is below the snapshot's own seq:
+        /// the writer encodes it while it goes on journaling, so entries after `asOf` may come before it.
+        case snapshot(Data, asOf: UInt64)
         /// A writer starts its term; its `epoch` is the marker's nonce.
         case marker
     }
@@ -89,7 +90,7 @@ extension JournalEntry: Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case kind, seq, now, epoch, input, state
+        case kind, seq, now, epoch, input, state, asOf
     }
 
     public init(from decoder: any Decoder) throws {
@@ -100,7 +101,13 @@ extension JournalEntry: Codable {
         switch try container.decode(Kind.self, forKey: .kind) {
         case .input: content = .input(try container.decode(JournalInput.self, forKey: .input))
         case .tick: content = .tick
-        case .snapshot: content = .snapshot(try container.decode(Data.self, forKey: .state))
+        case .snapshot:
+            guard let seq, seq > 0 else {
+                throw DecodingError.dataCorruptedError(forKey: .seq, in: container, debugDescription: "a snapshot needs a seq")
+            }
+            // Older snapshots hold the state after every entry before them.
+            let asOf = try container.decodeIfPresent(UInt64.self, forKey: .asOf) ?? seq - 1
+            content = .snapshot(try container.decode(Data.self, forKey: .state), asOf: asOf)
         case .marker: content = .marker
         }
     }
@@ -116,9 +123,10 @@ extension JournalEntry: Codable {
             try container.encode(input, forKey: .input)
         case .tick:
             try container.encode(Kind.tick, forKey: .kind)
-        case .snapshot(let state):
+        case .snapshot(let state, let asOf):
             try container.encode(Kind.snapshot, forKey: .kind)
             try container.encode(state, forKey: .state)
+            try container.encode(asOf, forKey: .asOf)
         case .marker:
             try container.encode(Kind.marker, forKey: .kind)
         }

@@ -56,9 +56,10 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
 
     /// How the ledger takes entries in.
     private enum Mode {
-        /// Reading old history: the latest snapshot and the entries after it are kept as they are, and run
-        /// through the core only when needed, so a cold start does not replay the whole retention period.
-        case cold(snapshot: (seq: UInt64, state: Data)?, entries: [JournalEntry])
+        /// Reading old history: the latest snapshot and the entries after its `asOf` are kept as they are,
+        /// and run through the core only when needed, so a cold start does not replay the whole retention
+        /// period.
+        case cold(snapshot: (asOf: UInt64, state: Data)?, entries: [JournalEntry])
         /// Caught up: every entry is run through the core as it comes.
         case warm
     }
@@ -75,6 +76,9 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private var lastMarker: String?
     /// Entries of the current epoch that arrived before an earlier seq (appends of one batch are pipelined).
     private var pending: [UInt64: Received] = [:]
+    /// Entries read before any marker or snapshot (the journal's start was cut off by retention): the
+    /// first snapshot may be as of a seq before some of them.
+    private var preamble: [JournalEntry] = []
     /// Entries this instance's writer is appending, with their deliveries as it decoded them at intake.
     /// Read back, a record of them is taken from here instead of being decoded again (its headers say
     /// which entries it holds): decoding is deterministic, so this changes nothing but the cost.
@@ -129,20 +133,31 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             // Whatever of the previous term did not arrive in order by now never will: its writer lost its
             // place, and its successor (who wrote this marker) continues from what was applied.
             pending.removeAll()
+            preamble.removeAll()
             prepared = prepared.filter { $0.key.epoch == entry.epoch }
-        case .snapshot(let state):
+        case .snapshot(let state, let asOf):
             if epoch == nil {
-                // The journal's start was cut off by retention: the first snapshot is where reading can begin.
+                // The journal's start was cut off by retention: the first snapshot is where reading can begin,
+                // with the entries after its `asOf` read before it.
                 epoch = entry.epoch
+                for early in preamble where early.epoch == entry.epoch && early.seq! > asOf {
+                    pending[early.seq!] = Received(entry: early, decoded: nil)
+                }
+                preamble.removeAll()
             }
             guard entry.epoch == epoch, let seq = entry.seq, seq > appliedSeq else { break }
-            if seq > appliedSeq + 1 {
-                restore(state, at: seq)
+            pending[seq] = received
+            if seq > appliedSeq + 1, asOf >= appliedSeq {
+                // Entries up to `asOf` are not here (cut off, or never read): start from the snapshot.
+                restore(state, asOf: asOf)
             } else {
-                pending[seq] = received
                 applyPendingInOrder()
             }
         case .input, .tick:
+            if epoch == nil {
+                preamble.append(entry)
+                break
+            }
             guard entry.epoch == epoch, let seq = entry.seq, seq > appliedSeq else { break }
             pending[seq] = received
             applyPendingInOrder()
@@ -165,9 +180,9 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         switch mode {
         case .cold(var snapshot, var entries):
             switch entry.content {
-            case .snapshot(let state):
-                snapshot = (seq, state)
-                entries.removeAll()
+            case .snapshot(let state, let asOf):
+                snapshot = (asOf, state)
+                entries.removeAll { $0.seq! <= asOf }
             case .input, .tick:
                 entries.append(entry)
             case .marker:
@@ -188,7 +203,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
                 core = try WireCodec.decodeSnapshot(Adapter.Core.self, from: snapshot.state)
             } catch {
                 logger.critical(
-                    "cannot decode the snapshot at seq \(snapshot.seq); the shard continues from an empty state",
+                    "cannot decode the snapshot as of seq \(snapshot.asOf); the shard continues from an empty state",
                     metadata: ["error": "\(error)"])
             }
             // No deadline is known until the next entry; the first tick after a takeover finds them all.
@@ -217,9 +232,9 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             record(AppliedEntry(seq: seq, input: input, effects: effects))
         case .tick:
             record(AppliedEntry(seq: seq, input: nil, effects: Adapter.handle(Adapter.tick, in: &core, at: entry.now)))
-        case .snapshot:
-            // Read in order, a snapshot holds exactly the state already here: only the tail restarts.
-            tail.removeAll()
+        case .snapshot(_, let asOf):
+            // Read in order, a snapshot holds a state already here: only the entries after it stay in the tail.
+            tail.removeAll { $0.seq <= asOf }
         case .marker:
             break
         }
@@ -231,14 +246,15 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         tail.append(applied)
     }
 
-    private func restore(_ state: Data, at seq: UInt64) {
-        appliedSeq = seq
-        pending = pending.filter { $0.key > seq }
+    /// Starts again from `state`, the core after every entry up to `asOf`, then applies what is pending.
+    private func restore(_ state: Data, asOf: UInt64) {
+        appliedSeq = asOf
+        pending = pending.filter { $0.key > asOf }
         switch mode {
         case .cold:
-            mode = .cold(snapshot: (seq, state), entries: [])
+            mode = .cold(snapshot: (asOf, state), entries: [])
         case .warm:
-            decode(state, at: seq)
+            decode(state, at: asOf)
         }
         applyPendingInOrder()
     }
@@ -248,7 +264,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             core = try WireCodec.decodeSnapshot(Adapter.Core.self, from: state)
         } catch {
             logger.critical(
-                "cannot decode the snapshot at seq \(seq); the shard continues from the state before it",
+                "cannot decode the snapshot as of seq \(seq); the shard continues from the state before it",
                 metadata: ["error": "\(error)"])
         }
         tail.removeAll()
@@ -257,10 +273,10 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
 
     // MARK: For the writer
 
-    /// The encoded core, as of `appliedSeq`.
-    func encodedCore() throws -> Data {
+    /// The core (a value: copying it is cheap) and the seq it is as of, for a snapshot encoded elsewhere.
+    func coreForSnapshot() -> (core: Adapter.Core, asOf: UInt64) {
         warmUp()
-        return try WireCodec.encodeSnapshot(core)
+        return (core, appliedSeq)
     }
 
     /// After the writer's marker was read: where the journal ends and what may not have been published.

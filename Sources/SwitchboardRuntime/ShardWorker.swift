@@ -19,6 +19,14 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         var bytesSinceSnapshot = 0
         var lastSnapshotBytes = 0
         var lastSnapshotAt: ContinuousClock.Instant
+        /// A snapshot being encoded off the writer's path, appended at the first batch after it is ready.
+        var encodingSnapshot: EncodingSnapshot?
+
+        mutating func restartSnapshotCounters() {
+            entriesSinceSnapshot = 0
+            bytesSinceSnapshot = 0
+            lastSnapshotAt = .now
+        }
 
         func snapshotDue(_ configuration: ShardRuntimeConfiguration) -> Bool {
             configuration.snapshotDue(
@@ -179,7 +187,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             }
             term = await runBatch(deliveries, term: term!)
         }
-        if snapshotOnStop, var active = term, active.entriesSinceSnapshot > 0 {
+        if snapshotOnStop, var active = term, active.entriesSinceSnapshot > 0 || active.encodingSnapshot != nil {
             do {
                 try await writeSnapshot(&active)
             } catch {
@@ -295,19 +303,47 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             metrics.stages.ack.recordInterval(since: acking)
         }
         timer.schedule(await ledger.nextDeadline, now: Self.wallClock())
-        if term.snapshotDue(configuration) { try await writeSnapshot(&term) }
+        try await appendEncodedSnapshot(&term)
+        if term.encodingSnapshot == nil, term.snapshotDue(configuration) { await startSnapshot(&term) }
         metrics.batchSize.record(deliveries.count)
         metrics.processing.recordInterval(since: started)
     }
 
+    /// Encodes and appends a snapshot of the core as it is now (at a takeover and at shutdown).
     private func writeSnapshot(_ term: inout Term) async throws {
-        let state = try await ledger.encodedCore()
-        let snapshot = JournalEntry(seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .snapshot(state))
+        let (core, asOf) = await ledger.coreForSnapshot()
+        term.encodingSnapshot = nil
+        term.restartSnapshotCounters()
+        try await appendSnapshot(try WireCodec.encodeSnapshot(core), asOf: asOf, term: &term)
+    }
+
+    /// Starts encoding a snapshot of the core as it is now on another task: a large core takes long to
+    /// encode, and the shard goes on meanwhile. The journal's later entries count from here.
+    private func startSnapshot(_ term: inout Term) async {
+        let (core, asOf) = await ledger.coreForSnapshot()
+        let encoding = EncodingSnapshot(asOf: asOf)
+        Task.detached { encoding.finish(Result { try WireCodec.encodeSnapshot(core) }) }
+        term.encodingSnapshot = encoding
+        term.restartSnapshotCounters()
+    }
+
+    /// Appends the snapshot being encoded, if it is ready.
+    private func appendEncodedSnapshot(_ term: inout Term) async throws {
+        guard let encoding = term.encodingSnapshot, let result = encoding.result else { return }
+        term.encodingSnapshot = nil
+        switch result {
+        case .success(let state):
+            try await appendSnapshot(state, asOf: encoding.asOf, term: &term)
+        case .failure(let error):
+            logger.error("a snapshot could not be encoded", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func appendSnapshot(_ state: Data, asOf: UInt64, term: inout Term) async throws {
+        let snapshot = JournalEntry(
+            seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .snapshot(state, asOf: asOf))
         term.lastSnapshotBytes = try await append([snapshot])
         term.nextSeq += 1
-        term.entriesSinceSnapshot = 0
-        term.bytesSinceSnapshot = 0
-        term.lastSnapshotAt = .now
         metrics.snapshots.increment()
     }
 
@@ -421,4 +457,22 @@ extension Metrics.Timer {
     func recordInterval(since start: ContinuousClock.Instant) {
         record(duration: start.duration(to: .now))
     }
+}
+
+/// The outcome of encoding a snapshot off the writer's path; the writer polls it between batches.
+final class EncodingSnapshot: Sendable {
+    /// The seq the encoded core is as of.
+    let asOf: UInt64
+    private let outcome = Mutex<Result<Data, any Error>?>(nil)
+
+    init(asOf: UInt64) {
+        self.asOf = asOf
+    }
+
+    func finish(_ result: Result<Data, any Error>) {
+        outcome.withLock { $0 = result }
+    }
+
+    /// `nil` while encoding.
+    var result: Result<Data, any Error>? { outcome.withLock { $0 } }
 }

@@ -156,6 +156,57 @@ struct RuntimeTests {
         await connection.close()
     }
 
+    /// Snapshots are encoded while the shard goes on and appended later, as of an earlier seq; a crashed
+    /// instance's successor reads them and the journal, and the desk goes on exactly. (Restoring from such
+    /// a snapshot when the journal is old or cut off is in `ShardLedgerTests`.)
+    @Test func snapshotsEncodedWhileTheShardGoesOnRestoreTheWholeState() async throws {
+        let broker = try TestBroker.shared
+        let connection = try await broker.connect(name: "snapshots-client")
+        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
+        let publisher = try await connection.publisher()
+        let desk = InboundFactory(deskPrefix: "snapshots")
+
+        let first = try RunningService<RouterAdapter>.start(
+            broker, name: "router-snapshots-1", snapshotEveryEntries: 2, snapshotOnStop: false)
+        try await first.waitUntilReady()
+        var bodies: [InboundBody] = [
+            .deskConfigure(DeskSettingsPatch(ringMs: 60_000)),
+            .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
+        ]
+        for _ in 0..<15 { bodies += [.agentStatus(agent: ann, status: .online), .agentStatus(agent: ann, status: .break)] }
+        for body in bodies {
+            try await publisher.publish(desk.wire(body))
+            // One at a time: every input its own batch, so snapshots start and land between them.
+            let count = events.routerEvents(desk: desk.desk).count
+            try await waitUntil("the input's event") { events.routerEvents(desk: desk.desk).count > count }
+        }
+        let deskName = desk.desk.rawValue
+        let snapshot = try await findJournalEntry(broker, service: .router, shards: 0..<2) { entry in
+            guard case .snapshot(let state, _) = entry.content else { return false }
+            return String(decoding: state, as: UTF8.self).contains(deskName)
+        }
+        #expect(snapshot != nil, "a snapshot of the desk was journaled while the shard went on")
+        let before = events.routerEvents(desk: desk.desk)
+        let lastSeq = try #require(before.map(\.event.seq).max())
+        #expect(Set(before.map(\.event.seq)).count == before.count)
+        try await first.stop()
+
+        let second = try RunningService<RouterAdapter>.start(broker, name: "router-snapshots-2")
+        try await second.waitUntilReady()
+        try await publisher.publish(desk.wire(.agentStatus(agent: ann, status: .online)))
+        let next = try await events.waitForEvent(desk: desk.desk, "ann online after the restart") { event in
+            event.seq > lastSeq
+        }
+        // The restored desk knows ann and continues its numbering with no gap.
+        #expect(next.event.seq == lastSeq + 1)
+        guard case .agentChanged(ann, .online, _, _, _, _) = next.event.body else {
+            Issue.record("unexpected \(next.event.body)")
+            return
+        }
+        try await second.stop()
+        await connection.close()
+    }
+
     @Test func aStandbyTakesOverWhenTheActiveInstanceStops() async throws {
         let broker = try TestBroker.shared
         let connection = try await broker.connect(name: "standby-client")

@@ -30,6 +30,12 @@ private let configure = delivery(.deskConfigure(DeskSettingsPatch()), id: "m1")
 private let upsert = delivery(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)), id: "m2")
 private let sync = delivery(.agentSync(agent: ann), id: "m3")
 
+/// A snapshot of the ledger's core as the writer encodes one, and the seq it is as of.
+private func encodedSnapshot(_ ledger: ShardLedger<RouterAdapter>) async throws -> (Data, UInt64) {
+    let (core, asOf) = await ledger.coreForSnapshot()
+    return (try WireCodec.encodeSnapshot(core), asOf)
+}
+
 /// The seq of every Router event an applied entry produced, in order.
 private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> [UInt64] {
     applied.flatMap { entry in
@@ -74,8 +80,8 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
         await ledger.receive([marker("a")])
         await ledger.receive([entry(1, "a", .input(configure))])
-        let state = try await ledger.encodedCore()
-        await ledger.receive([entry(2, "a", .snapshot(state))])
+        let (state, asOf) = try await encodedSnapshot(ledger)
+        await ledger.receive([entry(2, "a", .snapshot(state, asOf: asOf))])
         await ledger.receive([entry(3, "a", .input(upsert))])
         await ledger.receive([marker("b")])
         try await ledger.waitUntil(.markerRead("b"), timeout: .seconds(5))
@@ -91,13 +97,13 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         await writer.receive([marker("a")])
         await writer.receive([entry(1, "a", .input(configure))])
         await writer.receive([entry(2, "a", .input(upsert))])
-        let state = try await writer.encodedCore()
+        let (state, asOf) = try await encodedSnapshot(writer)
 
         let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 })
         // Retention removed the marker and the first entries.
         await reader.receive([entry(2, "a", .input(upsert))])
         #expect(await reader.appliedSeq == 0)
-        await reader.receive([entry(3, "a", .snapshot(state))])
+        await reader.receive([entry(3, "a", .snapshot(state, asOf: asOf))])
         await reader.receive([entry(4, "a", .input(sync))])
         #expect(await reader.appliedSeq == 4)
         // The restored desk knows ann and continues the desk's numbering.
@@ -109,7 +115,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         await writer.receive([marker("a")])
         await writer.receive([entry(1, "a", .input(configure))])
         await writer.receive([entry(2, "a", .input(upsert))])
-        let state = try await writer.encodedCore()
+        let (state, asOf) = try await encodedSnapshot(writer)
 
         // A day later, a new instance reads the journal from its start.
         let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 + 86_400_000 })
@@ -117,7 +123,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         // An entry the snapshot replaces: were it run, the desk's numbering would be off by one.
         await reader.receive([entry(1, "a", .input(delivery(.deskConfigure(DeskSettingsPatch()), id: "m0")))])
         await reader.receive([entry(2, "a", .input(configure))])
-        await reader.receive([entry(3, "a", .snapshot(state))])
+        await reader.receive([entry(3, "a", .snapshot(state, asOf: asOf))])
         await reader.receive([entry(4, "a", .input(sync))])
         #expect(await reader.appliedSeq == 4)
         #expect(await reader.applied(1...4).isEmpty, "nothing is run while reading old history")
@@ -126,6 +132,41 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         #expect(appliedSeq == 4)
         #expect(tail.map(\.seq) == [4])
         #expect(eventSeqs(tail) == [3])
+    }
+
+    /// The writer goes on journaling while a snapshot is encoded: entries after its `asOf` come before it.
+    @Test func aSnapshotAsOfAnEarlierSeqKeepsTheEntriesAfterThatSeq() async throws {
+        let writer = ShardLedger<RouterAdapter>(logger: Logger(label: "writer"), clock: { t0 })
+        await writer.receive([marker("a")])
+        await writer.receive([entry(1, "a", .input(configure))])
+        let (state, asOf) = try await encodedSnapshot(writer)
+        #expect(asOf == 1)
+        let journal = [
+            marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .input(upsert)),
+            entry(3, "a", .snapshot(state, asOf: 1)), entry(4, "a", .input(sync)),
+        ]
+
+        // Read in order and warm: the tail keeps what came after the snapshot's state.
+        await writer.receive(Array(journal[2...]))
+        await writer.receive([marker("b")])
+        let (warmSeq, warmTail) = try await writer.takeOver(epoch: "b")
+        #expect(warmSeq == 4)
+        #expect(warmTail.map(\.seq) == [2, 4])
+
+        // Read cold a day later: the snapshot, then the entries after seq 1, ann's upsert among them.
+        let cold = ShardLedger<RouterAdapter>(logger: Logger(label: "cold"), clock: { t0 + 86_400_000 })
+        await cold.receive(journal)
+        await cold.receive([marker("b")])
+        let (coldSeq, coldTail) = try await cold.takeOver(epoch: "b")
+        #expect(coldSeq == 4)
+        #expect(coldTail.map(\.seq) == [2, 4])
+        #expect(eventSeqs(coldTail) == eventSeqs(warmTail))
+
+        // Cut off by retention before seq 2: the entry read before the snapshot is applied after it.
+        let late = ShardLedger<RouterAdapter>(logger: Logger(label: "late"), clock: { t0 })
+        await late.receive(Array(journal[2...]))
+        #expect(await late.appliedSeq == 4)
+        #expect(eventSeqs(await late.applied(2...4)) == eventSeqs(warmTail))
     }
 
     @Test func anInvalidAgentCommandIsReplayedAsItsAnswer() async throws {
@@ -150,7 +191,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         let entries = [
             entry(1, "a", .input(configure)),
             JournalEntry(seq: 2, now: t0 + 5, epoch: "a", content: .tick),
-            entry(3, "a", .snapshot(Data("{}".utf8))),
+            entry(3, "a", .snapshot(Data("{}".utf8), asOf: 1)),
             marker("b"),
         ]
         for original in entries {
