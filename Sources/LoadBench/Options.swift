@@ -21,7 +21,7 @@ struct RunOptions {
         outputFile = try values.string("--out")
         phaseSeconds = try values.positiveInt("--seconds", default: 20)
         concurrency = try values.positiveInt("--concurrency", default: 400)
-        timerConversations = try values.positiveInt("--timer-conversations", default: 60)
+        timerConversations = try values.positiveInt("--timer-conversations", default: 150)
     }
 }
 
