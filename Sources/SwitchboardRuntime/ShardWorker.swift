@@ -317,12 +317,14 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         try await appendSnapshot(try WireCodec.encodeSnapshot(core), asOf: asOf, term: &term)
     }
 
-    /// Starts encoding a snapshot of the core as it is now on another task: a large core takes long to
-    /// encode, and the shard goes on meanwhile. The journal's later entries count from here.
+    /// Starts encoding a snapshot of the core as it is now on a thread of its own: a large core takes long
+    /// to encode, and the shard goes on meanwhile. (A Dispatch queue, not a task: hundreds of milliseconds
+    /// of encoding would hold one of the few threads every shard's tasks run on.) The journal's later
+    /// entries count from here.
     private func startSnapshot(_ term: inout Term) async {
         let (core, asOf) = await ledger.coreForSnapshot()
         let encoding = EncodingSnapshot(asOf: asOf)
-        Task.detached { encoding.finish(Result { try WireCodec.encodeSnapshot(core) }) }
+        DispatchQueue.global(qos: .utility).async { encoding.finish(Result { try WireCodec.encodeSnapshot(core) }) }
         term.encodingSnapshot = encoding
         term.restartSnapshotCounters()
     }
