@@ -8,6 +8,9 @@
 #
 # Environment (defaults in brackets): SCRATCH_PATH [.build], BENCH_SYSTEM_AMQP_PORT [5675],
 # BENCH_SYSTEM_HTTP_PORT [19101] (first of three), BENCH_SYSTEM_SECONDS [20] per phase,
+# BENCH_SYSTEM_SHARDS [1] shards per service (one instance of each service: on a 2-core machine more
+# shards only make more, smaller batches competing for the same cores; 4 measured worse request→ring
+# latency and no better throughput),
 # BENCH_SYSTEM_CONCURRENCY [400] conversations in flight at the maximum (enough to saturate a 2-core
 # machine), BENCH_CEILING_MESSAGES [100000] per ceiling round (the best of three rounds counts).
 set -euo pipefail
@@ -19,6 +22,7 @@ scratch_path=${SCRATCH_PATH:-.build}
 amqp_port=${BENCH_SYSTEM_AMQP_PORT:-5675}
 http_port=${BENCH_SYSTEM_HTTP_PORT:-19101}
 phase_seconds=${BENCH_SYSTEM_SECONDS:-20}
+shards=${BENCH_SYSTEM_SHARDS:-1}
 concurrency=${BENCH_SYSTEM_CONCURRENCY:-400}
 ceiling_messages=${BENCH_CEILING_MESSAGES:-100000}
 build_dir=$repo_root/bench/build
@@ -67,6 +71,7 @@ for index in "${!services[@]}"; do
     service=${services[$index]}
     port=$((http_port + index))
     "$bin_dir/switchboard-$service" --amqp-url "$url" --http-port "$port" --instance-name "bench-$service" \
+        --shards-count "$shards" \
         </dev/null >"$run_root/logs/$service.log" 2>&1 &
     pids+=($!)
     metrics+=("127.0.0.1:$port")
@@ -119,5 +124,5 @@ for round in 1 2 3; do
 done
 
 "$bin_dir/switchboard-loadbench" report --load "$run_root/load.json" --ceiling "$run_root/ceiling.json" \
-    --rss "$run_root/rss.json" --json "$results_dir/system.json" --markdown "$results_dir/system.md"
+    --rss "$run_root/rss.json" --shards "$shards" --json "$results_dir/system.json" --markdown "$results_dir/system.md"
 cat "$results_dir/system.md"

@@ -29,15 +29,18 @@ struct ReportOptions {
     var loadFile: String
     var ceilingFile: String
     var rssFile: String
+    /// Shards per service in the run.
+    var shards: Int
     var jsonFile: String
     var markdownFile: String
 
     init(parsing arguments: [String]) throws(BenchError) {
         let values = try OptionValues(
-            parsing: arguments, allowed: ["--load", "--ceiling", "--rss", "--json", "--markdown"])
+            parsing: arguments, allowed: ["--load", "--ceiling", "--rss", "--shards", "--json", "--markdown"])
         loadFile = try values.string("--load")
         ceilingFile = try values.string("--ceiling")
         rssFile = try values.string("--rss")
+        shards = try values.positiveInt("--shards", default: 4)
         jsonFile = try values.string("--json")
         markdownFile = try values.string("--markdown")
     }

@@ -26,6 +26,7 @@ struct SystemReport: Codable {
     }
 
     var load: LoadResult
+    var shardsPerService: Int
     var ceiling: CeilingRecord
     var ceilingBodyBytes: Int
     /// Ceiling messages per second divided by messages per conversation.
@@ -44,7 +45,7 @@ func writeReport(_ options: ReportOptions) throws {
     let ratio = load.maxConversationsPerSecond / ceilingRate
     let timerP99 = max(load.expiryToNextRing.p99Milliseconds, load.inactivityToClosure.p99Milliseconds)
     let report = SystemReport(
-        load: load, ceiling: ceiling, ceilingBodyBytes: load.meanBodyBytes, ceilingConversationsPerSecond: ceilingRate,
+        load: load, shardsPerService: options.shards, ceiling: ceiling, ceilingBodyBytes: load.meanBodyBytes, ceilingConversationsPerSecond: ceilingRate,
         ratioToCeiling: ratio, memory: memory,
         targets: [
             .init(
@@ -70,9 +71,9 @@ private func markdown(_ report: SystemReport) -> String {
     var lines = [
         "# System benchmark",
         "",
-        "Router, Notifier and Closer (one instance each, all shards) on one node; users and agents played by "
-            + "switchboard-loadbench on the same machine. Lifecycle: request → ring → accept → agent, user, agent "
-            + "message → End Session.",
+        "Router, Notifier and Closer (one instance each, \(report.shardsPerService) shard\(report.shardsPerService == 1 ? "" : "s") "
+            + "each) on one node; users and agents played by switchboard-loadbench on the same machine. Lifecycle: "
+            + "request → ring → accept → agent, user, agent message → End Session.",
         "",
         "## Targets",
         "",
