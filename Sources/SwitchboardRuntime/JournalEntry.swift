@@ -78,6 +78,42 @@ public struct JournalEntry: Hashable, Sendable {
     }
 }
 
+/// What a journal record of one term's numbered entries says of itself in its AMQP headers: its epoch
+/// and the seqs of its entries. A reader that already holds those entries need not decode the record.
+struct JournalRecordLabel: Hashable, Sendable {
+    static let epochHeader = "x-switchboard-epoch"
+    static let firstSeqHeader = "x-switchboard-first-seq"
+    static let lastSeqHeader = "x-switchboard-last-seq"
+
+    let epoch: String
+    let seqs: ClosedRange<UInt64>
+
+    /// The label of a record of `entries`; `nil` unless they are numbered entries of one epoch.
+    init?(_ entries: ArraySlice<JournalEntry>) {
+        guard let first = entries.first, let firstSeq = first.seq, let lastSeq = entries.last?.seq, firstSeq <= lastSeq,
+            entries.allSatisfy({ $0.epoch == first.epoch })
+        else { return nil }
+        epoch = first.epoch
+        seqs = firstSeq...lastSeq
+    }
+
+    /// The label a record carries; `nil` when it carries none or a malformed one.
+    init?(_ headers: AMQPTable) {
+        guard let epoch = headers[Self.epochHeader]?.stringValue, let first = headers[Self.firstSeqHeader]?.intValue,
+            let last = headers[Self.lastSeqHeader]?.intValue, 0 < first, first <= last
+        else { return nil }
+        self.epoch = epoch
+        seqs = UInt64(first)...UInt64(last)
+    }
+
+    var headers: AMQPTable {
+        [
+            Self.epochHeader: .string(epoch), Self.firstSeqHeader: .int(Int64(seqs.lowerBound)),
+            Self.lastSeqHeader: .int(Int64(seqs.upperBound)),
+        ]
+    }
+}
+
 extension UInt8 {
     fileprivate var isJSONWhitespace: Bool {
         self == UInt8(ascii: " ") || self == UInt8(ascii: "\n") || self == UInt8(ascii: "\r") || self == UInt8(ascii: "\t")

@@ -113,12 +113,14 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         }
     }
 
-    /// Takes in the record of `epoch` holding the entries `seqs` when the writer prepared them all, and
-    /// returns whether it did; if not, the caller decodes the record and calls `receive`.
-    func receivePrepared(epoch: String, seqs: ClosedRange<UInt64>) -> Bool {
-        guard seqs.allSatisfy({ prepared[PreparedKey(epoch: epoch, seq: $0)] != nil }) else { return false }
-        for seq in seqs {
-            take(prepared.removeValue(forKey: PreparedKey(epoch: epoch, seq: seq))!)
+    /// Takes in the record labelled `label` when the writer prepared all its entries, and returns whether
+    /// it did; if not (or there is no label), the caller decodes the record and calls `receive`.
+    func receivePrepared(_ label: JournalRecordLabel?) -> Bool {
+        guard let label,
+            label.seqs.allSatisfy({ prepared[PreparedKey(epoch: label.epoch, seq: $0)] != nil })
+        else { return false }
+        for seq in label.seqs {
+            take(prepared.removeValue(forKey: PreparedKey(epoch: label.epoch, seq: seq))!)
         }
         resumeSatisfiedWaiters()
         return true

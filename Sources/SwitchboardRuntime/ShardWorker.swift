@@ -36,10 +36,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     }
 
     static var pulseHeader: String { "x-switchboard-pulse" }
-    /// On a journal record of inputs and ticks: the epoch and the seqs of the entries it holds.
-    static var recordEpochHeader: String { "x-switchboard-epoch" }
-    static var recordFirstSeqHeader: String { "x-switchboard-first-seq" }
-    static var recordLastSeqHeader: String { "x-switchboard-last-seq" }
 
     let shard: Int
     private let configuration: ShardRuntimeConfiguration
@@ -98,16 +94,10 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 for try await delivery in journal {
                     do {
                         // This instance's own records need no decoding: the ledger has their entries.
-                        let headers = delivery.properties.headers
-                        if let epoch = headers[Self.recordEpochHeader]?.stringValue,
-                            let first = headers[Self.recordFirstSeqHeader]?.intValue,
-                            let last = headers[Self.recordLastSeqHeader]?.intValue, 0 < first, first <= last,
-                            await ledger.receivePrepared(epoch: epoch, seqs: UInt64(first)...UInt64(last))
-                        {
-                            try? delivery.ack()
-                            continue
+                        let label = JournalRecordLabel(delivery.properties.headers)
+                        if await !ledger.receivePrepared(label) {
+                            await ledger.receive(try JournalEntry.decodeRecord(delivery.body))
                         }
-                        await ledger.receive(try JournalEntry.decodeRecord(delivery.body))
                     } catch {
                         logger.error("skipping an unreadable journal record", metadata: ["error": "\(error)"])
                     }
@@ -250,13 +240,12 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         let started = ContinuousClock.now
         let now = Self.wallClock()
         let firstSeq = term.nextSeq
-        var entries: [JournalEntry] = []
-        var decoded: [DecodedDelivery<Adapter.Input>?] = []
+        // Each entry with its delivery as decoded here (none for a tick), for the ledger to apply as read back.
+        var prepared: [(entry: JournalEntry, decoded: DecodedDelivery<Adapter.Input>?)] = []
         var rejections: [OutgoingMessage] = []
         if let deadline = await ledger.nextDeadline, deadline <= now {
             metrics.timerLateness.recordMilliseconds(max(0, now - deadline))
-            entries.append(JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .tick))
-            decoded.append(nil)
+            prepared.append((JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .tick), nil))
             term.nextSeq += 1
         }
         for delivery in deliveries {
@@ -276,13 +265,13 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 rejections.append(deadLetter(input, reason: reason))
                 guard answer != nil else { continue }
             }
-            entries.append(JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .input(input)))
-            decoded.append(decoding)
+            prepared.append((JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .input(input)), decoding))
             term.nextSeq += 1
         }
+        let entries = prepared.map(\.entry)
         var effects = rejections
         if let lastSeq = entries.last?.seq {
-            await ledger.prepare(Array(zip(entries, decoded)), epoch: term.epoch)
+            await ledger.prepare(prepared, epoch: term.epoch)
             let appending = ContinuousClock.now
             term.bytesSinceSnapshot += try await append(entries)
             let confirmed = ContinuousClock.now
@@ -362,20 +351,11 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     @discardableResult
     private func append(_ entries: [JournalEntry]) async throws -> Int {
         let messages = try JournalEntry.encodeRecords(entries, maxBytes: Self.maxRecordBytes).map { record in
-            var headers: AMQPTable = [:]
-            if let first = record.entries.first, let firstSeq = first.seq, let lastSeq = record.entries.last?.seq,
-                record.entries.allSatisfy({ $0.epoch == first.epoch })
-            {
-                headers = [
-                    Self.recordEpochHeader: .string(first.epoch),
-                    Self.recordFirstSeqHeader: .int(Int64(firstSeq)),
-                    Self.recordLastSeqHeader: .int(Int64(lastSeq)),
-                ]
-            }
-            return OutgoingMessage(
+            OutgoingMessage(
                 body: record.body, exchange: "", routingKey: journalName,
                 properties: AMQPProperties(
-                    contentType: WireProperties.jsonContentType, headers: headers, deliveryMode: .persistent),
+                    contentType: WireProperties.jsonContentType,
+                    headers: JournalRecordLabel(record.entries)?.headers ?? [:], deliveryMode: .persistent),
                 mandatory: true)
         }
         try await publishAll(messages)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SwitchboardAMQP
 import SwitchboardCommon
 @testable import SwitchboardRuntime
 import Testing
@@ -29,6 +30,11 @@ private func marker(_ epoch: String) -> JournalEntry {
 private let configure = delivery(.deskConfigure(DeskSettingsPatch()), id: "m1")
 private let upsert = delivery(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)), id: "m2")
 private let sync = delivery(.agentSync(agent: ann), id: "m3")
+
+/// The label of a record of entries `seqs` of `epoch`, as the journal reader gets it from the headers.
+private func label(_ epoch: String, _ seqs: ClosedRange<UInt64>) -> JournalRecordLabel? {
+    JournalRecordLabel(ArraySlice(seqs.map { entry($0, epoch, .tick) })).flatMap { JournalRecordLabel($0.headers) }
+}
 
 /// A snapshot of the ledger's core as the writer encodes one, and the seq it is as of.
 private func encodedSnapshot(_ ledger: ShardLedger<RouterAdapter>) async throws -> (Data, UInt64) {
@@ -222,19 +228,32 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
     @Test func aPreparedRecordIsAppliedFromWhatTheWriterPrepared() async throws {
         let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
         await ledger.receive([marker("a")])
-        #expect(await !ledger.receivePrepared(epoch: "a", seqs: 1...1))
+        #expect(await !ledger.receivePrepared(label("a", 1...1)))
         // Decoded at intake as refused (a test stand-in): applied as such, not decoded again.
         await ledger.prepare([(entry(1, "a", .input(configure)), .rejected(reason: "test", answer: nil))], epoch: "a")
-        #expect(await !ledger.receivePrepared(epoch: "b", seqs: 1...1))
-        #expect(await !ledger.receivePrepared(epoch: "a", seqs: 1...2))
-        #expect(await ledger.receivePrepared(epoch: "a", seqs: 1...1))
+        #expect(await !ledger.receivePrepared(label("b", 1...1)))
+        #expect(await !ledger.receivePrepared(label("a", 1...2)))
+        #expect(await ledger.receivePrepared(label("a", 1...1)))
         #expect(await ledger.appliedSeq == 1)
         #expect(await ledger.applied(1...1).flatMap(\.effects).isEmpty)
         // Taken once: the same seqs again are not prepared any more.
-        #expect(await !ledger.receivePrepared(epoch: "a", seqs: 1...1))
+        #expect(await !ledger.receivePrepared(label("a", 1...1)))
         // The same entry decoded from the journal configures the desk.
         await ledger.receive([entry(2, "a", .input(configure))])
         #expect(await !ledger.applied(2...2).flatMap(\.effects).isEmpty)
+    }
+
+    @Test func aRecordIsLabelledOnlyWhenItsEntriesAreNumberedAndOfOneEpoch() throws {
+        let labelled = try #require(label("a", 3...5))
+        #expect(labelled.epoch == "a")
+        #expect(labelled.seqs == 3...5)
+        #expect(JournalRecordLabel(ArraySlice([marker("a")])) == nil)
+        #expect(JournalRecordLabel(ArraySlice([entry(1, "a", .tick), entry(2, "b", .tick)])) == nil)
+        #expect(JournalRecordLabel(ArraySlice<JournalEntry>()) == nil)
+        #expect(JournalRecordLabel([:]) == nil)
+        var reversed = labelled.headers
+        reversed[JournalRecordLabel.firstSeqHeader] = .int(6)
+        #expect(JournalRecordLabel(reversed) == nil)
     }
 
     @Test func aRecordOfSeveralEntriesAppliesThemAll() async throws {
