@@ -28,6 +28,12 @@ public struct OptionValues {
 
     public func optionalString(_ name: String) -> String? { values[name] }
 
+    /// A required positive number.
+    public func positiveInt(_ name: String) throws(BenchError) -> Int {
+        guard values[name] != nil else { throw BenchError("\(name) is required") }
+        return try positiveInt(name, default: 0)
+    }
+
     public func positiveInt(_ name: String, default defaultValue: Int) throws(BenchError) -> Int {
         guard let text = values[name] else { return defaultValue }
         guard let value = Int(text), value > 0 else { throw BenchError("\(name) must be a positive number") }

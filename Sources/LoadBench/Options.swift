@@ -40,7 +40,8 @@ struct ReportOptions {
         loadFile = try values.string("--load")
         ceilingFile = try values.string("--ceiling")
         rssFile = try values.string("--rss")
-        shards = try values.positiveInt("--shards", default: 4)
+        // A fact of the run, not a preference: no default that could name the wrong one.
+        shards = try values.positiveInt("--shards")
         jsonFile = try values.string("--json")
         markdownFile = try values.string("--markdown")
     }

@@ -45,8 +45,8 @@ func writeReport(_ options: ReportOptions) throws {
     let ratio = load.maxConversationsPerSecond / ceilingRate
     let timerP99 = max(load.expiryToNextRing.p99Milliseconds, load.inactivityToClosure.p99Milliseconds)
     let report = SystemReport(
-        load: load, shardsPerService: options.shards, ceiling: ceiling, ceilingBodyBytes: load.meanBodyBytes, ceilingConversationsPerSecond: ceilingRate,
-        ratioToCeiling: ratio, memory: memory,
+        load: load, shardsPerService: options.shards, ceiling: ceiling, ceilingBodyBytes: load.meanBodyBytes,
+        ceilingConversationsPerSecond: ceilingRate, ratioToCeiling: ratio, memory: memory,
         targets: [
             .init(
                 name: "throughput vs broker-bound ceiling", limit: "≥ 60%", measured: percent(ratio), met: ratio >= 0.6),
