@@ -121,16 +121,10 @@ public enum GatewayConfigurationLoader {
     }
 
     private static func defaultValues(instanceName: String) -> [String: ConfigContent] {
-        [
-            ConfigurationKeys.configFile: .string(""),
-            ConfigurationKeys.amqpURL: .string(ServiceDefaults.amqpURL),
-            ConfigurationKeys.httpHost: .string(ServiceDefaults.httpHost),
-            ConfigurationKeys.httpPort: .int(GatewayConfiguration.defaultHTTPPort),
-            tokensFile: .string(""),
-            graceMilliseconds: .int(GatewayConfiguration.defaultGraceMilliseconds),
-            ConfigurationKeys.instanceName: .string(instanceName),
-            ConfigurationKeys.logLevel: .string(Logger.Level.info.rawValue),
-            ConfigurationKeys.logFormat: .string(LogFormat.text.rawValue),
-        ]
+        ConfigurationSources.commonDefaults(httpPort: GatewayConfiguration.defaultHTTPPort, instanceName: instanceName)
+            .merging([
+                tokensFile: .string(""),
+                graceMilliseconds: .int(GatewayConfiguration.defaultGraceMilliseconds),
+            ]) { _, own in own }
     }
 }

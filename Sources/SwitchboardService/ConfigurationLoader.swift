@@ -76,23 +76,17 @@ public enum ConfigurationLoader {
     // MARK: - Defaults
 
     private static func defaultValues(defaults: ServiceDefaults, instanceName: String) -> [String: ConfigContent] {
-        var values: [String: ConfigContent] = [
-            ConfigurationKeys.configFile: .string(""),
-            ConfigurationKeys.amqpURL: .string(ServiceDefaults.amqpURL),
+        var values = ConfigurationSources.commonDefaults(httpPort: defaults.httpPort, instanceName: instanceName)
+        values.merge([
             ConfigurationKeys.amqpPrefetch: .int(ServiceDefaults.prefetch),
             ConfigurationKeys.amqpConfirmWindow: .int(ServiceDefaults.confirmWindow),
             ConfigurationKeys.shardsCount: .int(ServiceDefaults.shardCount),
             ConfigurationKeys.shardsConsume: .stringArray(["all"]),
-            ConfigurationKeys.httpHost: .string(ServiceDefaults.httpHost),
-            ConfigurationKeys.httpPort: .int(defaults.httpPort),
-            ConfigurationKeys.logLevel: .string(Logger.Level.info.rawValue),
-            ConfigurationKeys.logFormat: .string(LogFormat.text.rawValue),
-            ConfigurationKeys.instanceName: .string(instanceName),
             ConfigurationKeys.snapshotEveryEntries: .int(ServiceDefaults.snapshotEveryEntries),
             ConfigurationKeys.snapshotEverySeconds: .int(ServiceDefaults.snapshotEverySeconds),
             ConfigurationKeys.pulseIntervalMilliseconds: .int(ServiceDefaults.pulseIntervalMilliseconds),
             ConfigurationKeys.journalMaxAge: .string(ServiceDefaults.journalMaxAge),
-        ]
+        ]) { _, own in own }
         if let agentCommandUsers = defaults.agentCommandUsers {
             values[ConfigurationKeys.agentCommandUsers] = .stringArray(agentCommandUsers)
         }
@@ -119,6 +113,20 @@ public enum ConfigurationLoader {
 /// `SWITCHBOARD_` environment variables, the JSON file named by `config.file`, and the defaults. Unknown
 /// flags and unknown file keys are errors, so a misspelling never leaves a default in force silently.
 public enum ConfigurationSources {
+    /// The defaults of the keys every program has: config file, broker URL, HTTP server, instance name
+    /// and logging.
+    public static func commonDefaults(httpPort: Int, instanceName: String) -> [String: ConfigContent] {
+        [
+            ConfigurationKeys.configFile: .string(""),
+            ConfigurationKeys.amqpURL: .string(ServiceDefaults.amqpURL),
+            ConfigurationKeys.httpHost: .string(ServiceDefaults.httpHost),
+            ConfigurationKeys.httpPort: .int(httpPort),
+            ConfigurationKeys.instanceName: .string(instanceName),
+            ConfigurationKeys.logLevel: .string(Logger.Level.info.rawValue),
+            ConfigurationKeys.logFormat: .string(LogFormat.text.rawValue),
+        ]
+    }
+
     public static func asksForHelp(_ arguments: [String]) -> Bool {
         let options = arguments.dropFirst()
         return options.contains("--help") || options.contains("-h")
