@@ -83,6 +83,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     /// Read back, a record of them is taken from here instead of being decoded again (its headers say
     /// which entries it holds): decoding is deterministic, so this changes nothing but the cost.
     private var prepared: [PreparedKey: Received] = [:]
+    /// In seq order.
     private var tail: [AppliedEntry] = []
     private(set) var nextDeadline: Instant?
     private var waiters: [UInt64: Waiter] = [:]
@@ -288,9 +289,18 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         return (appliedSeq, tail)
     }
 
-    /// The applied entries with seq in `range`, in order.
+    /// The applied entries with seq in `range`, in order. The tail is in seq order and can hold many
+    /// thousands of entries between snapshots, so this searches instead of scanning it every batch.
     func applied(_ range: ClosedRange<UInt64>) -> [AppliedEntry] {
-        tail.filter { range.contains($0.seq) }
+        var low = tail.startIndex
+        var high = tail.endIndex
+        while low < high {
+            let middle = low + (high - low) / 2
+            if tail[middle].seq < range.lowerBound { low = middle + 1 } else { high = middle }
+        }
+        var end = low
+        while end < tail.endIndex, tail[end].seq <= range.upperBound { end += 1 }
+        return Array(tail[low..<end])
     }
 
     func waitUntil(_ condition: Condition, timeout: Duration) async throws {

@@ -65,6 +65,17 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         #expect(eventSeqs(await ledger.applied(1...3)) == [1, 2, 3])
     }
 
+    @Test func appliedGivesExactlyTheEntriesOfItsRange() async throws {
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
+        await ledger.receive([marker("a")] + (1...10).map { entry($0, "a", .tick) })
+        #expect(await ledger.applied(4...6).map(\.seq) == [4, 5, 6])
+        #expect(await ledger.applied(1...1).map(\.seq) == [1])
+        #expect(await ledger.applied(10...12).map(\.seq) == [10])
+        #expect(await ledger.applied(11...12).isEmpty)
+        #expect(await ledger.applied(0...0).isEmpty)
+        #expect(await ledger.applied(0...10).count == 10)
+    }
+
     @Test func entriesOfAnEarlierWriterAfterANewMarkerAreIgnored() async throws {
         let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
         await ledger.receive([marker("a")])
