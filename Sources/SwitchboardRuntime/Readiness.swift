@@ -20,7 +20,8 @@ public final class Readiness: Sendable {
         var shards: [Int: ShardPhase] = [:]
         /// Shards whose journal or queue subscription the broker ended: reported `starting` from then on.
         var lostSubscriptions: Set<Int> = []
-        var connection: AMQPConnection?
+        /// Reads the connection's state; set once the connection exists.
+        var connectionState: (@Sendable () -> AMQPConnectionState)?
     }
 
     private let state: Mutex<State>
@@ -31,9 +32,16 @@ public final class Readiness: Sendable {
         state = Mutex(initial)
     }
 
-    /// True when the topology is declared and every configured shard is active and caught up, or a tailing standby.
+    /// The connection's state; `nil` before the first connection.
+    public var connectionState: AMQPConnectionState? {
+        state.withLock { $0.connectionState }?()
+    }
+
+    /// True when connected, the topology is declared, and every configured shard is active and caught up, or a
+    /// tailing standby. While the connection is being re-established nothing is consumed, so not ready.
     public var isReady: Bool {
-        state.withLock { state in
+        guard connectionState == .connected else { return false }
+        return state.withLock { state in
             state.topologyDeclared && state.lostSubscriptions.isEmpty
                 && state.shards.values.allSatisfy { phase in
                     switch phase {
@@ -46,10 +54,9 @@ public final class Readiness: Sendable {
 
     /// True while the connection's I/O thread runs (connected or reconnecting).
     public var isAlive: Bool {
-        guard let connection = state.withLock({ $0.connection }) else { return false }
-        switch connection.state {
-        case .connected, .reconnecting: return true
-        case .closed: return false
+        switch connectionState {
+        case .connected?, .reconnecting?: true
+        case .closed?, nil: false
         }
     }
 
@@ -63,7 +70,10 @@ public final class Readiness: Sendable {
     }
 
     func setTopologyDeclared() { state.withLock { $0.topologyDeclared = true } }
-    func setConnection(_ connection: AMQPConnection?) { state.withLock { $0.connection = connection } }
+    func setConnection(_ connection: AMQPConnection) { setConnectionState { connection.state } }
+    func setConnectionState(_ read: @escaping @Sendable () -> AMQPConnectionState) {
+        state.withLock { $0.connectionState = read }
+    }
     func set(_ phase: ShardPhase, shard: Int) { state.withLock { $0.shards[shard] = phase } }
     func subscriptionEnded(shard: Int) { state.withLock { _ = $0.lostSubscriptions.insert(shard) } }
 }

@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import SwitchboardAMQP
 import SwitchboardRuntime
 
 /// One service's shard runtime as a member of the process's `ServiceGroup`, answering the health checks.
@@ -24,6 +25,13 @@ public struct RuntimeService<Adapter: ShardCoreAdapter>: Service, HealthReportin
 
     public func readiness() -> HealthStatus {
         if runtime.readiness.isReady { return .healthy }
+        switch runtime.readiness.connectionState {
+        case .reconnecting(let failedAttempts)?:
+            return .unhealthy(reason: "reconnecting to the broker (\(failedAttempts) failed attempts)")
+        case .closed?: return .unhealthy(reason: "the broker connection is closed")
+        case nil: return .unhealthy(reason: "not connected to the broker yet")
+        case .connected?: break
+        }
         let waiting = runtime.readiness.shards.sorted { $0.key < $1.key }.compactMap { shard, phase -> String? in
             switch phase {
             case .starting: "shard \(shard) starting"
