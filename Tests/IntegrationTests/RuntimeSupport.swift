@@ -79,6 +79,16 @@ final class InboundFactory: Sendable {
     }
 }
 
+/// A test client of one fresh desk: its connection, a collector of every Router event, a publisher, and the
+/// desk's message factory. `name` names the connection and prefixes the desk.
+func deskClient(_ broker: TestBroker, name: String) async throws -> (
+    connection: AMQPConnection, events: Collector, publisher: AMQPPublisher, desk: InboundFactory
+) {
+    let connection = try await broker.connect(name: "\(name)-client")
+    let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
+    return (connection, events, try await connection.publisher(), InboundFactory(deskPrefix: name))
+}
+
 /// Collects what arrives on a queue of its own bound to an exchange, for tests to wait on.
 final class Collector: Sendable {
     private final class Received: Sendable {

@@ -45,10 +45,7 @@ struct RuntimeTests {
         let broker = try TestBroker.shared
         let router = try RunningService<RouterAdapter>.start(broker, name: "router-e2e")
         try await router.waitUntilReady()
-        let connection = try await broker.connect(name: "e2e-client")
-        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
-        let publisher = try await connection.publisher()
-        let desk = InboundFactory(deskPrefix: "e2e")
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "e2e")
         for body: InboundBody in [
             .deskConfigure(DeskSettingsPatch()),
             .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
@@ -71,10 +68,7 @@ struct RuntimeTests {
         let broker = try TestBroker.shared
         let router = try RunningService<RouterAdapter>.start(broker, name: "router-timer")
         try await router.waitUntilReady()
-        let connection = try await broker.connect(name: "timer-client")
-        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
-        let publisher = try await connection.publisher()
-        let desk = InboundFactory(deskPrefix: "timer")
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "timer")
         for body: InboundBody in [
             .deskConfigure(DeskSettingsPatch(ringMs: 1_000)),
             .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
@@ -98,10 +92,7 @@ struct RuntimeTests {
 
     @Test func aNewInstanceRecoversFromSnapshotAndJournalAndRepublishesWithTheSameIds() async throws {
         let broker = try TestBroker.shared
-        let connection = try await broker.connect(name: "recovery-client")
-        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
-        let publisher = try await connection.publisher()
-        let desk = InboundFactory(deskPrefix: "recovery")
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "recovery")
 
         // The desk and its agents end up in a snapshot (graceful stop)...
         let first = try RunningService<RouterAdapter>.start(broker, name: "router-recovery-1")
@@ -161,10 +152,7 @@ struct RuntimeTests {
     /// a snapshot when the journal is old or cut off is in `ShardLedgerTests`.)
     @Test func snapshotsEncodedWhileTheShardGoesOnRestoreTheWholeState() async throws {
         let broker = try TestBroker.shared
-        let connection = try await broker.connect(name: "snapshots-client")
-        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
-        let publisher = try await connection.publisher()
-        let desk = InboundFactory(deskPrefix: "snapshots")
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "snapshots")
 
         let first = try RunningService<RouterAdapter>.start(
             broker, name: "router-snapshots-1", snapshotEveryEntries: 2, snapshotOnStop: false)
@@ -209,10 +197,7 @@ struct RuntimeTests {
 
     @Test func aStandbyTakesOverWhenTheActiveInstanceStops() async throws {
         let broker = try TestBroker.shared
-        let connection = try await broker.connect(name: "standby-client")
-        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
-        let publisher = try await connection.publisher()
-        let desk = InboundFactory(deskPrefix: "standby")
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "standby")
 
         let active = try RunningService<RouterAdapter>.start(broker, name: "router-active")
         try await active.waitUntilEveryShard(.active)
@@ -337,10 +322,7 @@ extension RuntimeTests {
         let broker = try TestBroker.shared
         let router = try RunningService<RouterAdapter>.start(broker, name: "router-reconnect")
         try await router.waitUntilEveryShard(.active)
-        let connection = try await broker.connect(name: "reconnect-client")
-        let events = try await Collector.bind(connection, exchange: ContractExchange.events.rawValue)
-        let publisher = try await connection.publisher()
-        let desk = InboundFactory(deskPrefix: "reconnect")
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "reconnect")
         try await publisher.publish(desk.wire(.deskConfigure(DeskSettingsPatch())))
         try await publisher.publish(desk.wire(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1))))
         try await events.waitForEvent(desk: desk.desk, "ann exists") { event in
