@@ -151,9 +151,65 @@ func benchCloser(tracked: Int, inputsToTime: Int) throws -> CloserResult {
         inputsPerSecond: Double(inputsToTime) / elapsed)
 }
 
+struct SnapshotResult: Codable {
+    var memory: String
+    var entries: Int
+    var bytes: Int
+    var encodeMilliseconds: Double
+    var decodeMilliseconds: Double
+}
+
+/// Encoding and decoding a snapshot that is mostly what a busy shard remembers: the Router's message ids
+/// (UUIDs, as clients send them) and the Closer's ended conversations. Shards encode snapshots often under
+/// load, so this is a large share of the services' CPU.
+func benchSnapshots(entries: Int) throws -> [SnapshotResult] {
+    var now = start
+    func message(_ body: InboundBody) throws -> InboundMessage {
+        now = now + 1
+        return InboundMessage(id: try MessageID(UUID().uuidString.lowercased()), desk: desk, at: now, body: body)
+    }
+    let agent = try AgentID("a1")
+    var router = RouterCore()
+    _ = router.handle(.message(try message(.deskConfigure(DeskSettingsPatch()))), at: now)
+    let upsert = InboundBody.agentUpsert(AgentProfile(agent: agent, groups: [group], capacity: 1))
+    for _ in 0..<entries {
+        _ = router.handle(.message(try message(upsert)), at: now)
+    }
+    var closer = CloserCore()
+    var seq: UInt64 = 1
+    func event(_ body: RouterEventBody) -> CloserCore.Input {
+        seq += 1
+        now = now + 1
+        return .routerEvent(RouterEvent(desk: desk, seq: seq, at: now, body: body))
+    }
+    _ = closer.handle(event(.deskConfigured(settings: DeskSettings.defaults)), at: now)
+    for index in 0..<entries {
+        let conversation = try ConversationID("c\(index)")
+        _ = closer.handle(event(.conversationAssigned(
+            conversation: conversation, user: try UserID("u\(index)"), agent: agent, offer: nil, mode: .autoAccepted)), at: now)
+        _ = closer.handle(event(.conversationEnded(conversation: conversation, agent: agent, reason: .agent)), at: now)
+    }
+    return [
+        try measureSnapshot(of: router, memory: "router: remembered message ids", entries: entries),
+        try measureSnapshot(of: closer, memory: "closer: ended conversations", entries: entries),
+    ]
+}
+
+func measureSnapshot<Core: Codable & Equatable>(of core: Core, memory: String, entries: Int) throws -> SnapshotResult {
+    var data = Data()
+    let encode = try seconds { data = try WireCodec.encodeSnapshot(core) }
+    var decoded: Core?
+    let decode = try seconds { decoded = try WireCodec.decodeSnapshot(Core.self, from: data) }
+    precondition(decoded == core, "a snapshot must decode to the state it was taken of")
+    return SnapshotResult(
+        memory: memory, entries: entries, bytes: data.count, encodeMilliseconds: encode * 1_000,
+        decodeMilliseconds: decode * 1_000)
+}
+
 struct Results: Codable {
     var router: [RouterResult]
     var closer: CloserResult
+    var snapshots: [SnapshotResult]
     var targets: [String: Bool]
 }
 
@@ -175,6 +231,11 @@ for (agents, waiting) in [(1_000, 10_000), (10_000, 100_000), (100_000, 1_000_00
 let closer = try benchCloser(tracked: 1_000_000 / scale, inputsToTime: 1_000_000 / scale)
 print(String(format: "closer tracked %d: %.0f resident bytes/conversation, %.0f inputs/s",
              closer.tracked, closer.residentBytesPerConversation, closer.inputsPerSecond))
+let snapshots = try benchSnapshots(entries: 100_000 / scale)
+for result in snapshots {
+    print(String(format: "snapshot, %@ %d: %d bytes, encode %.1f ms, decode %.1f ms", result.memory, result.entries,
+                 result.bytes, result.encodeMilliseconds, result.decodeMilliseconds))
+}
 
 // Cost per input should grow no faster than log n: ten times the agents and waiting conversations may add a
 // constant, not multiply the cost by ten. Allowed: each 10x step costs at most 2x (log growth from 10^4 to
@@ -190,7 +251,7 @@ for (name, met) in targets.sorted(by: { $0.key < $1.key }) {
 }
 print("growth per 10x: " + growthSteps.map { String(format: "%.2fx", $0) }.joined(separator: ", "))
 
-let results = Results(router: routerResults + curve, closer: closer, targets: targets)
+let results = Results(router: routerResults + curve, closer: closer, snapshots: snapshots, targets: targets)
 let directory = URL(fileURLWithPath: "bench-results")
 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 let encoder = JSONEncoder()
@@ -203,6 +264,12 @@ for result in routerResults + curve {
 markdown += "\nGrowth of ns/input per 10x agents and waiting: " + growthSteps.map { String(format: "%.2fx", $0) }.joined(separator: ", ") + "\n"
 markdown += String(format: "\nCloser with %d tracked conversations: %.0f resident bytes per conversation, %.0f inputs/s\n\n",
                    closer.tracked, closer.residentBytesPerConversation, closer.inputsPerSecond)
+markdown += "| snapshot of | entries | bytes | encode ms | decode ms |\n|---|---|---|---|---|\n"
+for result in snapshots {
+    markdown += "| \(result.memory) | " + String(format: "%d | %d | %.1f | %.1f |\n", result.entries, result.bytes,
+                                                 result.encodeMilliseconds, result.decodeMilliseconds)
+}
+markdown += "\n"
 for (name, met) in targets.sorted(by: { $0.key < $1.key }) {
     markdown += "- target \(met ? "met" : "NOT met"): \(name)\n"
 }

@@ -83,26 +83,43 @@ extension BoundedRecall: Equatable {
 }
 
 extension BoundedRecall: Codable {
+    /// The form snapshots had before keys and values were written as two arrays.
     private struct Remembered: Codable {
         var key: Key
         var value: Value
     }
 
+    /// `keys` and `values` are parallel arrays, oldest first: one object per entry would cost far more to
+    /// encode, and shards encode these memories (up to a million entries) in every snapshot.
     private enum CodingKeys: String, CodingKey {
-        case limit, oldestFirst
+        case limit, keys, values, oldestFirst
     }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(limit: try container.decode(Int.self, forKey: .limit))
-        for remembered in try container.decode([Remembered].self, forKey: .oldestFirst) {
-            update(remembered.key, startingFrom: remembered.value) { _ in }
+        guard container.contains(.keys) else {
+            for remembered in try container.decode([Remembered].self, forKey: .oldestFirst) {
+                update(remembered.key, startingFrom: remembered.value) { _ in }
+            }
+            return
+        }
+        let keys = try container.decode([Key].self, forKey: .keys)
+        let values = try container.decode([Value].self, forKey: .values)
+        guard keys.count == values.count else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .values, in: container, debugDescription: "\(keys.count) keys but \(values.count) values")
+        }
+        for (key, value) in zip(keys, values) {
+            update(key, startingFrom: value) { _ in }
         }
     }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
+        let live = oldestFirst
         try container.encode(limit, forKey: .limit)
-        try container.encode(oldestFirst.map { Remembered(key: $0.key, value: $0.value) }, forKey: .oldestFirst)
+        try container.encode(live.map(\.key), forKey: .keys)
+        try container.encode(live.map(\.value), forKey: .values)
     }
 }
