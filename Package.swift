@@ -310,6 +310,7 @@ let package = Package(
                 "SwitchboardAMQP",
                 "SwitchboardCommon",
                 "SwitchboardRuntime",
+                "SwitchboardOps",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -58,42 +58,30 @@ struct DeadLettersCommand: AsyncParsableCommand {
 
         func run() async throws {
             let connection = try await connection.connect("dead-letters-requeue")
-            var requeued = 0
-            var skipped = 0
-            try await Failure.reporting {
-                let publisher = try await connection.publisher(confirmWindow: 1)
-                let consumer = try await connection.consume(queue: ServiceTopology.deadLetterQueue, prefetch: 100)
-                var passedOver: [AMQPDelivery] = []
-                // A message that is still bad comes back to the queue's tail once republished: meeting one of
-                // this run's messages again means every message that was there at the start has been seen.
-                var seen: Set<DeadLetter.Identity> = []
-                try await QuietDrain.read(consumer, quietPeriod: .milliseconds(reading.quietMs)) { delivery in
-                    let letter = DeadLetter(delivery)
-                    guard seen.insert(letter.identity).inserted else {
-                        passedOver.append(delivery)
-                        return .stop
-                    }
-                    guard all || letter.messageID == id else {
-                        passedOver.append(delivery)
-                        return .keepReading
-                    }
-                    guard let exchange = letter.originalExchange else {
-                        Failure.printError("\(letter.messageID ?? "a message without id") names no original exchange; left in the queue")
-                        skipped += 1
-                        passedOver.append(delivery)
-                        return .keepReading
-                    }
-                    try await publisher.publish(
-                        delivery.body, exchange: exchange, routingKey: letter.originalRoutingKey,
-                        properties: letter.republishedProperties, mandatory: true)
-                    try delivery.ack()
-                    requeued += 1
-                    print("requeued \(letter.messageID ?? "-") to \(exchange) with key \(letter.originalRoutingKey)")
-                    return all ? .keepReading : .stop
+            let outcomes = try await Failure.reporting {
+                do {
+                    return try await DeadLetterRequeue.run(
+                        on: connection, id.map { .id($0) } ?? .all, quietPeriod: .milliseconds(reading.quietMs))
+                } catch AMQPError.preconditionFailed(let operation, let detail) where detail.contains("user_id") {
+                    Failure.printError(
+                        "the broker refused to republish a message with its original user_id; the broker user of "
+                            + "this command needs the impersonator tag (deploy/README.md)")
+                    throw AMQPError.preconditionFailed(operation: operation, detail: detail)
                 }
-                for delivery in passedOver { try delivery.nack(requeue: true) }
             }
             await connection.close()
+            var requeued = 0
+            var skipped = 0
+            for outcome in outcomes {
+                switch outcome {
+                case .requeued(let letter, let exchange):
+                    requeued += 1
+                    print("requeued \(letter.messageID ?? "-") to \(exchange) with key \(letter.originalRoutingKey)")
+                case .noOriginalExchange(let letter):
+                    skipped += 1
+                    Failure.printError("\(letter.messageID ?? "a message without id") names no original exchange; left in the queue")
+                }
+            }
             print("\(requeued) requeued\(skipped > 0 ? ", \(skipped) left in the queue" : "")")
             if let id, requeued == 0 {
                 Failure.printError("no dead letter with message id \(id)")

@@ -1,7 +1,7 @@
 import SwitchboardAMQP
 
 /// A message in `switchboard.dead-letters`, read from the headers the services set (`x-switchboard-reason`,
-/// `x-original-exchange`, `x-original-routing-key`) or, for what the broker dead-lettered itself (delivery
+/// `x-original-exchange`, `x-original-routing-key`, `x-original-user-id`) or, for what the broker dead-lettered itself (delivery
 /// limit exceeded), from its `x-first-death-*` headers.
 public struct DeadLetter: Sendable {
     public var messageID: String?
@@ -9,6 +9,8 @@ public struct DeadLetter: Sendable {
     public var originalExchange: String?
     public var originalRoutingKey: String
     public var desk: String?
+    /// The broker user that published the original message, when it carried a `user_id`.
+    public var originalUser: String?
     public var body: [UInt8]
     /// The message's properties without the dead-letter bookkeeping, ready to publish again.
     public var republishedProperties: AMQPProperties
@@ -21,11 +23,13 @@ public struct DeadLetter: Sendable {
         originalExchange = headers["x-original-exchange"]?.stringValue ?? headers["x-first-death-exchange"]?.stringValue
         originalRoutingKey = headers["x-original-routing-key"]?.stringValue ?? delivery.routingKey
         desk = headers["desk"]?.stringValue
+        // A service keeps it in a header (it may not publish another user's `user_id`); what the broker
+        // dead-letters itself keeps its `user_id`.
+        originalUser = headers["x-original-user-id"]?.stringValue ?? delivery.properties.userID
         body = delivery.body
         var properties = delivery.properties
         properties.headers = headers.filter { key, _ in !Self.isBookkeeping(key) }
-        // The broker checks `user_id` against the publisher's own user, so it cannot be kept.
-        properties.userID = nil
+        properties.userID = originalUser
         republishedProperties = properties
     }
 
@@ -44,7 +48,7 @@ public struct DeadLetter: Sendable {
         let text = String(decoding: body, as: UTF8.self)
         let excerpt = text.count > excerptLength ? String(text.prefix(excerptLength)) + "…" : text
         return """
-            \(messageID ?? "(no message id)")  desk \(desk ?? "-")  from \(originalExchange ?? "?") key \(originalRoutingKey)
+            \(messageID ?? "(no message id)")  desk \(desk ?? "-")  from \(originalExchange ?? "?") key \(originalRoutingKey)\(originalUser.map { "  user \($0)" } ?? "")
               reason: \(reason)
               body: \(excerpt.replacingNewlines())
             """

@@ -421,7 +421,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             "x-original-routing-key": .string(input.routingKey),
         ]
         if let desk = input.deskHeader { headers["desk"] = .string(desk) }
-        // `user_id` is left out: the broker would check it against this service's own user.
+        // Not as `user_id`, which the broker checks against this service's own user: a requeue restores it.
+        if let user = input.userID { headers["x-original-user-id"] = .string(user) }
         let properties = AMQPProperties(
             contentType: input.contentType, headers: headers, deliveryMode: .persistent, messageID: input.messageID,
             timestamp: input.timestamp.map { UInt64(clamping: $0) }, type: input.type)

@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import SwitchboardAMQP
+import SwitchboardOps
+import SwitchboardTestSupport
+import SwitchboardCommon
+@testable import SwitchboardRuntime
+import Testing
+
+/// In `RuntimeTests`, whose tests run one at a time: each runs the Router's shards and reads the dead letters.
+extension RuntimeTests {
+    /// An agent command dead-lettered because its desk did not exist yet, requeued by `switchboard-ops` once
+    /// the desk is configured: it goes out with the `user_id` of its first sender, so the Router takes it.
+    @Test func aRequeuedAgentCommandKeepsItsSenderAndIsTakenOnceItsDeskExists() async throws {
+        let broker = try TestBroker.shared
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "requeue")
+        let router = try RunningService<RouterAdapter>.start(broker, name: "router-requeue")
+        try await router.waitUntilReady()
+        var opsConfiguration = try broker.configuration(user: "switchboard-ops", password: "change-me")
+        opsConfiguration.connectionName = "requeue-ops"
+        let ops = try await AMQPConnection.connect(opsConfiguration, logger: Logger(label: "switchboard.test.ops"))
+        let ann = try AgentID("ann")
+
+        let early = desk.wire(.agentStatus(agent: ann, status: .online))
+        let id = try #require(early.properties.messageID)
+        try await publisher.publish(early)
+        var requeued: DeadLetter?
+        try await waitUntil("the command is dead-lettered and then requeued") {
+            if requeued == nil {
+                // The desk is configured only once the command has been refused for want of it.
+                for outcome in try await DeadLetterRequeue.run(on: ops, .id(id), quietPeriod: .milliseconds(200)) {
+                    guard case .requeued(let letter, _) = outcome else { continue }
+                    requeued = letter
+                }
+            }
+            return requeued != nil
+        }
+        let letter = try #require(requeued)
+        #expect(letter.reason.hasPrefix("unknown desk"), "\(letter.reason)")
+        #expect(letter.originalUser == "switchboard")
+        // Requeued before the desk existed, so it was dead-lettered again; now the desk is made.
+        try await publisher.publish(desk.wire(.deskConfigure(DeskSettingsPatch(ringMs: 60_000))))
+        try await publisher.publish(desk.wire(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1))))
+        try await waitUntil("ann is known to the desk") {
+            events.routerEvents(desk: desk.desk).contains { if case .agentChanged = $0.event.body { true } else { false } }
+        }
+        var outcomes: [DeadLetterRequeue.Outcome] = []
+        try await waitUntil("the command is requeued again") {
+            outcomes = try await DeadLetterRequeue.run(on: ops, .id(id), quietPeriod: .milliseconds(200))
+            return !outcomes.isEmpty
+        }
+        try await events.waitForEvent(desk: desk.desk, "ann is online") { event in
+            if case .agentChanged(agent: ann, status: .online, _, _, _, _) = event.body { return true }
+            return false
+        }
+        let rejections = events.routerEvents(desk: desk.desk).filter {
+            if case .commandRejected = $0.event.body { true } else { false }
+        }
+        #expect(rejections.isEmpty, "the requeued command was refused: \(rejections)")
+
+        try await router.stop()
+        await ops.close()
+        await connection.close()
+    }
+}
