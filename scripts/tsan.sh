@@ -23,5 +23,5 @@ swift build --scratch-path "$scratch_path" --sanitize=thread --product AMQPStres
 trap '"$repo_root/scripts/rabbitmq-node.sh" stop >/dev/null 2>&1 || true' EXIT
 
 SWITCHBOARD_AMQP_URL="amqp://switchboard:switchboard@127.0.0.1:$SB_AMQP_PORT/switchboard" \
-TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+TSAN_OPTIONS="halt_on_error=1 exitcode=66 suppressions=$repo_root/scripts/tsan.supp" \
     "$(swift build --scratch-path "$scratch_path" --sanitize=thread --show-bin-path)/AMQPStress"
