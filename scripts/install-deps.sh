@@ -3,6 +3,8 @@
 set -euo pipefail
 
 packages=(rabbitmq-server librabbitmq-dev amqp-tools pkg-config)
+# Certificates for a node's TLS listener (scripts/rabbitmq-node.sh, SB_AMQPS_PORT).
+packages+=(openssl)
 # The browser suite drives the agent page in headless Chromium through its WebDriver.
 packages+=(chromium chromium-driver)
 # The system suite makes a virtualenv; Debian's own python3 needs python3-venv for that.

@@ -7,6 +7,9 @@
 # Environment (defaults in brackets):
 #   SB_NODE_NAME [switchboard@localhost]  SB_AMQP_PORT [5673]  SB_MGMT_PORT [15673]
 #   SB_DIST_PORT [25673]  SB_PROMETHEUS_PORT [15693]  SB_NODE_DIR [<repo>/var/rabbitmq]
+#   SB_AMQPS_PORT [none]: also a TLS listener on this port, with a certificate for `localhost` signed by
+#     a CA of this node's own, made on first use: <node dir>/tls/ca.pem (and a client certificate,
+#     client.pem and client-key.pem, which the node accepts).
 #   SB_DEFINITIONS [<repo>/deploy/rabbitmq/definitions.json]
 #   SB_PLUGINS [rabbitmq_management,rabbitmq_prometheus,rabbitmq_consistent_hash_exchange]
 #   SB_STARTUP_TIMEOUT [120] seconds
@@ -19,6 +22,7 @@ amqp_port=${SB_AMQP_PORT:-5673}
 mgmt_port=${SB_MGMT_PORT:-15673}
 dist_port=${SB_DIST_PORT:-25673}
 prometheus_port=${SB_PROMETHEUS_PORT:-15693}
+amqps_port=${SB_AMQPS_PORT:-}
 node_dir=${SB_NODE_DIR:-$repo_root/var/rabbitmq}
 definitions=${SB_DEFINITIONS:-$repo_root/deploy/rabbitmq/definitions.json}
 plugins=${SB_PLUGINS:-rabbitmq_management,rabbitmq_prometheus,rabbitmq_consistent_hash_exchange}
@@ -89,9 +93,32 @@ plugin_enabled() { [[ ",$plugins," == *",$1,"* ]]; }
 
 endpoints() {
     local described="amqp 127.0.0.1:$amqp_port"
+    if [[ -n $amqps_port ]]; then described+=", amqps localhost:$amqps_port (CA $node_dir/tls/ca.pem)"; fi
     if plugin_enabled rabbitmq_management; then described+=", management http://127.0.0.1:$mgmt_port"; fi
     if plugin_enabled rabbitmq_prometheus; then described+=", prometheus http://127.0.0.1:$prometheus_port/metrics"; fi
     echo "$described"
+}
+
+# A CA of this node's own, a server certificate for `localhost` and a client certificate, all signed by
+# it; made once, kept with the node's data.
+write_tls_files() {
+    local tls=$node_dir/tls
+    [[ -f $tls/client.pem ]] && return 0
+    command -v openssl >/dev/null || die "SB_AMQPS_PORT needs openssl"
+    mkdir -p "$tls"
+    local key=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    {
+        openssl req -x509 "${key[@]}" -days 3650 -subj "/CN=Switchboard local node CA" \
+            -keyout "$tls/ca-key.pem" -out "$tls/ca.pem"
+        openssl req "${key[@]}" -subj "/CN=localhost" -keyout "$tls/server-key.pem" -out "$tls/server.csr"
+        openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -CAcreateserial \
+            -days 3650 -out "$tls/server.pem" \
+            -extfile <(printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n')
+        openssl req "${key[@]}" -subj "/CN=switchboard" -keyout "$tls/client-key.pem" -out "$tls/client.csr"
+        openssl x509 -req -in "$tls/client.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -CAcreateserial \
+            -days 3650 -out "$tls/client.pem" -extfile <(printf 'extendedKeyUsage=clientAuth\n')
+    } >"$tls/openssl.log" 2>&1 || die "could not make the TLS certificates: $(tail -n 5 "$tls/openssl.log")"
+    rm -f "$tls"/*.csr
 }
 
 write_node_files() {
@@ -101,6 +128,7 @@ write_node_files() {
     fi
     chmod 400 "$node_dir/home/.erlang.cookie"
     : >"$node_dir/rabbitmq-env.conf"
+    if [[ -n $amqps_port ]]; then write_tls_files; fi
     echo "[${plugins}]." >"$node_dir/enabled_plugins"
     [[ -f $definitions ]] || die "definitions file not found: $definitions"
     # A copy inside the node dir, so the node user can read it wherever the repository lives.
@@ -108,6 +136,14 @@ write_node_files() {
     {
         echo "# Written by scripts/rabbitmq-node.sh on every start: change the script, not this file."
         echo "listeners.tcp.default = 127.0.0.1:$amqp_port"
+        if [[ -n $amqps_port ]]; then
+            echo "listeners.ssl.default = 127.0.0.1:$amqps_port"
+            echo "ssl_options.cacertfile = $node_dir/tls/ca.pem"
+            echo "ssl_options.certfile = $node_dir/tls/server.pem"
+            echo "ssl_options.keyfile = $node_dir/tls/server-key.pem"
+            echo "ssl_options.verify = verify_peer"
+            echo "ssl_options.fail_if_no_peer_cert = false"
+        fi
         echo "definitions.import_backend = local_filesystem"
         echo "definitions.local.path = $node_dir/definitions.json"
         echo "# The development user of definitions.json may only connect from this machine."
@@ -156,6 +192,7 @@ start() {
         return 0
     fi
     local port ports=("$amqp_port" "$dist_port")
+    if [[ -n $amqps_port ]]; then ports+=("$amqps_port"); fi
     plugin_enabled rabbitmq_management && ports+=("$mgmt_port")
     plugin_enabled rabbitmq_prometheus && ports+=("$prometheus_port")
     for port in "${ports[@]}"; do

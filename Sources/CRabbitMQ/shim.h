@@ -26,4 +26,14 @@ static inline int switchboard_wakeup_eventfd(void) {
     return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
+/* librabbitmq trusts only the CA file it is given; without one, the system's certificate authorities
+   (OpenSSL's default locations, or SSL_CERT_FILE / SSL_CERT_DIR) should be trusted, as any TLS client
+   does. Declared here rather than through <openssl/ssl.h>, which would bring all of OpenSSL into Swift. */
+typedef struct ssl_ctx_st SSL_CTX;
+int SSL_CTX_set_default_verify_paths(SSL_CTX *ctx);
+
+static inline int switchboard_ssl_socket_trust_system_authorities(amqp_socket_t *socket) {
+    return SSL_CTX_set_default_verify_paths((SSL_CTX *)amqp_ssl_socket_get_context(socket));
+}
+
 #endif

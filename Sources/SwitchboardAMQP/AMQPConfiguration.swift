@@ -55,8 +55,12 @@ public struct AMQPConfiguration: Sendable, Hashable {
     /// Reads `amqp://user:password@host:port/vhost?heartbeat=10` (or `amqps://`).
     /// User, password and vhost are percent-decoded, so the vhost `/` is written `%2F`.
     /// Missing parts default to guest/guest, localhost, 5672 (5671 for amqps) and vhost `/`.
-    /// Also understood in the query: `connection_timeout` (milliseconds).
-    public init(url: String, tls: TLS = TLS()) throws(AMQPError) {
+    /// Also understood in the query: `connection_timeout` (milliseconds), and for `amqps://` the TLS
+    /// settings under the names RabbitMQ's URI query parameters give them: `cacertfile` (PEM; without it,
+    /// the system's certificate authorities), `certfile` and `keyfile` (a client certificate, both or
+    /// neither) and `verify` (`verify_peer`, the default, checks the broker's certificate chain and that it
+    /// names the host; `verify_none` checks nothing).
+    public init(url: String) throws(AMQPError) {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
             throw .invalidURL(url: url, reason: "not a URL")
         }
@@ -89,7 +93,16 @@ public struct AMQPConfiguration: Sendable, Hashable {
         }
         heartbeatSeconds = 10
         connectTimeout = .seconds(10)
+        var tls = TLS()
         for item in components.queryItems ?? [] {
+            if Self.tlsParameters.contains(item.name) {
+                guard useTLS else {
+                    throw .invalidURL(url: url, reason: "'\(item.name)' is a TLS setting; TLS needs the amqps scheme")
+                }
+                guard let value = item.value, !value.isEmpty else {
+                    throw .invalidURL(url: url, reason: "'\(item.name)' needs a value")
+                }
+            }
             switch item.name {
             case "heartbeat":
                 guard let value = item.value.flatMap(Int.init), value >= 0 else {
@@ -101,9 +114,29 @@ public struct AMQPConfiguration: Sendable, Hashable {
                     throw .invalidURL(url: url, reason: "connection_timeout must be a positive number of milliseconds")
                 }
                 connectTimeout = .milliseconds(value)
+            case "cacertfile":
+                tls.caCertificateFile = item.value
+            case "certfile":
+                tls.clientCertificateFile = item.value
+            case "keyfile":
+                tls.clientKeyFile = item.value
+            case "verify":
+                switch item.value {
+                case "verify_peer":
+                    tls.verifyPeer = true
+                    tls.verifyHostname = true
+                case "verify_none":
+                    tls.verifyPeer = false
+                    tls.verifyHostname = false
+                default:
+                    throw .invalidURL(url: url, reason: "verify must be verify_peer or verify_none")
+                }
             default:
                 throw .invalidURL(url: url, reason: "unknown query parameter '\(item.name)'")
             }
+        }
+        guard (tls.clientCertificateFile == nil) == (tls.clientKeyFile == nil) else {
+            throw .invalidURL(url: url, reason: "a client certificate needs both certfile and keyfile")
         }
         self.tls = tls
         connectionName = nil
@@ -112,6 +145,8 @@ public struct AMQPConfiguration: Sendable, Hashable {
         reconnectWaitTimeout = .seconds(60)
         reconnectBackoff = ReconnectBackoff()
     }
+
+    private static let tlsParameters: Set<String> = ["cacertfile", "certfile", "keyfile", "verify"]
 
     /// The URL without the password, for logs.
     public var redactedDescription: String {

@@ -804,6 +804,20 @@ final class ConnectionDriver: @unchecked Sendable {
         }
     }
 
+    /// What a TLS status of `amqp_socket_open_noblock` means, or `nil` for any other status.
+    private static func tlsFailure(_ status: Int32) -> String? {
+        switch status {
+        case AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue:
+            "the broker's certificate is not signed by a trusted certificate authority (cacertfile)"
+        case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue:
+            "the broker's certificate does not name the host connected to"
+        case AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue, AMQP_STATUS_SSL_ERROR.rawValue:
+            "the TLS handshake failed (is the port a TLS listener, and does the broker accept this client?)"
+        default:
+            nil
+        }
+    }
+
     private func login(_ connection: amqp_connection_state_t) throws(AMQPError) {
         let configuration = self.configuration
         let socket: OpaquePointer?
@@ -811,8 +825,12 @@ final class ConnectionDriver: @unchecked Sendable {
             socket = amqp_ssl_socket_new(connection)
             guard let socket else { throw .tls(reason: "librabbitmq could not create a TLS socket") }
             let tls = configuration.tls
-            if let caFile = tls.caCertificateFile, amqp_ssl_socket_set_cacert(socket, caFile) != AMQP_STATUS_OK.rawValue {
-                throw .tls(reason: "cannot read the CA certificate file '\(caFile)'")
+            if let caFile = tls.caCertificateFile {
+                guard amqp_ssl_socket_set_cacert(socket, caFile) == AMQP_STATUS_OK.rawValue else {
+                    throw .tls(reason: "cannot read the CA certificate file '\(caFile)'")
+                }
+            } else if switchboard_ssl_socket_trust_system_authorities(socket) != 1 {
+                throw .tls(reason: "cannot load the system's certificate authorities")
             }
             if let certificate = tls.clientCertificateFile, let key = tls.clientKeyFile,
                amqp_ssl_socket_set_key(socket, certificate, key) != AMQP_STATUS_OK.rawValue {
@@ -827,6 +845,9 @@ final class ConnectionDriver: @unchecked Sendable {
         var connectTimeout = Self.makeTimeval(configuration.connectTimeout)
         let opened = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &connectTimeout)
         guard opened == AMQP_STATUS_OK.rawValue else {
+            if let reason = Self.tlsFailure(opened) {
+                throw .tls(reason: "\(reason) (\(configuration.host):\(configuration.port))")
+            }
             // librabbitmq keeps no errno from its non-blocking connect, so name the usual causes.
             let reason = opened == AMQP_STATUS_SOCKET_ERROR.rawValue
                 ? "connection refused or host unreachable (is the broker running?)"

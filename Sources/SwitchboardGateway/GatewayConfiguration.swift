@@ -63,7 +63,7 @@ public enum GatewayConfigurationLoader {
                 defaultDescription: "none"),
             .init(
                 key: ConfigurationKeys.amqpURL,
-                summary: "broker URL (amqp:// or amqps://); its user is the user_id of the commands published",
+                summary: "broker URL (amqp://, or amqps:// with TLS settings in its query); its user is the user_id of the commands published",
                 defaultDescription: ServiceDefaults.amqpURL),
             .init(
                 key: ConfigurationKeys.httpHost, summary: "address of the page, WebSocket, health and metrics server",

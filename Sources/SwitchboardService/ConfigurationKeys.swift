@@ -81,7 +81,7 @@ public enum ConfigurationKeys {
             ),
             .init(
                 key: amqpURL,
-                summary: "broker URL (amqp:// or amqps://)",
+                summary: "broker URL (amqp://, or amqps:// with TLS settings in its query: cacertfile, certfile, keyfile, verify)",
                 defaultDescription: ServiceDefaults.amqpURL
             ),
             .init(

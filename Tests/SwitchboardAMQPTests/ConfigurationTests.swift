@@ -27,8 +27,25 @@ struct ConfigurationTests {
         #expect(try AMQPConfiguration(url: "amqp://u:p@h/%2F").virtualHost == "/")
     }
 
+    @Test func readsTheTLSSettingsFromTheQuery() throws {
+        let verified = try AMQPConfiguration(
+            url: "amqps://h/v?cacertfile=/etc/ca.pem&certfile=/etc/client.pem&keyfile=/etc/client-key.pem&verify=verify_peer")
+        #expect(verified.tls.caCertificateFile == "/etc/ca.pem")
+        #expect(verified.tls.clientCertificateFile == "/etc/client.pem")
+        #expect(verified.tls.clientKeyFile == "/etc/client-key.pem")
+        #expect(verified.tls.verifyPeer && verified.tls.verifyHostname)
+        let defaults = try AMQPConfiguration(url: "amqps://h/v")
+        #expect(defaults.tls == AMQPConfiguration.TLS())
+        #expect(defaults.tls.verifyPeer && defaults.tls.verifyHostname)
+        let unchecked = try AMQPConfiguration(url: "amqps://h/v?verify=verify_none")
+        #expect(!unchecked.tls.verifyPeer && !unchecked.tls.verifyHostname)
+    }
+
     @Test(arguments: [
         "http://host/vhost", "amqp://host:0/v", "amqp://host/a/b", "amqp://host/v?heartbeat=soon", "amqp://host/v?colour=blue",
+        // TLS settings without TLS, half a client certificate, an unknown verify mode, an empty file name.
+        "amqp://host/v?cacertfile=/etc/ca.pem", "amqps://host/v?certfile=/etc/client.pem", "amqps://host/v?keyfile=/etc/k.pem",
+        "amqps://host/v?verify=sometimes", "amqps://host/v?cacertfile=",
     ])
     func rejectsWhatItCannotUse(url: String) {
         #expect(throws: AMQPError.self) { try AMQPConfiguration(url: url) }

@@ -26,14 +26,17 @@ public final class TestBroker: Sendable {
 
     public let nodeName: String
     public let amqpPort: Int
+    /// The TLS listener's port, for a node started `withTLS`.
+    public let amqpsPort: Int?
     private let nodeDirectory: String
     private let environment: [String: String]
 
-    private init(label: String) throws {
+    private init(label: String, withTLS: Bool) throws {
         let suffix = "\(label)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
         nodeName = "sbtest-\(suffix)@localhost"
-        let ports = try Self.freePorts(count: 4)
+        let ports = try Self.freePorts(count: 5)
         amqpPort = ports[0]
+        amqpsPort = withTLS ? ports[4] : nil
         nodeDirectory = try Self.testRoot().appendingPathComponent("node-\(suffix)").path
         var environment = ProcessInfo.processInfo.environment
         environment["SB_NODE_NAME"] = nodeName
@@ -42,16 +45,18 @@ public final class TestBroker: Sendable {
         environment["SB_MGMT_PORT"] = "\(ports[2])"
         environment["SB_PROMETHEUS_PORT"] = "\(ports[3])"
         environment["SB_NODE_DIR"] = nodeDirectory
+        environment["SB_AMQPS_PORT"] = amqpsPort.map { "\($0)" }
         // Only what the tests use: a smaller node boots faster on a loaded machine.
         environment["SB_PLUGINS"] = "rabbitmq_consistent_hash_exchange"
         self.environment = environment
     }
 
-    /// Starts a node; `label` goes into its name, to tell nodes apart in `ps` and in logs.
-    public static func start(label: String) async throws -> TestBroker {
+    /// Starts a node; `label` goes into its name, to tell nodes apart in `ps` and in logs. `withTLS` adds
+    /// a TLS listener (`amqpsPort`) with certificates of the node's own (`tlsFile`).
+    public static func start(label: String, withTLS: Bool = false) async throws -> TestBroker {
         var attempt = 1
         while true {
-            let broker = try TestBroker(label: label)
+            let broker = try TestBroker(label: label, withTLS: withTLS)
             do {
                 try await broker.start()
                 return broker
@@ -65,8 +70,10 @@ public final class TestBroker: Sendable {
     }
 
     /// Runs `body` with a node of its own, and stops the node however `body` ends.
-    public static func withDedicatedNode<T: Sendable>(label: String, _ body: (TestBroker) async throws -> T) async throws -> T {
-        let broker = try await start(label: label)
+    public static func withDedicatedNode<T: Sendable>(
+        label: String, withTLS: Bool = false, _ body: (TestBroker) async throws -> T
+    ) async throws -> T {
+        let broker = try await start(label: label, withTLS: withTLS)
         do {
             let result = try await body(broker)
             try await broker.stop()
@@ -80,6 +87,11 @@ public final class TestBroker: Sendable {
     /// The URL of the `switchboard` vhost with the `switchboard` user from deploy/rabbitmq/definitions.json.
     public func url(user: String = "switchboard", password: String = "switchboard", vhost: String = "switchboard") -> String {
         "amqp://\(user):\(password)@127.0.0.1:\(amqpPort)/\(vhost)"
+    }
+
+    /// A file the node script made for the TLS listener: `ca.pem`, `client.pem`, `client-key.pem`.
+    public func tlsFile(_ name: String) -> String {
+        "\(nodeDirectory)/tls/\(name)"
     }
 
     /// A configuration for this node with short waits, so a failing test fails quickly.
@@ -212,9 +224,10 @@ public final class TestBroker: Sendable {
 /// Gives a suite one node for all its tests: started before the first, stopped after the last.
 public struct SharedBrokerTrait: SuiteTrait, TestScoping {
     @TaskLocal static var current: TestBroker?
+    let withTLS: Bool
 
     public func provideScope(for test: Test, testCase: Test.Case?, performing function: () async throws -> Void) async throws {
-        let broker = try await TestBroker.start(label: "shared")
+        let broker = try await TestBroker.start(label: withTLS ? "shared-tls" : "shared", withTLS: withTLS)
         do {
             try await Self.$current.withValue(broker) { try await function() }
             try await broker.stop()
@@ -227,7 +240,10 @@ public struct SharedBrokerTrait: SuiteTrait, TestScoping {
 
 extension Trait where Self == SharedBrokerTrait {
     /// One node shared by every test of the suite.
-    public static var sharedBroker: SharedBrokerTrait { SharedBrokerTrait() }
+    public static var sharedBroker: SharedBrokerTrait { SharedBrokerTrait(withTLS: false) }
+
+    /// One node with a TLS listener shared by every test of the suite.
+    public static var sharedTLSBroker: SharedBrokerTrait { SharedBrokerTrait(withTLS: true) }
 }
 
 extension TestBroker {
