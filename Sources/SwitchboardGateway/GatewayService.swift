@@ -6,7 +6,8 @@ import SwitchboardService
 import UnixSignals
 
 /// The gateway's broker side as a member of the process's `ServiceGroup`: connects, then on graceful
-/// shutdown signs every agent off and closes the connection.
+/// shutdown closes every page and the connection, leaving the agents' presence as it is
+/// (`SignedInAgents.shutDown`).
 public struct GatewayService: Service, HealthReporting {
     public let broker: GatewayBroker
     public let agents: SignedInAgents

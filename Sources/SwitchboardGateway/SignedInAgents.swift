@@ -95,9 +95,11 @@ public actor SignedInAgents {
         updateGauges()
     }
 
-    /// Closes every socket, stops every consumer and signs every agent off, so none stays online with
-    /// no page to answer its rings.
-    public func shutDown() async {
+    /// Closes every socket and stops every consumer, and leaves every agent's presence as it is: a
+    /// gateway stops most often to be restarted or replaced, and its pages reconnect (to it once it is
+    /// back, or to another instance) and go on where they were. An agent whose page does not come back
+    /// misses its rings and is put on break by the Router, as after a crash of the gateway.
+    public func shutDown() {
         isShutDown = true
         let agents = live.values
         live = [:]
@@ -107,11 +109,6 @@ public actor SignedInAgents {
             agent.consumer?.cancel()
             agent.consumerTask?.cancel()
             agent.outboxes.values.forEach { $0.close() }
-        }
-        await withTaskGroup(of: Void.self) { group in
-            for agent in agents {
-                group.addTask { await self.publishOffline(agent.identity) }
-            }
         }
     }
 

@@ -22,10 +22,7 @@ import Testing
 
     @Test func pagesAreSignedInRelayedToActedForAndSignedOffAfterGrace() async throws {
         try await TestBroker.withDedicatedNode(label: "gateway") { node in
-            let admin = try await AMQPConnection.connect(
-                AMQPConfiguration(url: node.url(user: "switchboard", password: "switchboard")),
-                logger: Logger(label: "test.admin"))
-            let commands = try await CommandQueue(connection: admin)
+            let (admin, commands) = try await Self.adminWatchingCommands(node)
 
             try await withGateway(node: node) { port, agents in
                 // A token that is not in the file is refused at the upgrade.
@@ -108,6 +105,51 @@ import Testing
             }
             await admin.close()
         }
+    }
+
+    /// A restart of the gateway leaves alice online: nothing is published for her at shutdown, and her
+    /// page, back on the next gateway process, is served again.
+    @Test func aGracefulShutdownLeavesTheAgentsPresenceAsItIs() async throws {
+        try await TestBroker.withDedicatedNode(label: "gateway-restart") { node in
+            let (admin, commands) = try await Self.adminWatchingCommands(node)
+            let alice = try AgentID("alice")
+            let url = { (port: Int) in "ws://127.0.0.1:\(port)/ws?token=\(Self.aliceToken)" }
+
+            try await withGateway(node: node) { port, _ in
+                let page = PageClient(url: url(port))
+                _ = try await commands.next { $0.properties.type == "agent.sync" }
+                page.send(#"{"type":"agent.status","status":"online"}"#)
+                let online = try await commands.next { $0.properties.type == "agent.status" }
+                #expect(online.message.body == .agentStatus(agent: alice, status: .online))
+            }
+
+            // The gateway has stopped. Whatever it published before stopping reached the queue before this.
+            let marker = try WireCodec.outgoing(
+                InboundMessage(
+                    id: try MessageID("restart-marker"), desk: try DeskID("gwtest"),
+                    at: Instant(millisecondsSinceEpoch: 1_800_000_000_000), body: .agentSync(agent: try AgentID("bob"))))
+            try await admin.publisher(confirmWindow: 1).publish(marker)
+            let next = try await commands.next {
+                $0.properties.type == "agent.status" || $0.properties.messageID == "restart-marker"
+            }
+            #expect(next.delivery.properties.messageID == "restart-marker", "the shutdown published \(next.message.body)")
+
+            try await withGateway(node: node) { port, agents in
+                let page = PageClient(url: url(port))
+                let sync = try await commands.next { $0.properties.type == "agent.sync" }
+                #expect(sync.message.body == .agentSync(agent: alice))
+                try await waitUntil("the page is served again") { await agents.openSocketCount == 1 }
+                await page.close()
+            }
+            await admin.close()
+        }
+    }
+
+    /// An administrator's connection to `node`, and a queue that collects every command on `switchboard.in`.
+    private static func adminWatchingCommands(_ node: TestBroker) async throws -> (AMQPConnection, CommandQueue) {
+        let admin = try await AMQPConnection.connect(
+            AMQPConfiguration(url: node.url(user: "switchboard", password: "switchboard")), logger: Logger(label: "test.admin"))
+        return (admin, try await CommandQueue(connection: admin))
     }
 
     /// Runs the gateway (its broker side and its HTTP server) as the `switchboard-gateway` user of the
