@@ -67,6 +67,15 @@ public final class AMQPConnection: Sendable {
         }
     }
 
+    /// How many consumers `queue` has now, or `nil` when there is no such queue (a passive declare).
+    public func consumerCount(ofQueue queue: String) async throws -> Int? {
+        try await withCheckedThrowingContinuation { continuation in
+            if !shared.submit(.consumerCount(queue: queue, continuation)) {
+                continuation.resume(throwing: AMQPError.connectionClosed)
+            }
+        }
+    }
+
     /// Opens a channel in confirm mode. At most `confirmWindow` publishes are unconfirmed at once;
     /// further callers wait their turn.
     public func publisher(confirmWindow: Int = 256) async throws -> AMQPPublisher {

@@ -288,6 +288,18 @@ final class ConnectionDriver: @unchecked Sendable {
             } catch {
                 continuation.resume(throwing: reportedError(error))
             }
+        case .consumerCount(let queue, let continuation):
+            guard case .connected(let connection) = link else {
+                continuation.resume(throwing: AMQPError.connectionLost(reason: "not connected while looking up queue '\(queue)'"))
+                return
+            }
+            do {
+                continuation.resume(returning: try consumerCount(ofQueue: queue, on: connection))
+            } catch .channel(.notFound) {
+                continuation.resume(returning: nil)
+            } catch {
+                continuation.resume(throwing: reportedError(error))
+            }
         case .openPublisher(let window, let continuation):
             let channel = allocateChannel()
             let publisher = PublisherChannel(window: window)
@@ -393,6 +405,7 @@ final class ConnectionDriver: @unchecked Sendable {
     private func fail(_ command: DriverCommand, with error: AMQPError) {
         switch command {
         case .declare(_, let continuation): continuation.resume(throwing: error)
+        case .consumerCount(_, let continuation): continuation.resume(throwing: error)
         case .openPublisher(_, let continuation): continuation.resume(throwing: error)
         case .publish(_, _, _, let continuation): continuation.resume(throwing: error)
         case .publishBatch(_, _, _, let continuation): continuation.resume(throwing: error)
@@ -765,6 +778,15 @@ final class ConnectionDriver: @unchecked Sendable {
                 try checkReply("binding exchange '\(destination)' to exchange '\(binding.source)'", channel: channel, on: connection)
             }
         }
+    }
+
+    private func consumerCount(ofQueue queue: String, on connection: amqp_connection_state_t) throws(CallFailure) -> Int {
+        let channel = Self.controlChannel
+        try openControlChannel(connection)
+        arena.reset()
+        let declareOk = amqp_queue_declare(connection, channel, arena.bytes(queue), 1, 0, 0, 0, amqp_empty_table)
+        try checkReply("looking up queue '\(queue)'", channel: channel, on: connection)
+        return declareOk.map { Int($0.pointee.consumer_count) } ?? 0
     }
 
     private func openPublisherChannel(_ channel: UInt16, _ publisher: PublisherChannel, on connection: amqp_connection_state_t) throws(CallFailure) {

@@ -88,6 +88,26 @@ public final class GatewayBroker: Sendable {
         return try await connection.consume(queue: queue, prefetch: 64, declaring: topology)
     }
 
+    /// The queue every gateway with an open page of the agent consumes, and no one publishes to: its
+    /// consumer count says whether a page of the agent is open on any gateway.
+    public static func presenceQueueName(for identity: AgentIdentity) -> String {
+        "switchboard.gateway.presence.\(identity.desk).\(identity.agent)"
+    }
+
+    /// Consumes the agent's presence queue, for as long as this gateway has a page of the agent open.
+    public func holdPresence(_ identity: AgentIdentity) async throws -> AMQPConsumer {
+        let queue = Self.presenceQueueName(for: identity)
+        let topology = Topology(queues: [
+            Topology.Queue(queue, autoDelete: true, arguments: ["x-expires": .int(Int64(queueExpiryMilliseconds))])
+        ])
+        return try await currentConnection().consume(queue: queue, prefetch: 1, declaring: topology)
+    }
+
+    /// How many gateways have a page of the agent open (this one not counted once it let go).
+    public func gatewaysWithPagesOpen(_ identity: AgentIdentity) async throws -> Int {
+        try await currentConnection().consumerCount(ofQueue: Self.presenceQueueName(for: identity)) ?? 0
+    }
+
     /// Publishes one agent command on `switchboard.in` with the gateway's broker user as `user_id`,
     /// and returns once the broker confirmed it.
     public func publish(_ message: InboundMessage) async throws {

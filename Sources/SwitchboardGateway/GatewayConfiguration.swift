@@ -109,12 +109,17 @@ public enum GatewayConfigurationLoader {
         guard !tokens.isEmpty else {
             throw ConfigurationError("\(tokensFile) is required: the JSON file of the agents' sign-in tokens")
         }
+        let instanceName = try values.nonEmptyString(ConfigurationKeys.instanceName)
+        // Its agents' queues would be named like the presence queues (`GatewayBroker.presenceQueueName`).
+        guard instanceName != "presence" else {
+            throw ConfigurationError("\(ConfigurationKeys.instanceName) \"presence\" is reserved; choose another name")
+        }
         return .run(GatewayConfiguration(
             amqp: try values.amqpConfiguration(ConfigurationKeys.amqpURL),
             httpHost: try values.nonEmptyString(ConfigurationKeys.httpHost),
             httpPort: try values.int(ConfigurationKeys.httpPort, in: 0...65_535),
             tokensFile: tokens, graceMilliseconds: try values.int(graceMilliseconds, in: 0...86_400_000),
-            instanceName: try values.nonEmptyString(ConfigurationKeys.instanceName),
+            instanceName: instanceName,
             logLevel: try values.oneOf(ConfigurationKeys.logLevel, Logger.Level.self),
             logFormat: try values.oneOf(ConfigurationKeys.logFormat, LogFormat.self),
             configFile: configFile))

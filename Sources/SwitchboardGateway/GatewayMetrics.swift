@@ -23,6 +23,8 @@ public struct GatewayMetrics: Sendable {
     public let relayedEvents: Counter
     public let syncs: Counter
     public let signOffs: Counter
+    /// Grace periods that ended here while a page of the agent was open on another gateway: no sign-off.
+    public let handedOver: Counter
 
     public init() {
         connectedAgents = Gauge(label: "switchboard_gateway_connected_agents")
@@ -31,6 +33,7 @@ public struct GatewayMetrics: Sendable {
         relayedEvents = Counter(label: "switchboard_gateway_relayed_events_total")
         syncs = Counter(label: "switchboard_gateway_syncs_total")
         signOffs = Counter(label: "switchboard_gateway_sign_offs_total")
+        handedOver = Counter(label: "switchboard_gateway_handed_over_total")
     }
 
     /// A command from a page, published on `switchboard.in`.

@@ -45,6 +45,8 @@ public actor SignedInAgents {
         var consumer: AMQPConsumer?
         var consumerTask: Task<Void, Never>?
         var graceTask: Task<Void, Never>?
+        /// Held while a page is open: tells other gateways this agent is still served (`signOff`).
+        var presenceTask: Task<Void, Never>?
     }
 
     private let broker: GatewayBroker
@@ -56,6 +58,8 @@ public actor SignedInAgents {
     private var nextGeneration: UInt64 = 0
     private var nextSocket: UInt64 = 0
     private var isShutDown = false
+    /// Grace periods that ended, whose sign-off is still being decided or published.
+    public private(set) var pendingSignOffs = 0
 
     public init(
         broker: GatewayBroker, settings: AgentSession.Settings, metrics: GatewayMetrics, logger: Logger,
@@ -81,6 +85,7 @@ public actor SignedInAgents {
             startConsuming(identity, generation: nextGeneration)
             logger.info("agent signed in", metadata: ["desk": "\(identity.desk)", "agent": "\(identity.agent)"])
         }
+        if live[key]?.outboxes.isEmpty == true { holdPresence(key) }
         live[key]?.outboxes[socket] = outbox
         handle(.socketOpened(socket), for: key)
         updateGauges()
@@ -106,6 +111,7 @@ public actor SignedInAgents {
         updateGauges()
         for agent in agents {
             agent.graceTask?.cancel()
+            agent.presenceTask?.cancel()
             agent.consumer?.cancel()
             agent.consumerTask?.cancel()
             agent.outboxes.values.forEach { $0.close() }
@@ -184,8 +190,35 @@ public actor SignedInAgents {
             metadata: ["desk": "\(agent.identity.desk)", "agent": "\(agent.identity.agent)", "error": "\(error)"])
         live[key] = nil
         agent.graceTask?.cancel()
+        agent.presenceTask?.cancel()
         agent.outboxes.values.forEach { $0.close() }
         updateGauges()
+    }
+
+    /// Consumes the agent's presence queue until the task is cancelled. Nothing is ever delivered there;
+    /// the consumer itself is the signal, and the connection declares and consumes it again after a
+    /// reconnect. Without it another gateway may sign the agent off at the end of its own grace period.
+    private func holdPresence(_ key: String) {
+        guard let identity = live[key]?.identity else { return }
+        live[key]?.presenceTask?.cancel()
+        live[key]?.presenceTask = Task { [broker, logger] in
+            do {
+                let consumer = try await broker.holdPresence(identity)
+                await withTaskCancellationHandler {
+                    do {
+                        for try await _ in consumer {}
+                    } catch {
+                        logger.warning("the agent's presence is no longer held", metadata: ["error": "\(error)"])
+                    }
+                } onCancel: {
+                    consumer.cancel()
+                }
+            } catch {
+                logger.warning(
+                    "the agent's presence cannot be held; another gateway may sign the agent off",
+                    metadata: ["agent": "\(identity.agent)", "error": "\(error)"])
+            }
+        }
     }
 
     // MARK: - Effects
@@ -219,6 +252,8 @@ public actor SignedInAgents {
             Task { await self.publish(.sync, for: identity) }
         case .startGraceTimer(let deadline):
             agent.graceTask?.cancel()
+            agent.presenceTask?.cancel()
+            live[key]?.presenceTask = nil
             let generation = agent.generation
             let wait = max(0, deadline - now())
             live[key]?.graceTask = Task {
@@ -231,16 +266,37 @@ public actor SignedInAgents {
             }
         case .signOff:
             live[key] = nil
+            agent.presenceTask?.cancel()
             agent.consumer?.cancel()
             agent.consumerTask?.cancel()
             agent.outboxes.values.forEach { $0.close() }
-            metrics.signOffs.increment()
-            logger.info(
-                "agent signed off after the grace period",
-                metadata: ["desk": "\(agent.identity.desk)", "agent": "\(agent.identity.agent)"])
             let identity = agent.identity
-            Task { await self.publishOffline(identity) }
+            pendingSignOffs += 1
+            Task {
+                await self.signOffUnlessServedElsewhere(identity)
+                self.pendingSignOffs -= 1
+            }
         }
+    }
+
+    /// Publishes `agent.status offline` for an agent whose grace period ended here, unless a page of the
+    /// agent is open on another gateway (it moved there, or has a second tab there).
+    private func signOffUnlessServedElsewhere(_ identity: AgentIdentity) async {
+        let metadata: Logger.Metadata = ["desk": "\(identity.desk)", "agent": "\(identity.agent)"]
+        do {
+            if try await broker.gatewaysWithPagesOpen(identity) > 0 {
+                metrics.handedOver.increment()
+                logger.info("the agent's page is open on another gateway; not signed off", metadata: metadata)
+                return
+            }
+        } catch {
+            logger.warning(
+                "cannot tell whether another gateway serves the agent; signing it off",
+                metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        }
+        metrics.signOffs.increment()
+        logger.info("agent signed off after the grace period", metadata: metadata)
+        await publishOffline(identity)
     }
 
     private func graceTimerFired(key: String, generation: UInt64) {

@@ -43,5 +43,9 @@ import Testing
         await #expect(throws: ConfigurationError.self) {
             try await load(["--tokens-file", "t.json", "--grace-milliseconds", "-1"])
         }
+        // Its agents' queues would be the presence queues.
+        await #expect(throws: ConfigurationError.self) {
+            try await load(["--tokens-file", "t.json", "--instance-name", "presence"])
+        }
     }
 }

@@ -123,16 +123,8 @@ import Testing
                 #expect(online.message.body == .agentStatus(agent: alice, status: .online))
             }
 
-            // The gateway has stopped. Whatever it published before stopping reached the queue before this.
-            let marker = try WireCodec.outgoing(
-                InboundMessage(
-                    id: try MessageID("restart-marker"), desk: try DeskID("gwtest"),
-                    at: Instant(millisecondsSinceEpoch: 1_800_000_000_000), body: .agentSync(agent: try AgentID("bob"))))
-            try await admin.publisher(confirmWindow: 1).publish(marker)
-            let next = try await commands.next {
-                $0.properties.type == "agent.status" || $0.properties.messageID == "restart-marker"
-            }
-            #expect(next.delivery.properties.messageID == "restart-marker", "the shutdown published \(next.message.body)")
+            // The gateway has stopped, so whatever it published reached the queue before the marker.
+            try await Self.expectNoStatusCommandBeforeAMarker(admin, commands)
 
             try await withGateway(node: node) { port, agents in
                 let page = PageClient(url: url(port))
@@ -145,6 +137,55 @@ import Testing
         }
     }
 
+    /// alice's page moves from gateway a to gateway b: a's grace period ends without signing her off, as
+    /// her page is open on b; once her page on b closes too, b signs her off after its grace period.
+    @Test func anAgentWhosePageIsOpenOnAnotherGatewayIsNotSignedOffWhenTheGracePeriodEnds() async throws {
+        try await TestBroker.withDedicatedNode(label: "gateway-handover") { node in
+            let (admin, commands) = try await Self.adminWatchingCommands(node)
+            let alice = try AgentID("alice")
+            let url = { (port: Int) in "ws://127.0.0.1:\(port)/ws?token=\(Self.aliceToken)" }
+            try await withGateway(node: node, instance: "a") { portA, agentsA in
+                try await withGateway(node: node, instance: "b") { portB, agentsB in
+                    let onA = PageClient(url: url(portA))
+                    _ = try await commands.next { $0.properties.type == "agent.sync" }
+                    let onB = PageClient(url: url(portB))
+                    _ = try await commands.next { $0.properties.type == "agent.sync" }
+                    try await waitUntil("both gateways serve a page") {
+                        let onA = await agentsA.openSocketCount
+                        let onB = await agentsB.openSocketCount
+                        return onA == 1 && onB == 1
+                    }
+
+                    await onA.close()
+                    try await waitUntil("a's grace period has ended and its sign-off is decided", timeout: .seconds(60)) {
+                        let sessions = await agentsA.sessionCount
+                        let pending = await agentsA.pendingSignOffs
+                        return sessions == 0 && pending == 0
+                    }
+                    try await Self.expectNoStatusCommandBeforeAMarker(admin, commands)
+
+                    await onB.close()
+                    let offline = try await commands.next { $0.properties.type == "agent.status" }
+                    #expect(offline.message.body == .agentStatus(agent: alice, status: .offline))
+                }
+            }
+            await admin.close()
+        }
+    }
+
+    /// Publishes a marker command and expects no `agent.status` on `switchboard.in` before it: whatever
+    /// was published before the marker reaches the queue before it.
+    private static func expectNoStatusCommandBeforeAMarker(_ admin: AMQPConnection, _ commands: CommandQueue) async throws {
+        let id = "marker-\(UUID().uuidString.prefix(8))"
+        let marker = try WireCodec.outgoing(
+            InboundMessage(
+                id: try MessageID(id), desk: try DeskID("gwtest"), at: Instant(millisecondsSinceEpoch: 1_800_000_000_000),
+                body: .agentSync(agent: try AgentID("bob"))))
+        try await admin.publisher(confirmWindow: 1).publish(marker)
+        let next = try await commands.next { $0.properties.type == "agent.status" || $0.properties.messageID == id }
+        #expect(next.delivery.properties.messageID == id, "published before the marker: \(next.message.body)")
+    }
+
     /// An administrator's connection to `node`, and a queue that collects every command on `switchboard.in`.
     private static func adminWatchingCommands(_ node: TestBroker) async throws -> (AMQPConnection, CommandQueue) {
         let admin = try await AMQPConnection.connect(
@@ -154,7 +195,9 @@ import Testing
 
     /// Runs the gateway (its broker side and its HTTP server) as the `switchboard-gateway` user of the
     /// deploy definitions, and `body` with its port and its agents once it is connected.
-    private func withGateway(node: TestBroker, _ body: (Int, SignedInAgents) async throws -> Void) async throws {
+    private func withGateway(
+        node: TestBroker, instance: String = "test", _ body: (Int, SignedInAgents) async throws -> Void
+    ) async throws {
         let logger = Logger(label: "test.gateway")
         let tokens = try AgentTokens(entries: [
             .init(
@@ -163,7 +206,7 @@ import Testing
         ])
         let broker = GatewayBroker(
             amqp: try AMQPConfiguration(url: node.url(user: "switchboard-gateway", password: "change-me")),
-            instanceName: "test", graceMilliseconds: Self.graceMilliseconds, logger: logger)
+            instanceName: instance, graceMilliseconds: Self.graceMilliseconds, logger: logger)
         let metrics = GatewayMetrics()
         let agents = SignedInAgents(
             broker: broker, settings: .init(graceMs: Milliseconds(Self.graceMilliseconds)), metrics: metrics, logger: logger)
