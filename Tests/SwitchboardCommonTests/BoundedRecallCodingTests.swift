@@ -25,10 +25,48 @@ import Testing
         #expect(next.oldestFirst.map(\.key) == ["d", "e", "f", "g"], "the oldest goes first after a restore too")
     }
 
-    @Test func keysAndValuesAreWrittenAsTwoArrays() throws {
+    @Test func keysAndValuesAreWrittenApartAndValuesAsRuns() throws {
         let json = try #require(String(data: WireCodec.encodeSnapshot(Self.recall()), encoding: .utf8))
         #expect(json.contains(#""keys":["b","d","e"]"#))
-        #expect(json.contains(#""values":[20,4,5]"#))
+        #expect(json.contains(#""runLengths":[1,1,1]"#))
+        #expect(json.contains(#""runValues":[20,4,5]"#))
+    }
+
+    /// Message ids hold no line break: one string of lines, and the Router's values (all `true`) one run.
+    @Test func keysThatAreLinesAreWrittenAsOneStringAndEqualValuesAsOneRun() throws {
+        var recall = BoundedRecall<MessageID, Bool>(limit: 10)
+        for id in ["m-1", "m.2", "m3"] { recall.remember(try MessageID(id), true) }
+        let data = try WireCodec.encodeSnapshot(recall)
+        let json = try #require(String(data: data, encoding: .utf8))
+        #expect(json.contains(#""keyLines":"m-1\nm.2\nm3""#), "\(json)")
+        #expect(json.contains(#""runLengths":[3]"#) && json.contains(#""runValues":[true]"#), "\(json)")
+        let decoded = try WireCodec.decodeSnapshot(BoundedRecall<MessageID, Bool>.self, from: data)
+        #expect(decoded == recall)
+        let empty = BoundedRecall<MessageID, Bool>(limit: 10)
+        #expect(try WireCodec.decodeSnapshot(BoundedRecall<MessageID, Bool>.self, from: WireCodec.encodeSnapshot(empty)) == empty)
+    }
+
+    @Test func theClosersConversationKeysAreLinesToo() throws {
+        var recall = BoundedRecall<CloserCore.ConversationKey, CloserCore.Ending>(limit: 10)
+        recall.remember(CloserCore.ConversationKey(desk: 0, conversation: try ConversationID("c-1")), .endedByRouter)
+        recall.remember(CloserCore.ConversationKey(desk: 7, conversation: try ConversationID("c_2")), .closedByInactivity)
+        recall.remember(CloserCore.ConversationKey(desk: 7, conversation: try ConversationID("c3")), .closedByInactivity)
+        let data = try WireCodec.encodeSnapshot(recall)
+        #expect(String(decoding: data, as: UTF8.self).contains(#""keyLines":"0 c-1\n7 c_2\n7 c3""#))
+        #expect(try WireCodec.decodeSnapshot(BoundedRecall<CloserCore.ConversationKey, CloserCore.Ending>.self, from: data) == recall)
+        for broken in [#""x c-1""#, #""7""#, #""7 not/an/id""#, #""0 c-1\n\n7 c3""#] {
+            let snapshot = #"{"limit":10,"keyLines":"# + broken.dropFirst().dropLast() + #"","values":["endedByRouter"]}"#
+            #expect(throws: (any Error).self, "\(broken)") {
+                try WireCodec.decodeSnapshot(
+                    BoundedRecall<CloserCore.ConversationKey, CloserCore.Ending>.self, from: Data(snapshot.utf8))
+            }
+        }
+    }
+
+    @Test func snapshotsWithValuesInOneArrayStillDecode() throws {
+        let earlier = #"{"limit":4,"keys":["b","d","e"],"values":[20,4,5]}"#
+        let decoded = try WireCodec.decodeSnapshot(BoundedRecall<String, Int>.self, from: Data(earlier.utf8))
+        #expect(decoded == Self.recall())
     }
 
     @Test func snapshotsWrittenInTheEarlierFormStillDecode() throws {
@@ -38,9 +76,15 @@ import Testing
     }
 
     @Test func keysWithoutAValueEachAreRefused() {
-        let broken = #"{"limit":4,"keys":["b","d"],"values":[20]}"#
-        #expect(throws: DecodingError.self) {
-            try WireCodec.decodeSnapshot(BoundedRecall<String, Int>.self, from: Data(broken.utf8))
+        for broken in [
+            #"{"limit":4,"keys":["b","d"],"values":[20]}"#,
+            #"{"limit":4,"keys":["b","d"],"runLengths":[1],"runValues":[20]}"#,
+            #"{"limit":4,"keys":["b","d"],"runLengths":[2,0],"runValues":[20,4]}"#,
+            #"{"limit":4,"keys":["b","d"],"runLengths":[2],"runValues":[20,4]}"#,
+        ] {
+            #expect(throws: DecodingError.self, "\(broken)") {
+                try WireCodec.decodeSnapshot(BoundedRecall<String, Int>.self, from: Data(broken.utf8))
+            }
         }
     }
 }

@@ -379,6 +379,12 @@ extension CloserCore {
         }
     }
 
+    /// `<desk number> <conversation>`, for snapshots (`SnapshotLine`).
+    struct KeyLineError: Error, CustomStringConvertible {
+        let line: String
+        var description: String { "not a desk number and a conversation id: \(line)" }
+    }
+
     /// The latest `sentAt` of each side, in milliseconds since the epoch (`Int64.min`: none yet).
     struct MessageClock: Hashable, Codable, Sendable {
         var lastAgentMessageAt: Int64 = .min
@@ -493,5 +499,17 @@ extension CloserCore {
         static func < (lhs: ClockTimer, rhs: ClockTimer) -> Bool {
             lhs.at != rhs.at ? lhs.at < rhs.at : lhs.key < rhs.key
         }
+    }
+}
+
+extension CloserCore.ConversationKey: SnapshotLine {
+    var snapshotLine: String { "\(desk) \(conversation.rawValue)" }
+
+    init(snapshotLine: String) throws {
+        let parts = snapshotLine.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, let desk = CloserCore.DeskNumber(parts[0]) else {
+            throw CloserCore.KeyLineError(line: snapshotLine)
+        }
+        self.init(desk: desk, conversation: try ConversationID(String(parts[1])))
     }
 }

@@ -104,3 +104,20 @@ public struct ContractError: Error, Hashable, Sendable, CustomStringConvertible 
         return parts.joined(separator: ": ")
     }
 }
+
+// Identifiers, message ids and offer tokens hold no line break, so a snapshot writes many of them as
+// lines of one string (`BoundedRecall`).
+extension Identifier: SnapshotLine {
+    var snapshotLine: String { rawValue }
+    init(snapshotLine: String) throws { try self.init(snapshotLine) }
+}
+
+extension MessageID: SnapshotLine {
+    var snapshotLine: String { rawValue }
+    init(snapshotLine: String) throws { try self.init(snapshotLine) }
+}
+
+extension OfferToken: SnapshotLine {
+    var snapshotLine: String { rawValue }
+    init(snapshotLine: String) throws { try self.init(snapshotLine) }
+}

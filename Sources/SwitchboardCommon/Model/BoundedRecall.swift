@@ -82,30 +82,40 @@ extension BoundedRecall: Equatable {
     }
 }
 
+/// A key a snapshot can write as one line of text: `snapshotLine` never holds a line break, and
+/// `init(snapshotLine:)` reads it back, checking it as the key's own initializer does.
+protocol SnapshotLine {
+    var snapshotLine: String { get }
+    init(snapshotLine: String) throws
+}
+
 extension BoundedRecall: Codable {
-    /// The form snapshots had before keys and values were written as two arrays.
+    /// The form snapshots had before keys and values were written apart.
     private struct Remembered: Codable {
         var key: Key
         var value: Value
     }
 
-    /// `keys` and `values` are parallel arrays, oldest first: one object per entry is a quarter larger and
-    /// slower to encode, and shards encode these memories (up to a million entries) in every snapshot.
+    /// Written oldest first, keys apart from values, because shards encode these memories (up to a million
+    /// entries) in every snapshot and one JSON value per entry costs most of a snapshot's time:
+    /// - `keyLines`: keys that are `SnapshotLine`s, one per line of a single string (otherwise `keys`, an array);
+    /// - `runLengths` and `runValues`: the values as runs of equal ones (a memory's values are mostly alike;
+    ///   the Router's are all `true`). `values`, an array with one value per key, is read too.
     private enum CodingKeys: String, CodingKey {
-        case limit, keys, values, oldestFirst
+        case limit, keyLines, keys, runLengths, runValues, values, oldestFirst
     }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(limit: try container.decode(Int.self, forKey: .limit))
-        guard container.contains(.keys) else {
+        guard container.contains(.keys) || container.contains(.keyLines) else {
             for remembered in try container.decode([Remembered].self, forKey: .oldestFirst) {
                 update(remembered.key, startingFrom: remembered.value) { _ in }
             }
             return
         }
-        let keys = try container.decode([Key].self, forKey: .keys)
-        let values = try container.decode([Value].self, forKey: .values)
+        let keys = try Self.decodeKeys(container)
+        let values = try Self.decodeValues(container)
         guard keys.count == values.count else {
             throw DecodingError.dataCorruptedError(
                 forKey: .values, in: container, debugDescription: "\(keys.count) keys but \(values.count) values")
@@ -119,7 +129,52 @@ extension BoundedRecall: Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         let live = oldestFirst
         try container.encode(limit, forKey: .limit)
-        try container.encode(live.map(\.key), forKey: .keys)
-        try container.encode(live.map(\.value), forKey: .values)
+        if Key.self is any SnapshotLine.Type {
+            try container.encode(live.map { ($0.key as! any SnapshotLine).snapshotLine }.joined(separator: "\n"), forKey: .keyLines)
+        } else {
+            try container.encode(live.map(\.key), forKey: .keys)
+        }
+        var runLengths: [Int] = []
+        var runValues: [Value] = []
+        for (_, value) in live {
+            if runValues.last == value {
+                runLengths[runLengths.count - 1] += 1
+            } else {
+                runValues.append(value)
+                runLengths.append(1)
+            }
+        }
+        try container.encode(runLengths, forKey: .runLengths)
+        try container.encode(runValues, forKey: .runValues)
+    }
+
+    private static func decodeKeys(_ container: KeyedDecodingContainer<CodingKeys>) throws -> [Key] {
+        guard container.contains(.keyLines) else { return try container.decode([Key].self, forKey: .keys) }
+        guard let lineKey = Key.self as? any SnapshotLine.Type else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .keyLines, in: container, debugDescription: "\(Key.self) keys cannot be read from lines")
+        }
+        let text = try container.decode(String.self, forKey: .keyLines)
+        guard !text.isEmpty else { return [] }
+        return try text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { line in
+            try lineKey.init(snapshotLine: String(Substring(line))) as! Key
+        }
+    }
+
+    private static func decodeValues(_ container: KeyedDecodingContainer<CodingKeys>) throws -> [Value] {
+        guard container.contains(.runValues) else { return try container.decode([Value].self, forKey: .values) }
+        let lengths = try container.decode([Int].self, forKey: .runLengths)
+        let runValues = try container.decode([Value].self, forKey: .runValues)
+        guard lengths.count == runValues.count, lengths.allSatisfy({ $0 > 0 }) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .runLengths, in: container,
+                debugDescription: "\(lengths.count) run lengths (each at least 1) for \(runValues.count) values")
+        }
+        var values: [Value] = []
+        values.reserveCapacity(lengths.reduce(0, +))
+        for (length, value) in zip(lengths, runValues) {
+            values.append(contentsOf: repeatElement(value, count: length))
+        }
+        return values
     }
 }
