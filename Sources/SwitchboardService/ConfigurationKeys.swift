@@ -146,7 +146,7 @@ public enum ConfigurationKeys {
             ),
             .init(
                 key: journalMaxAge,
-                summary: "how long journal streams keep entries, RabbitMQ x-max-age syntax (7D, 12h, 30m)",
+                summary: "how long journal streams keep entries, RabbitMQ x-max-age syntax (7D, 12h, 30m); a broker policy's max-age wins over it",
                 defaultDescription: ServiceDefaults.journalMaxAge
             ),
         ]

@@ -17,13 +17,14 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
     /// `--agent-command-users`.
     static func start(
         _ broker: TestBroker, name: String, shards: [Int] = [0, 1], shardCount: Int = 2, snapshotEveryEntries: Int = 1_000,
-        snapshotOnStop: Bool = true, admission: (@Sendable (JournalInput) -> String?)? = nil
+        snapshotOnStop: Bool = true, admission: (@Sendable (JournalInput) -> String?)? = nil,
+        retention: ServiceTopology.Retention = ServiceTopology.Retention()
     ) throws -> RunningService {
         var amqp = try broker.configuration()
         amqp.connectionName = name
         var configuration = ShardRuntimeConfiguration(
             amqp: amqp, shards: shards, shardCount: shardCount, snapshotEveryEntries: snapshotEveryEntries,
-            pulseInterval: .milliseconds(200), catchUpTimeout: .seconds(20), instanceName: name)
+            pulseInterval: .milliseconds(200), catchUpTimeout: .seconds(20), retention: retention, instanceName: name)
         if let admission {
             configuration.admission = admission
         } else if Adapter.service == .router {

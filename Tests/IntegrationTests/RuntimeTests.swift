@@ -149,7 +149,7 @@ struct RuntimeTests {
 
     /// Snapshots are encoded while the shard goes on and appended later, as of an earlier seq; a crashed
     /// instance's successor reads them and the journal, and the desk goes on exactly. (Restoring from such
-    /// a snapshot when the journal is old or cut off is in `ShardLedgerTests`.)
+    /// a snapshot when the journal is old or cut off is in `ShardLedgerTests` and `JournalRetentionTests`.)
     @Test func snapshotsEncodedWhileTheShardGoesOnRestoreTheWholeState() async throws {
         let broker = try TestBroker.shared
         let (connection, events, publisher, desk) = try await deskClient(broker, name: "snapshots")
