@@ -38,8 +38,10 @@ import Testing
             ] {
                 try await publisher.publish(desk.wire(body))
             }
-            let offer = try #require(
-                try await events.waitForEvent(desk: desk.desk, "ann's ring") { $0.body.offerMade != nil }.event.body.offerMade)
+            // Not inside `#require(...)`: there, in this closure, the trailing closure of this call was also run
+            // for the later `waitForEvent` calls in place of their own.
+            let ring = try await events.waitForEvent(desk: desk.desk, "ann's ring") { $0.body.offerMade != nil }
+            let offer = try #require(ring.event.body.offerMade)
 
             // bob comes and goes, one input per batch, until the journal no longer starts with this
             // writer's marker: everything before some later point is gone.
@@ -63,10 +65,7 @@ import Testing
             try await second.waitUntilEveryShard(.active)
             // The ring made before the cut is still live, and bob's last status holds.
             try await publisher.publish(desk.wire(.offerAccept(agent: ann, conversation: chat, offer: offer.offer)))
-            try await waitUntil("the kept ring is accepted") {
-                events.routerEvents(desk: desk.desk).contains { $0.event.body.isAssigned }
-            }
-            let assigned = try #require(events.routerEvents(desk: desk.desk).first { $0.event.body.isAssigned })
+            let assigned = try await events.waitForEvent(desk: desk.desk, "the kept ring is accepted") { $0.body.isAssigned }
             guard case .conversationAssigned(chat, _, ann, _, .accepted) = assigned.event.body else {
                 Issue.record("unexpected \(assigned.event.body)")
                 return
