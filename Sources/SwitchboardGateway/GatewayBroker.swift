@@ -15,9 +15,10 @@ public final class GatewayBroker: Sendable {
 
     public let amqp: AMQPConfiguration
     public let instanceName: String
-    /// How long an agent's queue may stay unused. The gateway cancels the consumer when the grace period
-    /// ends, so the broker deletes the queue then (auto-delete); this only catches a queue that never got
-    /// its consumer (a gateway that stopped between declaring and consuming).
+    /// How long an agent's queues may stay unused. The gateway cancels the consumer of the agent's event
+    /// queue when the grace period ends, so the broker deletes that queue then (auto-delete), and this only
+    /// catches one that never got its consumer (a gateway that stopped between declaring and consuming).
+    /// The presence queue (`holdPresence`) is not auto-delete and goes only this way.
     public let queueExpiryMilliseconds: Int
     private let logger: Logger
     private let connected = Mutex<Connected?>(nil)
