@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import SwitchboardAMQP
 import SwitchboardTestSupport
 import SwitchboardCommon
@@ -21,9 +20,7 @@ extension RuntimeTests {
         let deadLetters = try await Collector(
             consumer: connection.consume(queue: ServiceTopology.deadLetterQueue, prefetch: 1_000))
         let publisher = try await connection.publisher()
-        var opsConfiguration = try broker.configuration(user: "switchboard-ops", password: "change-me")
-        opsConfiguration.connectionName = "admission-ops"
-        let ops = try await AMQPConnection.connect(opsConfiguration, logger: Logger(label: "switchboard.test.ops"))
+        let ops = try await broker.connect(name: "admission-ops", user: "switchboard-ops", password: "change-me")
         let opsPublisher = try await ops.publisher()
         let desk = InboundFactory(deskPrefix: "admission")
 

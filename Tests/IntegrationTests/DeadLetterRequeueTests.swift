@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import SwitchboardAMQP
 import SwitchboardOps
 import SwitchboardTestSupport
@@ -16,9 +15,7 @@ extension RuntimeTests {
         let (connection, events, publisher, desk) = try await deskClient(broker, name: "requeue")
         let router = try RunningService<RouterAdapter>.start(broker, name: "router-requeue")
         try await router.waitUntilReady()
-        var opsConfiguration = try broker.configuration(user: "switchboard-ops", password: "change-me")
-        opsConfiguration.connectionName = "requeue-ops"
-        let ops = try await AMQPConnection.connect(opsConfiguration, logger: Logger(label: "switchboard.test.ops"))
+        let ops = try await broker.connect(name: "requeue-ops", user: "switchboard-ops", password: "change-me")
         let ann = try AgentID("ann")
 
         let early = desk.wire(.agentStatus(agent: ann, status: .online))

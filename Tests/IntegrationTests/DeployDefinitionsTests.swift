@@ -1,4 +1,3 @@
-import Logging
 import SwitchboardAMQP
 import SwitchboardTestSupport
 import SwitchboardCommon
@@ -13,9 +12,7 @@ struct DeployDefinitionsTests {
     static let placeholderPassword = "change-me"
 
     private func connect(as user: String) async throws -> AMQPConnection {
-        var configuration = try TestBroker.shared.configuration(user: user, password: Self.placeholderPassword)
-        configuration.connectionName = "definitions-\(user)"
-        return try await AMQPConnection.connect(configuration, logger: Logger(label: "switchboard.test.definitions"))
+        try await TestBroker.shared.connect(name: "definitions-\(user)", user: user, password: Self.placeholderPassword)
     }
 
     private func expectRefused(

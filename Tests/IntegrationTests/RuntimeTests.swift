@@ -374,7 +374,7 @@ extension RuntimeTests {
 
 /// Reads the journals of `shards` from their start and returns the first entry matching `matches`, or nil
 /// when none did within `timeout`.
-private func findJournalEntry(
+func findJournalEntry(
     _ broker: TestBroker, service: ServiceName, shards: Range<Int>, timeout: Duration = .seconds(15),
     matching matches: @escaping @Sendable (JournalEntry) -> Bool
 ) async throws -> JournalEntry? {

@@ -20,6 +20,9 @@ import Testing
     static let aliceToken = "alice-token-0123456789"
     static let graceMilliseconds = 4_000
 
+    /// The WebSocket URL of alice's page on the gateway at `port`.
+    static func alicePage(_ port: Int) -> String { "ws://127.0.0.1:\(port)/ws?token=\(aliceToken)" }
+
     @Test func pagesAreSignedInRelayedToActedForAndSignedOffAfterGrace() async throws {
         try await TestBroker.withDedicatedNode(label: "gateway") { node in
             let (admin, commands) = try await Self.adminWatchingCommands(node)
@@ -38,7 +41,7 @@ import Testing
                 #expect(try await httpStatus("http://127.0.0.1:\(port)/ws?token=not-a-known-token") == 401)
                 #expect(try await httpStatus("http://127.0.0.1:\(port)/health/ready") == 200)
 
-                let page = PageClient(url: "ws://127.0.0.1:\(port)/ws?token=\(Self.aliceToken)")
+                let page = PageClient(url: Self.alicePage(port))
                 let hello = try await page.frame { $0.contains(#""kind":"hello""#) }
                 #expect(hello.contains(#""agent":"alice""#) && hello.contains(#""desk":"gwtest""#))
 
@@ -91,7 +94,7 @@ import Testing
                     body: .ringStopped(conversation: try ConversationID("c-1"), offer: try OfferToken("of-1"), reason: .accepted))
                 let stoppedWire = try WireCodec.outgoing(stopped, id: try MessageID("ws-gwtest-alice-2"))
                 try await admin.publisher(confirmWindow: 1).publish(stoppedWire)
-                let returning = PageClient(url: "ws://127.0.0.1:\(port)/ws?token=\(Self.aliceToken)")
+                let returning = PageClient(url: Self.alicePage(port))
                 let replayed = try await returning.frame { $0.contains(#""type":"ring.stopped""#) }
                 #expect(replayed == String(decoding: stoppedWire.body, as: UTF8.self))
                 _ = try await commands.next { $0.properties.type == "agent.sync" }
@@ -113,10 +116,9 @@ import Testing
         try await TestBroker.withDedicatedNode(label: "gateway-restart") { node in
             let (admin, commands) = try await Self.adminWatchingCommands(node)
             let alice = try AgentID("alice")
-            let url = { (port: Int) in "ws://127.0.0.1:\(port)/ws?token=\(Self.aliceToken)" }
 
             try await withGateway(node: node) { port, _ in
-                let page = PageClient(url: url(port))
+                let page = PageClient(url: Self.alicePage(port))
                 _ = try await commands.next { $0.properties.type == "agent.sync" }
                 page.send(#"{"type":"agent.status","status":"online"}"#)
                 let online = try await commands.next { $0.properties.type == "agent.status" }
@@ -127,7 +129,7 @@ import Testing
             try await Self.expectNoStatusCommandBeforeAMarker(admin, commands)
 
             try await withGateway(node: node) { port, agents in
-                let page = PageClient(url: url(port))
+                let page = PageClient(url: Self.alicePage(port))
                 let sync = try await commands.next { $0.properties.type == "agent.sync" }
                 #expect(sync.message.body == .agentSync(agent: alice))
                 try await waitUntil("the page is served again") { await agents.openSocketCount == 1 }
@@ -143,12 +145,11 @@ import Testing
         try await TestBroker.withDedicatedNode(label: "gateway-handover") { node in
             let (admin, commands) = try await Self.adminWatchingCommands(node)
             let alice = try AgentID("alice")
-            let url = { (port: Int) in "ws://127.0.0.1:\(port)/ws?token=\(Self.aliceToken)" }
             try await withGateway(node: node, instance: "a") { portA, agentsA in
                 try await withGateway(node: node, instance: "b") { portB, agentsB in
-                    let onA = PageClient(url: url(portA))
+                    let onA = PageClient(url: Self.alicePage(portA))
                     _ = try await commands.next { $0.properties.type == "agent.sync" }
-                    let onB = PageClient(url: url(portB))
+                    let onB = PageClient(url: Self.alicePage(portB))
                     _ = try await commands.next { $0.properties.type == "agent.sync" }
                     try await waitUntil("both gateways serve a page") {
                         let onA = await agentsA.openSocketCount

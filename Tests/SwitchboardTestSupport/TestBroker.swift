@@ -102,8 +102,10 @@ public final class TestBroker: Sendable {
         return configuration
     }
 
-    public func connect(name: String = "test") async throws -> AMQPConnection {
-        var configuration = try configuration()
+    public func connect(
+        name: String = "test", user: String = "switchboard", password: String = "switchboard"
+    ) async throws -> AMQPConnection {
+        var configuration = try configuration(user: user, password: password)
         configuration.connectionName = name
         return try await AMQPConnection.connect(configuration, logger: Logger(label: "switchboard.test.\(name)"))
     }
