@@ -2,7 +2,9 @@
 # The system benchmark: switchboard-router, -notifier and -closer (release, one instance each, all
 # shards) on a throwaway node of their own, driven by switchboard-loadbench (Sources/LoadBench), and
 # the broker's ceiling measured on the same node in the same run with bench/c-baseline.c (quorum queue,
-# persistent bodies of the system's mean message size, confirm window 256, prefetch 256).
+# persistent bodies of the system's mean message size, confirm window 256, prefetch 256). It also reads
+# the CPU time of the broker, the services and the load generator in the closed-loop phase, and the
+# broker's in the ceiling run, to show how the machine's cores were shared.
 # Results: bench-results/system.json and bench-results/system.md; service logs stay in a temp folder
 # that is printed (and kept) at the end.
 #
@@ -87,8 +89,12 @@ for index in "${!services[@]}"; do
 done
 say "services ready; logs in $run_root/logs"
 
+# The broker's and the services' CPU time, read by the load generator around the closed-loop phase.
+broker_pid=$(cat "$SB_NODE_DIR/rabbitmq.pid")
+processes="broker=$broker_pid"
+for index in "${!services[@]}"; do processes+=",${services[$index]}=${pids[$index]}"; done
 "$bin_dir/switchboard-loadbench" run --url "$url" --metrics "$(IFS=,; echo "${metrics[*]}")" \
-    --out "$run_root/load.json" --seconds "$phase_seconds" --concurrency "$concurrency"
+    --out "$run_root/load.json" --seconds "$phase_seconds" --concurrency "$concurrency" --processes "$processes"
 
 # The services' own metrics (per-stage batch timings among them), kept with the logs.
 for index in "${!services[@]}"; do
@@ -111,18 +117,24 @@ done
 body_bytes=$(sed -n 's/.*"meanBodyBytes" *: *\([0-9]*\).*/\1/p' "$run_root/load.json")
 # The ceiling varies from round to round on a shared machine; the best of three is the one compared with.
 say "broker ceiling: quorum queue, best of 3 rounds of $ceiling_messages persistent messages of $body_bytes bytes"
+# utime + stime of a process in clock ticks (fields 14 and 15; the command name before them may hold spaces).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 best=0
 for round in 1 2 3; do
+    ticks_before=$(cpu_ticks "$broker_pid")
     "$build_dir/c-baseline" --url "$url" --queue bench.system.ceiling --queue-type quorum \
         --messages "$ceiling_messages" --body-bytes "$body_bytes" >"$run_root/ceiling-$round.json"
+    ticks_after=$(cpu_ticks "$broker_pid")
     cat "$run_root/ceiling-$round.json"
     rate=$(sed -n 's/.*"messagesPerSecond" *: *\([0-9.]*\).*/\1/p' "$run_root/ceiling-$round.json")
     if awk -v rate="$rate" -v best="$best" 'BEGIN { exit !(rate > best) }'; then
         best=$rate
         cp "$run_root/ceiling-$round.json" "$run_root/ceiling.json"
+        ceiling_broker_cpu=$(awk -v ticks=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { printf "%.2f", ticks / hz }')
     fi
 done
 
 "$bin_dir/switchboard-loadbench" report --load "$run_root/load.json" --ceiling "$run_root/ceiling.json" \
-    --rss "$run_root/rss.json" --shards "$shards" --json "$results_dir/system.json" --markdown "$results_dir/system.md"
+    --rss "$run_root/rss.json" --shards "$shards" --ceiling-broker-cpu "$ceiling_broker_cpu" --json "$results_dir/system.json" --markdown "$results_dir/system.md"
 cat "$results_dir/system.md"

@@ -67,6 +67,10 @@ struct LoadResult: Codable {
     var expiryToNextRing: LatencySummary
     var inactivityToClosure: LatencySummary
     var publishFailures: Int
+    /// CPU time of the broker, the services and the load generator from the start of the closed-loop phase
+    /// until its conversations drained, and that window's length.
+    var cpuAtMax: [ProcessCPU]
+    var cpuWindowSeconds: Double
 }
 
 struct LoadRun {
@@ -102,6 +106,7 @@ struct LoadRun {
 
         say("closed loop, \(options.concurrency) conversations in flight, \(options.phaseSeconds) s")
         let before = try ServiceCounters.scrape(options.metricsEndpoints)
+        let cpuBefore = try options.cpu.read()
         let inputsBefore = await players.inputsPublished
         let bytesBefore = await (players.bodyBytes, players.bodies)
         await players.resetRequestToRing()
@@ -115,6 +120,8 @@ struct LoadRun {
         try await drain(players, within: .seconds(120))
         let completions = await players.lifecycleCompletions
         let requestToRingAtMax = await LatencySummary(players.requestToRing)
+        let cpuAtMax = CPUProbe.used(from: cpuBefore, to: try options.cpu.read())
+        let cpuWindow = seconds(phaseStart.duration(to: .now))
         let moved = try ServiceCounters.scrape(options.metricsEndpoints) - before
         let inputs = Double(await players.inputsPublished - inputsBefore)
         let bytes = await (players.bodyBytes - bytesBefore.0, players.bodies - bytesBefore.1)
@@ -141,7 +148,7 @@ struct LoadRun {
             at25Percent: at25, at75Percent: at75,
             expiryToNextRing: await LatencySummary(players.expiryToNextRing),
             inactivityToClosure: await LatencySummary(players.inactivityToClosure),
-            publishFailures: await players.publishFailures)
+            publishFailures: await players.publishFailures, cpuAtMax: cpuAtMax, cpuWindowSeconds: cpuWindow)
         await publishing.close()
         await consuming.close()
         return result

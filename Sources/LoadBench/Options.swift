@@ -11,17 +11,22 @@ struct RunOptions {
     var concurrency: Int
     /// Conversations of each timer kind (ring expiry, inactivity close).
     var timerConversations: Int
+    /// The broker's and the services' processes, whose CPU time the closed-loop phase reads.
+    var cpu: CPUProbe
 
     init(parsing arguments: [String]) throws(BenchError) {
         let values = try OptionValues(
             parsing: arguments,
-            allowed: ["--url", "--metrics", "--out", "--seconds", "--concurrency", "--timer-conversations"])
+            allowed: [
+                "--url", "--metrics", "--out", "--seconds", "--concurrency", "--timer-conversations", "--processes",
+            ])
         url = try values.string("--url")
         metricsEndpoints = try values.string("--metrics").split(separator: ",").map(String.init)
         outputFile = try values.string("--out")
         phaseSeconds = try values.positiveInt("--seconds", default: 20)
         concurrency = try values.positiveInt("--concurrency", default: 400)
         timerConversations = try values.positiveInt("--timer-conversations", default: 150)
+        cpu = try CPUProbe(parsing: values.optionalString("--processes"))
     }
 }
 
@@ -33,10 +38,13 @@ struct ReportOptions {
     var shards: Int
     var jsonFile: String
     var markdownFile: String
+    /// The broker's CPU seconds during the ceiling round that counts.
+    var ceilingBrokerCPUSeconds: Double?
 
     init(parsing arguments: [String]) throws(BenchError) {
         let values = try OptionValues(
-            parsing: arguments, allowed: ["--load", "--ceiling", "--rss", "--shards", "--json", "--markdown"])
+            parsing: arguments,
+            allowed: ["--load", "--ceiling", "--rss", "--shards", "--json", "--markdown", "--ceiling-broker-cpu"])
         loadFile = try values.string("--load")
         ceilingFile = try values.string("--ceiling")
         rssFile = try values.string("--rss")
@@ -44,5 +52,9 @@ struct ReportOptions {
         shards = try values.positiveInt("--shards")
         jsonFile = try values.string("--json")
         markdownFile = try values.string("--markdown")
+        if let seconds = values.optionalString("--ceiling-broker-cpu") {
+            guard let value = Double(seconds), value > 0 else { throw BenchError("--ceiling-broker-cpu takes seconds") }
+            ceilingBrokerCPUSeconds = value
+        }
     }
 }

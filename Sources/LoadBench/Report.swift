@@ -33,7 +33,35 @@ struct SystemReport: Codable {
     var ceilingConversationsPerSecond: Double
     var ratioToCeiling: Double
     var memory: [ServiceMemory]
+    var cpu: CPUSummary
     var targets: [Target]
+}
+
+/// Where the machine's CPU went during the closed-loop phase, and what the broker spent per message
+/// there and in the ceiling run.
+struct CPUSummary: Codable {
+    var cores: Int
+    var windowSeconds: Double
+    var processes: [ProcessCPU]
+    /// Broker CPU per broker message (inputs, effects, journal records) in the closed-loop phase.
+    var brokerMicrosecondsPerMessage: Double?
+    /// Broker CPU per message in the ceiling round that counts.
+    var ceilingBrokerMicrosecondsPerMessage: Double?
+    /// Conversations per second if the broker had every core at its measured cost per conversation and
+    /// the services and the load generator cost nothing: a bound no run on this machine can pass.
+    var brokerOnlyConversationsPerSecond: Double?
+
+    init(load: LoadResult, ceiling: CeilingRecord, ceilingBrokerCPUSeconds: Double?) {
+        cores = ProcessInfo.processInfo.activeProcessorCount
+        windowSeconds = load.cpuWindowSeconds
+        processes = load.cpuAtMax
+        let messages = load.messagesPerConversation * Double(load.maxPhaseConversations)
+        if let broker = processes.first(where: { $0.name == "broker" }), messages > 0, broker.seconds > 0 {
+            brokerMicrosecondsPerMessage = broker.seconds / messages * 1e6
+            brokerOnlyConversationsPerSecond = Double(cores) / (broker.seconds / Double(load.maxPhaseConversations))
+        }
+        ceilingBrokerMicrosecondsPerMessage = ceilingBrokerCPUSeconds.map { $0 / Double(ceiling.messages) * 1e6 }
+    }
 }
 
 func writeReport(_ options: ReportOptions) throws {
@@ -47,6 +75,7 @@ func writeReport(_ options: ReportOptions) throws {
     let report = SystemReport(
         load: load, shardsPerService: options.shards, ceiling: ceiling, ceilingBodyBytes: load.meanBodyBytes,
         ceilingConversationsPerSecond: ceilingRate, ratioToCeiling: ratio, memory: memory,
+        cpu: CPUSummary(load: load, ceiling: ceiling, ceilingBrokerCPUSeconds: options.ceilingBrokerCPUSeconds),
         targets: [
             .init(
                 name: "throughput vs broker-bound ceiling", limit: "≥ 60%", measured: percent(ratio), met: ratio >= 0.6),
@@ -98,6 +127,9 @@ private func markdown(_ report: SystemReport) -> String {
         String(format: "| broker-bound ceiling (ceiling ÷ messages per conversation) | %.1f conversations/s |",
             report.ceilingConversationsPerSecond),
         "| ratio to the ceiling | \(percent(report.ratioToCeiling)) |",
+    ]
+    lines += cpuSection(report)
+    lines += [
         "",
         "## Latency",
         "",
@@ -117,6 +149,39 @@ private func markdown(_ report: SystemReport) -> String {
     lines += report.memory.map { "| \($0.service) | \($0.peakKilobytes / 1024) MiB | \($0.endKilobytes / 1024) MiB |" }
     if load.publishFailures > 0 { lines += ["", "**\(load.publishFailures) publishes failed during the run.**"] }
     return lines.joined(separator: "\n") + "\n"
+}
+
+private func cpuSection(_ report: SystemReport) -> [String] {
+    let cpu = report.cpu
+    let capacity = Double(cpu.cores) * cpu.windowSeconds
+    var lines = [
+        "",
+        String(format: "## CPU (closed-loop phase until its conversations drained: %.1f s on %d cores)",
+            cpu.windowSeconds, cpu.cores),
+        "",
+        "| process | CPU seconds | cores busy | share of the machine |",
+        "|---|---|---|---|",
+    ]
+    let rows = cpu.processes + [ProcessCPU(name: "all of these", seconds: cpu.processes.reduce(0) { $0 + $1.seconds })]
+    lines += rows.map { process in
+        "| \(process.name) | "
+            + String(format: "%.1f | %.2f | %.0f%% |", process.seconds,
+                process.seconds / max(cpu.windowSeconds, 1e-9), 100 * process.seconds / max(capacity, 1e-9))
+    }
+    if let system = cpu.brokerMicrosecondsPerMessage {
+        var line = String(format: "\nBroker CPU per broker message: %.0f µs here", system)
+        if let ceiling = cpu.ceilingBrokerMicrosecondsPerMessage {
+            line += String(format: ", %.0f µs in the ceiling run (%.1f×)", ceiling, system / ceiling)
+        }
+        lines.append(line + ".")
+    }
+    if let bound = cpu.brokerOnlyConversationsPerSecond {
+        lines.append(
+            String(format: "At that cost, the broker alone on all %d cores would carry %.0f conversations/s ", cpu.cores, bound)
+                + "(\(percent(bound / report.ceilingConversationsPerSecond)) of the ceiling): the most any run on this "
+                + "machine can reach, even if the services and the load generator cost nothing.")
+    }
+    return lines
 }
 
 private func percent(_ ratio: Double) -> String { String(format: "%.0f%%", ratio * 100) }

@@ -3,9 +3,13 @@ import Foundation
 
 /// The system benchmark's load generator, in two jobs chosen by the first argument:
 ///   switchboard-loadbench run --url URL --metrics HOST:PORT,... --out FILE.json [--seconds S] [--concurrency N]
-///       plays users and agents through the running services and writes the measurements.
+///           [--processes broker=PID,router=PID,...]
+///       plays users and agents through the running services and writes the measurements, with the CPU time
+///       of the named processes (and its own) in the closed-loop phase.
 ///   switchboard-loadbench report --load FILE.json --ceiling FILE.json --rss FILE.json --json OUT.json --markdown OUT.md
-///       joins them with the broker's ceiling and the services' memory into bench-results/system.{json,md}.
+///           [--ceiling-broker-cpu SECONDS]
+///       joins them with the broker's ceiling (and its CPU time) and the services' memory into
+///       bench-results/system.{json,md}.
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     switch arguments.first {
