@@ -56,6 +56,9 @@ final class ShardInbox: Sendable {
         return (taken, oldest, fired)
     }
 
+    /// Wakes the writer, for it to look again at what it holds.
+    func wake() { signal.yield() }
+
     func finish() { signal.finish() }
 }
 

@@ -150,11 +150,16 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     /// after finishing the batch in flight (and writing a snapshot when `snapshotOnStop`).
     func runWriter(snapshotOnStop: Bool) async {
         var term: Term?
+        // Deliveries taken while this instance could not write, processed once it can. They are kept, not
+        // requeued: every requeue counts toward the shard queue's delivery limit, so an outage of the journal
+        // would otherwise dead-letter good input.
+        var held: [AMQPDelivery] = []
+        var retry = RetryDelay()
         for await _ in inbox.signals {
             let (taken, oldestArrival, timerFiredAt) = inbox.take(max: Int(configuration.prefetch))
             if let oldestArrival { metrics.stages.inboxWait.recordInterval(since: oldestArrival) }
             if let timerFiredAt { metrics.stages.timerToBatch.recordInterval(since: timerFiredAt) }
-            guard let newest = taken.last else {
+            guard let newest = taken.last ?? held.last else {
                 guard timerFiredAt != nil, let active = term else { continue }
                 // Without a connection this instance may no longer be the shard's writer.
                 guard connection.state == .connected else {
@@ -166,16 +171,21 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 continue
             }
             // Deliveries of an earlier connection cannot be acknowledged; the broker delivers them again.
-            let deliveries = taken.filter { $0.connectionGeneration == newest.connectionGeneration }
+            let deliveries = (held + taken).filter { $0.connectionGeneration == newest.connectionGeneration }
+            held = []
             if term?.connectionGeneration != newest.connectionGeneration {
                 if term != nil { demote(reason: "the connection was re-established") }
                 term = await activate(connectionGeneration: newest.connectionGeneration)
-                guard term != nil else {
-                    requeue(through: deliveries.last)
-                    continue
-                }
             }
-            term = await runBatch(deliveries, term: term!)
+            if let active = term { term = await runBatch(deliveries, term: active) }
+            if term == nil {
+                // Tried again after a pause that grows while the failures last: no busy loop, no flood of logs.
+                held = deliveries
+                try? await Task.sleep(for: retry.next())
+                inbox.wake()
+            } else {
+                retry.reset()
+            }
         }
         if snapshotOnStop, var active = term, active.entriesSinceSnapshot > 0 || active.encodingSnapshot != nil {
             do {
@@ -195,7 +205,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             return term
         } catch {
             logger.warning("batch failed; this shard catches up again before it continues", metadata: ["error": "\(error)"])
-            requeue(through: deliveries.last)
             demote(reason: "\(error)")
             return nil
         }
@@ -338,12 +347,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         metrics.snapshots.increment()
     }
 
-    /// Requeues `newest` and every earlier unacknowledged delivery.
-    private func requeue(through newest: AMQPDelivery?) {
-        // Fails when the connection is gone, and then the broker requeues them by itself.
-        try? newest?.nack(requeue: true, multiple: true)
-    }
-
     // MARK: - Publishing
 
     /// Appends the entries as few records as their size allows (one for a batch of ordinary inputs);
@@ -439,6 +442,23 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
 extension Metrics.Timer {
     func recordInterval(since start: ContinuousClock.Instant) {
         record(duration: start.duration(to: .now))
+    }
+}
+
+/// The pauses between a shard writer's attempts to take over after a failure: from 100 ms, doubling up to 5 s.
+struct RetryDelay {
+    static let shortest = Duration.milliseconds(100)
+    static let longest = Duration.seconds(5)
+    private var upcoming = shortest
+
+    /// The pause before the next attempt; each call doubles the one after it, up to `longest`.
+    mutating func next() -> Duration {
+        defer { upcoming = min(upcoming * 2, Self.longest) }
+        return upcoming
+    }
+
+    mutating func reset() {
+        upcoming = Self.shortest
     }
 }
 

@@ -101,6 +101,11 @@ class Broker:
     def node(self, command):
         subprocess.run([str(REPO_ROOT / "scripts/rabbitmq-node.sh"), command], env=self.env, check=True)
 
+    def ctl(self, *arguments):
+        """rabbitmqctl against this node."""
+        subprocess.run([str(REPO_ROOT / "scripts/rabbitmq-node.sh"), "ctl", *arguments], env=self.env, check=True,
+                       stdout=subprocess.DEVNULL)
+
 
 class Services:
     """The services as processes. Each instance logs to its own file; `log_tails` shows them on failure."""

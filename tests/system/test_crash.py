@@ -7,7 +7,7 @@ order: test_contract.py, then test_crash.py).
 import time
 from collections import Counter
 
-from conftest import now_rfc3339
+from conftest import TEST_USER, now_rfc3339
 
 
 def accept_every_ring(desk, accepted):
@@ -153,4 +153,31 @@ def test_standby_router_takes_over_when_the_active_one_dies(desk, services):
     desk.wait_event("offer.made", conversation="after-failover", timeout=5)
     took = time.monotonic() - killed_at
     print(f"standby Router answered {took:.2f}s after the active one was killed")
+    desk.assert_gapless()
+
+
+def test_router_that_cannot_write_its_journal_holds_its_input_until_it_can(desk, services, broker, dead_letters):
+    desk.configure(autoAccept=True, inactivityMs=0)
+    desk.add_agent("alice", capacity=100)
+    desk.ready()
+    # Publishing to the default exchange refused to the services' broker user: a Router started now can write
+    # neither its marker nor any journal record, so it cannot take its shards over. (Channels check permissions
+    # when they open, so the Router is started after the change.)
+    broker.ctl("set_permissions", "-p", "switchboard", TEST_USER, ".*", r"^(?!amq\.default$).*", ".*")
+    try:
+        for instance in services.instances("router"):
+            services.kill9(instance)
+        router = services.start("router")
+        requests = [desk.request(f"held-{n}") for n in range(10)]
+        # Far longer than the shard queue's delivery limit (5) of immediate requeues would take.
+        desk.observe_for(5)
+        assert not desk.event_list("conversation.assigned"), "assigned while the Router could not journal"
+    finally:
+        broker.ctl("set_permissions", "-p", "switchboard", TEST_USER, ".*", ".*", ".*")
+    services.wait_ready(router)
+    desk.wait(lambda: len(desk.event_list("conversation.assigned")) == len(requests), 60,
+              "every request held through the outage assigned once the Router could journal again")
+    dead_letters.connection.process_data_events(time_limit=1)
+    dead = [p.message_id for p, _ in dead_letters.messages if p.message_id in requests]
+    assert not dead, f"requests dead-lettered during the outage: {dead}"
     desk.assert_gapless()
