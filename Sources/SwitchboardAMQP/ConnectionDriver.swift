@@ -1008,6 +1008,9 @@ final class ConnectionDriver: @unchecked Sendable {
         }
         for (channel, consumer) in consumers.sorted(by: { $0.key < $1.key }) {
             if let error = try channelFailure(of: { () throws(CallFailure) in try subscribe(channel, consumer, on: connection) }) {
+                logger.error(
+                    "subscribing again after reconnecting failed; the consumer ends",
+                    metadata: ["queue": "\(consumer.spec.queue)", "error": "\(error)"])
                 consumers[channel] = nil
                 freeChannels.append(channel)
                 consumer.finish(throwing: error)

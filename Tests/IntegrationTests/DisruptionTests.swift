@@ -18,12 +18,19 @@ import Testing
             let publisher = try await publishing.publisher(confirmWindow: 64)
 
             let received = NumberSet()
+            // How the consumer's loop ended, for the failure message: a consumer that ends early stops receiving.
+            let consumerEnd = Mutex<String?>(nil)
             let consumerTask = Task {
-                for try await delivery in consumer {
-                    if let number = messageNumber(delivery) { received.insert(number) }
-                    // A delivery from before the restart cannot be settled; the broker redelivers it
-                    // and the set above takes the duplicate.
-                    try? delivery.ack()
+                do {
+                    for try await delivery in consumer {
+                        if let number = messageNumber(delivery) { received.insert(number) }
+                        // A delivery from before the restart cannot be settled; the broker redelivers it
+                        // and the set above takes the duplicate.
+                        try? delivery.ack()
+                    }
+                    consumerEnd.withLock { $0 = "finished" }
+                } catch {
+                    consumerEnd.withLock { $0 = "failed: \(error)" }
                 }
             }
             // Publishers keep going, each message retried until confirmed, until told to stop.
@@ -60,8 +67,18 @@ import Testing
 
             let published = numbers.issued
             #expect(confirmed.snapshot == Set(0..<published))
-            try await waitUntil("every confirmed message arrived", timeout: .seconds(120)) {
-                received.count == published
+            do {
+                try await waitUntil("every confirmed message arrived", timeout: .seconds(120)) {
+                    received.count == published
+                }
+            } catch {
+                let missing = Set(0..<published).subtracting(received.snapshot).sorted()
+                Issue.record("""
+                    \(missing.count) of \(published) confirmed messages never arrived, from \(missing.first ?? 0) to \
+                    \(missing.last ?? 0); the consumer \(consumerEnd.withLock { $0 } ?? "was still consuming"); \
+                    \(received.count) arrived
+                    """)
+                throw error
             }
             #expect(received.snapshot == Set(0..<published))
             consumer.cancel()
