@@ -177,7 +177,7 @@ private func cpuSection(_ report: SystemReport) -> [String] {
     }
     if let bound = cpu.brokerOnlyConversationsPerSecond {
         lines.append(
-            String(format: "At that cost, the broker alone on all %d cores would carry %.0f conversations/s ", cpu.cores, bound)
+            String(format: "At that cost, the broker alone on the machine's %d cores would carry %.0f conversations/s ", cpu.cores, bound)
                 + "(\(percent(bound / report.ceilingConversationsPerSecond)) of the ceiling): the most any run on this "
                 + "machine can reach, even if the services and the load generator cost nothing.")
     }
