@@ -1008,6 +1008,10 @@ final class ConnectionDriver: @unchecked Sendable {
         }
         for (channel, consumer) in consumers.sorted(by: { $0.key < $1.key }) {
             if let error = try channelFailure(of: { () throws(CallFailure) in try subscribe(channel, consumer, on: connection) }) {
+                // A broker that has just started may accept connections before every queue is up again (a
+                // stream's or quorum queue's process still starting). That passes: this reconnect attempt
+                // fails, and the next one, after the usual pause, subscribes again.
+                if Self.isStillStarting(error) { throw .connection(error) }
                 logger.error(
                     "subscribing again after reconnecting failed; the consumer ends",
                     metadata: ["queue": "\(consumer.spec.queue)", "error": "\(error)"])
@@ -1016,6 +1020,13 @@ final class ConnectionDriver: @unchecked Sendable {
                 consumer.finish(throwing: error)
             }
         }
+    }
+
+    /// True for the broker's answer about a durable queue whose process is not running yet ("home node ... of
+    /// durable queue ... is down or inaccessible"), which a broker gives while it starts.
+    private static func isStillStarting(_ error: AMQPError) -> Bool {
+        guard case .notFound(_, let detail) = error else { return false }
+        return detail.contains("is down or inaccessible")
     }
 
     /// Runs `call`, returning a channel-level failure instead of throwing it.
