@@ -154,7 +154,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         // requeued: every requeue counts toward the shard queue's delivery limit, so an outage of the journal
         // would otherwise dead-letter good input.
         var held: [AMQPDelivery] = []
-        var retry = RetryDelay()
+        var failedAttempts = 0
         for await _ in inbox.signals {
             let (taken, oldestArrival, timerFiredAt) = inbox.take(max: Int(configuration.prefetch))
             if let oldestArrival { metrics.stages.inboxWait.recordInterval(since: oldestArrival) }
@@ -181,10 +181,11 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             if term == nil {
                 // Tried again after a pause that grows while the failures last: no busy loop, no flood of logs.
                 held = deliveries
-                try? await Task.sleep(for: retry.next())
+                try? await Task.sleep(for: takeoverBackoff.delay(afterFailedAttempts: failedAttempts))
+                failedAttempts += 1
                 inbox.wake()
             } else {
-                retry.reset()
+                failedAttempts = 0
             }
         }
         if snapshotOnStop, var active = term, active.entriesSinceSnapshot > 0 || active.encodingSnapshot != nil {
@@ -445,22 +446,9 @@ extension Metrics.Timer {
     }
 }
 
-/// The pauses between a shard writer's attempts to take over after a failure: from 100 ms, doubling up to 5 s.
-struct RetryDelay {
-    static let shortest = Duration.milliseconds(100)
-    static let longest = Duration.seconds(5)
-    private var upcoming = shortest
-
-    /// The pause before the next attempt; each call doubles the one after it, up to `longest`.
-    mutating func next() -> Duration {
-        defer { upcoming = min(upcoming * 2, Self.longest) }
-        return upcoming
-    }
-
-    mutating func reset() {
-        upcoming = Self.shortest
-    }
-}
+/// The pauses between a shard writer's attempts to take over after a failure: from 100 ms, doubling up to 5 s,
+/// as the connection's own reconnects.
+let takeoverBackoff = ReconnectBackoff(initialDelay: .milliseconds(100), maximumDelay: .seconds(5))
 
 /// The outcome of encoding a snapshot off the writer's path; the writer polls it between batches.
 final class EncodingSnapshot: Sendable {
