@@ -7,7 +7,7 @@ import Testing
 
 /// Recovery when retention has cut off the journal's start: what is left is snapshots and the entries
 /// after them, and a crashed writer's successor must restore the desk from those alone.
-@Suite struct JournalRetentionTests {
+@Suite(.stopsServices) struct JournalRetentionTests {
     @Test func aSuccessorRestoresTheShardFromWhatRetentionLeftOfTheJournal() async throws {
         try await TestBroker.withDedicatedNode(label: "retention") { broker in
             let ann = try AgentID("ann")

@@ -7,7 +7,7 @@ import Testing
 
 /// The three services' runtimes together on a node of their own: the Router's facts reach the Notifier
 /// and the Closer through their hash exchanges, and the Closer's `conversation.ended` reaches the Router.
-@Suite(.sharedBroker, .serialized)
+@Suite(.sharedBroker, .serialized, .stopsServices)
 struct RuntimePipelineTests {
     @Test func aRingIsAcceptedShownOnTheWorkstationAndClosedForInactivity() async throws {
         let broker = try TestBroker.shared

@@ -7,7 +7,50 @@ import SwitchboardCommon
 @testable import SwitchboardRuntime
 import Testing
 
-/// A `ServiceRuntime` running in a task of its own, stopped by cancelling that task.
+/// Gives each test a list of the services it starts and stops those still running when the test ends,
+/// passed or failed. A runtime left running by a failed test would hold the single active consumer of the
+/// shard queues the next test needs, and fail that test too.
+struct StopsServicesTrait: SuiteTrait, TestTrait, TestScoping {
+    final class Started: Sendable {
+        private let stops = Mutex<[@Sendable () async -> Void]>([])
+
+        func add(_ stop: @escaping @Sendable () async -> Void) {
+            stops.withLock { $0.append(stop) }
+        }
+
+        func stopAll() async {
+            for stop in stops.withLock({ $0 }).reversed() { await stop() }
+        }
+    }
+
+    struct Missing: Error, CustomStringConvertible {
+        var description: String { "this test has no .stopsServices trait" }
+    }
+
+    @TaskLocal static var current: Started?
+
+    var isRecursive: Bool { true }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: () async throws -> Void) async throws {
+        guard testCase != nil else { return try await function() }
+        let started = Started()
+        do {
+            try await Self.$current.withValue(started) { try await function() }
+        } catch {
+            await started.stopAll()
+            throw error
+        }
+        await started.stopAll()
+    }
+}
+
+extension Trait where Self == StopsServicesTrait {
+    /// Every service a test starts is stopped when the test ends, however it ends.
+    static var stopsServices: StopsServicesTrait { StopsServicesTrait() }
+}
+
+/// A `ServiceRuntime` running in a task of its own, stopped by cancelling that task. Only tests with the
+/// `.stopsServices` trait start them.
 struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
     let runtime: ServiceRuntime<Adapter>
     private let task: Task<Void, any Error>
@@ -20,6 +63,9 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
         snapshotOnStop: Bool = true, admission: (@Sendable (JournalInput) -> String?)? = nil,
         retention: ServiceTopology.Retention = ServiceTopology.Retention()
     ) throws -> RunningService {
+        guard let started = StopsServicesTrait.current else {
+            throw StopsServicesTrait.Missing()
+        }
         var amqp = try broker.configuration()
         amqp.connectionName = name
         var configuration = ShardRuntimeConfiguration(
@@ -32,6 +78,10 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
         }
         let runtime = ServiceRuntime<Adapter>(configuration: configuration, logger: Logger(label: "switchboard.test.\(name)"))
         let task = Task { try await runtime.run(snapshotOnStop: snapshotOnStop) }
+        started.add {
+            task.cancel()
+            _ = try? await task.value
+        }
         return RunningService(runtime: runtime, task: task)
     }
 

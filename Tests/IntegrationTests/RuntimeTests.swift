@@ -13,7 +13,7 @@ private let user1 = try! UserID("user-1")
 /// The shard runtime against a real node. Serialized: every test runs the Router's shards, and two tests'
 /// runtimes at once would be each other's standby. Desks are unique per test; journals carry over, as they
 /// would between deployments.
-@Suite(.sharedBroker, .serialized)
+@Suite(.sharedBroker, .serialized, .stopsServices)
 struct RuntimeTests {
     @Test func topologyIsDeclaredTwiceAndThePublicExchangesMatchTheProtocol() async throws {
         let broker = try TestBroker.shared
@@ -224,6 +224,23 @@ struct RuntimeTests {
         #expect(offer.id.hasPrefix("router."))
         try await standby.stop()
         await connection.close()
+    }
+
+    /// What `.stopsServices` is for: a test that fails while its runtime runs does not leave that runtime
+    /// holding the shards. Were it left running, the successor here would stay a standby.
+    @Test func aRuntimeLeftRunningByAFailedTestIsStoppedWithIt() async throws {
+        struct Failed: Error {}
+        let broker = try TestBroker.shared
+        await #expect(throws: Failed.self) {
+            try await StopsServicesTrait().provideScope(for: Test.current!, testCase: Test.Case.current) {
+                let leftRunning = try RunningService<RouterAdapter>.start(broker, name: "router-left-running")
+                try await leftRunning.waitUntilEveryShard(.active)
+                throw Failed()
+            }
+        }
+        let successor = try RunningService<RouterAdapter>.start(broker, name: "router-successor")
+        try await successor.waitUntilEveryShard(.active, timeout: .seconds(10))
+        try await successor.stop()
     }
 
     @Test func badInputIsDeadLetteredWithAReasonAndAnInvalidAgentCommandIsAnswered() async throws {
