@@ -34,6 +34,11 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
     /// Connects, declares the topology and runs the shards until the task is cancelled. Then it stops taking
     /// deliveries, finishes the batches in flight, writes a snapshot for each active shard and closes the
     /// connection. Call it once.
+    ///
+    /// When the broker ends a shard's journal or queue subscription (the queue was deleted, its channel
+    /// closed), the shard can neither stand by nor go on writing, and holding its queue would keep a standby
+    /// from taking over. So the runtime stops the same way and throws `SubscriptionLost`; its supervisor
+    /// starts it again, and the new run declares the topology and subscribes afresh.
     public func run() async throws {
         try await run(snapshotOnStop: true)
     }
@@ -47,6 +52,7 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
         }
         let connection = try await AMQPConnection.connect(amqp, logger: logger)
         readiness.setConnection(connection)
+        let (losses, lost) = AsyncStream.makeStream(of: SubscriptionLost.self)
         var workers: [ShardWorker<Adapter>] = []
         do {
             try await connection.declare(
@@ -58,7 +64,7 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
                 workers.append(
                     try await ShardWorker<Adapter>.start(
                         shard: shard, configuration: configuration, connection: connection, readiness: readiness,
-                        logger: logger))
+                        lost: lost, logger: logger))
             }
         } catch {
             for worker in workers { await worker.stop() }
@@ -66,13 +72,27 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
             throw error
         }
         logger.info("running", metadata: ["shards": "\(configuration.shards)", "instance": "\(configuration.instanceName)"])
-        await withTaskGroup(of: Void.self) { group in
+        // The writers run until cancelled: by this task's cancellation, or here at the first lost subscription.
+        let firstLoss = await withTaskGroup(of: SubscriptionLost?.self) { group in
             for worker in workers {
-                group.addTask { await worker.runWriter(snapshotOnStop: snapshotOnStop) }
+                group.addTask {
+                    await worker.runWriter(snapshotOnStop: snapshotOnStop)
+                    return nil
+                }
             }
+            group.addTask { await losses.first { _ in true } }
+            var firstLoss: SubscriptionLost?
+            for await loss in group {
+                guard let loss, firstLoss == nil else { continue }
+                firstLoss = loss
+                logger.error("stopping: a shard lost a subscription", metadata: ["error": "\(loss)"])
+                group.cancelAll()
+            }
+            return firstLoss
         }
         for worker in workers { await worker.stop() }
         await connection.close()
+        if let firstLoss { throw firstLoss }
         logger.info("stopped")
     }
 
@@ -93,4 +113,13 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
             throw InvalidConfiguration(description: "prefetch, confirm window and snapshot interval must be at least 1")
         }
     }
+}
+
+/// The broker ended one of a shard's subscriptions while the runtime ran.
+public struct SubscriptionLost: Error, CustomStringConvertible {
+    public let shard: Int
+    public let queue: String
+    public let reason: String
+
+    public var description: String { "shard \(shard) lost its subscription to \(queue): \(reason)" }
 }

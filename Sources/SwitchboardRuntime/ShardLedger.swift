@@ -28,11 +28,14 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         case timedOut(Duration)
         /// Another writer's marker came after ours: this instance is no longer the shard's writer.
         case superseded
+        /// This instance no longer reads the journal: nothing it waits for can arrive.
+        case journalEnded
 
         var description: String {
             switch self {
             case .timedOut(let duration): "the journal did not reach the expected entry within \(duration)"
             case .superseded: "another instance started writing this shard's journal"
+            case .journalEnded: "this instance no longer reads the shard's journal"
             }
         }
     }
@@ -88,6 +91,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private(set) var nextDeadline: Instant?
     private var waiters: [UInt64: Waiter] = [:]
     private var nextWaiterID: UInt64 = 0
+    private var journalEnded = false
     private let logger: Logger
 
     /// `clock` is the wall clock, to tell old history from the present.
@@ -317,7 +321,14 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         }
     }
 
+    /// The journal subscription ended: every wait fails, now and from now on.
+    func endOfJournal() {
+        journalEnded = true
+        resumeSatisfiedWaiters()
+    }
+
     private func isSatisfied(_ condition: Condition) throws(WaitFailure) -> Bool {
+        guard !journalEnded else { throw .journalEnded }
         switch condition {
         case .markerRead(let nonce):
             return lastMarker == nonce

@@ -51,12 +51,16 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private let journalName: String
     private let background = Mutex<[Task<Void, Never>]>([])
     private let consumers = Mutex<[AMQPConsumer]>([])
+    /// Told when the broker ends a subscription; set once `stop()` ends them instead.
+    private let lost: AsyncStream<SubscriptionLost>.Continuation
+    private let stopping = Atomic<Bool>(false)
 
     private init(
         shard: Int, configuration: ShardRuntimeConfiguration, connection: AMQPConnection, publisher: AMQPPublisher,
-        readiness: Readiness, logger: Logger
+        readiness: Readiness, lost: AsyncStream<SubscriptionLost>.Continuation, logger: Logger
     ) {
         self.shard = shard
+        self.lost = lost
         self.configuration = configuration
         self.connection = connection
         self.publisher = publisher
@@ -72,14 +76,15 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     }
 
     /// Subscribes to the journal (tailing from its start) and to the shard queue, and starts the pulses.
+    /// A subscription the broker ends (not `stop()`) is reported to `lost`.
     static func start(
         shard: Int, configuration: ShardRuntimeConfiguration, connection: AMQPConnection, readiness: Readiness,
-        logger: Logger
+        lost: AsyncStream<SubscriptionLost>.Continuation, logger: Logger
     ) async throws -> ShardWorker {
         let publisher = try await connection.publisher(confirmWindow: configuration.confirmWindow)
         let worker = ShardWorker(
             shard: shard, configuration: configuration, connection: connection, publisher: publisher,
-            readiness: readiness, logger: logger)
+            readiness: readiness, lost: lost, logger: logger)
         try await worker.subscribe()
         return worker
     }
@@ -89,7 +94,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             queue: journalName, prefetch: configuration.prefetch,
             arguments: ["x-stream-offset": StreamOffset.first.argument])
         consumers.withLock { $0.append(journal) }
-        let follower = Task { [ledger, logger, readiness, shard] in
+        let follower = Task { [ledger, journalName] in
             do {
                 for try await delivery in journal {
                     do {
@@ -103,21 +108,22 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                     }
                     try? delivery.ack()
                 }
+                self.subscriptionEnded(journalName, error: nil)
             } catch {
-                // Without its journal the shard can neither stand by nor take over: no longer ready.
-                logger.error("the journal subscription ended", metadata: ["error": "\(error)"])
-                readiness.subscriptionEnded(shard: shard)
+                self.subscriptionEnded(journalName, error: error)
             }
+            // Without its journal the shard can neither stand by nor write: waiting for it would be in vain.
+            await ledger.endOfJournal()
         }
         readiness.set(.standby, shard: shard)
         let queue = try await connection.consume(queue: queueName, prefetch: configuration.prefetch)
         consumers.withLock { $0.append(queue) }
-        let pump = Task { [inbox, logger, readiness, shard] in
+        let pump = Task { [inbox, queueName] in
             do {
                 for try await delivery in queue { inbox.add(delivery) }
+                self.subscriptionEnded(queueName, error: nil)
             } catch {
-                logger.error("the shard queue subscription ended", metadata: ["error": "\(error)"])
-                readiness.subscriptionEnded(shard: shard)
+                self.subscriptionEnded(queueName, error: error)
             }
         }
         let pulses = Task { [publisher, queueName, configuration, logger] in
@@ -134,8 +140,19 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         background.withLock { $0 += [follower, pump, pulses] }
     }
 
+    /// A subscription ended without `stop()`: the broker cancelled it (queue deleted, stream member gone) or
+    /// closed its channel.
+    private func subscriptionEnded(_ queue: String, error: (any Error)?) {
+        guard !stopping.load(ordering: .acquiring) else { return }
+        let loss = SubscriptionLost(shard: shard, queue: queue, reason: error.map { "\($0)" } ?? "the broker ended it")
+        logger.error("a subscription ended", metadata: ["queue": "\(queue)", "reason": "\(loss.reason)"])
+        readiness.subscriptionEnded(shard: shard)
+        lost.yield(loss)
+    }
+
     /// Stops the subscriptions and the pulses; unacknowledged deliveries go back to the queue.
     func stop() async {
+        stopping.store(true, ordering: .releasing)
         timer.schedule(nil, now: Self.wallClock())
         for consumer in consumers.withLock({ $0 }) { consumer.cancel() }
         let tasks = background.withLock { $0 }

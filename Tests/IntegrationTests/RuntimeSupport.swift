@@ -54,6 +54,12 @@ extension Trait where Self == StopsServicesTrait {
 struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
     let runtime: ServiceRuntime<Adapter>
     private let task: Task<Void, any Error>
+    /// How `run` ended, once it has.
+    private let outcome: Outcome
+
+    private final class Outcome: Sendable {
+        let result = Mutex<Result<Void, any Error>?>(nil)
+    }
 
     /// Starts a runtime on `shards` of `shardCount` with short pulses; `snapshotOnStop: false` stops like a crash.
     /// A Router is given `routerAdmission` unless `admission` is set, as `switchboard-router` is given
@@ -77,12 +83,21 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
             configuration.admission = routerAdmission
         }
         let runtime = ServiceRuntime<Adapter>(configuration: configuration, logger: Logger(label: "switchboard.test.\(name)"))
-        let task = Task { try await runtime.run(snapshotOnStop: snapshotOnStop) }
+        let outcome = Outcome()
+        let task = Task {
+            do {
+                try await runtime.run(snapshotOnStop: snapshotOnStop)
+                outcome.result.withLock { $0 = .success(()) }
+            } catch {
+                outcome.result.withLock { $0 = .failure(error) }
+                throw error
+            }
+        }
         started.add {
             task.cancel()
             _ = try? await task.value
         }
-        return RunningService(runtime: runtime, task: task)
+        return RunningService(runtime: runtime, task: task, outcome: outcome)
     }
 
     /// Waits until the topology is declared and every shard is a tailing standby or active.
@@ -96,6 +111,13 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
             let shards = runtime.readiness.shards
             return !shards.isEmpty && shards.values.allSatisfy { $0 == phase }
         }
+    }
+
+    /// Waits until the runtime stops by itself, and returns the error it threw (`nil` when it returned).
+    func waitUntilItStops(timeout: Duration = .seconds(30)) async throws -> (any Error)? {
+        try await waitUntil("the runtime stops", timeout: timeout) { outcome.result.withLock { $0 != nil } }
+        guard case .failure(let error) = outcome.result.withLock({ $0 }) else { return nil }
+        return error
     }
 
     /// Cancels the runtime and waits until it has stopped.

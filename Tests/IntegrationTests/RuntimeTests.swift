@@ -375,17 +375,36 @@ extension RuntimeTests {
         await connection.close()
     }
 
-    @Test func aShardWhoseQueueIsDeletedIsNoLongerReady() async throws {
+    /// A shard whose queue subscription the broker ended cannot go on: the runtime is no longer ready and
+    /// stops with an error, for its supervisor to start it again.
+    @Test func aShardWhoseQueueIsDeletedStopsTheRuntime() async throws {
         let broker = try TestBroker.shared
         let router = try RunningService<RouterAdapter>.start(broker, name: "router-lost-queue")
         try await router.waitUntilReady()
-        try await broker.ctl("delete_queue", "-p", "switchboard", ServiceTopology.shardQueue(.router, shard: 1))
+        let queue = ServiceTopology.shardQueue(.router, shard: 1)
+        try await broker.ctl("delete_queue", "-p", "switchboard", queue)
         try await waitUntil("readiness reports the lost subscription") {
             !router.runtime.readiness.isReady && router.runtime.readiness.shards[1] == .starting
         }
-        #expect(router.runtime.readiness.shards[0] != .starting)
-        #expect(router.runtime.readiness.isAlive)
-        try await router.stop()
+        let lost = try #require(try await router.waitUntilItStops() as? SubscriptionLost)
+        #expect(lost.shard == 1 && lost.queue == queue)
+    }
+
+    /// An instance that lost one shard's journal gives up all its shards rather than hold their queues: the
+    /// standby of another of its shards takes that one over.
+    @Test func anInstanceThatLostAJournalLetsTheStandbyTakeOverItsOtherShards() async throws {
+        let broker = try TestBroker.shared
+        let active = try RunningService<RouterAdapter>.start(broker, name: "router-lost-journal")
+        try await active.waitUntilEveryShard(.active)
+        let standby = try RunningService<RouterAdapter>.start(broker, name: "router-standby-0", shards: [0])
+        try await standby.waitUntilEveryShard(.standby)
+
+        let journal = ServiceTopology.journal(.router, shard: 1)
+        try await broker.ctl("delete_queue", "-p", "switchboard", journal)
+        let lost = try #require(try await active.waitUntilItStops() as? SubscriptionLost)
+        #expect(lost.shard == 1 && lost.queue == journal)
+        try await standby.waitUntilEveryShard(.active, timeout: .seconds(15))
+        try await standby.stop()
     }
 }
 
