@@ -54,7 +54,8 @@ public struct AMQPDelivery: Sendable {
 /// Deliveries from one queue, in order, as an `AsyncSequence`.
 ///
 /// It survives reconnects: the connection subscribes again with the same queue, prefetch and arguments
-/// (a stream consumer resumes after the last offset it received). It ends with an error when the broker
+/// (a stream consumer resumes after the last offset it received; a queue the broker has not recovered yet is
+/// waited for, up to `ConnectionDriver.missingQueueGrace`). It ends with an error when the broker
 /// cancels the subscription (queue deleted) or closes its channel, and without one on `cancel()` or
 /// `AMQPConnection.close()`. Dropping the sequence or cancelling its iterating task cancels it too.
 public struct AMQPConsumer: AsyncSequence, Sendable {

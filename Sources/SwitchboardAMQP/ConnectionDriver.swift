@@ -162,6 +162,8 @@ final class ConnectionDriver: @unchecked Sendable {
     private var blockedSince: ContinuousClock.Instant?
     private var controlChannelOpen = false
     private var topologies: [Topology] = []
+    /// Since when reconnect attempts have found a subscribed queue missing; `nil` once a restore succeeds.
+    private var queueMissingSince: ContinuousClock.Instant?
     private var pendingDeclarations: [PendingDeclaration] = []
     private var publishers: [UInt16: PublisherChannel] = [:]
     private var consumers: [UInt16: ConsumerChannel] = [:]
@@ -964,6 +966,7 @@ final class ConnectionDriver: @unchecked Sendable {
             link = .connected(connection)
             shared.generation.add(1, ordering: .relaxed)
             try restore(on: connection)
+            queueMissingSince = nil
             shared.setState(.connected)
             logger.info("AMQP connection re-established", metadata: ["failedAttempts": "\(failedAttempts)"])
         } catch {
@@ -1009,9 +1012,10 @@ final class ConnectionDriver: @unchecked Sendable {
         for (channel, consumer) in consumers.sorted(by: { $0.key < $1.key }) {
             if let error = try channelFailure(of: { () throws(CallFailure) in try subscribe(channel, consumer, on: connection) }) {
                 // A broker that has just started may accept connections before every queue is up again (a
-                // stream's or quorum queue's process still starting). That passes: this reconnect attempt
-                // fails, and the next one, after the usual pause, subscribes again.
-                if Self.isStillStarting(error) { throw .connection(error) }
+                // stream's or quorum queue's process still starting, a durable queue not yet recovered).
+                // That passes: this reconnect attempt fails, and the next one, after the usual pause,
+                // subscribes again. A queue missing for longer was deleted: its consumer ends.
+                if Self.isStillStarting(error) || queueMayStillAppear(error) { throw .connection(error) }
                 logger.error(
                     "subscribing again after reconnecting failed; the consumer ends",
                     metadata: ["queue": "\(consumer.spec.queue)", "error": "\(error)"])
@@ -1027,6 +1031,19 @@ final class ConnectionDriver: @unchecked Sendable {
     private static func isStillStarting(_ error: AMQPError) -> Bool {
         guard case .notFound(_, let detail) = error else { return false }
         return detail.contains("is down or inaccessible")
+    }
+
+    /// How long reconnect attempts wait for a subscribed queue that the broker says does not exist.
+    static var missingQueueGrace: Duration { .seconds(30) }
+
+    /// True for "no queue" while the queues of this connection's subscriptions have been missing for less
+    /// than `missingQueueGrace`.
+    private func queueMayStillAppear(_ error: AMQPError) -> Bool {
+        guard case .notFound = error else { return false }
+        let now = ContinuousClock.now
+        let since = queueMissingSince ?? now
+        queueMissingSince = since
+        return since.duration(to: now) < Self.missingQueueGrace
     }
 
     /// Runs `call`, returning a channel-level failure instead of throwing it.

@@ -51,8 +51,9 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private let journalName: String
     private let background = Mutex<[Task<Void, Never>]>([])
     private let consumers = Mutex<[AMQPConsumer]>([])
-    /// Told when the broker ends a subscription; set once `stop()` ends them instead.
+    /// Where a subscription that the broker ended is reported.
     private let lost: AsyncStream<SubscriptionLost>.Continuation
+    /// Set by `stop()`: the subscriptions it ends are no loss.
     private let stopping = Atomic<Bool>(false)
 
     private init(

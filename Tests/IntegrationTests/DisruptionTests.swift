@@ -88,6 +88,41 @@ import Testing
         }
     }
 
+    /// A queue missing when the connection comes back (here a transient one, gone with the broker's restart;
+    /// after a crash, a durable one the broker has not recovered yet) is waited for: reconnect attempts go
+    /// on failing until it is there again, and its consumer goes on instead of ending.
+    @Test func afterAReconnectAConsumerWaitsForItsQueueToBeThereAgain() async throws {
+        try await TestBroker.withDedicatedNode(label: "missing") { broker in
+            let queue = uniqueName("missing")
+            let transient = Topology(queues: [.init(queue, durable: false)])
+            // Declared by a connection of its own, closed at once: the consumer's does not declare it again.
+            let declaring = try await broker.connect(name: "missing-declarer")
+            try await declaring.declare(transient)
+            await declaring.close()
+            let consuming = try await broker.connect(name: "missing-consumer")
+            let consumer = try await consuming.consume(queue: queue, prefetch: 10)
+
+            try await broker.ctl("stop_app")
+            try await waitUntil("the connection notices") { consuming.state != .connected }
+            try await broker.ctl("start_app")
+            let probe = try await broker.connect(name: "missing-probe")
+            #expect(try await probe.consumerCount(ofQueue: queue) == nil, "the transient queue went with the restart")
+            let failedBefore = consuming.state.failedAttempts
+            try await waitUntil("a reconnect attempt fails for want of the queue") {
+                consuming.state.failedAttempts > failedBefore
+            }
+
+            try await probe.declare(transient)
+            try await waitUntil("the connection is back") { consuming.state == .connected }
+            let publisher = try await probe.publisher()
+            try await publisher.publish(body(number: 7), exchange: "", routingKey: queue, properties: persistentProperties(number: 7), mandatory: true)
+            let delivered = try await receive(1, from: consumer, timeout: .seconds(30))
+            #expect(delivered.compactMap(messageNumber) == [7])
+            await probe.close()
+            await consuming.close()
+        }
+    }
+
     @Test func publishersWaitWhileTheBrokerIsBlockedAndResumeAfterwards() async throws {
         try await TestBroker.withDedicatedNode(label: "alarm") { broker in
             let publishing = try await broker.connect(name: "alarm-publisher")
@@ -180,15 +215,18 @@ import Testing
     }
 }
 
-/// Publishes until the broker confirms, retrying what a lost connection left unconfirmed.
+/// Publishes until the broker confirms it has the message in the queue, retrying what a lost connection left
+/// unconfirmed and what the broker returned because the queue was not there yet after its restart.
 private func publishUntilConfirmed(_ number: Int, to queue: String, with publisher: AMQPPublisher) async throws {
     while true {
         do {
-            try await publisher.publish(body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number))
+            try await publisher.publish(
+                body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number),
+                mandatory: true)
             return
         } catch let error as AMQPError {
             switch error {
-            case .connectionLost, .notConnected:
+            case .connectionLost, .notConnected, .publishReturned:
                 continue
             default:
                 throw error
@@ -219,4 +257,12 @@ final class NumberSource: Sendable {
 
     func stop() { state.withLock { $0.stopped = true } }
     var issued: Int { state.withLock { $0.next } }
+}
+
+extension AMQPConnectionState {
+    /// Failed reconnect attempts so far; 0 while connected.
+    fileprivate var failedAttempts: Int {
+        guard case .reconnecting(let failedAttempts) = self else { return 0 }
+        return failedAttempts
+    }
 }
