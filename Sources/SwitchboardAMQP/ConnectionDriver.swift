@@ -940,23 +940,28 @@ final class ConnectionDriver: @unchecked Sendable {
             failedAttempts: 0, nextAttempt: now + configuration.reconnectBackoff.delay(afterFailedAttempts: 0),
             since: now, lastError: "\(error)")
         shared.setState(.reconnecting(failedAttempts: 0))
+        forgetChannels(failingInFlightWith: .connectionLost(reason: "\(error)"))
+        logger.warning("AMQP connection lost; reconnecting", metadata: ["error": "\(error)"])
+    }
+
+    /// Marks every channel of a connection that is gone as closed, so that the next connection opens each
+    /// again before using it (the broker closes a connection that uses a channel it did not open).
+    private func forgetChannels(failingInFlightWith error: AMQPError) {
         controlChannelOpen = false
         if isBlocked {
             isBlocked = false
             blockedSince = nil
             shared.setBlocked(false)
         }
-        let lost = AMQPError.connectionLost(reason: "\(error)")
         for publisher in publishers.values {
             publisher.isOpen = false
-            failInFlight(publisher, with: lost)
+            failInFlight(publisher, with: error)
         }
         for consumer in consumers.values {
             consumer.handOverBurst()
             consumer.consumerTag = nil
             consumer.incoming = nil
         }
-        logger.warning("AMQP connection lost; reconnecting", metadata: ["error": "\(error)"])
     }
 
     private func reconnect() {
@@ -971,7 +976,11 @@ final class ConnectionDriver: @unchecked Sendable {
             logger.info("AMQP connection re-established", metadata: ["failedAttempts": "\(failedAttempts)"])
         } catch {
             let reason = "\(Self.amqpError(error))"
-            if case .connected(let connection) = link { amqp_destroy_connection(connection) }
+            if case .connected(let connection) = link {
+                amqp_destroy_connection(connection)
+                // The attempt may have opened channels (the control channel, publishers, consumers) first.
+                forgetChannels(failingInFlightWith: .connectionLost(reason: reason))
+            }
             let attempts = failedAttempts + 1
             let delay = configuration.reconnectBackoff.delay(afterFailedAttempts: attempts)
             link = .disconnected(failedAttempts: attempts, nextAttempt: .now + delay, since: since, lastError: reason)

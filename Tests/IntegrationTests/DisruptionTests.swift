@@ -100,6 +100,9 @@ import Testing
             try await declaring.declare(transient)
             await declaring.close()
             let consuming = try await broker.connect(name: "missing-consumer")
+            // A topology of its own, declared again at the start of every attempt: an attempt that fails after
+            // opening channels must not leave the next one using them unopened.
+            try await consuming.declare(Topology(exchanges: [.init(uniqueName("missing-own"), kind: .fanout)]))
             let consumer = try await consuming.consume(queue: queue, prefetch: 10)
 
             try await broker.ctl("stop_app")
