@@ -116,9 +116,10 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             // Without its journal the shard can neither stand by nor write: waiting for it would be in vain.
             await ledger.endOfJournal()
         }
-        readiness.set(.standby, shard: shard)
         let queue = try await connection.consume(queue: queueName, prefetch: configuration.prefetch)
         consumers.withLock { $0.append(queue) }
+        // Ready to take over only once the broker can hand it the shard queue.
+        readiness.set(.standby, shard: shard)
         let pump = Task { [inbox, queueName] in
             do {
                 for try await delivery in queue { inbox.add(delivery) }
