@@ -49,7 +49,9 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private let logger: Logger
     private let queueName: String
     private let journalName: String
+    /// The journal follower and the queue pump.
     private let background = Mutex<[Task<Void, Never>]>([])
+    private let pulses = Mutex<Task<Void, Never>?>(nil)
     private let consumers = Mutex<[AMQPConsumer]>([])
     /// Where a subscription that the broker ended is reported.
     private let lost: AsyncStream<SubscriptionLost>.Continuation
@@ -128,7 +130,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 self.subscriptionEnded(queueName, error: error)
             }
         }
-        let pulses = Task { [publisher, queueName, configuration, logger] in
+        let pulsing = Task { [publisher, queueName, configuration, logger] in
             let properties = AMQPProperties(headers: [Self.pulseHeader: true], type: "tick")
             while !Task.isCancelled {
                 do {
@@ -139,7 +141,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 try? await Task.sleep(for: configuration.pulseInterval)
             }
         }
-        background.withLock { $0 += [follower, pump, pulses] }
+        background.withLock { $0 += [follower, pump] }
+        pulses.withLock { $0 = pulsing }
     }
 
     /// A subscription ended without `stop()`: the broker cancelled it (queue deleted, stream member gone) or
@@ -156,6 +159,9 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     func stop() async {
         stopping.store(true, ordering: .releasing)
         timer.schedule(nil, now: Self.wallClock())
+        // Not awaited: while the connection is lost, a pulse waits for it to come back (up to the AMQP
+        // configuration's reconnectWaitTimeout, a minute), and closing the connection ends that wait.
+        pulses.withLock { $0 }?.cancel()
         for consumer in consumers.withLock({ $0 }) { consumer.cancel() }
         let tasks = background.withLock { $0 }
         for task in tasks { task.cancel() }

@@ -1,6 +1,8 @@
 import Logging
 import Synchronization
 import SwitchboardAMQP
+import SwitchboardCommon
+@testable import SwitchboardRuntime
 import SwitchboardTestSupport
 import Testing
 
@@ -123,6 +125,24 @@ import Testing
             #expect(delivered.compactMap(messageNumber) == [7])
             await probe.close()
             await consuming.close()
+        }
+    }
+
+    /// A service asked to stop while the broker is away stops at once: nothing it still has to do needs
+    /// the broker. (A pulse waiting for the connection used to hold it for up to a minute, past the
+    /// systemd units' 30 s stop timeout.)
+    @Test(.stopsServices) func aRuntimeStopsPromptlyWhileTheBrokerIsAway() async throws {
+        try await TestBroker.withDedicatedNode(label: "away") { broker in
+            let router = try RunningService<RouterAdapter>.start(broker, name: "router-away")
+            try await router.waitUntilReady()
+            try await broker.ctl("stop_app")
+            // Three failed attempts (100 + 200 + 400 ms) outlast the pulse interval (200 ms): a pulse is waiting.
+            try await waitUntil("the runtime has been reconnecting for a while") {
+                (router.runtime.readiness.connectionState?.failedAttempts ?? 0) >= 3
+            }
+            router.cancel()
+            let error = try await router.waitUntilItStops(timeout: .seconds(15))
+            #expect(error == nil, "it stopped as on SIGTERM, not with \(String(describing: error))")
         }
     }
 

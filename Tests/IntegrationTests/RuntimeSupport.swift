@@ -120,9 +120,14 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
         return error
     }
 
+    /// Asks the runtime to stop, as SIGTERM does, without waiting (`waitUntilItStops`).
+    func cancel() {
+        task.cancel()
+    }
+
     /// Cancels the runtime and waits until it has stopped.
     func stop() async throws {
-        task.cancel()
+        cancel()
         try await task.value
     }
 }
