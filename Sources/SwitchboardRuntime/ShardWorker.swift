@@ -118,7 +118,15 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             // Without its journal the shard can neither stand by nor write: waiting for it would be in vain.
             await ledger.endOfJournal()
         }
-        let queue = try await connection.consume(queue: queueName, prefetch: configuration.prefetch)
+        let queue: AMQPConsumer
+        do {
+            queue = try await connection.consume(queue: queueName, prefetch: configuration.prefetch)
+        } catch {
+            // This worker is not started: its journal subscription ends here, and that is no loss.
+            stopping.store(true, ordering: .releasing)
+            journal.cancel()
+            throw error
+        }
         consumers.withLock { $0.append(queue) }
         // Ready to take over only once the broker can hand it the shard queue.
         readiness.set(.standby, shard: shard)
