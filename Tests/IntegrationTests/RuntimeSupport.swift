@@ -113,7 +113,8 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
         }
     }
 
-    /// Waits until the runtime stops by itself, and returns the error it threw (`nil` when it returned).
+    /// Waits until the runtime has stopped, by itself or after `cancel()`, and returns the error it threw
+    /// (`nil` when it returned).
     func waitUntilItStops(timeout: Duration = .seconds(30)) async throws -> (any Error)? {
         try await waitUntil("the runtime stops", timeout: timeout) { outcome.result.withLock { $0 != nil } }
         guard case .failure(let error) = outcome.result.withLock({ $0 }) else { return nil }
