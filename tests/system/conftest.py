@@ -108,6 +108,16 @@ class Broker:
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: not Path(f"/proc/{pid}").exists(), 30, lambda: "the killed node to be gone")
 
+    def hash_rings(self):
+        """Each consistent-hash exchange's ring as the broker holds it (bucket -> queue), sorted: the buckets
+        decide which shard queue a desk's messages go to."""
+        expression = ("lists:sort([{element(4, element(2, R)), lists:sort(maps:to_list(maps:map("
+                      "fun(_, Q) -> element(4, Q) end, element(3, R))))} "
+                      "|| R <- ets:tab2list(rabbit_exchange_type_consistent_hash_ring_state)]).")
+        result = subprocess.run([str(REPO_ROOT / "scripts/rabbitmq-node.sh"), "ctl", "eval", expression],
+                                env=self.env, check=True, capture_output=True, text=True)
+        return " ".join(result.stdout.split())
+
     def ctl(self, *arguments):
         """rabbitmqctl against this node."""
         subprocess.run([str(REPO_ROOT / "scripts/rabbitmq-node.sh"), "ctl", *arguments], env=self.env, check=True,
