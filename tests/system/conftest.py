@@ -114,14 +114,12 @@ class Broker:
         expression = ("lists:sort([{element(4, element(2, R)), lists:sort(maps:to_list(maps:map("
                       "fun(_, Q) -> element(4, Q) end, element(3, R))))} "
                       "|| R <- ets:tab2list(rabbit_exchange_type_consistent_hash_ring_state)]).")
-        result = subprocess.run([str(REPO_ROOT / "scripts/rabbitmq-node.sh"), "ctl", "eval", expression],
-                                env=self.env, check=True, capture_output=True, text=True)
-        return " ".join(result.stdout.split())
+        return " ".join(self.ctl("eval", expression).split())
 
     def ctl(self, *arguments):
-        """rabbitmqctl against this node."""
-        subprocess.run([str(REPO_ROOT / "scripts/rabbitmq-node.sh"), "ctl", *arguments], env=self.env, check=True,
-                       stdout=subprocess.DEVNULL)
+        """rabbitmqctl against this node; returns what it printed."""
+        return subprocess.run([str(REPO_ROOT / "scripts/rabbitmq-node.sh"), "ctl", *arguments], env=self.env,
+                              check=True, stdout=subprocess.PIPE, text=True).stdout
 
 
 class Services:

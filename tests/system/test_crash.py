@@ -9,7 +9,7 @@ import time
 import uuid
 from collections import Counter
 
-from conftest import TEST_USER, DurableDeskClient, now_rfc3339
+from conftest import SERVICES, TEST_USER, DurableDeskClient, now_rfc3339
 
 
 def accept_every_ring(desk, accepted):
@@ -215,7 +215,7 @@ def test_broker_killed_under_load_loses_no_conversation_and_assigns_none_twice(s
         broker.kill9()
         broker.node("start")
         desk.reconnect(timeout=120)
-        for service in ("router", "notifier", "closer"):
+        for service in SERVICES:
             for instance in services.instances(service):
                 services.wait_ready(instance)
         # The rings decide which shard queue a desk's messages reach: changed, they send the desk's inputs to a
