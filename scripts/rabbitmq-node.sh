@@ -2,7 +2,10 @@
 # One project-local RabbitMQ node: its own name, ports, data folder and Erlang cookie.
 # It never touches the system's node or any node with another name.
 #
-#   scripts/rabbitmq-node.sh start|stop|wipe|status|ctl <rabbitmqctl args>
+#   scripts/rabbitmq-node.sh start|stop|wipe|status|open|ctl <rabbitmqctl args>
+#
+# The node boots with publishing blocked; `start` opens it once the consistent-hash rings are in order
+# (deploy/rabbitmq/hash-rings.sh). After `ctl start_app`, run `open` likewise.
 #
 # Environment (defaults in brackets):
 #   SB_NODE_NAME [switchboard@localhost]  SB_AMQP_PORT [5673]  SB_MGMT_PORT [15673]
@@ -148,6 +151,8 @@ write_node_files() {
         echo "definitions.local.path = $node_dir/definitions.json"
         echo "# The development user of definitions.json may only connect from this machine."
         echo "loopback_users.switchboard = true"
+        echo "# Publishers stay blocked after every boot until deploy/rabbitmq/hash-rings.sh opens the node."
+        echo "vm_memory_high_watermark.relative = 0.0"
         # Settings of a plugin that is not enabled would stop the node from booting.
         if plugin_enabled rabbitmq_management; then
             echo "management.tcp.ip = 127.0.0.1"
@@ -227,8 +232,12 @@ start() {
         print_failure_logs
         die "did not finish booting"
     fi
+    open
     say "running: $(endpoints)"
 }
+
+# Puts the hash rings in order, then lets publishers in.
+open() { "$repo_root/deploy/rabbitmq/hash-rings.sh" open "${as_node_user[@]}" "$rabbitmq_bin/rabbitmqctl" -n "$node_name"; }
 
 stop() {
     if ! is_running; then
@@ -267,6 +276,7 @@ case $command in
     stop) stop ;;
     wipe) wipe ;;
     status) status ;;
+    open) open ;;
     ctl) ctl "$@" ;;
-    *) echo "usage: $0 start|stop|wipe|status|ctl <rabbitmqctl args>" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|wipe|status|open|ctl <rabbitmqctl args>" >&2; exit 2 ;;
 esac

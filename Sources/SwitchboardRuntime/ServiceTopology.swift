@@ -85,7 +85,13 @@ public enum ServiceTopology {
             topology.bindings.append(
                 .init(from: ContractExchange.inbound.rawValue, to: .exchange(hash), routingKey: "message.posted"))
         }
-        for shard in 0..<shards {
+        // In the order of the shard queues' names (`shard.10` before `shard.2`): the hash ring gives its buckets to
+        // the bindings in the order they were added, and deploy/rabbitmq/hash-rings.sh rebuilds it after every
+        // broker boot in that order, so a desk stays on its shard across restarts.
+        let inRingOrder = (0..<shards).sorted {
+            shardQueue(service, shard: $0).utf8.lexicographicallyPrecedes(shardQueue(service, shard: $1).utf8)
+        }
+        for shard in inRingOrder {
             let queue = shardQueue(service, shard: shard)
             topology.queues.append(
                 Topology.Queue(

@@ -110,6 +110,7 @@ import Testing
             try await broker.ctl("stop_app")
             try await waitUntil("the connection notices") { consuming.state != .connected }
             try await broker.ctl("start_app")
+            try await broker.open()
             let probe = try await broker.connect(name: "missing-probe")
             #expect(try await probe.consumerCount(ofQueue: queue) == nil, "the transient queue went with the restart")
             let failedBefore = consuming.state.failedAttempts

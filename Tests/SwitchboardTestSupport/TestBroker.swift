@@ -130,6 +130,9 @@ public final class TestBroker: Sendable {
 
     public func start() async throws { _ = try await runScript(["start"]) }
     public func stop() async throws { _ = try await runScript(["stop"]) }
+    /// What `start` does once the node has booted: puts the hash rings in order and lets publishers in. A node
+    /// whose application was restarted with `ctl("start_app")` blocks publishers until then.
+    public func open() async throws { _ = try await runScript(["open"]) }
 
     /// Runs rabbitmqctl against this node and returns what it printed.
     @discardableResult

@@ -197,6 +197,7 @@ def test_broker_killed_under_load_loses_no_conversation_and_assigns_none_twice(s
     # deploy/README.md). One graceful restart of the application keeps them safe, as a deployment does.
     broker.ctl("stop_app")
     broker.ctl("start_app")
+    broker.node("open")
     desk = DurableDeskClient(broker.url, f"t{uuid.uuid4().hex[:8]}broker", user_id=TEST_USER)
     try:
         conversations = [f"load-{n}" for n in range(200)]
