@@ -115,6 +115,14 @@ public final class AMQPConnection: Sendable {
         return AMQPConsumer(stream: stream, shared: shared, channel: channel)
     }
 
+    /// From now on, while the connection is lost, publishes and declarations fail at once with
+    /// `AMQPError.notConnected` instead of waiting for the reconnect; the ones waiting now fail too. For a
+    /// service that is stopping: what it still has in flight may finish while the broker is there, but
+    /// nothing waits for the broker to come back. Reconnecting goes on.
+    public func stopWaitingForReconnects() {
+        _ = shared.submit(.stopWaitingForReconnects)
+    }
+
     /// Closes every channel and the connection. Consumers end; publishes not yet confirmed fail with
     /// `AMQPError.connectionClosed`, so await your publishes first.
     public func close() async {

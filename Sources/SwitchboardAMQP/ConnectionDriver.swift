@@ -172,6 +172,8 @@ final class ConnectionDriver: @unchecked Sendable {
     private var commandBuffer: [DriverCommand] = []
     private var closeContinuations: [CheckedContinuation<Void, Never>] = []
     private var closeRequested = false
+    /// Cleared by `stopWaitingForReconnects`: while disconnected, callers then wait for nothing.
+    private var waitsForReconnects = true
     private var nextSubscription: UInt64 = 1
     private var idleTurns = 0
     /// The eventfd and the socket, reused by every poll(2).
@@ -378,6 +380,8 @@ final class ConnectionDriver: @unchecked Sendable {
         case .close(let continuation):
             if let continuation { closeContinuations.append(continuation) }
             closeRequested = true
+        case .stopWaitingForReconnects:
+            waitsForReconnects = false
         }
     }
 
@@ -414,7 +418,7 @@ final class ConnectionDriver: @unchecked Sendable {
         case .consume(_, let stream, let continuation):
             stream.finish()
             continuation.resume(throwing: error)
-        case .cancelConsumer, .settle: break
+        case .cancelConsumer, .settle, .stopWaitingForReconnects: break
         case .close(let continuation): continuation?.resume()
         }
     }
@@ -1074,7 +1078,7 @@ final class ConnectionDriver: @unchecked Sendable {
     private var currentWait: (since: ContinuousClock.Instant, limit: Duration, error: AMQPError)? {
         switch link {
         case .disconnected(_, _, let since, let lastError):
-            let limit = configuration.reconnectWaitTimeout
+            let limit = waitsForReconnects ? configuration.reconnectWaitTimeout : .zero
             return (since, limit, .notConnected(waited: limit, lastError: lastError))
         case .connected:
             guard let blockedSince else { return nil }

@@ -64,6 +64,8 @@ enum DriverCommand: Sendable {
     case cancelConsumer(channel: UInt16)
     case settle(channel: UInt16, subscription: UInt64, deliveryTag: UInt64, Settlement)
     case close(CheckedContinuation<Void, Never>?)
+    /// From now on, what waits for a reconnect fails at once (see `AMQPConnection.stopWaitingForReconnects`).
+    case stopWaitingForReconnects
 }
 
 /// The thread-safe meeting point of callers and the I/O thread: a command inbox with an eventfd

@@ -73,7 +73,22 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
         }
         logger.info("running", metadata: ["shards": "\(configuration.shards)", "instance": "\(configuration.instanceName)"])
         // The writers run until cancelled: by this task's cancellation, or here at the first lost subscription.
-        let firstLoss = await withTaskGroup(of: SubscriptionLost?.self) { group in
+        // Stopping, they finish what they have in flight if the broker is there, but wait for no reconnect.
+        let firstLoss = await withTaskCancellationHandler {
+            await runWriters(workers, snapshotOnStop: snapshotOnStop, losses: losses)
+        } onCancel: {
+            connection.stopWaitingForReconnects()
+        }
+        for worker in workers { await worker.stop() }
+        await connection.close()
+        if let firstLoss { throw firstLoss }
+        logger.info("stopped")
+    }
+
+    private func runWriters(
+        _ workers: [ShardWorker<Adapter>], snapshotOnStop: Bool, losses: AsyncStream<SubscriptionLost>
+    ) async -> SubscriptionLost? {
+        await withTaskGroup(of: SubscriptionLost?.self) { group in
             for worker in workers {
                 group.addTask {
                     await worker.runWriter(snapshotOnStop: snapshotOnStop)
@@ -90,10 +105,6 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
             }
             return firstLoss
         }
-        for worker in workers { await worker.stop() }
-        await connection.close()
-        if let firstLoss { throw firstLoss }
-        logger.info("stopped")
     }
 
     private func validate() throws(InvalidConfiguration) {

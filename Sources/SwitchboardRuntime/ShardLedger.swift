@@ -54,7 +54,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private struct Waiter {
         let condition: Condition
         let continuation: CheckedContinuation<Void, any Error>
-        let timeout: Task<Void, Never>
+        var timeout: Task<Void, Never>
     }
 
     /// How the ledger takes entries in.
@@ -90,6 +90,8 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private var tail: [AppliedEntry] = []
     private(set) var nextDeadline: Instant?
     private var waiters: [UInt64: Waiter] = [:]
+    /// Set once the instance stops: no wait, under way or to come, lasts longer.
+    private var stopGrace: Duration?
     private var nextWaiterID: UInt64 = 0
     private var journalEnded = false
     private let logger: Logger
@@ -311,13 +313,31 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         if try isSatisfied(condition) { return }
         let id = nextWaiterID
         nextWaiterID += 1
+        let timeout = min(timeout, stopGrace ?? timeout)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let timer = Task { [weak self] in
-                // Cancelled when the condition is settled first.
-                guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                await self?.settle(id, with: .failure(WaitFailure.timedOut(timeout)))
-            }
-            waiters[id] = Waiter(condition: condition, continuation: continuation, timeout: timer)
+            waiters[id] = Waiter(condition: condition, continuation: continuation, timeout: timer(id, timeout))
+        }
+    }
+
+    /// How many waits are under way.
+    var waiting: Int { waiters.count }
+
+    /// The instance is stopping: a wait lasts `grace` at most from now on. While the broker is there, what a
+    /// writer waits for comes within milliseconds; while it is away, nothing comes, and a wait must not hold
+    /// the shutdown for the whole catch-up timeout.
+    func shortenWaits(to grace: Duration) {
+        stopGrace = grace
+        for id in waiters.keys {
+            waiters[id]?.timeout.cancel()
+            waiters[id]?.timeout = timer(id, grace)
+        }
+    }
+
+    /// Fails wait `id` after `timeout`; cancelled when the wait is settled first.
+    private func timer(_ id: UInt64, _ timeout: Duration) -> Task<Void, Never> {
+        Task { [weak self] in
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            await self?.settle(id, with: .failure(WaitFailure.timedOut(timeout)))
         }
     }
 

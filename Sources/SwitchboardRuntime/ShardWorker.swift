@@ -180,8 +180,19 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     // MARK: - Writing
 
     /// Processes deliveries while this instance is the shard's active consumer; returns when cancelled,
-    /// after finishing the batch in flight (and writing a snapshot when `snapshotOnStop`).
+    /// after finishing the batch in flight (and writing a snapshot when `snapshotOnStop`). Finishing waits
+    /// for the journal `stopGrace` at most: with the broker away, nothing it waits for would come.
     func runWriter(snapshotOnStop: Bool) async {
+        await withTaskCancellationHandler {
+            await write(snapshotOnStop: snapshotOnStop)
+        } onCancel: { [ledger] in
+            Task { await ledger.shortenWaits(to: Self.stopGrace) }
+        }
+    }
+
+    static var stopGrace: Duration { .seconds(5) }
+
+    private func write(snapshotOnStop: Bool) async {
         var term: Term?
         // Deliveries taken while this instance could not write, processed once it can. They are kept, not
         // requeued: every requeue counts toward the shard queue's delivery limit, so an outage of the journal

@@ -129,6 +129,34 @@ import Testing
         }
     }
 
+    /// Told to stop waiting for reconnects, a connection fails what waits for the broker at once (instead of
+    /// after `reconnectWaitTimeout`, a minute) and goes on reconnecting: what a stopping service needs.
+    @Test func aConnectionToldToStopWaitingForReconnectsFailsPublishesAtOnce() async throws {
+        try await TestBroker.withDedicatedNode(label: "nowait") { broker in
+            let queue = uniqueName("nowait")
+            let connection = try await broker.connect(name: "nowait")
+            try await connection.declare(Topology(queues: [.init(queue)]))
+            let publisher = try await connection.publisher()
+            func publish(_ number: Int) async throws {
+                try await publisher.publish(
+                    body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number))
+            }
+            try await broker.ctl("stop_app")
+            try await waitUntil("the connection notices") { connection.state != .connected }
+            let started = ContinuousClock.now
+            let waiting = Task { try await publish(1) }
+            connection.stopWaitingForReconnects()
+            await #expect(throws: AMQPError.self) { try await waiting.value }
+            await #expect(throws: AMQPError.self) { try await publish(2) }
+            #expect(started.duration(to: .now) < .seconds(30), "failed long before the reconnect wait timeout")
+            try await broker.ctl("start_app")
+            try await broker.open()
+            try await waitUntil("the connection is back") { connection.state == .connected }
+            try await publish(3)
+            await connection.close()
+        }
+    }
+
     /// A service asked to stop while the broker is away stops at once: nothing it still has to do needs
     /// the broker. (A pulse waiting for the connection used to hold it for up to a minute, past the
     /// systemd units' 30 s stop timeout.)
