@@ -193,6 +193,8 @@ print_failure_logs() {
 start() {
     claim_node_dir
     if is_running; then
+        # Opened again in case its application was restarted (`ctl start_app`) since.
+        open
         say "already running: $(endpoints)"
         return 0
     fi

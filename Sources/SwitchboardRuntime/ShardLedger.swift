@@ -24,7 +24,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         case applied(through: UInt64, epoch: String)
     }
 
-    enum WaitFailure: Error, CustomStringConvertible {
+    enum WaitFailure: Error, Equatable, CustomStringConvertible {
         case timedOut(Duration)
         /// Another writer's marker came after ours: this instance is no longer the shard's writer.
         case superseded
