@@ -75,7 +75,7 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
         // The writers run until cancelled: by this task's cancellation, or here at the first lost subscription.
         // Stopping, they finish what they have in flight if the broker is there, but wait for no reconnect.
         let firstLoss = await withTaskCancellationHandler {
-            await runWriters(workers, snapshotOnStop: snapshotOnStop, losses: losses)
+            await runWriters(workers, snapshotOnStop: snapshotOnStop, losses: losses, connection: connection)
         } onCancel: {
             connection.stopWaitingForReconnects()
         }
@@ -86,7 +86,8 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
     }
 
     private func runWriters(
-        _ workers: [ShardWorker<Adapter>], snapshotOnStop: Bool, losses: AsyncStream<SubscriptionLost>
+        _ workers: [ShardWorker<Adapter>], snapshotOnStop: Bool, losses: AsyncStream<SubscriptionLost>,
+        connection: AMQPConnection
     ) async -> SubscriptionLost? {
         await withTaskGroup(of: SubscriptionLost?.self) { group in
             for worker in workers {
@@ -101,6 +102,7 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
                 guard let loss, firstLoss == nil else { continue }
                 firstLoss = loss
                 logger.error("stopping: a shard lost a subscription", metadata: ["error": "\(loss)"])
+                connection.stopWaitingForReconnects()
                 group.cancelAll()
             }
             return firstLoss
