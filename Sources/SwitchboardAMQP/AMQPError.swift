@@ -27,7 +27,8 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
     case publishReturned(exchange: String, routingKey: String, code: UInt16, detail: String)
     /// The broker blocked publishing (memory or disk alarm) for longer than the configured wait.
     case blockedTimeout(waited: Duration)
-    /// The connection was down for longer than the configured wait.
+    /// The connection was down for longer than the configured wait (zero once told to stop waiting for
+    /// reconnects).
     case notConnected(waited: Duration, lastError: String)
     /// The delivery came over a connection that has since been lost: it cannot be acknowledged,
     /// and the broker delivers the message again.
@@ -67,6 +68,8 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
             return "the mandatory message published to '\(exchange)' with key '\(routingKey)' was returned (\(code) \(detail)): no queue is bound for it"
         case .blockedTimeout(let waited):
             return "the broker blocked publishing (resource alarm) for longer than \(waited)"
+        case .notConnected(.zero, let lastError):
+            return "not connected to the broker, and no longer waiting for it (the connection's owner is stopping); last error: \(lastError)"
         case .notConnected(let waited, let lastError):
             return "not connected to the broker for longer than \(waited); last error: \(lastError)"
         case .deliveryChannelGone(let deliveryTag):
