@@ -73,23 +73,7 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
         }
         logger.info("running", metadata: ["shards": "\(configuration.shards)", "instance": "\(configuration.instanceName)"])
         // The writers run until cancelled: by this task's cancellation, or here at the first lost subscription.
-        // Stopping, they finish what they have in flight if the broker is there, but wait for no reconnect.
-        let firstLoss = await withTaskCancellationHandler {
-            await runWriters(workers, snapshotOnStop: snapshotOnStop, losses: losses, connection: connection)
-        } onCancel: {
-            connection.stopWaitingForReconnects()
-        }
-        for worker in workers { await worker.stop() }
-        await connection.close()
-        if let firstLoss { throw firstLoss }
-        logger.info("stopped")
-    }
-
-    private func runWriters(
-        _ workers: [ShardWorker<Adapter>], snapshotOnStop: Bool, losses: AsyncStream<SubscriptionLost>,
-        connection: AMQPConnection
-    ) async -> SubscriptionLost? {
-        await withTaskGroup(of: SubscriptionLost?.self) { group in
+        let firstLoss = await withTaskGroup(of: SubscriptionLost?.self) { group in
             for worker in workers {
                 group.addTask {
                     await worker.runWriter(snapshotOnStop: snapshotOnStop)
@@ -102,11 +86,14 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
                 guard let loss, firstLoss == nil else { continue }
                 firstLoss = loss
                 logger.error("stopping: a shard lost a subscription", metadata: ["error": "\(loss)"])
-                connection.stopWaitingForReconnects()
                 group.cancelAll()
             }
             return firstLoss
         }
+        for worker in workers { await worker.stop() }
+        await connection.close()
+        if let firstLoss { throw firstLoss }
+        logger.info("stopped")
     }
 
     private func validate() throws(InvalidConfiguration) {

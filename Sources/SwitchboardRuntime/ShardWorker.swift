@@ -180,12 +180,15 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     // MARK: - Writing
 
     /// Processes deliveries while this instance is the shard's active consumer; returns when cancelled,
-    /// after finishing the batch in flight (and writing a snapshot when `snapshotOnStop`). Finishing waits
-    /// for the journal `stopGrace` at most: with the broker away, nothing it waits for would come.
+    /// after finishing the batch in flight (and writing a snapshot when `snapshotOnStop`). Finishing waits for
+    /// no reconnect and for the journal `stopGrace` at most: with the broker away, nothing it waits for
+    /// would come. (Every writer of the runtime is cancelled when it stops, so the connection, which they
+    /// share, is told by each.)
     func runWriter(snapshotOnStop: Bool) async {
         await withTaskCancellationHandler {
             await write(snapshotOnStop: snapshotOnStop)
-        } onCancel: { [ledger] in
+        } onCancel: { [connection, ledger] in
+            connection.stopWaitingForReconnects()
             Task { await ledger.shortenWaits(to: Self.stopGrace) }
         }
     }
