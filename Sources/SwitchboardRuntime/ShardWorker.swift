@@ -21,6 +21,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         var lastSnapshotAt: ContinuousClock.Instant
         /// A snapshot being encoded off the writer's path, appended at the first batch after it is ready.
         var encodingSnapshot: EncodingSnapshot?
+        /// The last batch's effects, while the broker confirms them and the next batch is journaled.
+        var pending: PendingEffects?
 
         mutating func restartSnapshotCounters() {
             entriesSinceSnapshot = 0
@@ -206,28 +208,31 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             let (taken, oldestArrival, timerFiredAt) = inbox.take(max: Int(configuration.prefetch))
             if let oldestArrival { metrics.stages.inboxWait.recordInterval(since: oldestArrival) }
             if let timerFiredAt { metrics.stages.timerToBatch.recordInterval(since: timerFiredAt) }
-            guard let newest = taken.last ?? held.last else {
-                guard timerFiredAt != nil, let active = term else { continue }
+            let deliveries: [AMQPDelivery]
+            if let newest = taken.last ?? held.last {
+                // Deliveries of an earlier connection cannot be acknowledged; the broker delivers them again.
+                deliveries = (held + taken).filter { $0.connectionGeneration == newest.connectionGeneration }
+                held = []
+                if term?.connectionGeneration != newest.connectionGeneration {
+                    if term != nil { demote(reason: "the connection was re-established") }
+                    term = await activate(connectionGeneration: newest.connectionGeneration)
+                }
+            } else {
+                // Nothing new: a tick that may be due, or the last batch's confirms (which wake the writer) to settle.
+                guard term != nil else { continue }
                 // Without a connection this instance may no longer be the shard's writer.
                 guard connection.state == .connected else {
                     demote(reason: "the connection was lost")
                     term = nil
                     continue
                 }
-                term = await runBatch([], term: active)
-                continue
+                deliveries = []
             }
-            // Deliveries of an earlier connection cannot be acknowledged; the broker delivers them again.
-            let deliveries = (held + taken).filter { $0.connectionGeneration == newest.connectionGeneration }
-            held = []
-            if term?.connectionGeneration != newest.connectionGeneration {
-                if term != nil { demote(reason: "the connection was re-established") }
-                term = await activate(connectionGeneration: newest.connectionGeneration)
-            }
-            if let active = term { term = await runBatch(deliveries, term: active) }
+            var unsettled = deliveries
+            if let active = term { (term, unsettled) = await runBatch(deliveries, term: active) }
             if term == nil {
                 // Tried again after a pause that grows while the failures last: no busy loop, no flood of logs.
-                held = deliveries
+                held = unsettled
                 try? await Task.sleep(for: takeoverBackoff.delay(afterFailedAttempts: failedAttempts))
                 failedAttempts += 1
                 inbox.wake()
@@ -235,26 +240,34 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 failedAttempts = 0
             }
         }
-        if snapshotOnStop, var active = term, active.entriesSinceSnapshot > 0 || active.encodingSnapshot != nil {
+        if var active = term {
             do {
-                try await writeSnapshot(&active)
+                try await settle(&active)
+                if snapshotOnStop, active.entriesSinceSnapshot > 0 || active.encodingSnapshot != nil {
+                    try await writeSnapshot(&active)
+                }
             } catch {
-                logger.error("no snapshot at shutdown", metadata: ["error": "\(error)"])
+                logger.error("the last batch or the snapshot at shutdown failed", metadata: ["error": "\(error)"])
             }
+            demote(reason: "shutting down")
         }
-        if term != nil { demote(reason: "shutting down") }
     }
 
-    /// Runs one batch; returns the term to continue with, or `nil` when this instance must catch up again.
-    private func runBatch(_ deliveries: [AMQPDelivery], term: Term) async -> Term? {
+    /// Runs one batch (with no deliveries: a tick if one is due, and the last batch's effects settled).
+    /// Returns the term to continue with, or `nil` when this instance must catch up again
+    /// with the deliveries not yet acknowledged, to be processed again then.
+    private func runBatch(
+        _ deliveries: [AMQPDelivery], term: Term
+    ) async -> (term: Term?, unsettled: [AMQPDelivery]) {
         var term = term
         do {
             try await process(deliveries, term: &term)
-            return term
+            return (term, [])
         } catch {
             logger.warning("batch failed; this shard catches up again before it continues", metadata: ["error": "\(error)"])
             demote(reason: "\(error)")
-            return nil
+            // Until its effects are confirmed, a pending batch's deliveries are unacknowledged as well.
+            return (nil, (term.pending?.deliveries ?? []) + deliveries)
         }
     }
 
@@ -293,8 +306,18 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         logger.info("shard standing by", metadata: ["reason": "\(reason)"])
     }
 
+    /// Journals the deliveries (and a tick, when the core's deadline has passed), applies them as
+    /// read back, settles the last batch's effects, then publishes these effects and leaves them pending:
+    /// the next batch is journaled while the broker confirms them.
     private func process(_ deliveries: [AMQPDelivery], term: inout Term) async throws {
         let started = ContinuousClock.now
+        // A snapshot covers only entries whose effects are confirmed: those after it are published again at
+        // a takeover, those before it never.
+        if term.encodingSnapshot == nil, term.snapshotDue(configuration) {
+            try await settle(&term)
+            await startSnapshot(&term)
+        }
+        try await appendEncodedSnapshot(&term)
         let now = Self.wallClock()
         let firstSeq = term.nextSeq
         // Each entry with its delivery as decoded here (none for a tick), for the ledger to apply as read back.
@@ -340,19 +363,35 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             term.entriesSinceSnapshot += entries.count
             effects += outgoing(for: await ledger.applied(firstSeq...lastSeq))
         }
-        let publishing = ContinuousClock.now
-        try await publishAll(effects)
-        metrics.stages.effectsConfirm.recordInterval(since: publishing)
-        if let last = deliveries.last {
+        try await settle(&term)
+        // Nothing after this throws: on a failure, the deliveries are either this batch's or pending ones.
+        if !effects.isEmpty || !deliveries.isEmpty {
+            term.pending = PendingEffects(
+                confirmation: Task { [publisher, inbox, metrics] in
+                    defer { inbox.wake() }
+                    let publishing = ContinuousClock.now
+                    try await publisher.publish(contentsOf: effects)
+                    metrics.stages.effectsConfirm.recordInterval(since: publishing)
+                },
+                deliveries: deliveries)
+        }
+        timer.schedule(await ledger.nextDeadline, now: Self.wallClock())
+        // Not a batch: the writer woken to settle the last one.
+        guard !deliveries.isEmpty || !entries.isEmpty else { return }
+        metrics.batchSize.record(deliveries.count)
+        metrics.processing.recordInterval(since: started)
+    }
+
+    /// Waits for the pending batch's effects to be confirmed, then acknowledges its deliveries.
+    private func settle(_ term: inout Term) async throws {
+        guard let pending = term.pending else { return }
+        try await pending.confirmation.value
+        if let last = pending.deliveries.last {
             let acking = ContinuousClock.now
             try last.ack(multiple: true)
             metrics.stages.ack.recordInterval(since: acking)
         }
-        timer.schedule(await ledger.nextDeadline, now: Self.wallClock())
-        try await appendEncodedSnapshot(&term)
-        if term.encodingSnapshot == nil, term.snapshotDue(configuration) { await startSnapshot(&term) }
-        metrics.batchSize.record(deliveries.count)
-        metrics.processing.recordInterval(since: started)
+        term.pending = nil
     }
 
     /// Encodes and appends a snapshot of the core as it is now (at a takeover and at shutdown).
@@ -496,6 +535,14 @@ extension Metrics.Timer {
 /// The pauses between a shard writer's attempts to take over after a failure: from 100 ms, doubling up to 5 s,
 /// as the connection's own reconnects.
 let takeoverBackoff = ReconnectBackoff(initialDelay: .milliseconds(100), maximumDelay: .seconds(5))
+
+/// A batch whose effects were published and are not yet all confirmed, and its deliveries, acknowledged once
+/// they are. One at most: the next batch is journaled and applied meanwhile, but its own effects go out only
+/// after these are confirmed, so effects keep the order of the journal, and a failure stops both batches.
+struct PendingEffects: Sendable {
+    let confirmation: Task<Void, any Error>
+    let deliveries: [AMQPDelivery]
+}
 
 /// The outcome of encoding a snapshot off the writer's path; the writer polls it between batches.
 final class EncodingSnapshot: Sendable {

@@ -375,6 +375,72 @@ extension RuntimeTests {
         await connection.close()
     }
 
+    /// Effects the broker refuses (a nack) fail their batch: the shard catches up again and publishes them again
+    /// under the same ids until the broker takes them, and what came in meanwhile waits. Nothing is decided
+    /// twice, and every delivery is acknowledged in the end.
+    @Test func effectsTheBrokerRefusesArePublishedAgainUntilItTakesThem() async throws {
+        let broker = try TestBroker.shared
+        let router = try RunningService<RouterAdapter>.start(broker, name: "router-refused")
+        try await router.waitUntilEveryShard(.active)
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "refused")
+        for body: InboundBody in [
+            .deskConfigure(DeskSettingsPatch()),
+            .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 2)),
+            .agentStatus(agent: ann, status: .online),
+        ] {
+            try await publisher.publish(desk.wire(body))
+        }
+        try await events.waitForEvent(desk: desk.desk, "ann is online") { event in
+            if case .agentChanged(_, let status, _, _, _, _) = event.body { return status == .online }
+            return false
+        }
+        // A queue that takes no message while a policy limits it to none: the broker nacks every offer.made,
+        // though the other queues take it.
+        let refusing = uniqueName("refusing")
+        try await connection.declare(Topology(
+            queues: [.init(refusing, exclusive: true, autoDelete: true)],
+            bindings: [.init(from: ContractExchange.events.rawValue, to: .queue(refusing), routingKey: "offer.made")]))
+        let taken = try await Collector(consumer: connection.consume(queue: refusing, prefetch: 100))
+        try await broker.ctl(
+            "set_policy", "-p", "switchboard", "--apply-to", "queues", "--priority", "100", refusing, "^\(refusing)$",
+            #"{"max-length": 0, "overflow": "reject-publish"}"#)
+        try await waitUntil("the policy applies") {
+            try await broker.ctl("list_queues", "-p", "switchboard", "name", "policy").contains("\(refusing)\t\(refusing)")
+        }
+        try await publisher.publish(desk.wire(.conversationRequested(ConversationRequest(conversation: chat1, user: user1))))
+        func offers() -> [String] { events.routerEvents(desk: desk.desk).filter { $0.event.body.offerMade != nil }.map(\.id) }
+        try await waitUntil("the refused offer is published again") { offers().count >= 2 }
+        try await publisher.publish(desk.wire(.agentSync(agent: ann)))
+        #expect(taken.deliveries.isEmpty)
+
+        try await broker.ctl("clear_policy", "-p", "switchboard", refusing)
+        try await waitUntil("the refusing queue takes the offer once allowed to") {
+            taken.deliveries.contains { delivery in
+                (try? WireCodec.decodeRouterEvent(Data(delivery.body)))?.message.desk == desk.desk
+            }
+        }
+        try await events.waitForEvent(desk: desk.desk, "agent.state, after the offer is taken") { event in
+            if case .agentState = event.body { return true }
+            return false
+        }
+        // One decision, published again under its one id; no seq skipped or given twice.
+        #expect(Set(offers()).count == 1, "\(offers())")
+        let seen = events.routerEvents(desk: desk.desk)
+        let seqsByID = Dictionary(grouping: seen, by: \.id).mapValues { Set($0.map(\.event.seq)) }
+        #expect(seqsByID.values.allSatisfy { $0.count == 1 })
+        let seqs = Set(seen.map(\.event.seq))
+        #expect(seqs == Set(1...UInt64(seqs.count)) && seqsByID.count == seqs.count)
+        // Every delivery is acknowledged once its effects are confirmed (a pulse may be in flight at a look).
+        let shardQueues = (0..<2).map { ServiceTopology.shardQueue(.router, shard: $0) }
+        try await waitUntil("the shard queues hold nothing") {
+            let listed = try await broker.ctl("list_queues", "-p", "switchboard", "name", "messages")
+            return listed.split(separator: "\n").filter { line in shardQueues.contains { line.hasPrefix("\($0)\t") } }
+                .allSatisfy { $0.hasSuffix("\t0") }
+        }
+        try await router.stop()
+        await connection.close()
+    }
+
     /// A shard whose queue subscription the broker ended cannot go on: the runtime is no longer ready and
     /// stops with an error, for its supervisor to start it again.
     @Test func aShardWhoseQueueIsDeletedStopsTheRuntime() async throws {
