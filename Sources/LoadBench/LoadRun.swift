@@ -62,6 +62,8 @@ struct LoadResult: Codable {
     var serviceDeliveriesPerConversation: Double
     var meanBodyBytes: Int
     var requestToRingAtMax: LatencySummary
+    /// At a rate far below the maximum, before it: the latency of a quiet system, the floor for the others.
+    var atTrickle: PacedPhase
     var at25Percent: PacedPhase
     var at75Percent: PacedPhase
     var expiryToNextRing: LatencySummary
@@ -103,6 +105,7 @@ struct LoadRun {
         say("warming up: one conversation per desk")
         for _ in desks.load { await players.start(.lifecycle) }
         try await drain(players, within: .seconds(60))
+        let atTrickle = try await paced(players, rate: options.trickleRate, withTimers: false)
 
         say("closed loop, \(options.concurrency) conversations in flight, \(options.phaseSeconds) s")
         let before = try ServiceCounters.scrape(options.metricsEndpoints)
@@ -145,7 +148,7 @@ struct LoadRun {
             journalAppendsPerConversation: moved.journalAppends / conversations,
             serviceDeliveriesPerConversation: moved.inputsConsumed / conversations,
             meanBodyBytes: bytes.1 > 0 ? bytes.0 / bytes.1 : 0, requestToRingAtMax: requestToRingAtMax,
-            at25Percent: at25, at75Percent: at75,
+            atTrickle: atTrickle, at25Percent: at25, at75Percent: at75,
             expiryToNextRing: await LatencySummary(players.expiryToNextRing),
             inactivityToClosure: await LatencySummary(players.inactivityToClosure),
             publishFailures: await players.publishFailures, cpuAtMax: cpuAtMax, cpuWindowSeconds: cpuWindow)

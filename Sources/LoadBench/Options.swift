@@ -9,6 +9,8 @@ struct RunOptions {
     var phaseSeconds: Int
     /// Conversations in flight at once while searching the maximum rate.
     var concurrency: Int
+    /// Conversations per second of the quiet phase that measures request→ring's floor.
+    var trickleRate: Double
     /// Conversations of each timer kind (ring expiry, inactivity close).
     var timerConversations: Int
     /// The broker's and the services' processes, whose CPU time the closed-loop phase reads.
@@ -19,6 +21,7 @@ struct RunOptions {
             parsing: arguments,
             allowed: [
                 "--url", "--metrics", "--out", "--seconds", "--concurrency", "--timer-conversations", "--processes",
+                "--trickle-rate",
             ])
         url = try values.string("--url")
         metricsEndpoints = try values.string("--metrics").split(separator: ",").map(String.init)
@@ -26,6 +29,7 @@ struct RunOptions {
         phaseSeconds = try values.positiveInt("--seconds", default: 20)
         concurrency = try values.positiveInt("--concurrency", default: 400)
         timerConversations = try values.positiveInt("--timer-conversations", default: 150)
+        trickleRate = Double(try values.positiveInt("--trickle-rate", default: 20))
         cpu = try CPUProbe(parsing: values.optionalString("--processes"))
     }
 }

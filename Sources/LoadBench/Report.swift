@@ -135,6 +135,8 @@ private func markdown(_ report: SystemReport) -> String {
         "",
         "| measurement | count | p50 | p99 | max |",
         "|---|---|---|---|---|",
+        latencyRow(String(format: "request→ring at a trickle (%.1f/s, before the maximum)", load.atTrickle.targetPerSecond),
+            load.atTrickle.requestToRing),
         latencyRow(String(format: "request→ring at 25%% (%.1f/s)", load.at25Percent.targetPerSecond), load.at25Percent.requestToRing),
         latencyRow(String(format: "request→ring at 75%% (%.1f/s)", load.at75Percent.targetPerSecond), load.at75Percent.requestToRing),
         latencyRow("request→ring at the maximum (closed loop)", load.requestToRingAtMax),
