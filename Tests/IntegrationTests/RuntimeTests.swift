@@ -163,9 +163,10 @@ struct RuntimeTests {
         ]
         for _ in 0..<15 { bodies += [.agentStatus(agent: ann, status: .online), .agentStatus(agent: ann, status: .break)] }
         for body in bodies {
+            // Counted before publishing: the event can come before this test looks again.
+            let count = events.routerEvents(desk: desk.desk).count
             try await publisher.publish(desk.wire(body))
             // One at a time: every input its own batch, so snapshots start and land between them.
-            let count = events.routerEvents(desk: desk.desk).count
             try await waitUntil("the input's event") { events.routerEvents(desk: desk.desk).count > count }
         }
         let deskName = desk.desk.rawValue
