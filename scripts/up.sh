@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Starts everything `make run` needs: the local RabbitMQ node, then switchboard-router, -notifier,
-# -closer and -gateway (release builds) in the background, and waits until each reports ready.
+# -closer and -gateway (release builds) in the background, and waits until each reports ready. Each
+# runs under scripts/supervise.sh, which starts it again when it fails, as the systemd units do.
 # Idempotent: what already runs is left alone. Prints the agent page's sign-in links.
 #
-# Logs go to var/log/<service>.log, pids to var/run/<service>.pid (both git-ignored). The gateway's
+# Logs go to var/log/<service>.log, pids to var/run/<service>.pid (the service's) and
+# var/run/<service>.supervisor.pid (both git-ignored). The gateway's
 # sign-in tokens are made once, at random, in var/gateway/tokens.json and kept across runs.
 # Environment: SCRATCH_PATH [.build] build folder; UP_READY_TIMEOUT [180] seconds per service;
 # GATEWAY_PORT [8080]; GATEWAY_AMQP_URL [the services' broker URL] e.g. with the switchboard-gateway user;
@@ -35,6 +37,15 @@ running_pid() {
     [[ -s $pid_file ]] || return 1
     pid=$(<"$pid_file")
     [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "switchboard-$1" || return 1
+    echo "$pid"
+}
+
+# The pid of the service's supervisor, if it still runs.
+supervisor_pid() {
+    local pid_file=$run_dir/$1.supervisor.pid pid
+    [[ -s $pid_file ]] || return 1
+    pid=$(<"$pid_file")
+    [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "supervise.sh $run_dir/$1.pid" || return 1
     echo "$pid"
 }
 
@@ -74,7 +85,7 @@ fi
 for entry in "${services[@]}"; do
     service=${entry%%:*}
     port=${entry##*:}
-    if pid=$(running_pid "$service"); then
+    if pid=$(supervisor_pid "$service") || pid=$(running_pid "$service"); then
         say "switchboard-$service already running (pid $pid)"
         continue
     fi
@@ -84,9 +95,11 @@ for entry in "${services[@]}"; do
         [[ -n ${GATEWAY_AMQP_URL:-} ]] && options+=(--amqp-url "$GATEWAY_AMQP_URL")
     fi
     # A new session: Ctrl-C on the demo in the foreground must not reach the services.
-    setsid "$bin_dir/switchboard-$service" "${options[@]}" </dev/null >>"$log_dir/$service.log" 2>&1 &
-    echo $! >"$run_dir/$service.pid"
-    say "started switchboard-$service (pid $!, health http://127.0.0.1:$port/health/ready)"
+    rm -f "$run_dir/$service.pid"
+    setsid scripts/supervise.sh "$run_dir/$service.pid" -- "$bin_dir/switchboard-$service" "${options[@]}" \
+        </dev/null >>"$log_dir/$service.log" 2>&1 &
+    echo $! >"$run_dir/$service.supervisor.pid"
+    say "started switchboard-$service (supervisor pid $!, health http://127.0.0.1:$port/health/ready)"
 done
 
 for entry in "${services[@]}"; do
@@ -94,7 +107,7 @@ for entry in "${services[@]}"; do
     port=${entry##*:}
     deadline=$((SECONDS + ready_timeout))
     until is_ready "$port"; do
-        if ! running_pid "$service" >/dev/null; then
+        if ! running_pid "$service" >/dev/null && ! supervisor_pid "$service" >/dev/null; then
             tail -n 30 "$log_dir/$service.log" >&2 || true
             die "switchboard-$service exited; the end of $log_dir/$service.log is above"
         fi
