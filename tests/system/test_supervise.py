@@ -7,19 +7,36 @@ import subprocess
 import urllib.error
 import urllib.request
 
+import pytest
+
 from conftest import REPO_ROOT, SHARDS, free_port, wait_until
 
 SUPERVISE = REPO_ROOT / "scripts/supervise.sh"
 
 
-def supervise(tmp_path, *command, log_name="supervise.log"):
-    """Starts `command` under supervise.sh with a short restart pause; returns the supervisor and its pid file."""
+@pytest.fixture(autouse=True)
+def _groups():
+    """The process groups the test started, killed at its end however it ends: a supervisor that failed to
+    stop must not outlive its test."""
+    groups = []
+    yield groups
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def supervise(tmp_path, groups, *command, log_name="supervise.log"):
+    """Starts `command` under supervise.sh, in a process group of its own, with a short restart pause; returns
+    the supervisor and its pid file."""
     pid_file = tmp_path / "command.pid"
     log = open(tmp_path / log_name, "wb")
     supervisor = subprocess.Popen(
         [str(SUPERVISE), str(pid_file), "--", *command], stdin=subprocess.DEVNULL, stdout=log,
-        stderr=subprocess.STDOUT, env={**os.environ, "SUPERVISE_RESTART_SECONDS": "0.2"})
+        stderr=subprocess.STDOUT, env={**os.environ, "SUPERVISE_RESTART_SECONDS": "0.2"}, start_new_session=True)
     log.close()
+    groups.append(supervisor.pid)
     return supervisor, pid_file
 
 
@@ -27,7 +44,7 @@ def runs(path):
     return path.read_text().split() if path.exists() else []
 
 
-def test_a_failed_command_is_started_again_until_it_exits_0(tmp_path):
+def test_a_failed_command_is_started_again_until_it_exits_0(tmp_path, _groups):
     # Its first run exits 1, its second is killed by SIGKILL, its third exits 0: three runs, then done.
     record = tmp_path / "runs"
     script = f"""
@@ -38,7 +55,7 @@ def test_a_failed_command_is_started_again_until_it_exits_0(tmp_path):
             *) exit 0 ;;
         esac
     """
-    supervisor, pid_file = supervise(tmp_path, "bash", "-c", script)
+    supervisor, pid_file = supervise(tmp_path, _groups, "bash", "-c", script)
     assert supervisor.wait(timeout=30) == 0
     assert len(runs(record)) == 3, runs(record)
     assert runs(pid_file) == runs(record)[-1:], "the pid file names the last run"
@@ -46,21 +63,21 @@ def test_a_failed_command_is_started_again_until_it_exits_0(tmp_path):
     assert "exited with status 1; starting it again" in log and "exited with status 137; starting it again" in log
 
 
-def test_a_command_that_refuses_its_configuration_is_not_started_again(tmp_path):
+def test_a_command_that_refuses_its_configuration_is_not_started_again(tmp_path, _groups):
     record = tmp_path / "runs"
-    supervisor, _ = supervise(tmp_path, "bash", "-c", f"echo $$ >> {record}; exit 2")
+    supervisor, _ = supervise(tmp_path, _groups, "bash", "-c", f"echo $$ >> {record}; exit 2")
     assert supervisor.wait(timeout=30) == 2
     assert len(runs(record)) == 1
 
 
-def test_sigterm_stops_the_command_gracefully_and_nothing_is_started_again(tmp_path):
+def test_sigterm_stops_the_command_gracefully_and_nothing_is_started_again(tmp_path, _groups):
     record, stopped = tmp_path / "runs", tmp_path / "stopped"
     script = f"""
         trap 'echo $$ > {stopped}; exit 0' TERM
         echo $$ >> {record}
         while :; do sleep 0.05; done
     """
-    supervisor, _ = supervise(tmp_path, "bash", "-c", script)
+    supervisor, _ = supervise(tmp_path, _groups, "bash", "-c", script)
     wait_until(lambda: runs(record), 30, lambda: "the command's first run")
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(timeout=30) == 0
@@ -68,10 +85,10 @@ def test_sigterm_stops_the_command_gracefully_and_nothing_is_started_again(tmp_p
     assert len(runs(record)) == 1
 
 
-def test_a_service_killed_with_sigkill_is_started_again_and_ready(services, tmp_path):
+def test_a_service_killed_with_sigkill_is_started_again_and_ready(services, tmp_path, _groups):
     port = free_port()
     supervisor, pid_file = supervise(
-        tmp_path,
+        tmp_path, _groups,
         str(services.bin_dir / "switchboard-closer"), "--amqp-url", services.amqp_url, "--http-port", str(port),
         "--instance-name", "closer-supervised", "--shards-count", str(SHARDS), log_name="closer-supervised.log")
 
