@@ -12,10 +12,10 @@ stop_timeout=${DOWN_STOP_TIMEOUT:-20}
 say() { echo "down: $*"; }
 
 # True while `pid` still runs the service's executable (a recycled pid is someone else's).
-runs_service() { [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q "switchboard-$2"; }
+runs_service() { [[ -r /proc/$1/cmdline ]] && { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -q "switchboard-$2"; }
 
 # True while `pid` is the service's supervisor (scripts/supervise.sh).
-runs_supervisor() { [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q "supervise.sh $run_dir/$2.pid"; }
+runs_supervisor() { [[ -r /proc/$1/cmdline ]] && { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -q "supervise.sh $run_dir/$2.pid"; }
 
 for service in gateway closer notifier router; do
     # The supervisor first, so that it does not start the service again: it passes SIGTERM on.
@@ -38,9 +38,18 @@ for service in gateway closer notifier router; do
         else
             say "switchboard-$service stopped"
         fi
+    elif [[ -n $supervisor ]]; then
+        say "switchboard-$service stopped"
     fi
     if [[ -n $supervisor ]]; then
-        while runs_supervisor "$supervisor" "$service"; do sleep 0.1; done
+        deadline=$((SECONDS + stop_timeout))
+        while runs_supervisor "$supervisor" "$service" && ((SECONDS < deadline)); do sleep 0.1; done
+        if runs_supervisor "$supervisor" "$service"; then
+            kill -KILL "$supervisor"
+            pid=$(<"$pid_file")
+            if runs_service "$pid" "$service"; then kill -KILL "$pid"; fi
+            say "the supervisor of switchboard-$service (pid $supervisor) did not stop within ${stop_timeout}s: killed"
+        fi
     fi
     rm -f "$pid_file" "$supervisor_file"
 done

@@ -28,6 +28,8 @@ while :; do
     "$@" &
     child=$!
     echo "$child" >"$pid_file"
+    # A signal taken while the command was being started found no child to pass it on to.
+    if ((stopping)); then kill -TERM "$child" 2>/dev/null; fi
     # A trapped signal ends `wait` early; the command's own status comes once it has ended.
     while kill -0 "$child" 2>/dev/null; do wait "$child"; done
     wait "$child"

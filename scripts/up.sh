@@ -36,7 +36,7 @@ running_pid() {
     local pid_file=$run_dir/$1.pid pid
     [[ -s $pid_file ]] || return 1
     pid=$(<"$pid_file")
-    [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "switchboard-$1" || return 1
+    [[ -r /proc/$pid/cmdline ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q "switchboard-$1" || return 1
     echo "$pid"
 }
 
@@ -45,7 +45,7 @@ supervisor_pid() {
     local pid_file=$run_dir/$1.supervisor.pid pid
     [[ -s $pid_file ]] || return 1
     pid=$(<"$pid_file")
-    [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "supervise.sh $run_dir/$1.pid" || return 1
+    [[ -r /proc/$pid/cmdline ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q "supervise.sh $run_dir/$1.pid" || return 1
     echo "$pid"
 }
 
