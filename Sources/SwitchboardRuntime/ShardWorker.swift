@@ -367,10 +367,10 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         // Nothing after this throws: on a failure, the deliveries are either this batch's or pending ones.
         if !effects.isEmpty || !deliveries.isEmpty {
             term.pending = PendingEffects(
-                confirmation: Task { [publisher, inbox, metrics] in
+                confirmation: Task { [inbox, metrics] in
                     defer { inbox.wake() }
                     let publishing = ContinuousClock.now
-                    try await publisher.publish(contentsOf: effects)
+                    try await self.publishAll(effects)
                     metrics.stages.effectsConfirm.recordInterval(since: publishing)
                 },
                 deliveries: deliveries)
