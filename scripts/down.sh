@@ -12,10 +12,13 @@ stop_timeout=${DOWN_STOP_TIMEOUT:-20}
 say() { echo "down: $*"; }
 
 # True while `pid` still runs the service's executable (a recycled pid is someone else's).
-runs_service() { [[ -r /proc/$1/cmdline ]] && { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -q "switchboard-$2"; }
+runs_service() { runs "$1" "switchboard-$2"; }
 
 # True while `pid` is the service's supervisor (scripts/supervise.sh).
-runs_supervisor() { [[ -r /proc/$1/cmdline ]] && { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -q "supervise.sh $run_dir/$2.pid"; }
+runs_supervisor() { runs "$1" "supervise.sh $run_dir/$2.pid"; }
+
+# True while `pid` runs a command line holding `pattern` (quiet when the process ends under it).
+runs() { [[ -r /proc/$1/cmdline ]] && { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -q "$2"; }
 
 for service in gateway closer notifier router; do
     # The supervisor first, so that it does not start the service again: it passes SIGTERM on.

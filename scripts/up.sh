@@ -31,23 +31,19 @@ page_agents=(demo:frank:Frank auto:grace:Grace)
 say() { echo "up: $*"; }
 die() { echo "up: $*" >&2; exit 1; }
 
-# A pid file names a running service only if that pid still runs that executable.
-running_pid() {
-    local pid_file=$run_dir/$1.pid pid
+# The pid in `pid_file`, if that pid still runs a command line holding `pattern` (a recycled pid is
+# someone else's).
+live_pid() {
+    local pid_file=$1 pattern=$2 pid
     [[ -s $pid_file ]] || return 1
     pid=$(<"$pid_file")
-    [[ -r /proc/$pid/cmdline ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q "switchboard-$1" || return 1
+    [[ -r /proc/$pid/cmdline ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q "$pattern" || return 1
     echo "$pid"
 }
 
-# The pid of the service's supervisor, if it still runs.
-supervisor_pid() {
-    local pid_file=$run_dir/$1.supervisor.pid pid
-    [[ -s $pid_file ]] || return 1
-    pid=$(<"$pid_file")
-    [[ -r /proc/$pid/cmdline ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q "supervise.sh $run_dir/$1.pid" || return 1
-    echo "$pid"
-}
+# The pid of the service, and of its supervisor, if it still runs.
+running_pid() { live_pid "$run_dir/$1.pid" "switchboard-$1"; }
+supervisor_pid() { live_pid "$run_dir/$1.supervisor.pid" "supervise.sh $run_dir/$1.pid"; }
 
 is_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/health/ready"; }
 
