@@ -63,6 +63,36 @@ import Testing
         }
     }
 
+    /// The cores write their memories through `snapshot()` and read them through `init(restoring:)`, compiled
+    /// for their key types; `Codable` works generically. Both must read and write one form.
+    @Test func aCoresOwnSnapshotOfAMemoryIsTheFormCodableWritesAndReads() throws {
+        var recall = BoundedRecall<CloserCore.ConversationKey, CloserCore.Ending>(limit: 3)
+        let endings: [CloserCore.Ending] = [.endedByRouter, .closedByInactivity, .closedByInactivity, .endedByRouter]
+        for (number, ending) in zip(1..., endings) {
+            recall.remember(CloserCore.ConversationKey(desk: 2, conversation: try ConversationID("c\(number)")), ending)
+        }
+        let own = try WireCodec.encodeSnapshot(recall.snapshot())
+        #expect(own == (try WireCodec.encodeSnapshot(recall)))
+        typealias Snapshot = BoundedRecall<CloserCore.ConversationKey, CloserCore.Ending>.Snapshot
+        let restored = try BoundedRecall(restoring: WireCodec.decodeSnapshot(Snapshot.self, from: own))
+        #expect(restored == recall)
+        #expect(restored.oldestFirst.map(\.key.conversation.rawValue) == ["c2", "c3", "c4"])
+        var next = restored
+        next.remember(CloserCore.ConversationKey(desk: 2, conversation: try ConversationID("c5")), .endedByRouter)
+        #expect(next.oldestFirst.map(\.key.conversation.rawValue) == ["c3", "c4", "c5"], "ages go on after a restore")
+    }
+
+    /// Snapshots never repeat a key or pass the limit, but one that does is read as if remembered one by one.
+    @Test func repeatedKeysAndKeysBeyondTheLimitAreReadAsRememberedOneByOne() throws {
+        let snapshot = #"{"limit":2,"keys":["a","b","a","c"],"values":[1,2,3,4]}"#
+        let decoded = try WireCodec.decodeSnapshot(BoundedRecall<String, Int>.self, from: Data(snapshot.utf8))
+        var expected = BoundedRecall<String, Int>(limit: 2)
+        for (key, value) in [("a", 1), ("b", 2), ("a", 3), ("c", 4)] { expected.update(key, startingFrom: value) { _ in } }
+        #expect(decoded == expected)
+        #expect(decoded.oldestFirst.map(\.key) == ["b", "c"])
+        #expect(decoded["b"] == 2 && decoded["c"] == 4)
+    }
+
     @Test func snapshotsWithValuesInOneArrayStillDecode() throws {
         let earlier = #"{"limit":4,"keys":["b","d","e"],"values":[20,4,5]}"#
         let decoded = try WireCodec.decodeSnapshot(BoundedRecall<String, Int>.self, from: Data(earlier.utf8))

@@ -311,8 +311,10 @@ public struct CloserCore: Codable, Sendable, Equatable {
         limits = try container.decode(Limits.self, forKey: .limits)
         desks = try container.decode([DeskConfig].self, forKey: .desks)
         served = try container.decode(ServedColumns.self, forKey: .served).servedConversations()
-        unassigned = try container.decode(BoundedRecall.self, forKey: .unassigned)
-        ended = try container.decode(BoundedRecall.self, forKey: .ended)
+        unassigned = try BoundedRecall(
+            restoring: container.decode(BoundedRecall<ConversationKey, MessageClock>.Snapshot.self, forKey: .unassigned))
+        ended = try BoundedRecall(
+            restoring: container.decode(BoundedRecall<ConversationKey, Ending>.Snapshot.self, forKey: .ended))
         deskNumbers = Dictionary(uniqueKeysWithValues: desks.enumerated().map { ($1.id, DeskNumber($0)) })
         rebuildTimers()
     }
@@ -322,8 +324,8 @@ public struct CloserCore: Codable, Sendable, Equatable {
         try container.encode(limits, forKey: .limits)
         try container.encode(desks, forKey: .desks)
         try container.encode(ServedColumns(served), forKey: .served)
-        try container.encode(unassigned, forKey: .unassigned)
-        try container.encode(ended, forKey: .ended)
+        try container.encode(unassigned.snapshot(), forKey: .unassigned)
+        try container.encode(ended.snapshot(), forKey: .ended)
     }
 
     /// Equal when the tracked state is: the timer heap and the desk lookup are indexes over it.

@@ -89,86 +89,121 @@ protocol SnapshotLine {
     init(snapshotLine: String) throws
 }
 
-extension BoundedRecall: Codable {
-    /// The form snapshots had before keys and values were written apart.
-    private struct Remembered: Codable {
+extension BoundedRecall {
+    /// What a snapshot holds of a memory: its entries oldest first, keys apart from values, because shards
+    /// write these memories (up to a million entries) in every snapshot and one JSON value per entry would
+    /// cost most of a snapshot's time:
+    /// - `keyLines`: keys that are `SnapshotLine`s, one per line of a single string (otherwise `keys`, an array);
+    /// - `runLengths` and `runValues`: the values as runs of equal ones (a memory's values are mostly alike;
+    ///   the Router's are all `true`).
+    ///
+    /// Earlier forms are still read: `values`, one value per key, and `oldestFirst`, key-value pairs.
+    ///
+    /// A core takes `snapshot()` and `init(restoring:)` itself for its large memories rather than going through
+    /// `Codable`: there the key and value types are known, so the pass over every entry is compiled for them
+    /// instead of running generically. For 100,000 entries that made a snapshot about 2.5 times faster to write
+    /// and 3.5 times faster to read (`CoreBench`).
+    struct Snapshot: Codable {
+        var limit: Int
+        var keyLines: String?
+        var keys: [Key]?
+        var runLengths: [Int]?
+        var runValues: [Value]?
+        var values: [Value]?
+        var oldestFirst: [Remembered]?
+    }
+
+    struct Remembered: Codable {
         var key: Key
         var value: Value
     }
 
-    /// Written oldest first, keys apart from values, because shards encode these memories (up to a million
-    /// entries) in every snapshot and one JSON value per entry costs most of a snapshot's time:
-    /// - `keyLines`: keys that are `SnapshotLine`s, one per line of a single string (otherwise `keys`, an array);
-    /// - `runLengths` and `runValues`: the values as runs of equal ones (a memory's values are mostly alike;
-    ///   the Router's are all `true`). `values`, an array with one value per key, is read too.
-    private enum CodingKeys: String, CodingKey {
-        case limit, keyLines, keys, runLengths, runValues, values, oldestFirst
+    /// The snapshot form, with keys as lines when they are `SnapshotLine`s.
+    func snapshot() -> Snapshot {
+        guard let lineType = Key.self as? any SnapshotLine.Type else { return snapshot(lines: nil) }
+        return snapshot { keys in Self.lines(of: keys, as: lineType) }
     }
 
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(limit: try container.decode(Int.self, forKey: .limit))
-        guard container.contains(.keys) || container.contains(.keyLines) else {
-            for remembered in try container.decode([Remembered].self, forKey: .oldestFirst) {
+    init(restoring snapshot: Snapshot) throws {
+        try self.init(restoring: snapshot) { line in
+            guard let lineType = Key.self as? any SnapshotLine.Type else {
+                throw Self.corrupted("\(Key.self) keys cannot be read from lines")
+            }
+            return try lineType.init(snapshotLine: line) as! Key
+        }
+    }
+
+    /// `Line` is `Key`, whose type was only known at run time to be a `SnapshotLine`.
+    private static func lines<Line: SnapshotLine>(of keys: [Key], as _: Line.Type) -> String {
+        joinedLines(unsafeBitCast(keys, to: [Line].self))
+    }
+
+    fileprivate static func joinedLines<Line: SnapshotLine>(_ keys: [Line]) -> String {
+        var text = ""
+        text.reserveCapacity(keys.count * 16)
+        for (index, key) in keys.enumerated() {
+            if index > 0 { text.append("\n") }
+            text.append(key.snapshotLine)
+        }
+        return text
+    }
+
+    /// One pass over the arrivals, one lookup each.
+    fileprivate func snapshot(lines: (([Key]) -> String)?) -> Snapshot {
+        var keys: [Key] = []
+        keys.reserveCapacity(count)
+        var runLengths: [Int] = []
+        var runValues: [Value] = []
+        for arrival in arrivals {
+            guard let entry = entries[arrival.key], entry.stamp == arrival.stamp else { continue }
+            keys.append(arrival.key)
+            if runValues.last == entry.value {
+                runLengths[runLengths.count - 1] += 1
+            } else {
+                runValues.append(entry.value)
+                runLengths.append(1)
+            }
+        }
+        var snapshot = Snapshot(limit: limit, runLengths: runLengths, runValues: runValues)
+        if let lines {
+            snapshot.keyLines = lines(keys)
+        } else {
+            snapshot.keys = keys
+        }
+        return snapshot
+    }
+
+    fileprivate init(restoring snapshot: Snapshot, line: (String) throws -> Key) throws {
+        self.init(limit: snapshot.limit)
+        guard snapshot.keys != nil || snapshot.keyLines != nil else {
+            guard let pairs = snapshot.oldestFirst else { throw Self.corrupted("no keys") }
+            for remembered in pairs {
                 update(remembered.key, startingFrom: remembered.value) { _ in }
             }
             return
         }
-        let keys = try Self.decodeKeys(container)
-        let values = try Self.decodeValues(container)
-        guard keys.count == values.count else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .values, in: container, debugDescription: "\(keys.count) keys but \(values.count) values")
-        }
-        for (key, value) in zip(keys, values) {
-            update(key, startingFrom: value) { _ in }
-        }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        let live = oldestFirst
-        try container.encode(limit, forKey: .limit)
-        if Key.self is any SnapshotLine.Type {
-            try container.encode(live.map { ($0.key as! any SnapshotLine).snapshotLine }.joined(separator: "\n"), forKey: .keyLines)
+        let keys: [Key]
+        if let text = snapshot.keyLines {
+            keys = text.isEmpty
+                ? [] : try text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
+                    try line(String(Substring($0)))
+                }
         } else {
-            try container.encode(live.map(\.key), forKey: .keys)
+            keys = snapshot.keys ?? []
         }
-        var runLengths: [Int] = []
-        var runValues: [Value] = []
-        for (_, value) in live {
-            if runValues.last == value {
-                runLengths[runLengths.count - 1] += 1
-            } else {
-                runValues.append(value)
-                runLengths.append(1)
-            }
-        }
-        try container.encode(runLengths, forKey: .runLengths)
-        try container.encode(runValues, forKey: .runValues)
+        let values = try Self.values(of: snapshot)
+        guard keys.count == values.count else { throw Self.corrupted("\(keys.count) keys but \(values.count) values") }
+        restore(keys: keys, values: values)
     }
 
-    private static func decodeKeys(_ container: KeyedDecodingContainer<CodingKeys>) throws -> [Key] {
-        guard container.contains(.keyLines) else { return try container.decode([Key].self, forKey: .keys) }
-        guard let lineKey = Key.self as? any SnapshotLine.Type else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .keyLines, in: container, debugDescription: "\(Key.self) keys cannot be read from lines")
+    private static func values(of snapshot: Snapshot) throws -> [Value] {
+        guard let runValues = snapshot.runValues else {
+            guard let values = snapshot.values else { throw corrupted("no values") }
+            return values
         }
-        let text = try container.decode(String.self, forKey: .keyLines)
-        guard !text.isEmpty else { return [] }
-        return try text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { line in
-            try lineKey.init(snapshotLine: String(Substring(line))) as! Key
-        }
-    }
-
-    private static func decodeValues(_ container: KeyedDecodingContainer<CodingKeys>) throws -> [Value] {
-        guard container.contains(.runValues) else { return try container.decode([Value].self, forKey: .values) }
-        let lengths = try container.decode([Int].self, forKey: .runLengths)
-        let runValues = try container.decode([Value].self, forKey: .runValues)
+        let lengths = snapshot.runLengths ?? []
         guard lengths.count == runValues.count, lengths.allSatisfy({ $0 > 0 }) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .runLengths, in: container,
-                debugDescription: "\(lengths.count) run lengths (each at least 1) for \(runValues.count) values")
+            throw corrupted("\(lengths.count) run lengths (each at least 1) for \(runValues.count) values")
         }
         var values: [Value] = []
         values.reserveCapacity(lengths.reduce(0, +))
@@ -176,5 +211,53 @@ extension BoundedRecall: Codable {
             values.append(contentsOf: repeatElement(value, count: length))
         }
         return values
+    }
+
+    /// Remembers `keys` with `values`, oldest first, as `update` one by one would. Keys that are distinct and
+    /// within the limit, as every snapshot writes them, take one pass with no eviction checks.
+    private mutating func restore(keys: [Key], values: [Value]) {
+        var restored: [Key: Entry] = [:]
+        restored.reserveCapacity(keys.count)
+        var arrivals: Deque<Arrival> = []
+        arrivals.reserveCapacity(keys.count)
+        for index in keys.indices {
+            restored[keys[index]] = Entry(value: values[index], stamp: UInt64(index))
+            arrivals.append(Arrival(key: keys[index], stamp: UInt64(index)))
+        }
+        guard restored.count == keys.count, keys.count <= limit else {
+            for (key, value) in zip(keys, values) {
+                update(key, startingFrom: value) { _ in }
+            }
+            return
+        }
+        entries = restored
+        self.arrivals = arrivals
+        nextStamp = UInt64(keys.count)
+    }
+
+    private static func corrupted(_ description: String) -> DecodingError {
+        .dataCorrupted(DecodingError.Context(codingPath: [], debugDescription: "a remembered set: \(description)"))
+    }
+}
+
+/// Keys that are lines, known as such where the memory's types are: the pass over the entries is compiled
+/// for them.
+extension BoundedRecall where Key: SnapshotLine {
+    func snapshot() -> Snapshot {
+        snapshot { Self.joinedLines($0) }
+    }
+
+    init(restoring snapshot: Snapshot) throws {
+        try self.init(restoring: snapshot) { try Key(snapshotLine: $0) }
+    }
+}
+
+extension BoundedRecall: Codable {
+    init(from decoder: any Decoder) throws {
+        try self.init(restoring: Snapshot(from: decoder))
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try snapshot().encode(to: encoder)
     }
 }

@@ -233,7 +233,8 @@ public struct RouterCore: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         desks = try container.decode([DeskID: RouterDesk].self, forKey: .desks)
-        seenMessages = try container.decode(BoundedRecall<MessageID, Bool>.self, forKey: .seenMessages)
+        seenMessages = try BoundedRecall(
+            restoring: container.decode(BoundedRecall<MessageID, Bool>.Snapshot.self, forKey: .seenMessages))
         rememberedOffersPerDesk = try container.decode(Int.self, forKey: .rememberedOffersPerDesk)
         for id in desks.keys {
             desks[id]!.rebuildIndexes()
@@ -244,7 +245,7 @@ public struct RouterCore: Codable, Sendable, Equatable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(desks, forKey: .desks)
-        try container.encode(seenMessages, forKey: .seenMessages)
+        try container.encode(seenMessages.snapshot(), forKey: .seenMessages)
         try container.encode(rememberedOffersPerDesk, forKey: .rememberedOffersPerDesk)
     }
 }
