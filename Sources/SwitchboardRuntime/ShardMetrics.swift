@@ -23,6 +23,10 @@ struct ShardMetrics: Sendable {
     let processing: Metrics.Timer
     let timerLateness: Metrics.Timer
     let snapshots: Counter
+    /// The size of the latest snapshot, and the time each took to encode: what snapshots cost next to the
+    /// journal (`snapshot.everyEntries` and the journal's growth decide how often they are taken).
+    let snapshotBytes: Gauge
+    let snapshotEncoding: Metrics.Timer
     let catchUp: Metrics.Timer
     let active: Gauge
     let routerGaps: Counter
@@ -71,6 +75,8 @@ struct ShardMetrics: Sendable {
         processing = Metrics.Timer(label: "switchboard_batch_processing_seconds", dimensions: dimensions)
         timerLateness = Metrics.Timer(label: "switchboard_timer_lateness_seconds", dimensions: dimensions)
         snapshots = Counter(label: "switchboard_snapshots_total", dimensions: dimensions)
+        snapshotBytes = Gauge(label: "switchboard_snapshot_bytes", dimensions: dimensions)
+        snapshotEncoding = Metrics.Timer(label: "switchboard_snapshot_encode_seconds", dimensions: dimensions)
         catchUp = Metrics.Timer(label: "switchboard_catch_up_seconds", dimensions: dimensions)
         active = Gauge(label: "switchboard_shard_active", dimensions: dimensions)
         routerGaps = Counter(label: "switchboard_router_gaps_total", dimensions: dimensions)

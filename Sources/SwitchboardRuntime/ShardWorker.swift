@@ -399,7 +399,13 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         let (core, asOf) = await ledger.coreForSnapshot()
         term.encodingSnapshot = nil
         term.restartSnapshotCounters()
-        try await appendSnapshot(try WireCodec.encodeSnapshot(core), asOf: asOf, term: &term)
+        try await appendSnapshot(try encodeSnapshot(core), asOf: asOf, term: &term)
+    }
+
+    private func encodeSnapshot(_ core: Adapter.Core) throws -> Data {
+        let started = ContinuousClock.now
+        defer { metrics.snapshotEncoding.recordInterval(since: started) }
+        return try WireCodec.encodeSnapshot(core)
     }
 
     /// Starts encoding a snapshot of the core as it is now on a thread of its own: a large core takes long
@@ -409,7 +415,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private func startSnapshot(_ term: inout Term) async {
         let (core, asOf) = await ledger.coreForSnapshot()
         let encoding = EncodingSnapshot(asOf: asOf)
-        DispatchQueue.global(qos: .utility).async { encoding.finish(Result { try WireCodec.encodeSnapshot(core) }) }
+        DispatchQueue.global(qos: .utility).async { encoding.finish(Result { try self.encodeSnapshot(core) }) }
         term.encodingSnapshot = encoding
         term.restartSnapshotCounters()
     }
@@ -432,6 +438,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         term.lastSnapshotBytes = try await append([snapshot])
         term.nextSeq += 1
         metrics.snapshots.increment()
+        metrics.snapshotBytes.record(term.lastSnapshotBytes)
     }
 
     // MARK: - Publishing
