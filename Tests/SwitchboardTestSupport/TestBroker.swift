@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Logging
+import Synchronization
 import SwitchboardAMQP
 import Testing
 
@@ -200,15 +201,24 @@ public final class TestBroker: Sendable {
 
     /// Ports below Linux's ephemeral range (32768 and up), so the many client connections of a
     /// test run cannot take them between this check and the node's start. Each is checked free by
-    /// binding it; a clash with another node starting at the same moment is retried by `start`.
+    /// binding it, and never handed out twice in one test process: a node that a test killed and
+    /// starts again on its own ports must find them free, though they were while it was down. A clash
+    /// with another process starting a node at the same moment is retried by `start`.
     private static func freePorts(count: Int) throws -> [Int] {
-        var ports: [Int] = []
-        while ports.count < count {
-            let candidate = Int.random(in: 20_000..<32_000)
-            if !ports.contains(candidate), isFree(candidate) { ports.append(candidate) }
+        handedOut.withLock { handedOut in
+            var ports: [Int] = []
+            while ports.count < count {
+                let candidate = Int.random(in: 20_000..<32_000)
+                if !handedOut.contains(candidate), isFree(candidate) {
+                    ports.append(candidate)
+                    handedOut.insert(candidate)
+                }
+            }
+            return ports
         }
-        return ports
     }
+
+    private static let handedOut = Mutex<Set<Int>>([])
 
     private static func isFree(_ port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
