@@ -22,6 +22,11 @@ struct BenchDesks: Sendable {
         inactivity: try! DeskID("bench-idle"), ringMs: 2_000, inactivityMs: 2_000, agentsPerDesk: 8, agentCapacity: 8)
 
     var all: [DeskID] { load + [ringExpiry, inactivity] }
+
+    /// The ring time of every desk but the ring-expiry one.
+    static let loadRingMs: Milliseconds = 30_000
+
+    func ringMs(of desk: DeskID) -> Milliseconds { desk == ringExpiry ? ringMs : Self.loadRingMs }
 }
 
 struct LatencySummary: Codable {
@@ -43,6 +48,34 @@ struct PacedPhase: Codable {
     var achievedPerSecond: Double
     var conversations: Int
     var requestToRing: LatencySummary
+    var requestToRingLegs: RingLegs.Summary
+}
+
+/// request→ring in three legs, from the times the ring carries: the Router's decision is its batch's time
+/// (`expiresAt - ringMs`), the Notifier's is `serverTime`. Wall-clock milliseconds on one machine, so each
+/// leg is within a millisecond or so; the legs' p99s need not add up to the whole's.
+struct RingLegs {
+    var requestToRouter = Players.histogram()
+    var routerToNotifier = Players.histogram()
+    var notifierToWorkstation = Players.histogram()
+
+    mutating func record(requestedAt: Instant, routerAt: Instant, notifierAt: Instant, receivedAt: Instant) {
+        Players.record(milliseconds: routerAt - requestedAt, in: &requestToRouter)
+        Players.record(milliseconds: notifierAt - routerAt, in: &routerToNotifier)
+        Players.record(milliseconds: receivedAt - notifierAt, in: &notifierToWorkstation)
+    }
+
+    struct Summary: Codable {
+        var requestToRouter: LatencySummary
+        var routerToNotifier: LatencySummary
+        var notifierToWorkstation: LatencySummary
+    }
+
+    var summary: Summary {
+        Summary(
+            requestToRouter: LatencySummary(requestToRouter), routerToNotifier: LatencySummary(routerToNotifier),
+            notifierToWorkstation: LatencySummary(notifierToWorkstation))
+    }
 }
 
 /// Everything `run` measured; `report` adds the ceiling and the memory.
@@ -183,7 +216,7 @@ struct LoadRun {
         try await drain(players, within: .seconds(120))
         return PacedPhase(
             targetPerSecond: rate, achievedPerSecond: Double(count) / max(elapsed, 1e-9), conversations: count,
-            requestToRing: await LatencySummary(players.requestToRing))
+            requestToRing: await LatencySummary(players.requestToRing), requestToRingLegs: await players.requestToRingLegs.summary)
     }
 
     /// Waits until every conversation started has ended.
@@ -201,7 +234,7 @@ struct LoadRun {
         let group = try GroupID("support")
         for desk in desks.all {
             let settings = DeskSettingsPatch(
-                ringMs: desk == desks.ringExpiry ? desks.ringMs : 30_000, countdownEveryMs: 1_000, autoAccept: false,
+                ringMs: desks.ringMs(of: desk), countdownEveryMs: 1_000, autoAccept: false,
                 maxOfferAttempts: 3, missesBeforeBreak: 1_000,
                 inactivityMs: desk == desks.inactivity ? desks.inactivityMs : 300_000, warningMs: 0)
             var setup: [InboundBody] = [.deskConfigure(settings)]

@@ -24,6 +24,8 @@ actor Players {
         var desk: DeskID
         var user: UserID
         var requestedAt: ContinuousClock.Instant
+        /// The same moment on the wall clock, which the services' times are on.
+        var requestedAtWall: Instant
         var rang = false
         var firstExpiry: Instant?
         var closeDueAt: Instant?
@@ -47,6 +49,7 @@ actor Players {
     private(set) var bodyBytes = 0
     private(set) var bodies = 0
     private(set) var requestToRing = Players.histogram()
+    private(set) var requestToRingLegs = RingLegs()
     private(set) var expiryToNextRing = Players.histogram()
     private(set) var inactivityToClosure = Players.histogram()
 
@@ -63,7 +66,10 @@ actor Players {
 
     var openCount: Int { open.count }
 
-    func resetRequestToRing() { requestToRing = Self.histogram() }
+    func resetRequestToRing() {
+        requestToRing = Self.histogram()
+        requestToRingLegs = RingLegs()
+    }
 
     func setKeepConcurrency(_ keep: Bool) { keepConcurrency = keep }
 
@@ -83,7 +89,8 @@ actor Players {
         }
         let conversation = try! ConversationID("\(runPrefix)\(nextNumber)")
         let user = try! UserID("u\(nextNumber)")
-        open[conversation] = Conversation(kind: kind, desk: desk, user: user, requestedAt: .now)
+        open[conversation] = Conversation(
+            kind: kind, desk: desk, user: user, requestedAt: .now, requestedAtWall: WallClock.now())
         send(desk: desk, [.conversationRequested(ConversationRequest(conversation: conversation, user: user))])
     }
 
@@ -93,8 +100,8 @@ actor Players {
         bodyBytes += size
         bodies += 1
         switch event.body {
-        case .ring(let conversation, _, let offer, let expiresAt, _, _):
-            onRing(conversation, offer: offer, expiresAt: expiresAt, agent: event.agent)
+        case .ring(let conversation, _, let offer, let expiresAt, _, let serverTime):
+            onRing(conversation, offer: offer, expiresAt: expiresAt, serverTime: serverTime, agent: event.agent)
         case .sessionStarted(let conversation, _, _):
             onSessionStarted(conversation, agent: event.agent)
         case .sessionEnded(let conversation, _):
@@ -110,13 +117,15 @@ actor Players {
         switch message.body {
         case .closureMessage(let conversation, _, _, _):
             guard let due = open[conversation]?.closeDueAt else { return }
-            recordMilliseconds(WallClock.now() - due, in: &inactivityToClosure)
+            Self.record(milliseconds: WallClock.now() - due, in: &inactivityToClosure)
         case .inactivityWarning:
             break
         }
     }
 
-    private func onRing(_ conversation: ConversationID, offer: OfferToken, expiresAt: Instant, agent: AgentID) {
+    private func onRing(
+        _ conversation: ConversationID, offer: OfferToken, expiresAt: Instant, serverTime: Instant, agent: AgentID
+    ) {
         guard var entry = open[conversation] else { return }
         let accept = InboundBody.offerAccept(agent: agent, conversation: conversation, offer: offer)
         switch entry.kind {
@@ -124,13 +133,16 @@ actor Players {
             if !entry.rang {
                 let waited = ContinuousClock.now - entry.requestedAt
                 _ = requestToRing.record(UInt64(max(0, waited / .microseconds(1))))
+                requestToRingLegs.record(
+                    requestedAt: entry.requestedAtWall, routerAt: expiresAt + (-desks.ringMs(of: entry.desk)),
+                    notifierAt: serverTime, receivedAt: WallClock.now())
             }
             entry.rang = true
             open[conversation] = entry
             send(desk: entry.desk, [accept])
         case .ringExpiry:
             if let firstExpiry = entry.firstExpiry {
-                recordMilliseconds(WallClock.now() - firstExpiry, in: &expiryToNextRing)
+                Self.record(milliseconds: WallClock.now() - firstExpiry, in: &expiryToNextRing)
                 send(desk: entry.desk, [accept])
             } else {
                 entry.firstExpiry = expiresAt
@@ -206,7 +218,7 @@ actor Players {
         publishFailures += 1
     }
 
-    private func recordMilliseconds(_ milliseconds: Milliseconds, in histogram: inout Histogram<UInt64>) {
+    static func record(milliseconds: Milliseconds, in histogram: inout Histogram<UInt64>) {
         _ = histogram.record(UInt64(max(0, milliseconds)) * 1_000)
     }
 }

@@ -97,6 +97,14 @@ private func markdown(_ report: SystemReport) -> String {
         "| \(name) | \(latency.count) | \(milliseconds(latency.p50Milliseconds)) | "
             + "\(milliseconds(latency.p99Milliseconds)) | \(milliseconds(latency.maxMilliseconds)) |"
     }
+    /// The legs of the row above, to the whole millisecond (the services' times are wall-clock milliseconds).
+    func legRows(_ legs: RingLegs.Summary) -> [String] {
+        [
+            latencyRow("  of which: request → the Router's batch", legs.requestToRouter),
+            latencyRow("  of which: the Router's batch → the Notifier's batch", legs.routerToNotifier),
+            latencyRow("  of which: the Notifier's batch → the ring at the workstation", legs.notifierToWorkstation),
+        ]
+    }
     var lines = [
         "# System benchmark",
         "",
@@ -137,7 +145,13 @@ private func markdown(_ report: SystemReport) -> String {
         "|---|---|---|---|---|",
         latencyRow(String(format: "request→ring at a trickle (%.1f/s, before the maximum)", load.atTrickle.targetPerSecond),
             load.atTrickle.requestToRing),
+    ]
+    lines += legRows(load.atTrickle.requestToRingLegs)
+    lines += [
         latencyRow(String(format: "request→ring at 25%% (%.1f/s)", load.at25Percent.targetPerSecond), load.at25Percent.requestToRing),
+    ]
+    lines += legRows(load.at25Percent.requestToRingLegs)
+    lines += [
         latencyRow(String(format: "request→ring at 75%% (%.1f/s)", load.at75Percent.targetPerSecond), load.at75Percent.requestToRing),
         latencyRow("request→ring at the maximum (closed loop)", load.requestToRingAtMax),
         latencyRow("ring expiresAt → next ring (ringMs 2 s, at 25% load)", load.expiryToNextRing),
