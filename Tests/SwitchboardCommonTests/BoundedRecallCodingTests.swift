@@ -63,6 +63,31 @@ import Testing
         }
     }
 
+    /// Each finished offer is different: no runs to write, and as JSON objects they cost ten times a message id.
+    @Test func theRoutersFinishedOffersAreWrittenAsLinesToo() throws {
+        typealias Offers = BoundedRecall<OfferToken, FinishedOffer>
+        var recall = Offers(limit: 10)
+        for (token, conversation, agent) in [("d.1", "c1", "a1"), ("d:2", "c2", "a-2")] {
+            let offer = try OfferToken(token)
+            recall.remember(
+                offer, FinishedOffer(token: offer, conversation: try ConversationID(conversation), agent: try AgentID(agent)))
+        }
+        let data = try WireCodec.encodeSnapshot(recall)
+        let json = String(decoding: data, as: UTF8.self)
+        #expect(json.contains(#""keyLines":"d.1\nd:2""#), "\(json)")
+        #expect(json.contains(#""valueLines":"a1 c1 d.1\na-2 c2 d:2""#), "\(json)")
+        #expect(!json.contains("runValues"), "\(json)")
+        #expect(try WireCodec.decodeSnapshot(Offers.self, from: data) == recall)
+
+        let earlier = #"{"limit":10,"keyLines":"d.1","runLengths":[1],"runValues":[{"token":"d.1","conversation":"c1","agent":"a1"}]}"#
+        let decoded = try WireCodec.decodeSnapshot(Offers.self, from: Data(earlier.utf8))
+        #expect(decoded[try OfferToken("d.1")]?.conversation == (try ConversationID("c1")), "snapshots written before still read")
+        for broken in ["a1 c1", "a/1 c1 d.1", "a1 c/1 d.1", "a1 c1 ", "a1 c1 d.1 d.2"] {
+            let snapshot = #"{"limit":10,"keyLines":"d.1","valueLines":"\#(broken)"}"#
+            #expect(throws: (any Error).self, "\(broken)") { try WireCodec.decodeSnapshot(Offers.self, from: Data(snapshot.utf8)) }
+        }
+    }
+
     /// The cores write their memories through `snapshot()` and read them through `init(restoring:)`, compiled
     /// for their key types; `Codable` works generically. Both must read and write one form.
     @Test func aCoresOwnSnapshotOfAMemoryIsTheFormCodableWritesAndReads() throws {

@@ -94,8 +94,10 @@ extension BoundedRecall {
     /// write these memories (up to a million entries) in every snapshot and one JSON value per entry would
     /// cost most of a snapshot's time:
     /// - `keyLines`: keys that are `SnapshotLine`s, one per line of a single string (otherwise `keys`, an array);
-    /// - `runLengths` and `runValues`: the values as runs of equal ones (a memory's values are mostly alike;
-    ///   the Router's are all `true`).
+    /// - `valueLines`: values that are `SnapshotLine`s, one per line, as the keys (the Router's finished offers,
+    ///   each different, which as JSON objects cost ten times what a message id does);
+    /// - otherwise `runLengths` and `runValues`: the values as runs of equal ones (a memory's values are mostly
+    ///   alike; the Router's message ids all have `true`).
     ///
     /// Earlier forms are still read: `values`, one value per key, and `oldestFirst`, key-value pairs.
     ///
@@ -107,6 +109,7 @@ extension BoundedRecall {
         var limit: Int
         var keyLines: String?
         var keys: [Key]?
+        var valueLines: String?
         var runLengths: [Int]?
         var runValues: [Value]?
         var values: [Value]?
@@ -133,9 +136,16 @@ extension BoundedRecall {
         }
     }
 
-    /// `Line` is `Key`, whose type was only known at run time to be a `SnapshotLine`.
-    private static func lines<Line: SnapshotLine>(of keys: [Key], as _: Line.Type) -> String {
-        joinedLines(unsafeBitCast(keys, to: [Line].self))
+    /// `Line` is `Element`, whose type was only known at run time to be a `SnapshotLine`.
+    private static func lines<Element, Line: SnapshotLine>(of elements: [Element], as _: Line.Type) -> String {
+        joinedLines(unsafeBitCast(elements, to: [Line].self))
+    }
+
+    private static func splitLines(_ text: String) -> [String] {
+        guard !text.isEmpty else { return [] }
+        return text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
+            String(Substring($0))
+        }
     }
 
     fileprivate static func joinedLines<Line: SnapshotLine>(_ keys: [Line]) -> String {
@@ -150,21 +160,31 @@ extension BoundedRecall {
 
     /// One pass over the arrivals, one lookup each.
     fileprivate func snapshot(lines: (([Key]) -> String)?) -> Snapshot {
+        let valueLineType = Value.self as? any SnapshotLine.Type
         var keys: [Key] = []
         keys.reserveCapacity(count)
+        var values: [Value] = []
         var runLengths: [Int] = []
         var runValues: [Value] = []
         for arrival in arrivals {
             guard let entry = entries[arrival.key], entry.stamp == arrival.stamp else { continue }
             keys.append(arrival.key)
-            if runValues.last == entry.value {
+            if valueLineType != nil {
+                values.append(entry.value)
+            } else if runValues.last == entry.value {
                 runLengths[runLengths.count - 1] += 1
             } else {
                 runValues.append(entry.value)
                 runLengths.append(1)
             }
         }
-        var snapshot = Snapshot(limit: limit, runLengths: runLengths, runValues: runValues)
+        var snapshot = Snapshot(limit: limit)
+        if let valueLineType {
+            snapshot.valueLines = Self.lines(of: values, as: valueLineType)
+        } else {
+            snapshot.runLengths = runLengths
+            snapshot.runValues = runValues
+        }
         if let lines {
             snapshot.keyLines = lines(keys)
         } else {
@@ -184,10 +204,7 @@ extension BoundedRecall {
         }
         let keys: [Key]
         if let text = snapshot.keyLines {
-            keys = text.isEmpty
-                ? [] : try text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
-                    try line(String(Substring($0)))
-                }
+            keys = try Self.splitLines(text).map(line)
         } else {
             keys = snapshot.keys ?? []
         }
@@ -197,6 +214,12 @@ extension BoundedRecall {
     }
 
     private static func values(of snapshot: Snapshot) throws -> [Value] {
+        if let text = snapshot.valueLines {
+            guard let lineType = Value.self as? any SnapshotLine.Type else {
+                throw corrupted("\(Value.self) values cannot be read from lines")
+            }
+            return try splitLines(text).map { try lineType.init(snapshotLine: $0) as! Value }
+        }
         guard let runValues = snapshot.runValues else {
             guard let values = snapshot.values else { throw corrupted("no values") }
             return values

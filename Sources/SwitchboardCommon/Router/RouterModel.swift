@@ -76,3 +76,21 @@ struct FinishedOffer: Codable, Hashable, Sendable {
     let conversation: ConversationID
     let agent: AgentID
 }
+
+/// `<agent> <conversation> <token>`, for snapshots: none of the three holds a space or a line break.
+extension FinishedOffer: SnapshotLine {
+    var snapshotLine: String { "\(agent.rawValue) \(conversation.rawValue) \(token.rawValue)" }
+
+    init(snapshotLine: String) throws {
+        let parts = snapshotLine.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw LineError(line: snapshotLine) }
+        self.init(
+            token: try OfferToken(String(parts[2])), conversation: try ConversationID(String(parts[1])),
+            agent: try AgentID(String(parts[0])))
+    }
+
+    struct LineError: Error, CustomStringConvertible {
+        let line: String
+        var description: String { "not an agent id, a conversation id and an offer token: \(line)" }
+    }
+}
