@@ -216,7 +216,8 @@ struct LoadRun {
         try await drain(players, within: .seconds(120))
         return PacedPhase(
             targetPerSecond: rate, achievedPerSecond: Double(count) / max(elapsed, 1e-9), conversations: count,
-            requestToRing: await LatencySummary(players.requestToRing), requestToRingLegs: await players.requestToRingLegs.summary)
+            requestToRing: await LatencySummary(players.requestToRing),
+            requestToRingLegs: await players.requestToRingLegs.summary)
     }
 
     /// Waits until every conversation started has ended.

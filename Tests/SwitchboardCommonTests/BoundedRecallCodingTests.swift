@@ -63,7 +63,8 @@ import Testing
         }
     }
 
-    /// Each finished offer is different: no runs to write, and as JSON objects they cost ten times a message id.
+    /// Each finished offer is different: no runs to write, and as JSON objects they took several times as long
+    /// per entry as message ids.
     @Test func theRoutersFinishedOffersAreWrittenAsLinesToo() throws {
         typealias Offers = BoundedRecall<OfferToken, FinishedOffer>
         var recall = Offers(limit: 10)

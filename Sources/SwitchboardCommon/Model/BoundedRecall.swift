@@ -95,7 +95,7 @@ extension BoundedRecall {
     /// cost most of a snapshot's time:
     /// - `keyLines`: keys that are `SnapshotLine`s, one per line of a single string (otherwise `keys`, an array);
     /// - `valueLines`: values that are `SnapshotLine`s, one per line, as the keys (the Router's finished offers,
-    ///   each different, which as JSON objects cost ten times what a message id does);
+    ///   each different, which as JSON objects took several times as long per entry as message ids);
     /// - otherwise `runLengths` and `runValues`: the values as runs of equal ones (a memory's values are mostly
     ///   alike; the Router's message ids all have `true`).
     ///
