@@ -381,12 +381,6 @@ extension CloserCore {
         }
     }
 
-    /// `<desk number> <conversation>`, for snapshots (`SnapshotLine`).
-    struct KeyLineError: Error, CustomStringConvertible {
-        let line: String
-        var description: String { "not a desk number and a conversation id: \(line)" }
-    }
-
     /// The latest `sentAt` of each side, in milliseconds since the epoch (`Int64.min`: none yet).
     struct MessageClock: Hashable, Codable, Sendable {
         var lastAgentMessageAt: Int64 = .min
@@ -504,13 +498,14 @@ extension CloserCore {
     }
 }
 
+/// `<desk number> <conversation>`, for snapshots.
 extension CloserCore.ConversationKey: SnapshotLine {
     var snapshotLine: String { "\(desk) \(conversation.rawValue)" }
 
     init(snapshotLine: String) throws {
         let parts = snapshotLine.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2, let desk = CloserCore.DeskNumber(parts[0]) else {
-            throw CloserCore.KeyLineError(line: snapshotLine)
+            throw SnapshotLineError(expected: "a desk number and a conversation id", line: snapshotLine)
         }
         self.init(desk: desk, conversation: try ConversationID(String(parts[1])))
     }

@@ -89,6 +89,14 @@ protocol SnapshotLine {
     init(snapshotLine: String) throws
 }
 
+/// A snapshot line that does not have the parts its type writes.
+struct SnapshotLineError: Error, CustomStringConvertible {
+    /// What the line should have held, e.g. "a desk number and a conversation id".
+    let expected: String
+    let line: String
+    var description: String { "not \(expected): \(line)" }
+}
+
 extension BoundedRecall {
     /// What a snapshot holds of a memory: its entries oldest first, keys apart from values, because shards
     /// write these memories (up to a million entries) in every snapshot and one JSON value per entry would
@@ -148,12 +156,12 @@ extension BoundedRecall {
         }
     }
 
-    fileprivate static func joinedLines<Line: SnapshotLine>(_ keys: [Line]) -> String {
+    fileprivate static func joinedLines<Line: SnapshotLine>(_ elements: [Line]) -> String {
         var text = ""
-        text.reserveCapacity(keys.count * 16)
-        for (index, key) in keys.enumerated() {
+        text.reserveCapacity(elements.count * 16)
+        for (index, element) in elements.enumerated() {
             if index > 0 { text.append("\n") }
-            text.append(key.snapshotLine)
+            text.append(element.snapshotLine)
         }
         return text
     }

@@ -83,14 +83,11 @@ extension FinishedOffer: SnapshotLine {
 
     init(snapshotLine: String) throws {
         let parts = snapshotLine.split(separator: " ", omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw LineError(line: snapshotLine) }
+        guard parts.count == 3 else {
+            throw SnapshotLineError(expected: "an agent id, a conversation id and an offer token", line: snapshotLine)
+        }
         self.init(
             token: try OfferToken(String(parts[2])), conversation: try ConversationID(String(parts[1])),
             agent: try AgentID(String(parts[0])))
-    }
-
-    struct LineError: Error, CustomStringConvertible {
-        let line: String
-        var description: String { "not an agent id, a conversation id and an offer token: \(line)" }
     }
 }
