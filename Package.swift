@@ -289,6 +289,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardCommon",
                 "SwitchboardRuntime",
+                "SwitchboardTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -64,24 +64,46 @@ final class ShardInbox: Sendable {
 
 /// The shard's single timer: the core's latest wake-up.
 final class ShardTimer: Sendable {
+    private struct Armed {
+        let deadline: Instant
+        let task: Task<Void, Never>
+    }
+
     private let inbox: ShardInbox
-    private let pending = Mutex<Task<Void, Never>?>(nil)
+    private let armed = Mutex<Armed?>(nil)
 
     init(inbox: ShardInbox) {
         self.inbox = inbox
     }
 
-    /// Replaces the pending firing with one at `deadline` (none when `nil`); `now` is the wall clock.
+    /// Replaces the pending firing with one at `deadline` (none when `nil`); `now` is the wall clock. A
+    /// deadline already armed and not yet fired is left as it is: the writer asks after every batch, and the
+    /// core's next wake-up seldom changes between two.
     func schedule(_ deadline: Instant?, now: Instant) {
-        let next = deadline.map { deadline in
-            Task { [inbox] in
-                guard (try? await Task.sleep(for: .milliseconds(max(0, deadline - now)))) != nil else { return }
-                inbox.timerFired()
+        armed.withLock { armed in
+            guard armed?.deadline != deadline else { return }
+            armed?.task.cancel()
+            armed = deadline.map { deadline in
+                Armed(
+                    deadline: deadline,
+                    task: Task { [self] in
+                        guard (try? await Task.sleep(for: .milliseconds(max(0, deadline - now)))) != nil else { return }
+                        fire(deadline)
+                    })
             }
         }
-        pending.withLock { pending in
-            pending?.cancel()
-            pending = next
+    }
+
+    /// The firing armed now, if any (for tests).
+    var armedFiring: (deadline: Instant, task: Task<Void, Never>)? {
+        armed.withLock { armed in armed.map { ($0.deadline, $0.task) } }
+    }
+
+    private func fire(_ deadline: Instant) {
+        // Disarmed first, so the same deadline asked for again from now on arms a new firing.
+        armed.withLock { armed in
+            if armed?.deadline == deadline { armed = nil }
         }
+        inbox.timerFired()
     }
 }
