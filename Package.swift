@@ -313,6 +313,8 @@ let package = Package(
                 "SwitchboardRuntime",
                 "SwitchboardOps",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -47,9 +47,10 @@ struct ShardMetrics: Sendable {
         /// From the timer firing to the start of the batch that journals the tick.
         let timerToBatch: Metrics.Timer
 
-        init(dimensions: [(String, String)]) {
+        init(dimensions: [(String, String)], factory: any MetricsFactory) {
             func stage(_ name: String) -> Metrics.Timer {
-                Metrics.Timer(label: "switchboard_stage_seconds", dimensions: dimensions + [("stage", name)])
+                Metrics.Timer(
+                    label: "switchboard_stage_seconds", dimensions: dimensions + [("stage", name)], factory: factory)
             }
             inboxWait = stage("inbox_wait")
             journalConfirm = stage("journal_confirm")
@@ -60,27 +61,30 @@ struct ShardMetrics: Sendable {
         }
     }
 
-    init(service: ServiceName, shard: Int) {
+    init(service: ServiceName, shard: Int, factory: any MetricsFactory) {
         let dimensions = [("service", service.rawValue), ("shard", "\(shard)")]
-        inputs = Counter(label: "switchboard_inputs_total", dimensions: dimensions)
-        pulses = Counter(label: "switchboard_pulses_total", dimensions: dimensions)
-        rejectedByContract = Counter(
-            label: "switchboard_rejected_total", dimensions: dimensions + [("reason", RejectionKind.contract.rawValue)])
-        rejectedByCore = Counter(
-            label: "switchboard_rejected_total", dimensions: dimensions + [("reason", RejectionKind.core.rawValue)])
-        effectsPublished = Counter(label: "switchboard_effects_published_total", dimensions: dimensions)
-        journalAppends = Counter(label: "switchboard_journal_appends_total", dimensions: dimensions)
-        journalEntries = Counter(label: "switchboard_journal_entries_total", dimensions: dimensions)
-        batchSize = Recorder(label: "switchboard_batch_size", dimensions: dimensions)
-        processing = Metrics.Timer(label: "switchboard_batch_processing_seconds", dimensions: dimensions)
-        timerLateness = Metrics.Timer(label: "switchboard_timer_lateness_seconds", dimensions: dimensions)
-        snapshots = Counter(label: "switchboard_snapshots_total", dimensions: dimensions)
-        snapshotBytes = Gauge(label: "switchboard_snapshot_bytes", dimensions: dimensions)
-        snapshotEncoding = Metrics.Timer(label: "switchboard_snapshot_encode_seconds", dimensions: dimensions)
-        catchUp = Metrics.Timer(label: "switchboard_catch_up_seconds", dimensions: dimensions)
-        active = Gauge(label: "switchboard_shard_active", dimensions: dimensions)
-        routerGaps = Counter(label: "switchboard_router_gaps_total", dimensions: dimensions)
-        stages = Stages(dimensions: dimensions)
+        func counter(_ label: String, _ more: [(String, String)] = []) -> Counter {
+            Counter(label: label, dimensions: dimensions + more, factory: factory)
+        }
+        func timer(_ label: String) -> Metrics.Timer { Metrics.Timer(label: label, dimensions: dimensions, factory: factory) }
+        func gauge(_ label: String) -> Gauge { Gauge(label: label, dimensions: dimensions, factory: factory) }
+        inputs = counter("switchboard_inputs_total")
+        pulses = counter("switchboard_pulses_total")
+        rejectedByContract = counter("switchboard_rejected_total", [("reason", RejectionKind.contract.rawValue)])
+        rejectedByCore = counter("switchboard_rejected_total", [("reason", RejectionKind.core.rawValue)])
+        effectsPublished = counter("switchboard_effects_published_total")
+        journalAppends = counter("switchboard_journal_appends_total")
+        journalEntries = counter("switchboard_journal_entries_total")
+        batchSize = Recorder(label: "switchboard_batch_size", dimensions: dimensions, factory: factory)
+        processing = timer("switchboard_batch_processing_seconds")
+        timerLateness = timer("switchboard_timer_lateness_seconds")
+        snapshots = counter("switchboard_snapshots_total")
+        snapshotBytes = gauge("switchboard_snapshot_bytes")
+        snapshotEncoding = timer("switchboard_snapshot_encode_seconds")
+        catchUp = timer("switchboard_catch_up_seconds")
+        active = gauge("switchboard_shard_active")
+        routerGaps = counter("switchboard_router_gaps_total")
+        stages = Stages(dimensions: dimensions, factory: factory)
     }
 
     func rejected(_ kind: RejectionKind) {
@@ -92,6 +96,7 @@ struct ShardMetrics: Sendable {
 
     /// The configured limits, so dashboards can set usage (batch size, lateness) against them.
     static func recordLimits(_ configuration: ShardRuntimeConfiguration, service: ServiceName) {
+        let factory = configuration.metricsFactory ?? MetricsSystem.factory
         let limits: [(String, Double)] = [
             ("prefetch", Double(configuration.prefetch)),
             ("batch_size", Double(configuration.prefetch)),
@@ -101,7 +106,8 @@ struct ShardMetrics: Sendable {
             ("max_body_bytes", Double(WireCodec.maxBodyBytes)),
         ]
         for (name, value) in limits {
-            Gauge(label: "switchboard_limit", dimensions: [("service", service.rawValue), ("limit", name)]).record(value)
+            Gauge(label: "switchboard_limit", dimensions: [("service", service.rawValue), ("limit", name)], factory: factory)
+                .record(value)
         }
     }
 }

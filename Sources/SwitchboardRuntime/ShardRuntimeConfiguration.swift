@@ -1,3 +1,4 @@
+import CoreMetrics
 import SwitchboardAMQP
 
 /// What one service instance runs and its limits. Every limit is also reported as a metric
@@ -28,12 +29,15 @@ public struct ShardRuntimeConfiguration: Sendable {
     /// (`JournalInput.refusal`); the adapter's `decode` reads the journaled verdict. Admits everything
     /// unless set: the Router sets it to check who may send agent commands.
     public var admission: @Sendable (JournalInput) -> String?
+    /// Where the shards' metrics go; the process's `MetricsSystem` unless set.
+    public var metricsFactory: (any MetricsFactory)?
 
     public init(
         amqp: AMQPConfiguration, shards: [Int], shardCount: Int = 4, prefetch: UInt16 = 256, confirmWindow: Int = 256,
         snapshotEveryEntries: Int = 1_000, snapshotEvery: Duration = .seconds(30), pulseInterval: Duration = .seconds(1),
         catchUpTimeout: Duration = .seconds(30), retention: ServiceTopology.Retention = ServiceTopology.Retention(),
-        instanceName: String, admission: @escaping @Sendable (JournalInput) -> String? = { _ in nil }
+        instanceName: String, admission: @escaping @Sendable (JournalInput) -> String? = { _ in nil },
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.amqp = amqp
         self.shards = shards
@@ -47,6 +51,7 @@ public struct ShardRuntimeConfiguration: Sendable {
         self.retention = retention
         self.instanceName = instanceName
         self.admission = admission
+        self.metricsFactory = metricsFactory
     }
 
     /// Whether a shard writes a snapshot now, given what it journaled since its last one: after

@@ -75,7 +75,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         self.logger = logger
         ledger = ShardLedger(logger: logger, clock: { Self.wallClock() })
         timer = ShardTimer(inbox: inbox)
-        metrics = ShardMetrics(service: Adapter.service, shard: shard)
+        metrics = ShardMetrics(
+            service: Adapter.service, shard: shard, factory: configuration.metricsFactory ?? MetricsSystem.factory)
         queueName = ServiceTopology.shardQueue(Adapter.service, shard: shard)
         journalName = ServiceTopology.journal(Adapter.service, shard: shard)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Prometheus
 import SwitchboardAMQP
 import SwitchboardTestSupport
 import SwitchboardCommon
@@ -193,6 +194,50 @@ struct RuntimeTests {
             return
         }
         try await second.stop()
+        await connection.close()
+    }
+
+    /// A shard reports its work on the metrics an operator reads: that it is active, its inputs, journal and
+    /// effects, and what its snapshots cost.
+    @Test func aShardReportsItsWorkAndWhatItsSnapshotsCostInItsMetrics() async throws {
+        let broker = try TestBroker.shared
+        let registry = PrometheusCollectorRegistry()
+        let router = try RunningService<RouterAdapter>.start(
+            broker, name: "router-metrics", snapshotEveryEntries: 2, metricsFactory: PrometheusMetricsFactory(registry: registry))
+        try await router.waitUntilEveryShard(.active)
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "metrics")
+        let bodies: [InboundBody] = [
+            .deskConfigure(DeskSettingsPatch(ringMs: 60_000)),
+            .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
+            .agentStatus(agent: ann, status: .online),
+            .agentStatus(agent: ann, status: .break),
+            .agentStatus(agent: ann, status: .online),
+        ]
+        for body in bodies {
+            let count = events.routerEvents(desk: desk.desk).count
+            try await publisher.publish(desk.wire(body))
+            // One at a time: every input its own batch, so a snapshot starts and lands between them.
+            try await waitUntil("the input's event") { events.routerEvents(desk: desk.desk).count > count }
+        }
+        /// The sum of a metric's samples over the Router's shards, as `GET /metrics` would show them.
+        func total(_ name: String) -> Double {
+            registry.emitToString().split(separator: "\n").reduce(0) { sum, line in
+                guard line.hasPrefix(name + "{"), line.contains(#"service="router""#),
+                    let value = line.split(separator: " ").last.flatMap({ Double($0) })
+                else { return sum }
+                return sum + value
+            }
+        }
+        try await waitUntil("a snapshot is reported") { total("switchboard_snapshots_total") >= 1 }
+        #expect(total("switchboard_shard_active") == 2, "both shards active")
+        #expect(total("switchboard_inputs_total") >= Double(bodies.count))
+        #expect(total("switchboard_journal_entries_total") >= Double(bodies.count))
+        #expect(total("switchboard_journal_appends_total") >= Double(bodies.count))
+        #expect(total("switchboard_effects_published_total") >= Double(bodies.count))
+        #expect(total("switchboard_snapshot_bytes") > 0)
+        #expect(total("switchboard_snapshot_encode_seconds_count") >= 1)
+        #expect(total("switchboard_stage_seconds_count") > 0)
+        try await router.stop()
         await connection.close()
     }
 
