@@ -101,6 +101,8 @@ struct LoadResult: Codable {
     var at75Percent: PacedPhase
     var expiryToNextRing: LatencySummary
     var inactivityToClosure: LatencySummary
+    /// The services' own timer lateness in the 25% phase (where the ring-expiry and inactivity conversations run).
+    var timerLatenessAt25Percent: [TimerLateness]
     var publishFailures: Int
     /// CPU time of the broker, the services and the load generator from the start of the closed-loop phase
     /// until its conversations drained, and that window's length.
@@ -169,7 +171,9 @@ struct LoadRun {
         let conversations = Double(completions.count)
         say(String(format: "max %.1f conversations/s (%d finished)", maxRate, completions.count))
 
+        let before25 = try ServiceCounters.scrape(options.metricsEndpoints)
         let at25 = try await paced(players, rate: maxRate * 0.25, withTimers: true)
+        let timerLatenessAt25 = (try ServiceCounters.scrape(options.metricsEndpoints) - before25).timerLatenessSummaries
         let at75 = try await paced(players, rate: maxRate * 0.75, withTimers: false)
 
         let result = LoadResult(
@@ -184,7 +188,8 @@ struct LoadRun {
             atTrickle: atTrickle, at25Percent: at25, at75Percent: at75,
             expiryToNextRing: await LatencySummary(players.expiryToNextRing),
             inactivityToClosure: await LatencySummary(players.inactivityToClosure),
-            publishFailures: await players.publishFailures, cpuAtMax: cpuAtMax, cpuWindowSeconds: cpuWindow)
+            timerLatenessAt25Percent: timerLatenessAt25, publishFailures: await players.publishFailures, cpuAtMax: cpuAtMax,
+            cpuWindowSeconds: cpuWindow)
         await publishing.close()
         await consuming.close()
         return result
