@@ -159,7 +159,7 @@ private func markdown(_ report: SystemReport) -> String {
         latencyRow("inactivity deadline → closure.message (inactivityMs 2 s, at 25% load)", load.inactivityToClosure),
     ]
     lines += load.timerLatenessAt25Percent.map { timer in
-        func atMost(_ value: Double?) -> String { value.map { "≤ " + milliseconds($0) } ?? (timer.ticks > 0 ? "> 10 s" : "–") }
+        func atMost(_ value: Double?) -> String { value.map { "≤ " + milliseconds($0) } ?? (timer.ticks > 0 ? "past the largest bucket" : "–") }
         return "|   the \(timer.service)'s own timer at 25% (deadline → the batch that journals the tick; bucket bounds) | "
             + "\(timer.ticks) | \(atMost(timer.p50AtMostMilliseconds)) | \(atMost(timer.p99AtMostMilliseconds)) | |"
     }

@@ -86,9 +86,9 @@ final class ShardTimer: Sendable {
             armed = deadline.map { deadline in
                 Armed(
                     deadline: deadline,
-                    task: Task { [self] in
+                    task: Task { [weak self] in
                         guard (try? await Task.sleep(for: .milliseconds(max(0, deadline - now)))) != nil else { return }
-                        fire(deadline)
+                        self?.fire(deadline)
                     })
             }
         }

@@ -96,7 +96,7 @@ struct ShardMetrics: Sendable {
 
     /// The configured limits, so dashboards can set usage (batch size, lateness) against them.
     static func recordLimits(_ configuration: ShardRuntimeConfiguration, service: ServiceName) {
-        let factory = configuration.metricsFactory ?? MetricsSystem.factory
+        let factory = configuration.metrics
         let limits: [(String, Double)] = [
             ("prefetch", Double(configuration.prefetch)),
             ("batch_size", Double(configuration.prefetch)),

@@ -1,4 +1,4 @@
-import CoreMetrics
+import Metrics
 import SwitchboardAMQP
 
 /// What one service instance runs and its limits. Every limit is also reported as a metric
@@ -31,6 +31,9 @@ public struct ShardRuntimeConfiguration: Sendable {
     public var admission: @Sendable (JournalInput) -> String?
     /// Where the shards' metrics go; the process's `MetricsSystem` unless set.
     public var metricsFactory: (any MetricsFactory)?
+
+    /// The factory the shards' metrics are made with.
+    var metrics: any MetricsFactory { metricsFactory ?? MetricsSystem.factory }
 
     public init(
         amqp: AMQPConfiguration, shards: [Int], shardCount: Int = 4, prefetch: UInt16 = 256, confirmWindow: Int = 256,

@@ -75,8 +75,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         self.logger = logger
         ledger = ShardLedger(logger: logger, clock: { Self.wallClock() })
         timer = ShardTimer(inbox: inbox)
-        metrics = ShardMetrics(
-            service: Adapter.service, shard: shard, factory: configuration.metricsFactory ?? MetricsSystem.factory)
+        metrics = ShardMetrics(service: Adapter.service, shard: shard, factory: configuration.metrics)
         queueName = ServiceTopology.shardQueue(Adapter.service, shard: shard)
         journalName = ServiceTopology.journal(Adapter.service, shard: shard)
     }
