@@ -160,7 +160,9 @@ struct LoadRun {
         let requestToRingAtMax = await LatencySummary(players.requestToRing)
         let cpuAtMax = CPUProbe.used(from: cpuBefore, to: try options.cpu.read())
         let cpuWindow = seconds(phaseStart.duration(to: .now))
-        let moved = try ServiceCounters.scrape(options.metricsEndpoints) - before
+        // Also where the 25% phase's counts start: the services are idle between the two phases.
+        let afterMax = try ServiceCounters.scrape(options.metricsEndpoints)
+        let moved = afterMax - before
         let inputs = Double(await players.inputsPublished - inputsBefore)
         let bytes = await (players.bodyBytes - bytesBefore.0, players.bodies - bytesBefore.1)
 
@@ -171,9 +173,8 @@ struct LoadRun {
         let conversations = Double(completions.count)
         say(String(format: "max %.1f conversations/s (%d finished)", maxRate, completions.count))
 
-        let before25 = try ServiceCounters.scrape(options.metricsEndpoints)
         let at25 = try await paced(players, rate: maxRate * 0.25, withTimers: true)
-        let timerLatenessAt25 = (try ServiceCounters.scrape(options.metricsEndpoints) - before25).timerLatenessSummaries
+        let timerLatenessAt25 = (try ServiceCounters.scrape(options.metricsEndpoints) - afterMax).timerLatenessSummaries
         let at75 = try await paced(players, rate: maxRate * 0.75, withTimers: false)
 
         let result = LoadResult(
