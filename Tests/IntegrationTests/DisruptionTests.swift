@@ -268,6 +268,34 @@ import Testing
             await connection.close()
         }
     }
+
+    /// A journal deleted and declared again while a service was disconnected starts over from offset 0, and
+    /// the service resumes reading it past the last record it read, where nothing will come for a long
+    /// while. Its shard cannot read its own marker, so it stops the runtime, as for a lost subscription;
+    /// started again, the runtime reads the new journal from its start and takes the shard over.
+    @Test(.stopsServices) func aJournalDeclaredAgainWhileDisconnectedStopsTheRuntimeToReadItAfresh() async throws {
+        try await TestBroker.withDedicatedNode(label: "journal-again") { broker in
+            let journal = ServiceTopology.journal(.router, shard: 0)
+            let router = try RunningService<RouterAdapter>.start(
+                broker, name: "router-journal-again", catchUpTimeout: .seconds(3))
+            try await router.waitUntilEveryShard(.active)
+
+            // Locked out: the runtime's reconnects fail until its permissions are back.
+            try await broker.ctl("clear_permissions", "-p", "switchboard", "switchboard")
+            try await broker.ctl("close_all_connections", "-p", "switchboard", "journal re-created")
+            try await waitUntil("the runtime fails to reconnect") {
+                (router.runtime.readiness.connectionState?.failedAttempts ?? 0) >= 1
+            }
+            try await broker.ctl("delete_queue", "-p", "switchboard", journal)
+            try await broker.ctl("set_permissions", "-p", "switchboard", "switchboard", ".*", ".*", ".*")
+
+            let lost = try #require(try await router.waitUntilItStops(timeout: .seconds(60)) as? SubscriptionLost)
+            #expect(lost.shard == 0 && lost.queue == journal, "\(lost)")
+            let again = try RunningService<RouterAdapter>.start(broker, name: "router-journal-again-2")
+            try await again.waitUntilEveryShard(.active)
+            try await again.stop()
+        }
+    }
 }
 
 /// Publishes until the broker confirms it has the message in the queue, retrying what a lost connection left
