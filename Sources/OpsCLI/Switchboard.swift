@@ -49,7 +49,7 @@ enum Failure {
         case .authenticationFailed, .virtualHostNotAllowed, .accessRefused: 77
         case .invalidURL: 64
         case .preconditionFailed, .notFound, .channelClosed, .publishNacked, .publishReturned, .deliveryChannelGone,
-            .connectionClosed, .tls, .protocolError:
+            .connectionClosed, .streamNotResumed, .tls, .protocolError:
             1
         }
     }

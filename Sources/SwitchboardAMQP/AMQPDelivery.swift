@@ -54,10 +54,13 @@ public struct AMQPDelivery: Sendable {
 /// Deliveries from one queue, in order, as an `AsyncSequence`.
 ///
 /// It survives reconnects: the connection subscribes again with the same queue, prefetch and arguments
-/// (a stream consumer resumes after the last offset it received; a queue the broker has not recovered yet is
-/// waited for, up to `ConnectionDriver.missingQueueGrace`). It ends with an error when the broker
-/// cancels the subscription (queue deleted) or closes its channel, and without one on `cancel()` or
-/// `AMQPConnection.close()`. Dropping the sequence or cancelling its iterating task cancels it too.
+/// (a queue the broker has not recovered yet is waited for, up to `ConnectionDriver.missingQueueGrace`).
+/// A consumer of a stream from a fixed offset resumes at the last offset it received: that record, read
+/// again and not handed on, shows the stream is the one it was reading. It ends with an error when the broker
+/// cancels the subscription (queue deleted) or closes its channel, or when that record does not come back
+/// within the configuration's `operationTimeout` (`AMQPError.streamNotResumed`: the stream was deleted and
+/// declared again meanwhile), and without one on `cancel()` or `AMQPConnection.close()`. Dropping the
+/// sequence or cancelling its iterating task cancels it too.
 public struct AMQPConsumer: AsyncSequence, Sendable {
     public typealias Element = AMQPDelivery
     public typealias Failure = any Error

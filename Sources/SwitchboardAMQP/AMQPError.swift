@@ -37,6 +37,9 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
     case connectionClosed
     /// The TLS set-up failed (CA file, client certificate, key).
     case tls(reason: String)
+    /// After a reconnect, a stream subscription did not get back the last record it had delivered, with
+    /// which it resumes: the stream is not the one it was reading (deleted and declared again meanwhile).
+    case streamNotResumed(queue: String, offset: Int64, reason: String)
     /// The broker or the library broke the protocol in a way this layer does not handle.
     case protocolError(String)
 
@@ -78,6 +81,10 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
             return "the connection has been closed"
         case .tls(let reason):
             return "TLS set-up failed: \(reason)"
+        case .streamNotResumed(let queue, let offset, let reason):
+            return "after reconnecting, stream '\(queue)' did not deliver again the last record read before, at "
+                + "offset \(offset) (\(reason)): it is not the stream that was being read (deleted and declared "
+                + "again while disconnected?), and reading on would skip or misread its records"
         case .protocolError(let detail):
             return "AMQP protocol error: \(detail)"
         }

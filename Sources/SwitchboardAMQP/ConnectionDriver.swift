@@ -100,8 +100,12 @@ final class ConnectionDriver: @unchecked Sendable {
         let spec: ConsumerSpec
         let stream: DeliveryStream.Continuation
         var consumerTag: String?
-        /// For streams: where to resume after a reconnect, from the `x-stream-offset` header.
-        var lastStreamOffset: Int64?
+        /// For streams: the last record delivered (its `x-stream-offset` header and its body), where a
+        /// subscription resumes after a reconnect.
+        var lastStreamRecord: (offset: Int64, body: [UInt8])?
+        /// For a stream subscription resumed at `lastStreamRecord`: that record must come first, by the
+        /// deadline, as proof that this is still the stream it read. It is settled here, not handed on again.
+        var resumeCheck: (record: (offset: Int64, body: [UInt8]), deadline: ContinuousClock.Instant)?
         var incoming: IncomingContent?
         var acks = AckCoalescer()
         /// Numbers each basic.consume of this driver, so settles reach only the subscription they came from.
@@ -132,8 +136,8 @@ final class ConnectionDriver: @unchecked Sendable {
 
         var subscribeArguments: AMQPTable {
             var arguments = spec.arguments
-            if let lastStreamOffset, arguments["x-stream-offset"] != nil {
-                arguments["x-stream-offset"] = .int(lastStreamOffset + 1)
+            if let lastStreamRecord, arguments["x-stream-offset"] != nil {
+                arguments["x-stream-offset"] = .int(lastStreamRecord.offset)
             }
             return arguments
         }
@@ -228,6 +232,7 @@ final class ConnectionDriver: @unchecked Sendable {
                 break
             }
             expireWaits(now: ContinuousClock.now)
+            expireResumeChecks(now: ContinuousClock.now)
             // One yield before sleeping: callers' next commands (acks, publishes) usually follow
             // within microseconds, and catching them awake saves two context switches.
             idleTurns = didWork ? 0 : idleTurns + 1
@@ -594,7 +599,22 @@ final class ConnectionDriver: @unchecked Sendable {
     private func deliver(_ content: IncomingContent, to consumer: ConsumerChannel, channel: UInt16) {
         guard case .delivery(let deliveryTag, let redelivered) = content.kind else { return }
         if case .int(let offset)? = content.properties.headers["x-stream-offset"] {
-            consumer.lastStreamOffset = offset
+            if let check = consumer.resumeCheck {
+                consumer.resumeCheck = nil
+                // The record read before the reconnect. (A later one means retention removed it meanwhile.)
+                if offset == check.record.offset {
+                    guard content.body == check.record.body else {
+                        end(consumer, on: channel, with: .streamNotResumed(
+                            queue: consumer.spec.queue, offset: offset, reason: "another record is at that offset"))
+                        return
+                    }
+                    if case .connected(let connection) = link {
+                        consumer.acks.settle(deliveryTag, .ack(multiple: false)) { send($0, on: channel, connection) }
+                    }
+                    return
+                }
+            }
+            consumer.lastStreamRecord = (offset, content.body)
         }
         consumer.deliver(AMQPDelivery(
             body: content.body, properties: content.properties, exchange: content.exchange,
@@ -815,6 +835,11 @@ final class ConnectionDriver: @unchecked Sendable {
         try checkReply("consuming from queue '\(spec.queue)'", channel: channel, on: connection)
         consumer.consumerTag = consumeOk.map { CDecode.string($0.pointee.consumer_tag) } ?? ""
         consumer.acks = AckCoalescer()
+        // A stream read from a fixed offset starts over at 0 when it is deleted and declared again; resumed
+        // past its end, this subscription would wait for nothing, or later read other records as its own.
+        consumer.resumeCheck = consumer.lastStreamRecord.flatMap { record in
+            spec.arguments["x-stream-offset"] == nil ? nil : (record, .now + configuration.operationTimeout)
+        }
         consumer.subscription = nextSubscription
         nextSubscription += 1
     }
@@ -1108,9 +1133,41 @@ final class ConnectionDriver: @unchecked Sendable {
         }
     }
 
+    /// Ends each stream subscription that did not get its last record back in time after a reconnect.
+    private func expireResumeChecks(now: ContinuousClock.Instant) {
+        for (channel, consumer) in consumers {
+            // Closing a channel may lose the connection; a reconnect then checks again.
+            guard case .connected = link else { return }
+            guard let check = consumer.resumeCheck, check.deadline <= now else { continue }
+            end(consumer, on: channel, with: .streamNotResumed(
+                queue: consumer.spec.queue, offset: check.record.offset,
+                reason: "nothing came within \(configuration.operationTimeout)"))
+        }
+    }
+
+    /// Ends a stream subscription that cannot resume, and closes its channel.
+    private func end(_ consumer: ConsumerChannel, on channel: UInt16, with error: AMQPError) {
+        logger.error("a stream subscription cannot resume; the consumer ends", metadata: ["error": "\(error)"])
+        consumers[channel] = nil
+        consumer.finish(throwing: error)
+        if case .connected(let connection) = link {
+            let reply = amqp_channel_close(connection, channel, AMQP_REPLY_SUCCESS)
+            if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {
+                connectionLost(.connectionLost(reason: CDecode.status(reply.library_error)))
+                return
+            }
+        }
+        freeChannels.append(channel)
+    }
+
     private func nextDeadline() -> ContinuousClock.Instant? {
         var deadline: ContinuousClock.Instant?
         if case .disconnected(_, let nextAttempt, _, _) = link { deadline = nextAttempt }
+        if case .connected = link {
+            for consumer in consumers.values {
+                if let check = consumer.resumeCheck { deadline = min(deadline ?? check.deadline, check.deadline) }
+            }
+        }
         guard let wait = currentWait else { return deadline }
         var oldest: ContinuousClock.Instant?
         for publisher in publishers.values {

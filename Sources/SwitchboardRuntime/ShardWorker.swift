@@ -59,8 +59,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private let lost: AsyncStream<SubscriptionLost>.Continuation
     /// Set by `stop()`: the subscriptions it ends are no loss.
     private let stopping = Atomic<Bool>(false)
-    /// Journal records delivered to the follower, for telling a journal that delivers nothing from one behind.
-    private let journalRecordsRead = Atomic<UInt64>(0)
 
     private init(
         shard: Int, configuration: ShardRuntimeConfiguration, connection: AMQPConnection, publisher: AMQPPublisher,
@@ -104,7 +102,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         let follower = Task { [ledger, journalName] in
             do {
                 for try await delivery in journal {
-                    self.journalRecordsRead.add(1, ordering: .relaxed)
                     do {
                         // This instance's own records need no decoding: the ledger has their entries.
                         let label = JournalRecordLabel(delivery.properties.headers)
@@ -279,16 +276,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         let started = ContinuousClock.now
         let nonce = UUID().uuidString
         do {
-            let readBefore = journalRecordsRead.load(ordering: .relaxed)
             try await append([JournalEntry(seq: nil, now: Self.wallClock(), epoch: nonce, content: .marker)])
-            do {
-                try await ledger.waitUntil(.markerRead(nonce), timeout: configuration.catchUpTimeout)
-            } catch ShardLedger<Adapter>.WaitFailure.timedOut(let waited)
-                where journalRecordsRead.load(ordering: .relaxed) == readBefore && !Task.isCancelled
-                && connection.state == .connected && connection.generation == connectionGeneration
-            {
-                throw JournalReadsNothing(waited: waited)
-            }
+            try await ledger.waitUntil(.markerRead(nonce), timeout: configuration.catchUpTimeout)
             let (appliedSeq, tail) = try await ledger.takeOver(epoch: nonce)
             // Their effects may not all have been confirmed; ids are deterministic, so receivers drop repeats.
             try await publishAll(outgoing(for: tail))
@@ -306,11 +295,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         } catch {
             logger.warning("could not take over the shard", metadata: ["error": "\(error)"])
             readiness.set(.standby, shard: shard)
-            if let error = error as? JournalReadsNothing {
-                subscriptionEnded(journalName, error: error)
-                // No later marker may be read in its place: this instance takes the shard over no more.
-                await ledger.endOfJournal()
-            }
             return nil
         }
     }
@@ -552,20 +536,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
 extension Metrics.Timer {
     func recordInterval(since start: ContinuousClock.Instant) {
         record(duration: start.duration(to: .now))
-    }
-}
-
-/// A marker was confirmed, yet the journal subscription delivered nothing at all while it was awaited, on a
-/// connection that stayed up. The subscription reads from a position the journal has not reached: after a
-/// reconnect it resumes past the last record it read, and a journal deleted and declared again meanwhile starts
-/// over from offset 0. Waiting cannot help, so the shard's subscription counts as lost, and the runtime is
-/// started again to read the journal from its start.
-struct JournalReadsNothing: Error, CustomStringConvertible {
-    let waited: Duration
-
-    var description: String {
-        "the journal delivered nothing in \(waited) after this instance's marker was confirmed: "
-            + "it was probably deleted and declared again while this instance was disconnected"
     }
 }
 

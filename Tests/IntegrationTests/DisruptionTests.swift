@@ -269,29 +269,87 @@ import Testing
         }
     }
 
-    /// A journal deleted and declared again while a service was disconnected starts over from offset 0, and
-    /// the service resumes reading it past the last record it read, where nothing will come for a long
-    /// while. Its shard cannot read its own marker, so it stops the runtime, as for a lost subscription;
-    /// started again, the runtime reads the new journal from its start and takes the shard over.
-    @Test(.stopsServices) func aJournalDeclaredAgainWhileDisconnectedStopsTheRuntimeToReadItAfresh() async throws {
+    /// A stream consumer resumes after a reconnect where it left off: the record it had read last is
+    /// read again as proof that the stream is the same, and not handed on twice.
+    @Test func aStreamConsumerResumesAfterAReconnectWithNoRecordTwiceAndNoneSkipped() async throws {
+        try await TestBroker.withDedicatedNode(label: "stream-resume") { broker in
+            let stream = uniqueName("resume")
+            let (connection, publisher, consumer) = try await streamConsumer(broker, stream: stream)
+            try await publishNumbers(0..<3, to: stream, with: publisher)
+            let before = try await receive(3, from: consumer)
+            #expect(before.compactMap(streamOffset) == [0, 1, 2])
+
+            try await broker.ctl("close_all_connections", "-p", "switchboard", "resume test")
+            try await waitUntil("the connection is back") { connection.generation > 1 && connection.state == .connected }
+            try await publishNumbers(3..<5, to: stream, with: publisher)
+            let after = try await receive(2, from: consumer)
+            #expect(after.compactMap(streamOffset) == [3, 4])
+            #expect(after.compactMap(messageNumber) == [3, 4])
+            await connection.close()
+        }
+    }
+
+    /// A stream deleted and declared again while its consumer was disconnected starts over from offset 0.
+    /// Resuming at the last offset read would wait for nothing, or read other records as the ones it missed.
+    /// The consumer ends with an error instead, whether another record is at that offset or none yet.
+    @Test func aStreamDeclaredAgainWhileDisconnectedEndsItsConsumer() async throws {
+        try await TestBroker.withDedicatedNode(label: "stream-again") { broker in
+            var configuration = try broker.configuration()
+            configuration.operationTimeout = .seconds(3)
+            let grown = uniqueName("grown")
+            let empty = uniqueName("empty")
+            let (connection, publisher, grownConsumer) = try await streamConsumer(broker, stream: grown, configuration)
+            let emptyConsumer = try await connection.consume(
+                queue: empty, prefetch: 100, arguments: ["x-stream-offset": StreamOffset.first.argument],
+                declaring: Topology(queues: [.init(empty, kind: .stream)]))
+            for (stream, consumer) in [(grown, grownConsumer), (empty, emptyConsumer)] {
+                try await publishNumbers(0..<3, to: stream, with: publisher)
+                _ = try await receive(3, from: consumer)
+            }
+
+            try await lockOut(broker, while: {
+                for stream in [grown, empty] { try await broker.ctl("delete_queue", "-p", "switchboard", stream) }
+            }) {
+                connection.state.failedAttempts >= 1
+            }
+            // Each declared again by its consumer's own topology; the grown one gets another offset 2 at once.
+            try await waitUntil("the connection is back") { connection.state == .connected }
+            try await publishNumbers(10..<14, to: grown, with: publisher)
+            for (consumer, reason) in [(grownConsumer, "another record is at that offset"), (emptyConsumer, "nothing came")] {
+                let ending = await howItEnds(consumer, within: .seconds(30))
+                guard case .streamNotResumed(_, let offset, let why)? = ending as? AMQPError else {
+                    Issue.record("the consumer ended with \(String(describing: ending))")
+                    continue
+                }
+                #expect(offset == 2 && why.hasPrefix(reason), "\(why)")
+            }
+            await connection.close()
+        }
+    }
+
+    /// A Router's journal deleted and declared again while the instances of its shard were disconnected: the
+    /// active one and the standby each stop as for a lost subscription (their journal subscriptions cannot
+    /// resume), and started again, an instance reads the new journal from its start and takes the shard over.
+    @Test(.stopsServices) func aJournalDeclaredAgainWhileDisconnectedStopsItsInstancesToReadItAfresh() async throws {
         try await TestBroker.withDedicatedNode(label: "journal-again") { broker in
             let journal = ServiceTopology.journal(.router, shard: 0)
-            let router = try RunningService<RouterAdapter>.start(
-                broker, name: "router-journal-again", catchUpTimeout: .seconds(3))
-            try await router.waitUntilEveryShard(.active)
-
-            // Locked out: the runtime's reconnects fail until its permissions are back.
-            try await broker.ctl("clear_permissions", "-p", "switchboard", "switchboard")
-            try await broker.ctl("close_all_connections", "-p", "switchboard", "journal re-created")
-            try await waitUntil("the runtime fails to reconnect") {
-                (router.runtime.readiness.connectionState?.failedAttempts ?? 0) >= 1
+            func router(_ name: String) throws -> RunningService<RouterAdapter> {
+                try RunningService<RouterAdapter>.start(
+                    broker, name: name, shards: [0], shardCount: 1, operationTimeout: .seconds(3))
             }
-            try await broker.ctl("delete_queue", "-p", "switchboard", journal)
-            try await broker.ctl("set_permissions", "-p", "switchboard", "switchboard", ".*", ".*", ".*")
+            let active = try router("router-journal-again-active")
+            try await active.waitUntilEveryShard(.active)
+            let standby = try router("router-journal-again-standby")
+            try await standby.waitUntilEveryShard(.standby)
 
-            let lost = try #require(try await router.waitUntilItStops(timeout: .seconds(60)) as? SubscriptionLost)
-            #expect(lost.shard == 0 && lost.queue == journal, "\(lost)")
-            let again = try RunningService<RouterAdapter>.start(broker, name: "router-journal-again-2")
+            try await lockOut(broker, while: { try await broker.ctl("delete_queue", "-p", "switchboard", journal) }) {
+                [active, standby].allSatisfy { ($0.runtime.readiness.connectionState?.failedAttempts ?? 0) >= 1 }
+            }
+            for instance in [active, standby] {
+                let lost = try #require(try await instance.waitUntilItStops(timeout: .seconds(60)) as? SubscriptionLost)
+                #expect(lost.shard == 0 && lost.queue == journal, "\(lost)")
+            }
+            let again = try router("router-journal-again-restarted")
             try await again.waitUntilEveryShard(.active)
             try await again.stop()
         }
@@ -316,6 +374,72 @@ private func publishUntilConfirmed(_ number: Int, to queue: String, with publish
             }
         }
     }
+}
+
+/// Keeps the `switchboard` user out of its vhost, closes its connections, waits until `lockedOut` holds (their
+/// reconnects fail), runs `meanwhile`, and lets the user back in.
+private func lockOut(
+    _ broker: TestBroker, while meanwhile: () async throws -> Void, until lockedOut: @escaping @Sendable () -> Bool
+) async throws {
+    try await broker.ctl("clear_permissions", "-p", "switchboard", "switchboard")
+    do {
+        try await broker.ctl("close_all_connections", "-p", "switchboard", "locked out by a test")
+        try await waitUntil("reconnects fail while locked out", lockedOut)
+        try await meanwhile()
+    } catch {
+        _ = try? await broker.ctl("set_permissions", "-p", "switchboard", "switchboard", ".*", ".*", ".*")
+        throw error
+    }
+    try await broker.ctl("set_permissions", "-p", "switchboard", "switchboard", ".*", ".*", ".*")
+}
+
+/// A connection that declares `stream` (a stream queue) as its consumer's own topology, a publisher on it,
+/// and the consumer, reading from the stream's first record.
+private func streamConsumer(
+    _ broker: TestBroker, stream: String, _ configuration: AMQPConfiguration? = nil
+) async throws -> (AMQPConnection, AMQPPublisher, AMQPConsumer) {
+    var configuration = try configuration ?? broker.configuration()
+    configuration.connectionName = stream
+    let connection = try await AMQPConnection.connect(configuration, logger: Logger(label: "switchboard.test.\(stream)"))
+    let consumer = try await connection.consume(
+        queue: stream, prefetch: 100, arguments: ["x-stream-offset": StreamOffset.first.argument],
+        declaring: Topology(queues: [.init(stream, kind: .stream)]))
+    return (connection, try await connection.publisher(confirmWindow: 16), consumer)
+}
+
+private func publishNumbers(_ numbers: Range<Int>, to queue: String, with publisher: AMQPPublisher) async throws {
+    for number in numbers {
+        try await publisher.publish(
+            body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number))
+    }
+}
+
+/// The error `consumer` ends with within `timeout`, each record it delivers meanwhile recorded as an issue;
+/// `TimedOut` when it goes on.
+private func howItEnds(_ consumer: AMQPConsumer, within timeout: Duration) async -> (any Error)? {
+    await withTaskGroup(of: (any Error)?.self) { group in
+        group.addTask {
+            do {
+                for try await delivery in consumer {
+                    Issue.record("a record of the new stream was delivered: \(messageNumber(delivery) ?? -1)")
+                }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return TimedOut(description: "the consumer did not end within \(timeout)")
+        }
+        defer { group.cancelAll() }
+        return await group.next() ?? nil
+    }
+}
+
+private func streamOffset(_ delivery: AMQPDelivery) -> Int64? {
+    guard case .int(let offset)? = delivery.properties.headers["x-stream-offset"] else { return nil }
+    return offset
 }
 
 final class NumberSet: Sendable {

@@ -69,16 +69,17 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
         _ broker: TestBroker, name: String, shards: [Int] = [0, 1], shardCount: Int = 2, snapshotEveryEntries: Int = 1_000,
         snapshotOnStop: Bool = true, admission: (@Sendable (JournalInput) -> String?)? = nil,
         retention: ServiceTopology.Retention = ServiceTopology.Retention(), metricsFactory: (any MetricsFactory)? = nil,
-        catchUpTimeout: Duration = .seconds(20)
+        operationTimeout: Duration? = nil
     ) throws -> RunningService {
         guard let started = StopsServicesTrait.current else {
             throw StopsServicesTrait.Missing()
         }
         var amqp = try broker.configuration()
         amqp.connectionName = name
+        if let operationTimeout { amqp.operationTimeout = operationTimeout }
         var configuration = ShardRuntimeConfiguration(
             amqp: amqp, shards: shards, shardCount: shardCount, snapshotEveryEntries: snapshotEveryEntries,
-            pulseInterval: .milliseconds(200), catchUpTimeout: catchUpTimeout, retention: retention, instanceName: name,
+            pulseInterval: .milliseconds(200), catchUpTimeout: .seconds(20), retention: retention, instanceName: name,
             metricsFactory: metricsFactory)
         if let admission {
             configuration.admission = admission
