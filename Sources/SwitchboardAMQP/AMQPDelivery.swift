@@ -57,10 +57,10 @@ public struct AMQPDelivery: Sendable {
 /// (a queue the broker has not recovered yet is waited for, up to `ConnectionDriver.missingQueueGrace`).
 /// A consumer of a stream from a fixed offset resumes at the last offset it received: that record, read
 /// again and not handed on, shows the stream is the one it was reading. It ends with an error when the broker
-/// cancels the subscription (queue deleted) or closes its channel, or when that record does not come back
-/// within the configuration's `operationTimeout` (`AMQPError.streamNotResumed`: the stream was deleted and
-/// declared again meanwhile), and without one on `cancel()` or `AMQPConnection.close()`. Dropping the
-/// sequence or cancelling its iterating task cancels it too.
+/// cancels the subscription (queue deleted) or closes its channel, or when another record is at that offset
+/// or none comes within the configuration's `operationTimeout` (`AMQPError.streamNotResumed`: the stream was
+/// deleted and declared again meanwhile), and without one on `cancel()` or `AMQPConnection.close()`.
+/// Dropping the sequence or cancelling its iterating task cancels it too.
 public struct AMQPConsumer: AsyncSequence, Sendable {
     public typealias Element = AMQPDelivery
     public typealias Failure = any Error
