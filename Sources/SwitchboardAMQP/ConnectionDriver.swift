@@ -96,16 +96,21 @@ final class ConnectionDriver: @unchecked Sendable {
         init(window: Int) { tracker = ConfirmTracker(window: window) }
     }
 
+    /// A stream record as delivered: its `x-stream-offset` header and its body.
+    private struct StreamRecord {
+        let offset: Int64
+        let body: [UInt8]
+    }
+
     private final class ConsumerChannel {
         let spec: ConsumerSpec
         let stream: DeliveryStream.Continuation
         var consumerTag: String?
-        /// For streams: the last record delivered (its `x-stream-offset` header and its body), where a
-        /// subscription resumes after a reconnect.
-        var lastStreamRecord: (offset: Int64, body: [UInt8])?
+        /// For streams: the last record delivered, where a subscription resumes after a reconnect.
+        var lastStreamRecord: StreamRecord?
         /// For a stream subscription resumed at `lastStreamRecord`: that record must come first, by the
         /// deadline, as proof that this is still the stream it read. It is settled here, not handed on again.
-        var resumeCheck: (record: (offset: Int64, body: [UInt8]), deadline: ContinuousClock.Instant)?
+        var resumeCheck: (record: StreamRecord, deadline: ContinuousClock.Instant)?
         var incoming: IncomingContent?
         var acks = AckCoalescer()
         /// Numbers each basic.consume of this driver, so settles reach only the subscription they came from.
@@ -361,20 +366,8 @@ final class ConnectionDriver: @unchecked Sendable {
                 continuation.resume(throwing: reportedError(error))
             }
         case .cancelConsumer(let channel):
-            guard let consumer = consumers.removeValue(forKey: channel) else { return }
-            consumer.finish()
-            if case .connected(let connection) = link {
-                // Acks held back for coalescing must reach the broker before the channel closes,
-                // or it would requeue messages that were handled.
-                consumer.acks.flush { send($0, on: channel, connection) }
-                guard case .connected = link else { return }
-                let reply = amqp_channel_close(connection, channel, AMQP_REPLY_SUCCESS)
-                if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {
-                    connectionLost(.connectionLost(reason: CDecode.status(reply.library_error)))
-                    return
-                }
-            }
-            freeChannels.append(channel)
+            guard let consumer = consumers[channel] else { return }
+            remove(consumer, on: channel)
         case .settle(let channel, let subscription, let deliveryTag, let settlement):
             // A settle from an earlier subscription (before a reconnect, or of a cancelled consumer
             // whose channel number was reused) would name a tag the current one never issued.
@@ -614,7 +607,7 @@ final class ConnectionDriver: @unchecked Sendable {
                     return
                 }
             }
-            consumer.lastStreamRecord = (offset, content.body)
+            consumer.lastStreamRecord = StreamRecord(offset: offset, body: content.body)
         }
         consumer.deliver(AMQPDelivery(
             body: content.body, properties: content.properties, exchange: content.exchange,
@@ -1148,9 +1141,18 @@ final class ConnectionDriver: @unchecked Sendable {
     /// Ends a stream subscription that cannot resume, and closes its channel.
     private func end(_ consumer: ConsumerChannel, on channel: UInt16, with error: AMQPError) {
         logger.error("a stream subscription cannot resume; the consumer ends", metadata: ["error": "\(error)"])
+        remove(consumer, on: channel, throwing: error)
+    }
+
+    /// Forgets a consumer, ends its sequence (with `error`, if any) and closes its channel.
+    private func remove(_ consumer: ConsumerChannel, on channel: UInt16, throwing error: AMQPError? = nil) {
         consumers[channel] = nil
         consumer.finish(throwing: error)
         if case .connected(let connection) = link {
+            // Acks held back for coalescing must reach the broker before the channel closes,
+            // or it would requeue messages that were handled.
+            consumer.acks.flush { send($0, on: channel, connection) }
+            guard case .connected = link else { return }
             let reply = amqp_channel_close(connection, channel, AMQP_REPLY_SUCCESS)
             if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {
                 connectionLost(.connectionLost(reason: CDecode.status(reply.library_error)))

@@ -277,13 +277,13 @@ import Testing
             let (connection, publisher, consumer) = try await streamConsumer(broker, stream: stream)
             try await publishNumbers(0..<3, to: stream, with: publisher)
             let before = try await receive(3, from: consumer)
-            #expect(before.compactMap(streamOffset) == [0, 1, 2])
+            #expect(before.compactMap { $0.properties.headers["x-stream-offset"]?.intValue } == [0, 1, 2])
 
             try await broker.ctl("close_all_connections", "-p", "switchboard", "resume test")
             try await waitUntil("the connection is back") { connection.generation > 1 && connection.state == .connected }
             try await publishNumbers(3..<5, to: stream, with: publisher)
             let after = try await receive(2, from: consumer)
-            #expect(after.compactMap(streamOffset) == [3, 4])
+            #expect(after.compactMap { $0.properties.headers["x-stream-offset"]?.intValue } == [3, 4])
             #expect(after.compactMap(messageNumber) == [3, 4])
             await connection.close()
         }
@@ -299,9 +299,7 @@ import Testing
             let grown = uniqueName("grown")
             let empty = uniqueName("empty")
             let (connection, publisher, grownConsumer) = try await streamConsumer(broker, stream: grown, configuration)
-            let emptyConsumer = try await connection.consume(
-                queue: empty, prefetch: 100, arguments: ["x-stream-offset": StreamOffset.first.argument],
-                declaring: Topology(queues: [.init(empty, kind: .stream)]))
+            let emptyConsumer = try await consumeStream(empty, on: connection)
             for (stream, consumer) in [(grown, grownConsumer), (empty, emptyConsumer)] {
                 try await publishNumbers(0..<3, to: stream, with: publisher)
                 _ = try await receive(3, from: consumer)
@@ -393,18 +391,22 @@ private func lockOut(
     try await broker.ctl("set_permissions", "-p", "switchboard", "switchboard", ".*", ".*", ".*")
 }
 
-/// A connection that declares `stream` (a stream queue) as its consumer's own topology, a publisher on it,
-/// and the consumer, reading from the stream's first record.
+/// A connection, a publisher on it, and a consumer of `stream` (`consumeStream`).
 private func streamConsumer(
     _ broker: TestBroker, stream: String, _ configuration: AMQPConfiguration? = nil
 ) async throws -> (AMQPConnection, AMQPPublisher, AMQPConsumer) {
     var configuration = try configuration ?? broker.configuration()
     configuration.connectionName = stream
     let connection = try await AMQPConnection.connect(configuration, logger: Logger(label: "switchboard.test.\(stream)"))
-    let consumer = try await connection.consume(
+    let consumer = try await consumeStream(stream, on: connection)
+    return (connection, try await connection.publisher(confirmWindow: 16), consumer)
+}
+
+/// Consumes `stream` (a stream queue, declared as the consumer's own topology) from its first record.
+private func consumeStream(_ stream: String, on connection: AMQPConnection) async throws -> AMQPConsumer {
+    try await connection.consume(
         queue: stream, prefetch: 100, arguments: ["x-stream-offset": StreamOffset.first.argument],
         declaring: Topology(queues: [.init(stream, kind: .stream)]))
-    return (connection, try await connection.publisher(confirmWindow: 16), consumer)
 }
 
 private func publishNumbers(_ numbers: Range<Int>, to queue: String, with publisher: AMQPPublisher) async throws {
@@ -435,11 +437,6 @@ private func howItEnds(_ consumer: AMQPConsumer, within timeout: Duration) async
         defer { group.cancelAll() }
         return await group.next() ?? nil
     }
-}
-
-private func streamOffset(_ delivery: AMQPDelivery) -> Int64? {
-    guard case .int(let offset)? = delivery.properties.headers["x-stream-offset"] else { return nil }
-    return offset
 }
 
 final class NumberSet: Sendable {
