@@ -160,6 +160,14 @@ enum CDecode {
         String(decoding: UnsafeRawBufferPointer(start: bytes.bytes, count: bytes.len), as: UTF8.self)
     }
 
+    /// Whether the bytes spell `text`, compared in place.
+    static func bytes(_ bytes: amqp_bytes_t, spell text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { utf8 in
+            utf8.count == bytes.len && UnsafeRawBufferPointer(start: bytes.bytes, count: bytes.len).elementsEqual(utf8)
+        }
+    }
+
     static func byteArray(_ bytes: amqp_bytes_t) -> [UInt8] {
         Array(UnsafeRawBufferPointer(start: bytes.bytes, count: bytes.len))
     }

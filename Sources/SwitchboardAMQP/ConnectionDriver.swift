@@ -634,7 +634,8 @@ final class ConnectionDriver: @unchecked Sendable {
         switch method.id {
         case AMQP_BASIC_DELIVER_METHOD:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            consumers[channel]?.incoming = IncomingContent(
+            guard let consumer = subscribed(on: channel, tag: deliver.consumer_tag) else { return }
+            consumer.incoming = IncomingContent(
                 kind: .delivery(deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0),
                 exchange: CDecode.string(deliver.exchange), routingKey: CDecode.string(deliver.routing_key))
         case AMQP_BASIC_ACK_METHOD:
@@ -654,7 +655,9 @@ final class ConnectionDriver: @unchecked Sendable {
                 exchange: CDecode.string(returned.exchange), routingKey: CDecode.string(returned.routing_key))
         case AMQP_BASIC_CANCEL_METHOD:
             // consumer_cancel_notify: the broker ended the subscription (queue deleted, node lost).
-            guard let consumer = consumers.removeValue(forKey: channel) else { return }
+            let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
+            guard let consumer = subscribed(on: channel, tag: cancel.consumer_tag) else { return }
+            consumers[channel] = nil
             logger.warning("the broker cancelled a consumer", metadata: ["queue": "\(consumer.spec.queue)"])
             consumer.finish(throwing: AMQPError.channelClosed(
                 operation: "consuming from queue '\(consumer.spec.queue)'", code: 0,
@@ -689,6 +692,16 @@ final class ConnectionDriver: @unchecked Sendable {
         default:
             logger.debug("ignored an AMQP method", metadata: ["method": "\(method.id)", "channel": "\(channel)"])
         }
+    }
+
+    /// The consumer on `channel` if it is the subscription `tag` names. A channel number is taken again once
+    /// its consumer is removed, while frames read during the channel's close may still wait in librabbitmq's
+    /// queue; those name the earlier subscription's tag and are dropped (their channel is closed, so the broker
+    /// has requeued them), never handed to the consumer that holds the number now.
+    private func subscribed(on channel: UInt16, tag: amqp_bytes_t) -> ConsumerChannel? {
+        guard let consumer = consumers[channel], let current = consumer.consumerTag, CDecode.bytes(tag, spell: current)
+        else { return nil }
+        return consumer
     }
 
     private func channelClosedByBroker(_ channel: UInt16, code: UInt16, text: String, on connection: amqp_connection_state_t) {

@@ -159,6 +159,40 @@ struct BrokerTests {
         await connection.close()
     }
 
+    @Test func deliveriesStillQueuedForACancelledConsumerDoNotReachTheNextConsumerOnItsChannel() async throws {
+        let connection = try await TestBroker.shared.connect(name: "reused-channel")
+        let first = uniqueName("reused-channel-first")
+        let second = uniqueName("reused-channel-second")
+        try await connection.declare(Topology(queues: [.init(first), .init(second)]))
+        let publisher = try await connection.publisher(confirmWindow: 256)
+        let backlog = 5_000
+        try await publisher.publish(contentsOf: (0..<backlog).map { number in
+            OutgoingMessage(body: body(number: number, size: 16), exchange: "", routingKey: first,
+                            properties: persistentProperties(number: number), mandatory: false)
+        })
+        let mine = 1_000_000..<1_000_005
+        try await publisher.publish(contentsOf: mine.map { number in
+            OutgoingMessage(body: body(number: number, size: 16), exchange: "", routingKey: second,
+                            properties: persistentProperties(number: number), mandatory: false)
+        })
+
+        // The broker streams the whole backlog at once; closing the channel mid-stream leaves the
+        // deliveries read on the way queued in the client, more than one turn of the driver handles.
+        let cancelled = try await connection.consume(queue: first, prefetch: UInt16(backlog))
+        _ = try await receive(1, from: cancelled, acknowledge: false)
+        cancelled.cancel()
+        // Takes the freed channel number while those deliveries may still wait to be read.
+        let current = try await connection.consume(queue: second, prefetch: 100)
+        let received = try await receive(mine.count, from: current)
+        #expect(received.compactMap(messageNumber) == Array(mine))
+
+        // Everything of the first queue went back to it, none of it settled by the second consumer.
+        current.cancel()
+        let requeued = try await receive(backlog, from: try await connection.consume(queue: first, prefetch: 1_000))
+        #expect(Set(requeued.compactMap(messageNumber)) == Set(0..<backlog))
+        await connection.close()
+    }
+
     @Test func manyTasksPublishingConcurrentlyAreAllConfirmedAndDelivered() async throws {
         let tasks = 32
         let perTask = 500
