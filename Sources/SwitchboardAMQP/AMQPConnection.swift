@@ -104,15 +104,15 @@ public final class AMQPConnection: Sendable {
         // Prefetch bounds what is in the buffer, so it never grows without limit.
         let (stream, streamContinuation) = DeliveryStream.makeStream()
         let shared = self.shared
-        let channel = try await withCheckedThrowingContinuation { continuation in
+        let key = try await withCheckedThrowingContinuation { continuation in
             if !shared.submit(.consume(spec, streamContinuation, continuation)) {
                 continuation.resume(throwing: AMQPError.connectionClosed)
             }
         }
         streamContinuation.onTermination = { termination in
-            if case .cancelled = termination { _ = shared.submit(.cancelConsumer(channel: channel)) }
+            if case .cancelled = termination { _ = shared.submit(.cancelConsumer(key)) }
         }
-        return AMQPConsumer(stream: stream, shared: shared, channel: channel)
+        return AMQPConsumer(stream: stream, shared: shared, key: key)
     }
 
     /// From now on, while the connection is lost, publishes and declarations fail at once with

@@ -67,7 +67,7 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
 
     let stream: DeliveryStream
     let shared: ConnectionShared
-    let channel: UInt16
+    let key: ConsumerKey
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: DeliveryStream.AsyncIterator
@@ -89,8 +89,9 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
         AsyncIterator(base: stream.makeAsyncIterator())
     }
 
-    /// Stops the subscription and closes its channel; unsettled deliveries go back to the queue.
+    /// Stops the subscription and closes its channel; unsettled deliveries go back to the queue. Does nothing
+    /// once the consumer has ended.
     public func cancel() {
-        _ = shared.submit(.cancelConsumer(channel: channel))
+        _ = shared.submit(.cancelConsumer(key))
     }
 }

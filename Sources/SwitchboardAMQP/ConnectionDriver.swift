@@ -105,6 +105,8 @@ final class ConnectionDriver: @unchecked Sendable {
     private final class ConsumerChannel {
         let spec: ConsumerSpec
         let stream: DeliveryStream.Continuation
+        /// Its `ConsumerKey.id`.
+        let id: UInt64
         var consumerTag: String?
         /// For streams: the last record delivered, where a subscription resumes after a reconnect.
         var lastStreamRecord: StreamRecord?
@@ -120,9 +122,10 @@ final class ConnectionDriver: @unchecked Sendable {
         /// its task per burst rather than per message.
         private var burst: [AMQPDelivery] = []
 
-        init(spec: ConsumerSpec, stream: DeliveryStream.Continuation) {
+        init(spec: ConsumerSpec, stream: DeliveryStream.Continuation, id: UInt64) {
             self.spec = spec
             self.stream = stream
+            self.id = id
         }
 
         func deliver(_ delivery: AMQPDelivery) { burst.append(delivery) }
@@ -184,6 +187,7 @@ final class ConnectionDriver: @unchecked Sendable {
     /// Cleared by `stopWaitingForReconnects`: while disconnected, callers then wait for nothing.
     private var waitsForReconnects = true
     private var nextSubscription: UInt64 = 1
+    private var nextConsumer: UInt64 = 1
     private var idleTurns = 0
     /// The eventfd and the socket, reused by every poll(2).
     private var pollDescriptors = [pollfd](repeating: pollfd(), count: 2)
@@ -348,16 +352,18 @@ final class ConnectionDriver: @unchecked Sendable {
                 publisher.waiting.append(WaitingPublish(message: message, enqueuedAt: enqueuedAt, completion: .batch(batch, index: index)))
             }
         case .consume(let spec, let stream, let continuation):
-            let channel = allocateChannel()
-            let consumer = ConsumerChannel(spec: spec, stream: stream)
+            let key = ConsumerKey(channel: allocateChannel(), id: nextConsumer)
+            nextConsumer += 1
+            let channel = key.channel
+            let consumer = ConsumerChannel(spec: spec, stream: stream, id: key.id)
             consumers[channel] = consumer
             guard case .connected(let connection) = link else {
-                continuation.resume(returning: channel)
+                continuation.resume(returning: key)
                 return
             }
             do {
                 try subscribe(channel, consumer, on: connection)
-                continuation.resume(returning: channel)
+                continuation.resume(returning: key)
             } catch {
                 if case .channel = error {
                     consumers[channel] = nil
@@ -365,9 +371,10 @@ final class ConnectionDriver: @unchecked Sendable {
                 }
                 continuation.resume(throwing: reportedError(error))
             }
-        case .cancelConsumer(let channel):
-            guard let consumer = consumers[channel] else { return }
-            remove(consumer, on: channel)
+        case .cancelConsumer(let key):
+            // A consumer that ended already may have left its channel number to another one.
+            guard let consumer = consumers[key.channel], consumer.id == key.id else { return }
+            remove(consumer, on: key.channel)
         case .settle(let channel, let subscription, let deliveryTag, let settlement):
             // A settle from an earlier subscription (before a reconnect, or of a cancelled consumer
             // whose channel number was reused) would name a tag the current one never issued.

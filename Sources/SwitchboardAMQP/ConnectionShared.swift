@@ -60,12 +60,19 @@ enum DriverCommand: Sendable {
     case publish(channel: UInt16, OutgoingMessage, enqueuedAt: ContinuousClock.Instant, UnsafeContinuation<Void, any Error>)
     /// Resumed once, when every message of the batch is settled.
     case publishBatch(channel: UInt16, [OutgoingMessage], enqueuedAt: ContinuousClock.Instant, UnsafeContinuation<Void, any Error>)
-    case consume(ConsumerSpec, DeliveryStream.Continuation, CheckedContinuation<UInt16, any Error>)
-    case cancelConsumer(channel: UInt16)
+    case consume(ConsumerSpec, DeliveryStream.Continuation, CheckedContinuation<ConsumerKey, any Error>)
+    case cancelConsumer(ConsumerKey)
     case settle(channel: UInt16, subscription: UInt64, deliveryTag: UInt64, Settlement)
     case close(CheckedContinuation<Void, Never>?)
     /// From now on, what waits for a reconnect fails at once (see `AMQPConnection.stopWaitingForReconnects`).
     case stopWaitingForReconnects
+}
+
+/// A consumer's channel, and its number among the connection's consumers. The channel number alone does not
+/// name it: once the consumer ends, another one may take that number.
+struct ConsumerKey: Sendable, Equatable {
+    let channel: UInt16
+    let id: UInt64
 }
 
 /// The thread-safe meeting point of callers and the I/O thread: a command inbox with an eventfd

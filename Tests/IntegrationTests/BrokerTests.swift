@@ -193,6 +193,25 @@ struct BrokerTests {
         await connection.close()
     }
 
+    @Test func cancellingAConsumerTheBrokerEndedLeavesTheNextConsumerOnItsChannelAlone() async throws {
+        let broker = try TestBroker.shared
+        let connection = try await broker.connect(name: "cancel-ended")
+        let deleted = uniqueName("cancel-ended-deleted")
+        let kept = uniqueName("cancel-ended-kept")
+        try await connection.declare(Topology(queues: [.init(deleted), .init(kept)]))
+        let ended = try await connection.consume(queue: deleted, prefetch: 1)
+        try await broker.ctl("delete_queue", "-p", "switchboard", deleted)
+        // The broker's cancel ends the sequence and frees the channel number.
+        await #expect(throws: AMQPError.self) { for try await _ in ended {} }
+        let current = try await connection.consume(queue: kept, prefetch: 1)
+        ended.cancel()
+
+        let publisher = try await connection.publisher()
+        try await publisher.publish(body(number: 7), exchange: "", routingKey: kept, properties: persistentProperties(number: 7))
+        #expect(try await receive(1, from: current).compactMap(messageNumber) == [7])
+        await connection.close()
+    }
+
     @Test func manyTasksPublishingConcurrentlyAreAllConfirmedAndDelivered() async throws {
         let tasks = 32
         let perTask = 500
