@@ -330,10 +330,9 @@ final class ConnectionDriver: @unchecked Sendable {
                 try openPublisherChannel(channel, publisher, on: connection)
                 continuation.resume(returning: channel)
             } catch {
-                if case .channel = error {
-                    publishers[channel] = nil
-                    freeChannels.append(channel)
-                }
+                // The caller gets the error and no publisher, so none is left to open again after a reconnect.
+                publishers[channel] = nil
+                freeChannels.append(channel)
                 continuation.resume(throwing: reportedError(error))
             }
         case .publish(let channel, let message, let enqueuedAt, let continuation):
@@ -365,10 +364,11 @@ final class ConnectionDriver: @unchecked Sendable {
                 try subscribe(channel, consumer, on: connection)
                 continuation.resume(returning: key)
             } catch {
-                if case .channel = error {
-                    consumers[channel] = nil
-                    freeChannels.append(channel)
-                }
+                // The caller gets the error and no consumer, so none is left to subscribe again after a
+                // reconnect: one whose subscription cost the connection would cost every reconnect too.
+                consumers[channel] = nil
+                freeChannels.append(channel)
+                stream.finish()
                 continuation.resume(throwing: reportedError(error))
             }
         case .cancelConsumer(let key):

@@ -212,6 +212,26 @@ struct BrokerTests {
         await connection.close()
     }
 
+    @Test func aSubscriptionThatCostItsConnectionIsNotMadeAgainAfterTheReconnect() async throws {
+        let connection = try await TestBroker.shared.connect(name: "failed-subscription")
+        let queue = uniqueName("failed-subscription")
+        // An unknown exchange type is an error of the whole connection, which the broker closes.
+        let unknownType = Topology(exchanges: [.init(uniqueName("failed-subscription-x"), kind: .custom("x-no-such-type"))])
+        await #expect(throws: AMQPError.self) {
+            try await connection.consume(queue: queue, declaring: unknownType)
+        }
+
+        // Subscribed again, it would cost every reconnect its connection.
+        try await connection.declare(Topology(queues: [.init(queue)]))
+        try await waitUntil("the connection is back") { connection.state == .connected }
+        let consumer = try await connection.consume(queue: queue, prefetch: 1)
+        let publisher = try await connection.publisher()
+        try await publisher.publish(body(number: 3), exchange: "", routingKey: queue, properties: persistentProperties(number: 3))
+        #expect(try await receive(1, from: consumer).compactMap(messageNumber) == [3])
+        #expect(connection.state == .connected)
+        await connection.close()
+    }
+
     @Test func manyTasksPublishingConcurrentlyAreAllConfirmedAndDelivered() async throws {
         let tasks = 32
         let perTask = 500
