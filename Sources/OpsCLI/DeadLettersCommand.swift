@@ -21,12 +21,13 @@ struct DeadLettersCommand: AsyncParsableCommand {
             let connection = try await connection.connect("dead-letters-list")
             var letters: [DeadLetter] = []
             try await Failure.reporting {
-                let consumer = try await connection.consume(queue: ServiceTopology.deadLetterQueue, prefetch: 1_000)
+                let consumer = try await connection.consume(
+                    queue: ServiceTopology.deadLetterQueue, prefetch: UInt16(DeadLetter.readLimit))
                 var held: [AMQPDelivery] = []
                 try await QuietDrain.read(consumer, quietPeriod: .milliseconds(reading.quietMs)) { delivery in
                     held.append(delivery)
                     letters.append(DeadLetter(delivery))
-                    return held.count >= 1_000 ? .stop : .keepReading
+                    return held.count >= DeadLetter.readLimit ? .stop : .keepReading
                 }
                 // Unsettled deliveries would also return when the channel closes; nack says so explicitly.
                 try held.last?.nack(requeue: true, multiple: true)
@@ -39,7 +40,8 @@ struct DeadLettersCommand: AsyncParsableCommand {
             for letter in letters {
                 print(letter.summary(excerptLength: excerpt))
             }
-            print("\(letters.count) dead letter(s)\(letters.count >= 1_000 ? " (the first 1000 shown)" : ""), all left in the queue")
+            let limited = letters.count >= DeadLetter.readLimit ? " (the first \(DeadLetter.readLimit) shown)" : ""
+            print("\(letters.count) dead letter(s)\(limited), all left in the queue")
         }
     }
 
@@ -58,7 +60,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
 
         func run() async throws {
             let connection = try await connection.connect("dead-letters-requeue")
-            let outcomes = try await Failure.reporting {
+            let report = try await Failure.reporting {
                 do {
                     return try await DeadLetterRequeue.run(
                         on: connection, id.map { .id($0) } ?? .all, quietPeriod: .milliseconds(reading.quietMs))
@@ -72,7 +74,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
             await connection.close()
             var requeued = 0
             var skipped = 0
-            for outcome in outcomes {
+            for outcome in report.outcomes {
                 switch outcome {
                 case .requeued(let letter, let exchange):
                     requeued += 1
@@ -83,8 +85,13 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 }
             }
             print("\(requeued) requeued\(skipped > 0 ? ", \(skipped) left in the queue" : "")")
+            if report.stoppedAtReadLimit {
+                Failure.printError(
+                    "stopped after passing over \(DeadLetter.readLimit) dead letters, which a command holds at most; "
+                        + "the letters after them were not read")
+            }
             if let id, requeued == 0 {
-                Failure.printError("no dead letter with message id \(id)")
+                Failure.printError("no dead letter with message id \(id)\(report.stoppedAtReadLimit ? " among them" : "")")
                 throw ExitCode(1)
             }
         }

@@ -4,6 +4,11 @@ import SwitchboardAMQP
 /// `x-original-exchange`, `x-original-routing-key`, `x-original-user-id`) or, for what the broker dead-lettered itself (delivery
 /// limit exceeded), from its `x-first-death-*` headers.
 public struct DeadLetter: Sendable {
+    /// How many letters one command holds at most while it reads the queue: each is held unsettled until the
+    /// command ends (one given back would take its place in the queue again, to be read again), so listing and
+    /// requeueing see the same first letters, and no more.
+    public static let readLimit = 1_000
+
     public var messageID: String?
     public var reason: String
     public var originalExchange: String?

@@ -19,15 +19,30 @@ public enum DeadLetterRequeue {
         case noOriginalExchange(DeadLetter)
     }
 
-    /// Reads the queue once through (until a letter seen in this run comes round again, or it is quiet for
-    /// `quietPeriod`) and requeues what `selection` picks; the letters passed over go back to the queue.
+    public struct Report: Sendable {
+        public var outcomes: [Outcome] = []
+        /// Reading stopped with `DeadLetter.readLimit` letters passed over, all held: the letters after them
+        /// were not read.
+        public var stoppedAtReadLimit = false
+    }
+
+    /// Reads the queue once through (until a letter seen in this run comes round again, it is quiet for
+    /// `quietPeriod`, or `DeadLetter.readLimit` letters are passed over) and requeues what `selection` picks;
+    /// the letters passed over go back to the queue.
     public static func run(
         on connection: AMQPConnection, _ selection: Selection, quietPeriod: Duration
-    ) async throws -> [Outcome] {
+    ) async throws -> Report {
         let publisher = try await connection.publisher(confirmWindow: 1)
-        let consumer = try await connection.consume(queue: ServiceTopology.deadLetterQueue, prefetch: 100)
-        var outcomes: [Outcome] = []
+        let consumer = try await connection.consume(
+            queue: ServiceTopology.deadLetterQueue, prefetch: UInt16(DeadLetter.readLimit))
+        var report = Report()
         var passedOver: [AMQPDelivery] = []
+        // The broker delivers no more than the prefetch unsettled, so a full hand means the reading is over.
+        func passOver(_ delivery: AMQPDelivery) -> QuietDrain.Next {
+            passedOver.append(delivery)
+            report.stoppedAtReadLimit = passedOver.count >= DeadLetter.readLimit
+            return report.stoppedAtReadLimit ? .stop : .keepReading
+        }
         // A message that is still bad comes back to the queue's tail once republished: meeting one of this
         // run's messages again means every message that was there at the start has been seen.
         var seen: Set<DeadLetter.Identity> = []
@@ -38,22 +53,20 @@ public enum DeadLetterRequeue {
                 return .stop
             }
             if case .id(let id) = selection, letter.messageID != id {
-                passedOver.append(delivery)
-                return .keepReading
+                return passOver(delivery)
             }
             guard let exchange = letter.originalExchange else {
-                outcomes.append(.noOriginalExchange(letter))
-                passedOver.append(delivery)
-                return .keepReading
+                report.outcomes.append(.noOriginalExchange(letter))
+                return passOver(delivery)
             }
             try await publisher.publish(
                 delivery.body, exchange: exchange, routingKey: letter.originalRoutingKey,
                 properties: letter.republishedProperties, mandatory: true)
             try delivery.ack()
-            outcomes.append(.requeued(letter, exchange: exchange))
+            report.outcomes.append(.requeued(letter, exchange: exchange))
             return selection == .all ? .keepReading : .stop
         }
         for delivery in passedOver { try delivery.nack(requeue: true) }
-        return outcomes
+        return report
     }
 }

@@ -25,7 +25,7 @@ extension RuntimeTests {
         try await waitUntil("the command is dead-lettered and then requeued") {
             if requeued == nil {
                 // The desk is configured only once the command has been refused for want of it.
-                for outcome in try await DeadLetterRequeue.run(on: ops, .id(id), quietPeriod: .milliseconds(200)) {
+                for outcome in try await DeadLetterRequeue.run(on: ops, .id(id), quietPeriod: .milliseconds(200)).outcomes {
                     guard case .requeued(let letter, _) = outcome else { continue }
                     requeued = letter
                 }
@@ -43,7 +43,7 @@ extension RuntimeTests {
         }
         var outcomes: [DeadLetterRequeue.Outcome] = []
         try await waitUntil("the command is requeued again") {
-            outcomes = try await DeadLetterRequeue.run(on: ops, .id(id), quietPeriod: .milliseconds(200))
+            outcomes = try await DeadLetterRequeue.run(on: ops, .id(id), quietPeriod: .milliseconds(200)).outcomes
             return !outcomes.isEmpty
         }
         try await events.waitForEvent(desk: desk.desk, "ann is online") { event in
@@ -58,5 +58,54 @@ extension RuntimeTests {
         try await router.stop()
         await ops.close()
         await connection.close()
+    }
+}
+
+/// How far the ops commands read `switchboard.dead-letters`, on a node of its own: its letters are this test's.
+@Suite struct DeadLetterReadLimitTests {
+    @Test func aLetterBehindHundredsOfOthersIsRequeuedAndReadingStopsAtTheLimitSaysSo() async throws {
+        try await TestBroker.withDedicatedNode(label: "read-limit") { broker in
+            let connection = try await broker.connect(name: "read-limit-admin")
+            try await connection.declare(ServiceTopology.topology(for: .router, shards: 1))
+            let requeued = uniqueName("read-limit-requeued")
+            try await connection.declare(Topology(
+                queues: [.init(requeued)],
+                bindings: [.init(from: ContractExchange.outbound.rawValue, to: .queue(requeued), routingKey: "read-limit.#")]))
+            let arrivals = try await connection.consume(queue: requeued, prefetch: 10)
+            let publisher = try await connection.publisher()
+            func deadLetters(_ numbers: Range<Int>) async throws {
+                try await publisher.publish(contentsOf: numbers.map { number in
+                    OutgoingMessage(
+                        body: Array("{}".utf8), exchange: ServiceTopology.deadLetterExchange, routingKey: "read-limit.\(number)",
+                        properties: AMQPProperties(
+                            headers: [
+                                "x-switchboard-reason": "for the test",
+                                "x-original-exchange": .string(ContractExchange.outbound.rawValue),
+                                "x-original-routing-key": .string("read-limit.\(number)"),
+                            ],
+                            deliveryMode: .persistent, messageID: "letter-\(number)"))
+                })
+            }
+            let ops = try await broker.connect(name: "read-limit-ops", user: "switchboard-ops", password: "change-me")
+
+            // Far more letters before it than the commands once held (100).
+            try await deadLetters(0..<300)
+            let found = try await DeadLetterRequeue.run(on: ops, .id("letter-299"), quietPeriod: .milliseconds(500))
+            #expect(found.outcomes.count == 1)
+            #expect(!found.stoppedAtReadLimit)
+            #expect(try await receive(1, from: arrivals).map(\.properties.messageID) == ["letter-299"])
+
+            // More than a command holds: it stops there and says so, and leaves every letter in the queue.
+            try await deadLetters(300..<(300 + DeadLetter.readLimit))
+            let limited = try await DeadLetterRequeue.run(on: ops, .id("letter-absent"), quietPeriod: .milliseconds(500))
+            #expect(limited.outcomes.isEmpty)
+            #expect(limited.stoppedAtReadLimit)
+            let again = try await DeadLetterRequeue.run(on: ops, .id("letter-1000"), quietPeriod: .milliseconds(500))
+            #expect(again.outcomes.count == 1)
+            #expect(try await receive(1, from: arrivals).map(\.properties.messageID) == ["letter-1000"])
+
+            await ops.close()
+            await connection.close()
+        }
     }
 }
