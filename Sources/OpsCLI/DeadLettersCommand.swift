@@ -20,28 +20,32 @@ struct DeadLettersCommand: AsyncParsableCommand {
         func run() async throws {
             let connection = try await connection.connect("dead-letters-list")
             var letters: [DeadLetter] = []
-            try await Failure.reporting {
-                let consumer = try await connection.consume(
-                    queue: ServiceTopology.deadLetterQueue, prefetch: UInt16(DeadLetter.readLimit))
+            let queue = ServiceTopology.deadLetterQueue
+            let present = try await Failure.reporting {
+                // Read up to the letters there now: no waiting for the queue to go quiet.
+                let present = try await DeadLetterRequeue.lettersPresent(
+                    on: connection, waitingUpTo: .milliseconds(reading.quietMs))
+                guard present > 0 else { return 0 }
+                let consumer = try await connection.consume(queue: queue, prefetch: UInt16(DeadLetter.readLimit))
                 var held: [AMQPDelivery] = []
                 try await QuietDrain.read(consumer, quietPeriod: .milliseconds(reading.quietMs)) { delivery in
                     held.append(delivery)
                     letters.append(DeadLetter(delivery))
-                    return held.count >= DeadLetter.readLimit ? .stop : .keepReading
+                    return held.count >= min(present, DeadLetter.readLimit) ? .stop : .keepReading
                 }
-                // Unsettled deliveries would also return when the channel closes; nack says so explicitly.
-                try held.last?.nack(requeue: true, multiple: true)
+                // The subscription has ended, and its channel gave the letters back, in their order.
+                return present
             }
             await connection.close()
             if letters.isEmpty {
-                print("\(ServiceTopology.deadLetterQueue) is empty")
+                print("\(queue) is empty")
                 return
             }
             for letter in letters {
                 print(letter.summary(excerptLength: excerpt))
             }
-            let limited = letters.count >= DeadLetter.readLimit ? " (the first \(DeadLetter.readLimit) shown)" : ""
-            print("\(letters.count) dead letter(s)\(limited), all left in the queue")
+            let shown = letters.count < present ? "\(letters.count) of \(present) dead letters shown" : "\(letters.count) dead letter(s)"
+            print("\(shown), all left in the queue")
         }
     }
 

@@ -67,13 +67,20 @@ public final class AMQPConnection: Sendable {
         }
     }
 
-    /// How many consumers `queue` has now, or `nil` when there is no such queue (a passive declare).
-    public func consumerCount(ofQueue queue: String) async throws -> Int? {
+    /// How many messages are ready in `queue` now and how many consumers it has, or `nil` when there is no
+    /// such queue (a passive declare).
+    public func queueStatus(_ queue: String) async throws -> QueueStatus? {
         try await withCheckedThrowingContinuation { continuation in
-            if !shared.submit(.consumerCount(queue: queue, continuation)) {
+            if !shared.submit(.queueStatus(queue: queue, continuation)) {
                 continuation.resume(throwing: AMQPError.connectionClosed)
             }
         }
+    }
+
+    public struct QueueStatus: Sendable, Equatable {
+        /// Messages ready for delivery (not those delivered and not yet settled).
+        public var messageCount: Int
+        public var consumerCount: Int
     }
 
     /// Opens a channel in confirm mode. At most `confirmWindow` publishes are unconfirmed at once;

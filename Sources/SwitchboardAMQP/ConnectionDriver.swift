@@ -306,13 +306,13 @@ final class ConnectionDriver: @unchecked Sendable {
             } catch {
                 continuation.resume(throwing: reportedError(error))
             }
-        case .consumerCount(let queue, let continuation):
+        case .queueStatus(let queue, let continuation):
             guard case .connected(let connection) = link else {
                 continuation.resume(throwing: AMQPError.connectionLost(reason: "not connected while looking up queue '\(queue)'"))
                 return
             }
             do {
-                continuation.resume(returning: try consumerCount(ofQueue: queue, on: connection))
+                continuation.resume(returning: try queueStatus(queue, on: connection))
             } catch .channel(.notFound) {
                 continuation.resume(returning: nil)
             } catch {
@@ -416,7 +416,7 @@ final class ConnectionDriver: @unchecked Sendable {
     private func fail(_ command: DriverCommand, with error: AMQPError) {
         switch command {
         case .declare(_, let continuation): continuation.resume(throwing: error)
-        case .consumerCount(_, let continuation): continuation.resume(throwing: error)
+        case .queueStatus(_, let continuation): continuation.resume(throwing: error)
         case .openPublisher(_, let continuation): continuation.resume(throwing: error)
         case .publish(_, _, _, let continuation): continuation.resume(throwing: error)
         case .publishBatch(_, _, _, let continuation): continuation.resume(throwing: error)
@@ -819,13 +819,15 @@ final class ConnectionDriver: @unchecked Sendable {
         }
     }
 
-    private func consumerCount(ofQueue queue: String, on connection: amqp_connection_state_t) throws(CallFailure) -> Int {
+    private func queueStatus(_ queue: String, on connection: amqp_connection_state_t) throws(CallFailure) -> AMQPConnection.QueueStatus {
         let channel = Self.controlChannel
         try openControlChannel(connection)
         arena.reset()
         let declareOk = amqp_queue_declare(connection, channel, arena.bytes(queue), 1, 0, 0, 0, amqp_empty_table)
         try checkReply("looking up queue '\(queue)'", channel: channel, on: connection)
-        return declareOk.map { Int($0.pointee.consumer_count) } ?? 0
+        return AMQPConnection.QueueStatus(
+            messageCount: declareOk.map { Int($0.pointee.message_count) } ?? 0,
+            consumerCount: declareOk.map { Int($0.pointee.consumer_count) } ?? 0)
     }
 
     private func openPublisherChannel(_ channel: UInt16, _ publisher: PublisherChannel, on connection: amqp_connection_state_t) throws(CallFailure) {

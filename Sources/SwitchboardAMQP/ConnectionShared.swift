@@ -54,8 +54,8 @@ typealias DeliveryStream = AsyncThrowingStream<[AMQPDelivery], any Error>
 /// Requests from Swift callers to the I/O thread that owns the librabbitmq connection.
 enum DriverCommand: Sendable {
     case declare(Topology, CheckedContinuation<Void, any Error>)
-    /// A passive declare: the queue's consumers, or `nil` when it does not exist.
-    case consumerCount(queue: String, CheckedContinuation<Int?, any Error>)
+    /// A passive declare: the queue's ready messages and consumers, or `nil` when it does not exist.
+    case queueStatus(queue: String, CheckedContinuation<AMQPConnection.QueueStatus?, any Error>)
     case openPublisher(window: Int, CheckedContinuation<UInt16, any Error>)
     case publish(channel: UInt16, OutgoingMessage, enqueuedAt: ContinuousClock.Instant, UnsafeContinuation<Void, any Error>)
     /// Resumed once, when every message of the batch is settled.

@@ -108,7 +108,7 @@ public final class GatewayBroker: Sendable {
 
     /// How many gateways have a page of the agent open (this one not counted once it let go).
     public func gatewaysWithPagesOpen(_ identity: AgentIdentity) async throws -> Int {
-        try await currentConnection().consumerCount(ofQueue: Self.presenceQueueName(for: identity)) ?? 0
+        try await currentConnection().queueStatus(Self.presenceQueueName(for: identity))?.consumerCount ?? 0
     }
 
     /// Publishes one agent command on `switchboard.in` with the gateway's broker user as `user_id`,

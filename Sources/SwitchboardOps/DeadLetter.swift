@@ -38,17 +38,6 @@ public struct DeadLetter: Sendable {
         republishedProperties = properties
     }
 
-    /// What tells two dead letters apart: the message id, and the content for messages without one.
-    public struct Identity: Hashable, Sendable {
-        var messageID: String?
-        var routingKey: String
-        var body: [UInt8]
-    }
-
-    public var identity: Identity {
-        Identity(messageID: messageID, routingKey: originalRoutingKey, body: body)
-    }
-
     public func summary(excerptLength: Int) -> String {
         let text = String(decoding: body, as: UTF8.self)
         let excerpt = text.count > excerptLength ? String(text.prefix(excerptLength)) + "…" : text

@@ -26,47 +26,57 @@ public enum DeadLetterRequeue {
         public var stoppedAtReadLimit = false
     }
 
-    /// Reads the queue once through (until a letter seen in this run comes round again, it is quiet for
-    /// `quietPeriod`, or `DeadLetter.readLimit` letters are passed over) and requeues what `selection` picks;
-    /// the letters passed over go back to the queue.
+    /// The letters ready in the queue, counted once no consumer holds any (or after `limit`): a subscription
+    /// that has just ended, the last command's say, gives its letters back in the step that removes it.
+    public static func lettersPresent(on connection: AMQPConnection, waitingUpTo limit: Duration) async throws -> Int {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            guard let status = try await connection.queueStatus(ServiceTopology.deadLetterQueue) else { return 0 }
+            if status.consumerCount == 0 || ContinuousClock.now >= deadline { return status.messageCount }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Reads the letters that are in the queue when it starts, and requeues what `selection` picks; the letters
+    /// passed over go back to the queue. It stops early once the queue is quiet for `quietPeriod` (another
+    /// consumer took the rest) or `DeadLetter.readLimit` letters are passed over. A requeued letter that is
+    /// refused again comes back behind those, and is not read again. (Counted, not recognised: dead-lettering
+    /// is at least once, so two letters may be alike.)
     public static func run(
         on connection: AMQPConnection, _ selection: Selection, quietPeriod: Duration
     ) async throws -> Report {
-        let publisher = try await connection.publisher(confirmWindow: 1)
-        let consumer = try await connection.consume(
-            queue: ServiceTopology.deadLetterQueue, prefetch: UInt16(DeadLetter.readLimit))
         var report = Report()
+        let queue = ServiceTopology.deadLetterQueue
+        let present = try await lettersPresent(on: connection, waitingUpTo: quietPeriod)
+        guard present > 0 else { return report }
+        let publisher = try await connection.publisher(confirmWindow: 1)
+        let consumer = try await connection.consume(queue: queue, prefetch: UInt16(DeadLetter.readLimit))
+        var read = 0
         var passedOver: [AMQPDelivery] = []
-        // The broker delivers no more than the prefetch unsettled, so a full hand means the reading is over.
-        func passOver(_ delivery: AMQPDelivery) -> QuietDrain.Next {
-            passedOver.append(delivery)
-            report.stoppedAtReadLimit = passedOver.count >= DeadLetter.readLimit
-            return report.stoppedAtReadLimit ? .stop : .keepReading
-        }
-        // A message that is still bad comes back to the queue's tail once republished: meeting one of this
-        // run's messages again means every message that was there at the start has been seen.
-        var seen: Set<DeadLetter.Identity> = []
         try await QuietDrain.read(consumer, quietPeriod: quietPeriod) { delivery in
+            read += 1
             let letter = DeadLetter(delivery)
-            guard seen.insert(letter.identity).inserted else {
-                passedOver.append(delivery)
-                return .stop
-            }
+            var next = QuietDrain.Next.keepReading
             if case .id(let id) = selection, letter.messageID != id {
-                return passOver(delivery)
-            }
-            guard let exchange = letter.originalExchange else {
+                passedOver.append(delivery)
+            } else if let exchange = letter.originalExchange {
+                try await publisher.publish(
+                    delivery.body, exchange: exchange, routingKey: letter.originalRoutingKey,
+                    properties: letter.republishedProperties, mandatory: true)
+                try delivery.ack()
+                report.outcomes.append(.requeued(letter, exchange: exchange))
+                if selection != .all { next = .stop }
+            } else {
                 report.outcomes.append(.noOriginalExchange(letter))
-                return passOver(delivery)
+                passedOver.append(delivery)
             }
-            try await publisher.publish(
-                delivery.body, exchange: exchange, routingKey: letter.originalRoutingKey,
-                properties: letter.republishedProperties, mandatory: true)
-            try delivery.ack()
-            report.outcomes.append(.requeued(letter, exchange: exchange))
-            return selection == .all ? .keepReading : .stop
+            // The broker delivers no more than the prefetch unsettled, so a full hand ends the reading.
+            let handFull = passedOver.count >= DeadLetter.readLimit
+            report.stoppedAtReadLimit = handFull && read < present
+            return next == .stop || handFull || read >= present ? .stop : .keepReading
         }
-        for delivery in passedOver { try delivery.nack(requeue: true) }
+        // The subscription has ended, and its channel gave back the letters passed over, in their order. (Given
+        // back while it lasted, they would be delivered to it again at once.)
         return report
     }
 }

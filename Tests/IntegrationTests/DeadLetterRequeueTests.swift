@@ -63,7 +63,7 @@ extension RuntimeTests {
 
 /// How far the ops commands read `switchboard.dead-letters`, on a node of its own: its letters are this test's.
 @Suite struct DeadLetterReadLimitTests {
-    @Test func aLetterBehindHundredsOfOthersIsRequeuedAndReadingStopsAtTheLimitSaysSo() async throws {
+    @Test func requeueReadsTheLettersPresentAtItsStartHoweverManyAreAlikeUpToItsLimit() async throws {
         try await TestBroker.withDedicatedNode(label: "read-limit") { broker in
             let connection = try await broker.connect(name: "read-limit-admin")
             try await connection.declare(ServiceTopology.topology(for: .router, shards: 1))
@@ -71,38 +71,49 @@ extension RuntimeTests {
             try await connection.declare(Topology(
                 queues: [.init(requeued)],
                 bindings: [.init(from: ContractExchange.outbound.rawValue, to: .queue(requeued), routingKey: "read-limit.#")]))
-            let arrivals = try await connection.consume(queue: requeued, prefetch: 10)
+            let arrivals = try await connection.consume(queue: requeued, prefetch: 100)
             let publisher = try await connection.publisher()
-            func deadLetters(_ numbers: Range<Int>) async throws {
-                try await publisher.publish(contentsOf: numbers.map { number in
+            func deadLetters(_ names: [String]) async throws {
+                try await publisher.publish(contentsOf: names.map { name in
                     OutgoingMessage(
-                        body: Array("{}".utf8), exchange: ServiceTopology.deadLetterExchange, routingKey: "read-limit.\(number)",
+                        body: Array("{}".utf8), exchange: ServiceTopology.deadLetterExchange, routingKey: "read-limit.\(name)",
                         properties: AMQPProperties(
                             headers: [
                                 "x-switchboard-reason": "for the test",
                                 "x-original-exchange": .string(ContractExchange.outbound.rawValue),
-                                "x-original-routing-key": .string("read-limit.\(number)"),
+                                "x-original-routing-key": .string("read-limit.\(name)"),
                             ],
-                            deliveryMode: .persistent, messageID: "letter-\(number)"))
+                            deliveryMode: .persistent, messageID: name))
                 })
             }
             let ops = try await broker.connect(name: "read-limit-ops", user: "switchboard-ops", password: "change-me")
+            func requeue(_ selection: DeadLetterRequeue.Selection) async throws -> DeadLetterRequeue.Report {
+                try await DeadLetterRequeue.run(on: ops, selection, quietPeriod: .seconds(2))
+            }
 
+            // Dead-lettering is at least once: a letter may be there twice, alike.
+            try await deadLetters(["twice", "twice"] + (0..<300).map { "letter-\($0)" })
             // Far more letters before it than the commands once held (100).
-            try await deadLetters(0..<300)
-            let found = try await DeadLetterRequeue.run(on: ops, .id("letter-299"), quietPeriod: .milliseconds(500))
+            let found = try await requeue(.id("letter-299"))
             #expect(found.outcomes.count == 1)
             #expect(!found.stoppedAtReadLimit)
             #expect(try await receive(1, from: arrivals).map(\.properties.messageID) == ["letter-299"])
 
             // More than a command holds: it stops there and says so, and leaves every letter in the queue.
-            try await deadLetters(300..<(300 + DeadLetter.readLimit))
-            let limited = try await DeadLetterRequeue.run(on: ops, .id("letter-absent"), quietPeriod: .milliseconds(500))
+            try await deadLetters((300..<(300 + DeadLetter.readLimit)).map { "letter-\($0)" })
+            let limited = try await requeue(.id("letter-absent"))
             #expect(limited.outcomes.isEmpty)
             #expect(limited.stoppedAtReadLimit)
-            let again = try await DeadLetterRequeue.run(on: ops, .id("letter-1000"), quietPeriod: .milliseconds(500))
-            #expect(again.outcomes.count == 1)
-            #expect(try await receive(1, from: arrivals).map(\.properties.messageID) == ["letter-1000"])
+            // The thousandth letter: two alike and 299 before the second batch, and 698 of it before this one.
+            #expect(try await requeue(.id("letter-998")).outcomes.count == 1)
+            #expect(try await receive(1, from: arrivals).map(\.properties.messageID) == ["letter-998"])
+
+            // Every letter, the two alike among them; none is read twice.
+            let everything = try await requeue(.all)
+            let remaining = 2 + 299 + DeadLetter.readLimit - 1
+            #expect(everything.outcomes.count == remaining)
+            #expect(try await receive(remaining, from: arrivals).count == remaining)
+            #expect(try await ops.queueStatus(ServiceTopology.deadLetterQueue)?.messageCount == 0)
 
             await ops.close()
             await connection.close()
