@@ -23,17 +23,14 @@ struct DeadLettersCommand: AsyncParsableCommand {
             let queue = ServiceTopology.deadLetterQueue
             let present = try await Failure.reporting {
                 // Read up to the letters there now: no waiting for the queue to go quiet.
-                let present = try await DeadLetterRequeue.lettersPresent(
-                    on: connection, waitingUpTo: .milliseconds(reading.quietMs))
+                let present = try await DeadLetter.present(on: connection, waitingUpTo: .milliseconds(reading.quietMs))
                 guard present > 0 else { return 0 }
                 let consumer = try await connection.consume(queue: queue, prefetch: UInt16(DeadLetter.readLimit))
-                var held: [AMQPDelivery] = []
+                // Each left unsettled: the channel gives them back when the subscription ends.
                 try await QuietDrain.read(consumer, quietPeriod: .milliseconds(reading.quietMs)) { delivery in
-                    held.append(delivery)
                     letters.append(DeadLetter(delivery))
-                    return held.count >= min(present, DeadLetter.readLimit) ? .stop : .keepReading
+                    return letters.count >= min(present, DeadLetter.readLimit) ? .stop : .keepReading
                 }
-                // The subscription has ended, and its channel gave the letters back, in their order.
                 return present
             }
             await connection.close()

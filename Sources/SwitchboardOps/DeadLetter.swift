@@ -1,13 +1,26 @@
 import SwitchboardAMQP
+import SwitchboardRuntime
 
 /// A message in `switchboard.dead-letters`, read from the headers the services set (`x-switchboard-reason`,
 /// `x-original-exchange`, `x-original-routing-key`, `x-original-user-id`) or, for what the broker dead-lettered itself (delivery
 /// limit exceeded), from its `x-first-death-*` headers.
 public struct DeadLetter: Sendable {
-    /// How many letters one command holds at most while it reads the queue: each is held unsettled until the
-    /// command ends (one given back would take its place in the queue again, to be read again), so listing and
-    /// requeueing see the same first letters, and no more.
+    /// How many letters one command holds at most while it reads the queue. Each stays unsettled until the
+    /// command's subscription ends, and its channel then gives them back in their order (one given back while
+    /// the subscription lasts would be delivered to it again at once), so listing and requeueing see the same
+    /// first letters, and no more.
     public static let readLimit = 1_000
+
+    /// The letters ready in the queue, counted once no consumer holds any (or after `limit`): a subscription
+    /// that has just ended, such as the last command's, gives its letters back in the step that removes it.
+    public static func present(on connection: AMQPConnection, waitingUpTo limit: Duration) async throws -> Int {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            guard let status = try await connection.queueStatus(ServiceTopology.deadLetterQueue) else { return 0 }
+            if status.consumerCount == 0 || ContinuousClock.now >= deadline { return status.messageCount }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
 
     public var messageID: String?
     public var reason: String

@@ -26,17 +26,6 @@ public enum DeadLetterRequeue {
         public var stoppedAtReadLimit = false
     }
 
-    /// The letters ready in the queue, counted once no consumer holds any (or after `limit`): a subscription
-    /// that has just ended, the last command's say, gives its letters back in the step that removes it.
-    public static func lettersPresent(on connection: AMQPConnection, waitingUpTo limit: Duration) async throws -> Int {
-        let deadline = ContinuousClock.now + limit
-        while true {
-            guard let status = try await connection.queueStatus(ServiceTopology.deadLetterQueue) else { return 0 }
-            if status.consumerCount == 0 || ContinuousClock.now >= deadline { return status.messageCount }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
     /// Reads the letters that are in the queue when it starts, and requeues what `selection` picks; the letters
     /// passed over go back to the queue. It stops early once the queue is quiet for `quietPeriod` (another
     /// consumer took the rest) or `DeadLetter.readLimit` letters are passed over. A requeued letter that is
@@ -47,18 +36,19 @@ public enum DeadLetterRequeue {
     ) async throws -> Report {
         var report = Report()
         let queue = ServiceTopology.deadLetterQueue
-        let present = try await lettersPresent(on: connection, waitingUpTo: quietPeriod)
+        let present = try await DeadLetter.present(on: connection, waitingUpTo: quietPeriod)
         guard present > 0 else { return report }
         let publisher = try await connection.publisher(confirmWindow: 1)
         let consumer = try await connection.consume(queue: queue, prefetch: UInt16(DeadLetter.readLimit))
         var read = 0
-        var passedOver: [AMQPDelivery] = []
+        // Left unsettled: the channel gives them back when the subscription ends.
+        var passedOver = 0
         try await QuietDrain.read(consumer, quietPeriod: quietPeriod) { delivery in
             read += 1
             let letter = DeadLetter(delivery)
             var next = QuietDrain.Next.keepReading
             if case .id(let id) = selection, letter.messageID != id {
-                passedOver.append(delivery)
+                passedOver += 1
             } else if let exchange = letter.originalExchange {
                 try await publisher.publish(
                     delivery.body, exchange: exchange, routingKey: letter.originalRoutingKey,
@@ -68,15 +58,13 @@ public enum DeadLetterRequeue {
                 if selection != .all { next = .stop }
             } else {
                 report.outcomes.append(.noOriginalExchange(letter))
-                passedOver.append(delivery)
+                passedOver += 1
             }
             // The broker delivers no more than the prefetch unsettled, so a full hand ends the reading.
-            let handFull = passedOver.count >= DeadLetter.readLimit
+            let handFull = passedOver >= DeadLetter.readLimit
             report.stoppedAtReadLimit = handFull && read < present
             return next == .stop || handFull || read >= present ? .stop : .keepReading
         }
-        // The subscription has ended, and its channel gave back the letters passed over, in their order. (Given
-        // back while it lasted, they would be delivered to it again at once.)
         return report
     }
 }
