@@ -177,7 +177,7 @@ struct BrokerTests {
         })
 
         // The broker streams the whole backlog at once; closing the channel mid-stream leaves the
-        // deliveries read on the way queued in the client, more than one turn of the driver handles.
+        // deliveries read on the way queued in the client, thousands of frames.
         let cancelled = try await connection.consume(queue: first, prefetch: UInt16(backlog))
         _ = try await receive(1, from: cancelled, acknowledge: false)
         cancelled.cancel()
