@@ -110,7 +110,8 @@ import Testing
             try await broker.ctl("stop_app")
             try await waitUntil("the connection notices") { consuming.state != .connected }
             try await broker.ctl("start_app")
-            try await broker.open()
+            // Not opened yet: that takes several rabbitmqctl calls, long on a loaded machine, and the queue must
+            // be back within the connection's grace for missing queues (30 s). Declaring needs no opening.
             let probe = try await broker.connect(name: "missing-probe")
             #expect(try await probe.queueStatus(queue) == nil, "the transient queue went with the restart")
             let failedBefore = consuming.state.failedAttempts
@@ -120,6 +121,8 @@ import Testing
 
             try await probe.declare(transient)
             try await waitUntil("the connection is back") { consuming.state == .connected }
+            // Publishing waits for the opening (the memory alarm of a fresh boot blocks publishers until then).
+            try await broker.open()
             let publisher = try await probe.publisher()
             try await publisher.publish(body(number: 7), exchange: "", routingKey: queue, properties: persistentProperties(number: 7), mandatory: true)
             let delivered = try await receive(1, from: consumer, timeout: .seconds(30))
