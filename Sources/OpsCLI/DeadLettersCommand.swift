@@ -20,22 +20,15 @@ struct DeadLettersCommand: AsyncParsableCommand {
         func run() async throws {
             let connection = try await connection.connect("dead-letters-list")
             var letters: [DeadLetter] = []
-            let queue = ServiceTopology.deadLetterQueue
-            let present = try await Failure.reporting {
-                // Read up to the letters there now: no waiting for the queue to go quiet.
-                let present = try await DeadLetter.present(on: connection, waitingUpTo: .milliseconds(reading.quietMs))
-                guard present > 0 else { return 0 }
-                let consumer = try await connection.consume(queue: queue, prefetch: UInt16(DeadLetter.readLimit))
-                // Each left unsettled: the channel gives them back when the subscription ends.
-                try await QuietDrain.read(consumer, quietPeriod: .milliseconds(reading.quietMs)) { delivery in
+            let (present, _) = try await Failure.reporting {
+                try await DeadLetter.readPresent(on: connection, quietPeriod: .milliseconds(reading.quietMs)) { delivery in
                     letters.append(DeadLetter(delivery))
-                    return letters.count >= min(present, DeadLetter.readLimit) ? .stop : .keepReading
+                    return letters.count >= DeadLetter.readLimit ? .stop : .keepReading
                 }
-                return present
             }
             await connection.close()
             if letters.isEmpty {
-                print("\(queue) is empty")
+                print("\(ServiceTopology.deadLetterQueue) is empty")
                 return
             }
             for letter in letters {

@@ -5,15 +5,36 @@ import SwitchboardRuntime
 /// `x-original-exchange`, `x-original-routing-key`, `x-original-user-id`) or, for what the broker dead-lettered itself (delivery
 /// limit exceeded), from its `x-first-death-*` headers.
 public struct DeadLetter: Sendable {
-    /// How many letters one command holds at most while it reads the queue. Each stays unsettled until the
-    /// command's subscription ends, and its channel then gives them back in their order (one given back while
-    /// the subscription lasts would be delivered to it again at once), so listing and requeueing see the same
-    /// first letters, and no more.
+    /// How many letters one command holds at most while it reads the queue, so listing and requeueing see the
+    /// same first letters, and no more.
     public static let readLimit = 1_000
+
+    /// Hands `handle` the letters ready in the queue now, one by one, until it says stop, the last of them is
+    /// read, or the queue is quiet for `quietPeriod` (another consumer took the rest). A letter coming in
+    /// meanwhile (one requeued and refused again, say) is behind them and not read.
+    ///
+    /// What `handle` does not settle stays unsettled: the channel gives those back in their order when the
+    /// subscription ends (one given back while it lasts would be delivered to it again at once). They count
+    /// toward the prefetch, `readLimit`, so `handle` must stop once it holds that many.
+    /// Returns how many letters were ready and how many were read.
+    public static func readPresent(
+        on connection: AMQPConnection, quietPeriod: Duration, handle: (AMQPDelivery) async throws -> QuietDrain.Next
+    ) async throws -> (present: Int, read: Int) {
+        let present = try await readyCount(on: connection, waitingUpTo: quietPeriod)
+        guard present > 0 else { return (0, 0) }
+        let consumer = try await connection.consume(queue: ServiceTopology.deadLetterQueue, prefetch: UInt16(readLimit))
+        var read = 0
+        try await QuietDrain.read(consumer, quietPeriod: quietPeriod) { delivery in
+            read += 1
+            let next = try await handle(delivery)
+            return read >= present ? .stop : next
+        }
+        return (present, read)
+    }
 
     /// The letters ready in the queue, counted once no consumer holds any (or after `limit`): a subscription
     /// that has just ended, such as the last command's, gives its letters back in the step that removes it.
-    public static func present(on connection: AMQPConnection, waitingUpTo limit: Duration) async throws -> Int {
+    private static func readyCount(on connection: AMQPConnection, waitingUpTo limit: Duration) async throws -> Int {
         let deadline = ContinuousClock.now + limit
         while true {
             guard let status = try await connection.queueStatus(ServiceTopology.deadLetterQueue) else { return 0 }

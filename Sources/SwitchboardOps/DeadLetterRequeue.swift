@@ -26,27 +26,17 @@ public enum DeadLetterRequeue {
         public var stoppedAtReadLimit = false
     }
 
-    /// Reads the letters that are in the queue when it starts, and requeues what `selection` picks; the letters
-    /// passed over go back to the queue. It stops early once the queue is quiet for `quietPeriod` (another
-    /// consumer took the rest) or `DeadLetter.readLimit` letters are passed over. A requeued letter that is
-    /// refused again comes back behind those, and is not read again. (Counted, not recognised: dead-lettering
-    /// is at least once, so two letters may be alike.)
+    /// Requeues what `selection` picks among the letters in the queue when it starts (`DeadLetter.readPresent`);
+    /// the letters passed over go back to the queue. Counted, not recognised: dead-lettering is at least once,
+    /// so two letters may be alike.
     public static func run(
         on connection: AMQPConnection, _ selection: Selection, quietPeriod: Duration
     ) async throws -> Report {
         var report = Report()
-        let queue = ServiceTopology.deadLetterQueue
-        let present = try await DeadLetter.present(on: connection, waitingUpTo: quietPeriod)
-        guard present > 0 else { return report }
         let publisher = try await connection.publisher(confirmWindow: 1)
-        let consumer = try await connection.consume(queue: queue, prefetch: UInt16(DeadLetter.readLimit))
-        var read = 0
-        // Left unsettled: the channel gives them back when the subscription ends.
         var passedOver = 0
-        try await QuietDrain.read(consumer, quietPeriod: quietPeriod) { delivery in
-            read += 1
+        let (present, read) = try await DeadLetter.readPresent(on: connection, quietPeriod: quietPeriod) { delivery in
             let letter = DeadLetter(delivery)
-            var next = QuietDrain.Next.keepReading
             if case .id(let id) = selection, letter.messageID != id {
                 passedOver += 1
             } else if let exchange = letter.originalExchange {
@@ -55,16 +45,14 @@ public enum DeadLetterRequeue {
                     properties: letter.republishedProperties, mandatory: true)
                 try delivery.ack()
                 report.outcomes.append(.requeued(letter, exchange: exchange))
-                if selection != .all { next = .stop }
+                if selection != .all { return .stop }
             } else {
                 report.outcomes.append(.noOriginalExchange(letter))
                 passedOver += 1
             }
-            // The broker delivers no more than the prefetch unsettled, so a full hand ends the reading.
-            let handFull = passedOver >= DeadLetter.readLimit
-            report.stoppedAtReadLimit = handFull && read < present
-            return next == .stop || handFull || read >= present ? .stop : .keepReading
+            return passedOver >= DeadLetter.readLimit ? .stop : .keepReading
         }
+        report.stoppedAtReadLimit = passedOver >= DeadLetter.readLimit && read < present
         return report
     }
 }
