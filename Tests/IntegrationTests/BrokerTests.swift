@@ -165,16 +165,16 @@ struct BrokerTests {
         let second = uniqueName("reused-channel-second")
         try await connection.declare(Topology(queues: [.init(first), .init(second)]))
         let publisher = try await connection.publisher(confirmWindow: 256)
+        func publish(_ numbers: Range<Int>, to queue: String) async throws {
+            try await publisher.publish(contentsOf: numbers.map { number in
+                OutgoingMessage(body: body(number: number, size: 16), exchange: "", routingKey: queue,
+                                properties: persistentProperties(number: number), mandatory: false)
+            })
+        }
         let backlog = 5_000
-        try await publisher.publish(contentsOf: (0..<backlog).map { number in
-            OutgoingMessage(body: body(number: number, size: 16), exchange: "", routingKey: first,
-                            properties: persistentProperties(number: number), mandatory: false)
-        })
+        try await publish(0..<backlog, to: first)
         let mine = 1_000_000..<1_000_005
-        try await publisher.publish(contentsOf: mine.map { number in
-            OutgoingMessage(body: body(number: number, size: 16), exchange: "", routingKey: second,
-                            properties: persistentProperties(number: number), mandatory: false)
-        })
+        try await publish(mine, to: second)
 
         // The broker streams the whole backlog at once; closing the channel mid-stream leaves the
         // deliveries read on the way queued in the client, thousands of frames.
