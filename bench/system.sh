@@ -4,7 +4,9 @@
 # the broker's ceiling measured on the same node in the same run with bench/c-baseline.c (quorum queue,
 # persistent bodies of the system's mean message size, confirm window 256, prefetch 256). It also reads
 # the CPU time of the broker, the services and the load generator in the closed-loop phase, and the
-# broker's in the ceiling run, to show how the machine's cores were shared.
+# broker's in the ceiling run, to show how the machine's cores were shared. Beside the trickle and the 25%
+# phase, c-baseline also times one quorum-queue hop at a time (Sources/LoadBench/HopProbe.swift): the
+# broker's own latency under the same load.
 # Results: bench-results/system.json and bench-results/system.md; service logs stay in a temp folder
 # that is printed (and kept) at the end.
 #
@@ -94,7 +96,8 @@ broker_pid=$(cat "$SB_NODE_DIR/rabbitmq.pid")
 processes="broker=$broker_pid"
 for index in "${!services[@]}"; do processes+=",${services[$index]}=${pids[$index]}"; done
 "$bin_dir/switchboard-loadbench" run --url "$url" --metrics "$(IFS=,; echo "${metrics[*]}")" \
-    --out "$run_root/load.json" --seconds "$phase_seconds" --concurrency "$concurrency" --processes "$processes"
+    --out "$run_root/load.json" --seconds "$phase_seconds" --concurrency "$concurrency" --processes "$processes" \
+    --hop-probe "$build_dir/c-baseline"
 
 # The services' own metrics (per-stage batch timings among them), kept with the logs.
 for index in "${!services[@]}"; do

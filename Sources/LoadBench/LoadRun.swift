@@ -49,6 +49,8 @@ struct PacedPhase: Codable {
     var conversations: Int
     var requestToRing: LatencySummary
     var requestToRingLegs: RingLegs.Summary
+    /// One quorum-queue hop measured alone beside the phase (`HopProbe`), when the run has the probe.
+    var brokerHop: HopLatency?
 }
 
 /// request→ring in three legs, from the times the ring carries: the Router's decision is its batch's time
@@ -140,7 +142,7 @@ struct LoadRun {
         say("warming up: one conversation per desk")
         for _ in desks.load { await players.start(.lifecycle) }
         try await drain(players, within: .seconds(60))
-        let atTrickle = try await paced(players, rate: options.trickleRate, withTimers: false)
+        let atTrickle = try await paced(players, rate: options.trickleRate, withTimers: false, probed: true)
 
         say("closed loop, \(options.concurrency) conversations in flight, \(options.phaseSeconds) s")
         let before = try ServiceCounters.scrape(options.metricsEndpoints)
@@ -173,9 +175,9 @@ struct LoadRun {
         let conversations = Double(completions.count)
         say(String(format: "max %.1f conversations/s (%d finished)", maxRate, completions.count))
 
-        let at25 = try await paced(players, rate: maxRate * 0.25, withTimers: true)
+        let at25 = try await paced(players, rate: maxRate * 0.25, withTimers: true, probed: true)
         let timerLatenessAt25 = (try ServiceCounters.scrape(options.metricsEndpoints) - afterMax).timerLatenessSummaries
-        let at75 = try await paced(players, rate: maxRate * 0.75, withTimers: false)
+        let at75 = try await paced(players, rate: maxRate * 0.75, withTimers: false, probed: false)
 
         let result = LoadResult(
             loadDesks: desks.load.count, agents: desks.load.count * desks.agentsPerDesk,
@@ -197,10 +199,14 @@ struct LoadRun {
     }
 
     /// Open loop: new conversations at `rate` per second whatever the system does, for one phase.
-    private func paced(_ players: Players, rate: Double, withTimers: Bool) async throws -> PacedPhase {
-        say(String(format: "paced at %.1f conversations/s, %d s%@", rate, options.phaseSeconds,
-            withTimers ? ", with ring-expiry and inactivity conversations" : ""))
+    /// `probed`: with the hop probe beside it, if the run has one.
+    private func paced(_ players: Players, rate: Double, withTimers: Bool, probed: Bool) async throws -> PacedPhase {
+        say(String(format: "paced at %.1f conversations/s, %d s%@%@", rate, options.phaseSeconds,
+            withTimers ? ", with ring-expiry and inactivity conversations" : "",
+            probed && options.hopProbe != nil ? ", one broker hop probed beside it" : ""))
         await players.resetRequestToRing()
+        let bodies = await (players.bodyBytes, players.bodies)
+        let probe = try probed ? options.hopProbe?.start(seconds: options.phaseSeconds, bodyBytes: bodies.0 / max(bodies.1, 1)) : nil
         let count = max(1, Int(rate * Double(options.phaseSeconds)))
         let clock = ContinuousClock()
         let start = clock.now
@@ -223,7 +229,7 @@ struct LoadRun {
         return PacedPhase(
             targetPerSecond: rate, achievedPerSecond: Double(count) / max(elapsed, 1e-9), conversations: count,
             requestToRing: await LatencySummary(players.requestToRing),
-            requestToRingLegs: await players.requestToRingLegs.summary)
+            requestToRingLegs: await players.requestToRingLegs.summary, brokerHop: try await probe?.result())
     }
 
     /// Waits until every conversation started has ended.

@@ -15,13 +15,15 @@ struct RunOptions {
     var timerConversations: Int
     /// The broker's and the services' processes, whose CPU time the closed-loop phase reads.
     var cpu: CPUProbe
+    /// Measures one broker hop beside the trickle and the 25% phase, if given the c-baseline executable.
+    var hopProbe: HopProbe?
 
     init(parsing arguments: [String]) throws(BenchError) {
         let values = try OptionValues(
             parsing: arguments,
             allowed: [
                 "--url", "--metrics", "--out", "--seconds", "--concurrency", "--timer-conversations", "--processes",
-                "--trickle-rate",
+                "--trickle-rate", "--hop-probe",
             ])
         url = try values.string("--url")
         metricsEndpoints = try values.string("--metrics").split(separator: ",").map(String.init)
@@ -31,6 +33,7 @@ struct RunOptions {
         timerConversations = try values.positiveInt("--timer-conversations", default: 150)
         trickleRate = Double(try values.positiveInt("--trickle-rate", default: 20))
         cpu = try CPUProbe(parsing: values.optionalString("--processes"))
+        hopProbe = values.optionalString("--hop-probe").map { HopProbe(executable: $0, url: url) }
     }
 }
 

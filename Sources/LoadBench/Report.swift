@@ -1,13 +1,14 @@
 import Foundation
 
-/// The broker's ceiling, as bench/c-baseline.c prints it.
-struct CeilingRecord: Codable {
+/// What bench/c-baseline.c prints: for the broker's ceiling, and for the hop probe.
+struct BaselineRecord: Codable {
     var client: String
     var queueType: String
     var messages: Int
     var messagesPerSecond: Double
     var latencyP50Microseconds: Double
     var latencyP99Microseconds: Double
+    var latencyMaxMicroseconds: Double
 }
 
 /// Resident memory of one service, from /proc/<pid>/status at the end of the run.
@@ -27,7 +28,7 @@ struct SystemReport: Codable {
 
     var load: LoadResult
     var shardsPerService: Int
-    var ceiling: CeilingRecord
+    var ceiling: BaselineRecord
     var ceilingBodyBytes: Int
     /// Ceiling messages per second divided by messages per conversation.
     var ceilingConversationsPerSecond: Double
@@ -51,7 +52,7 @@ struct CPUSummary: Codable {
     /// the services and the load generator cost nothing: a bound no run on this machine can pass.
     var brokerOnlyConversationsPerSecond: Double?
 
-    init(load: LoadResult, ceiling: CeilingRecord, ceilingBrokerCPUSeconds: Double?) {
+    init(load: LoadResult, ceiling: BaselineRecord, ceilingBrokerCPUSeconds: Double?) {
         cores = ProcessInfo.processInfo.activeProcessorCount
         windowSeconds = load.cpuWindowSeconds
         processes = load.cpuAtMax
@@ -67,7 +68,7 @@ struct CPUSummary: Codable {
 func writeReport(_ options: ReportOptions) throws {
     let decoder = JSONDecoder()
     let load = try decoder.decode(LoadResult.self, from: Data(contentsOf: URL(fileURLWithPath: options.loadFile)))
-    let ceiling = try decoder.decode(CeilingRecord.self, from: Data(contentsOf: URL(fileURLWithPath: options.ceilingFile)))
+    let ceiling = try decoder.decode(BaselineRecord.self, from: Data(contentsOf: URL(fileURLWithPath: options.ceilingFile)))
     let memory = try decoder.decode([ServiceMemory].self, from: Data(contentsOf: URL(fileURLWithPath: options.rssFile)))
     let ceilingRate = ceiling.messagesPerSecond / load.messagesPerConversation
     let ratio = load.maxConversationsPerSecond / ceilingRate
@@ -98,13 +99,22 @@ private func markdown(_ report: SystemReport) -> String {
         "| \(name) | \(latency.count) | \(milliseconds(latency.p50Milliseconds)) | "
             + "\(milliseconds(latency.p99Milliseconds)) | \(milliseconds(latency.maxMilliseconds)) |"
     }
-    /// The legs of the row above, to the whole millisecond (the services' times are wall-clock milliseconds).
-    func legRows(_ legs: RingLegs.Summary) -> [String] {
-        [
+    /// The legs of the row above, to the whole millisecond (the services' times are wall-clock milliseconds),
+    /// and the broker hop measured beside the phase.
+    func legRows(_ phase: PacedPhase) -> [String] {
+        let legs = phase.requestToRingLegs
+        var rows = [
             latencyRow("  of which: request → the Router's batch", legs.requestToRouter),
             latencyRow("  of which: the Router's batch → the Notifier's batch", legs.routerToNotifier),
             latencyRow("  of which: the Notifier's batch → the ring at the workstation", legs.notifierToWorkstation),
         ]
+        if let hop = phase.brokerHop {
+            rows.append(
+                "|   beside it: one quorum-queue hop alone (C client, one message at a time, \(HopProbe.rate)/s) | "
+                    + "\(hop.messages) | \(milliseconds(hop.p50Milliseconds)) | \(milliseconds(hop.p99Milliseconds)) | "
+                    + "\(milliseconds(hop.maxMilliseconds)) |")
+        }
+        return rows
     }
     var lines = [
         "# System benchmark",
@@ -147,11 +157,11 @@ private func markdown(_ report: SystemReport) -> String {
         latencyRow(String(format: "request→ring at a trickle (%.1f/s, before the maximum)", load.atTrickle.targetPerSecond),
             load.atTrickle.requestToRing),
     ]
-    lines += legRows(load.atTrickle.requestToRingLegs)
+    lines += legRows(load.atTrickle)
     lines += [
         latencyRow(String(format: "request→ring at 25%% (%.1f/s)", load.at25Percent.targetPerSecond), load.at25Percent.requestToRing),
     ]
-    lines += legRows(load.at25Percent.requestToRingLegs)
+    lines += legRows(load.at25Percent)
     lines += [
         latencyRow(String(format: "request→ring at 75%% (%.1f/s)", load.at75Percent.targetPerSecond), load.at75Percent.requestToRing),
         latencyRow("request→ring at the maximum (closed loop)", load.requestToRingAtMax),
@@ -162,6 +172,16 @@ private func markdown(_ report: SystemReport) -> String {
         func atMost(_ value: Double?) -> String { value.map { "≤ " + milliseconds($0) } ?? (timer.ticks > 0 ? "past the largest bucket" : "–") }
         return "|   the \(timer.service)'s own timer at 25% (deadline → the batch that journals the tick; bucket bounds) | "
             + "\(timer.ticks) | \(atMost(timer.p50AtMostMilliseconds)) | \(atMost(timer.p99AtMostMilliseconds)) | |"
+    }
+    if let hop = load.at25Percent.brokerHop {
+        lines += [
+            "",
+            "request→ring crosses two quorum-queue hops in a row (the request into the Router's shard queue, the "
+                + "Router's event into the Notifier's), a journal append and its read-back in each service, and a "
+                + "classic-queue hop to the workstation. One quorum-queue hop alone, with no code of ours in it, had a "
+                + "p99 of \(milliseconds(hop.p99Milliseconds)) beside the 25% phase"
+                + (hop.p99Milliseconds > 10 ? ": more than the whole request→ring target on this machine." : "."),
+        ]
     }
     lines += [
         "",
