@@ -58,7 +58,9 @@ public final class AMQPConnection: Sendable {
     public var isBlocked: Bool { shared.isBlocked }
 
     /// Declares the exchanges, then the queues, then the bindings, and remembers the topology to
-    /// declare it again after a reconnect.
+    /// declare it again after a reconnect. Called while disconnected, it waits for the reconnect (up to
+    /// `AMQPConfiguration.reconnectWaitTimeout`); if the broker then refuses it by closing the connection,
+    /// it fails with the broker's reason and the next reconnect goes on without it.
     public func declare(_ topology: Topology) async throws {
         try await withCheckedThrowingContinuation { continuation in
             if !shared.submit(.declare(topology, continuation)) {

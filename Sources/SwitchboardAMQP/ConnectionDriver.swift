@@ -24,10 +24,13 @@ final class ConnectionDriver: @unchecked Sendable {
     private enum CallFailure: Error {
         case channel(AMQPError)
         case connection(AMQPError)
+        /// The whole connection is gone, closed by the broker in answer to this very call (the close names the
+        /// call's method: an unknown exchange type, say). Made again, the call would cost the next connection too.
+        case refused(AMQPError)
 
         var error: AMQPError {
             switch self {
-            case .channel(let error), .connection(let error): error
+            case .channel(let error), .connection(let error), .refused(let error): error
             }
         }
     }
@@ -442,7 +445,7 @@ final class ConnectionDriver: @unchecked Sendable {
         switch failure {
         case .channel(let error):
             return error
-        case .connection(let error):
+        case .connection(let error), .refused(let error):
             connectionLost(error)
             return error
         }
@@ -762,7 +765,9 @@ final class ConnectionDriver: @unchecked Sendable {
                 let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
                 var closeOk = amqp_connection_close_ok_t(dummy: 0)
                 _ = amqp_send_method(connection, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &closeOk)
-                throw .connection(.connectionClosedByBroker(code: close.reply_code, detail: CDecode.string(close.reply_text)))
+                let error = AMQPError.connectionClosedByBroker(code: close.reply_code, detail: CDecode.string(close.reply_text))
+                // A close the broker sends of its own accord (CONNECTION_FORCED, say) names no method.
+                throw close.class_id == 0 ? .connection(error) : .refused(error)
             default:
                 throw .connection(.protocolError("unexpected reply \(reply.reply.id) while \(operation())"))
             }
@@ -1053,7 +1058,14 @@ final class ConnectionDriver: @unchecked Sendable {
                     pending.continuation.resume()
                 }
             } catch {
-                pendingDeclarations = Array(declarations[index...])
+                // The broker refused this declaration itself: its caller learns why, and the next attempt goes on
+                // without it. Otherwise every attempt would fail on it until its caller gave up waiting.
+                guard case .refused(let refusal) = error else {
+                    pendingDeclarations = Array(declarations[index...])
+                    throw error
+                }
+                pending.continuation.resume(throwing: refusal)
+                pendingDeclarations = Array(declarations[(index + 1)...])
                 throw error
             }
         }
@@ -1107,7 +1119,7 @@ final class ConnectionDriver: @unchecked Sendable {
         } catch {
             switch error {
             case .channel(let channelError): return channelError
-            case .connection: throw error
+            case .connection, .refused: throw error
             }
         }
     }

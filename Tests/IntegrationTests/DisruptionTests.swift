@@ -163,6 +163,46 @@ import Testing
         }
     }
 
+    /// A declaration made while disconnected, which the broker refuses by closing the connection (an unknown
+    /// exchange type), fails at the first reconnect that gets that far, with the broker's reason, and the
+    /// connection comes back without it. (It used to be made again at every reconnect, each failing on it,
+    /// until its caller gave up after `reconnectWaitTimeout` with "not connected".)
+    @Test func aDeclarationTheBrokerRefusesAfterAReconnectFailsAloneAndTheConnectionComesBack() async throws {
+        try await TestBroker.withDedicatedNode(label: "refused") { broker in
+            let connection = try await broker.connect(name: "refused")
+            let refused = Topology(exchanges: [.init(uniqueName("refused-x"), kind: .custom("x-no-such-type"))])
+            // The reconnects that had failed when the declaration was made.
+            let failedBefore = NumberSet()
+            var declaration: Task<Void, any Error>?
+            try await lockOut(broker, while: {
+                declaration = Task {
+                    failedBefore.insert(connection.state.failedAttempts)
+                    try await connection.declare(refused)
+                }
+                try await waitUntil("two more reconnects fail with the declaration waiting") {
+                    guard let before = failedBefore.snapshot.first else { return false }
+                    return connection.state.failedAttempts >= before + 2
+                }
+            }) {
+                connection.state.failedAttempts >= 1
+            }
+            let failure = await #expect(throws: AMQPError.self) { try await declaration?.value }
+            guard case .connectionClosedByBroker(let code, _)? = failure else {
+                Issue.record("the declaration failed with \(String(describing: failure))")
+                return
+            }
+            #expect(code == 503, "COMMAND_INVALID")
+            try await waitUntil("the connection is back") { connection.state == .connected }
+            let queue = uniqueName("refused")
+            try await connection.declare(Topology(queues: [.init(queue)]))
+            let consumer = try await connection.consume(queue: queue, prefetch: 1)
+            let publisher = try await connection.publisher()
+            try await publisher.publish(body(number: 1), exchange: "", routingKey: queue, properties: persistentProperties(number: 1))
+            #expect(try await receive(1, from: consumer).compactMap(messageNumber) == [1])
+            await connection.close()
+        }
+    }
+
     /// A service asked to stop while the broker is away stops at once: nothing it still has to do needs
     /// the broker. (A pulse waiting for the connection used to hold it for up to a minute, past the
     /// systemd units' 30 s stop timeout.)
