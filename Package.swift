@@ -274,6 +274,7 @@ let package = Package(
             name: "SwitchboardCommonTests",
             dependencies: [
                 "SwitchboardCommon",
+                "SwitchboardTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: [.copy("Fixtures")],
@@ -291,6 +292,7 @@ let package = Package(
                 "SwitchboardRuntime",
                 "SwitchboardTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -300,6 +302,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardAMQP",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/SwitchboardTestSupport",
             swiftSettings: swiftSettings

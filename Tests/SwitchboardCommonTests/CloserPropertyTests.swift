@@ -1,6 +1,7 @@
 import Foundation
 import PropertyBased
 import SwitchboardCommon
+import SwitchboardTestSupport
 import Testing
 
 /// Random schedules of chat messages, Router facts and timer ticks, checked step by step against a naive
@@ -8,7 +9,7 @@ import Testing
 /// somewhere in the middle.
 @Suite struct CloserPropertyTests {
     @Test func theCoreMatchesTheReferenceModelAcrossASnapshotRestore() async {
-        await propertyCheck(count: 200, input: Generator { rng in Schedule.random(&rng) }) { schedule in
+        await propertyCheckRecordingErrors(count: 200, input: Generator { rng in Schedule.random(&rng) }) { schedule in
             var core = CloserCore()
             var model = CloserModel()
             var now = Universe.start

@@ -1,6 +1,7 @@
 import Foundation
 import PropertyBased
 import SwitchboardCommon
+import SwitchboardTestSupport
 import Testing
 
 /// Round trips over generated values: whatever valid message we build, the wire form gives it back unchanged.
@@ -11,7 +12,7 @@ import Testing
     static let validIdentifier = identifierCharacter.string(of: 1...64)
 
     @Test func validIdentifiersAreAcceptedAndRoundTrip() async {
-        await propertyCheck(count: 300, input: Self.validIdentifier) { raw in
+        await propertyCheckRecordingErrors(count: 300, input: Self.validIdentifier) { raw in
             let agent = try AgentID(raw)
             #expect(agent.rawValue == raw)
             let data = try JSONEncoder().encode(agent)
@@ -38,7 +39,7 @@ import Testing
     }
 
     @Test func inboundMessagesRoundTrip() async {
-        await propertyCheck(count: 500, input: Generator { rng in Arbitrary.inbound(&rng) }) { message in
+        await propertyCheckRecordingErrors(count: 500, input: Generator { rng in Arbitrary.inbound(&rng) }) { message in
             let data = try WireCodec.encode(message)
             #expect(try WireCodec.decodeInbound(data) == message)
             #expect(try WireCodec.decodeSnapshot(InboundMessage.self, from: WireCodec.encodeSnapshot(message)) == message)
@@ -46,7 +47,7 @@ import Testing
     }
 
     @Test func routerEventsRoundTrip() async {
-        await propertyCheck(count: 500, input: Generator { rng in Arbitrary.routerEvent(&rng) }) { event in
+        await propertyCheckRecordingErrors(count: 500, input: Generator { rng in Arbitrary.routerEvent(&rng) }) { event in
             let data = try WireCodec.encode(event.message, id: event.id)
             #expect(try WireCodec.decodeRouterEvent(data) == event)
             #expect(try WireCodec.decodeSnapshot(RouterEvent.self, from: WireCodec.encodeSnapshot(event.message)) == event.message)
@@ -54,14 +55,14 @@ import Testing
     }
 
     @Test func workstationEventsRoundTrip() async {
-        await propertyCheck(count: 500, input: Generator { rng in Arbitrary.workstationEvent(&rng) }) { event in
+        await propertyCheckRecordingErrors(count: 500, input: Generator { rng in Arbitrary.workstationEvent(&rng) }) { event in
             let data = try WireCodec.encode(event.message, id: event.id)
             #expect(try WireCodec.decodeWorkstationEvent(data) == event)
         }
     }
 
     @Test func outboundMessagesRoundTrip() async {
-        await propertyCheck(count: 300, input: Generator { rng in Arbitrary.outbound(&rng) }) { message in
+        await propertyCheckRecordingErrors(count: 300, input: Generator { rng in Arbitrary.outbound(&rng) }) { message in
             let data = try WireCodec.encode(message.message, id: message.id)
             #expect(try WireCodec.decodeOutbound(data) == message)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import PropertyBased
 import SwitchboardCommon
+import SwitchboardTestSupport
 import Testing
 
 /// Random streams of Router facts (including duplicates, gaps and stops of unknown offers) and timer ticks.
@@ -8,7 +9,7 @@ import Testing
 /// workstation stream must keep its invariants throughout.
 @Suite struct NotifierPropertyTests {
     @Test func snapshotsAreTransparentAndTheWorkstationStreamKeepsItsInvariants() async {
-        await propertyCheck(count: 200, input: Generator { rng in NotifierSchedule.random(&rng) }) { schedule in
+        await propertyCheckRecordingErrors(count: 200, input: Generator { rng in NotifierSchedule.random(&rng) }) { schedule in
             var original = NotifierCore()
             var restored: NotifierCore?
             var checker = WorkstationStreamChecker()
