@@ -37,8 +37,11 @@ public struct JournalEntry: Hashable, Sendable {
         self.content = content
     }
 
-    public func encoded() throws -> [UInt8] {
-        Array(try WireCodec.encodeSnapshot(self))
+    /// The entry's JSON (see `JournalJSON`).
+    public func encoded() -> [UInt8] {
+        var json = JournalJSON()
+        json.write(self)
+        return json.bytes
     }
 
     /// The entries of one journal message (a record): a JSON array, or a single entry as journals written
@@ -55,12 +58,12 @@ public struct JournalEntry: Hashable, Sendable {
     /// record, so a batch costs the broker one journal message, not one per entry.
     public static func encodeRecords(
         _ entries: [JournalEntry], maxBytes: Int
-    ) throws -> [(body: [UInt8], entries: ArraySlice<JournalEntry>)] {
+    ) -> [(body: [UInt8], entries: ArraySlice<JournalEntry>)] {
         var records: [(body: [UInt8], entries: ArraySlice<JournalEntry>)] = []
         var current: [UInt8] = []
         var start = entries.startIndex
         for index in entries.indices {
-            let encoded = try entries[index].encoded()
+            let encoded = entries[index].encoded()
             if !current.isEmpty, current.count + encoded.count + 2 > maxBytes {
                 current.append(UInt8(ascii: "]"))
                 records.append((current, entries[start..<index]))
@@ -120,8 +123,102 @@ extension UInt8 {
     }
 }
 
-extension JournalEntry: Codable {
-    private enum Kind: String, Codable {
+/// Writes journal entries as JSON by hand. Every batch's entries are encoded on the writer's path, and
+/// Foundation's `JSONEncoder` was the largest single cost of a busy shard there. What it writes decodes with
+/// `JournalEntry`'s `Decodable` conformance, as the entries `JSONEncoder` wrote before did: an object per
+/// entry with its keys in sorted order, absent optionals left out, and `Data` as base64.
+struct JournalJSON {
+    private(set) var bytes: [UInt8] = []
+
+    mutating func write(_ entry: JournalEntry) {
+        let kind: StaticString =
+            switch entry.content {
+            case .input: "input"
+            case .tick: "tick"
+            case .snapshot: "snapshot"
+            case .marker: "marker"
+            }
+        var fields = Fields()
+        if case .snapshot(_, let asOf) = entry.content { fields.add("asOf", &self) { $0.number(asOf) } }
+        fields.add("epoch", &self) { $0.string(entry.epoch) }
+        if case .input(let input) = entry.content { fields.add("input", &self) { $0.write(input) } }
+        fields.add("kind", &self) { $0.string("\(kind)") }
+        fields.add("now", &self) { $0.number(entry.now.millisecondsSinceEpoch) }
+        if let seq = entry.seq { fields.add("seq", &self) { $0.number(seq) } }
+        if case .snapshot(let state, _) = entry.content { fields.add("state", &self) { $0.base64(state) } }
+        fields.end(&self)
+    }
+
+    private mutating func write(_ input: JournalInput) {
+        var fields = Fields()
+        fields.add("body", &self) { $0.base64(input.body) }
+        if let value = input.contentType { fields.add("contentType", &self) { $0.string(value) } }
+        if let value = input.deliveryMode { fields.add("deliveryMode", &self) { $0.number(value) } }
+        if let value = input.deskHeader { fields.add("deskHeader", &self) { $0.string(value) } }
+        fields.add("exchange", &self) { $0.string(input.exchange) }
+        if let value = input.messageID { fields.add("messageID", &self) { $0.string(value) } }
+        if let value = input.refusal { fields.add("refusal", &self) { $0.string(value) } }
+        fields.add("routingKey", &self) { $0.string(input.routingKey) }
+        if let value = input.timestamp { fields.add("timestamp", &self) { $0.number(value) } }
+        if let value = input.type { fields.add("type", &self) { $0.string(value) } }
+        if let value = input.userID { fields.add("userID", &self) { $0.string(value) } }
+        fields.end(&self)
+    }
+
+    /// The members of one object, written as they are added.
+    private struct Fields {
+        private var count = 0
+
+        mutating func add(_ key: StaticString, _ json: inout JournalJSON, value: (inout JournalJSON) -> Void) {
+            json.bytes.append(count == 0 ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            count += 1
+            json.bytes.append(UInt8(ascii: "\""))
+            json.bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+            json.bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+            value(&json)
+        }
+
+        func end(_ json: inout JournalJSON) {
+            if count == 0 { json.bytes.append(UInt8(ascii: "{")) }
+            json.bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private mutating func number(_ value: some BinaryInteger) {
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    private mutating func base64(_ data: Data) {
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: data.base64EncodedData())
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A JSON string: quotes, backslashes and control characters escaped, everything else as its UTF-8.
+    private mutating func string(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\n"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [
+                    UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)],
+                    hex[Int(byte & 0xF)],
+                ])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+extension JournalEntry: Decodable {
+    private enum Kind: String, Decodable {
         case input, tick, snapshot, marker
     }
 
@@ -147,31 +244,11 @@ extension JournalEntry: Codable {
         case .marker: content = .marker
         }
     }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encodeIfPresent(seq, forKey: .seq)
-        try container.encode(now.millisecondsSinceEpoch, forKey: .now)
-        try container.encode(epoch, forKey: .epoch)
-        switch content {
-        case .input(let input):
-            try container.encode(Kind.input, forKey: .kind)
-            try container.encode(input, forKey: .input)
-        case .tick:
-            try container.encode(Kind.tick, forKey: .kind)
-        case .snapshot(let state, let asOf):
-            try container.encode(Kind.snapshot, forKey: .kind)
-            try container.encode(state, forKey: .state)
-            try container.encode(asOf, forKey: .asOf)
-        case .marker:
-            try container.encode(Kind.marker, forKey: .kind)
-        }
-    }
 }
 
 /// A delivery from a shard queue, as journaled: enough to decode it again exactly as it was decoded the
 /// first time, and to dead-letter a copy of it.
-public struct JournalInput: Codable, Hashable, Sendable {
+public struct JournalInput: Decodable, Hashable, Sendable {
     /// The exchange it was published to (`switchboard.in` or `switchboard.events`).
     public var exchange: String
     public var routingKey: String

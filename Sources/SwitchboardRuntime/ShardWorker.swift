@@ -447,7 +447,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     /// returns the bytes appended.
     @discardableResult
     private func append(_ entries: [JournalEntry]) async throws -> Int {
-        let messages = try JournalEntry.encodeRecords(entries, maxBytes: Self.maxRecordBytes).map { record in
+        let messages = JournalEntry.encodeRecords(entries, maxBytes: Self.maxRecordBytes).map { record in
             OutgoingMessage(
                 body: record.body, exchange: "", routingKey: journalName,
                 properties: AMQPProperties(

@@ -62,10 +62,10 @@ import Testing
         var input = Self.delivery(.agentSync(agent: Self.ann), user: nil)
         input.refusal = "forbidden: test"
         let entry = JournalEntry(seq: 1, now: Self.at, epoch: "e", content: .input(input))
-        let decoded = try JournalEntry.decodeRecord(try entry.encoded())
+        let decoded = try JournalEntry.decodeRecord(entry.encoded())
         #expect(decoded == [entry])
 
-        var older = try JSONSerialization.jsonObject(with: Data(try entry.encoded())) as! [String: Any]
+        var older = try JSONSerialization.jsonObject(with: Data(entry.encoded())) as! [String: Any]
         var olderInput = older["input"] as! [String: Any]
         olderInput.removeValue(forKey: "refusal")
         older["input"] = olderInput

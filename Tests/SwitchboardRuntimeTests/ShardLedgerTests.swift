@@ -234,7 +234,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         for original in entries {
             #expect(try JournalEntry.decodeRecord(original.encoded()) == [original])
         }
-        let whole = try JournalEntry.encodeRecords(entries, maxBytes: 1 << 20)
+        let whole = JournalEntry.encodeRecords(entries, maxBytes: 1 << 20)
         #expect(whole.count == 1)
         #expect(try JournalEntry.decodeRecord(whole[0].body) == entries)
         #expect(Array(whole[0].entries) == entries)
@@ -243,14 +243,14 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
     @Test func recordsSplitAtTheByteLimitAndKeepTheOrder() throws {
         // Seqs 10...30: every entry encodes to the same size, and three fit in a record of `limit`.
         let entries = (10...30).map { entry(UInt64($0), "a", .input(configure)) }
-        let limit = try entries[0].encoded().count * 3 + 4
-        let records = try JournalEntry.encodeRecords(entries, maxBytes: limit)
+        let limit = entries[0].encoded().count * 3 + 4
+        let records = JournalEntry.encodeRecords(entries, maxBytes: limit)
         #expect(records.count == 7)
         #expect(records.allSatisfy { $0.body.count <= limit && $0.entries.count == 3 })
         #expect(try records.flatMap { try JournalEntry.decodeRecord($0.body) } == entries)
         #expect(records.flatMap(\.entries) == entries)
         // An entry over the limit is a record of its own.
-        let alone = try JournalEntry.encodeRecords(entries, maxBytes: 1)
+        let alone = JournalEntry.encodeRecords(entries, maxBytes: 1)
         #expect(alone.count == entries.count)
         #expect(try alone.flatMap { try JournalEntry.decodeRecord($0.body) } == entries)
     }
