@@ -12,6 +12,8 @@ struct ProcessCPU: Codable {
 struct CPUProbe: Sendable {
     /// Name and `/proc` entry (a pid, or `self`).
     let processes: [(name: String, entry: String)]
+    /// The name under which the load generator reads its own CPU time.
+    static let loadGenerator = "loadbench"
 
     /// `name=pid` pairs, comma-separated, and the load generator as `loadbench`.
     init(parsing list: String?) throws(BenchError) {
@@ -23,7 +25,7 @@ struct CPUProbe: Sendable {
             }
             processes.append((parts[0], String(pid)))
         }
-        self.processes = processes + [("loadbench", "self")]
+        self.processes = processes + [(Self.loadGenerator, "self")]
     }
 
     /// Each process's CPU seconds so far.

@@ -66,11 +66,13 @@ struct CPUSummary: Codable {
         var cores: Double
     }
 
-    init(load: LoadResult, ceiling: BaselineRecord, ceilingBrokerCPUSeconds: Double?) {
+    init(
+        load: LoadResult, ceiling: BaselineRecord, ceilingConversationsPerSecond: Double, ceilingBrokerCPUSeconds: Double?
+    ) {
         cores = ProcessInfo.processInfo.activeProcessorCount
         windowSeconds = load.cpuWindowSeconds
         processes = load.cpuAtMax
-        targetConversationsPerSecond = SystemReport.throughputTarget * ceiling.messagesPerSecond / load.messagesPerConversation
+        targetConversationsPerSecond = SystemReport.throughputTarget * ceilingConversationsPerSecond
         coresAtTarget = processes.map { [target = targetConversationsPerSecond] process in
             ProcessCores(name: process.name, cores: process.seconds / Double(max(load.maxPhaseConversations, 1)) * target)
         }
@@ -94,7 +96,9 @@ func writeReport(_ options: ReportOptions) throws {
     let report = SystemReport(
         load: load, shardsPerService: options.shards, ceiling: ceiling, ceilingBodyBytes: load.meanBodyBytes,
         ceilingConversationsPerSecond: ceilingRate, ratioToCeiling: ratio, memory: memory,
-        cpu: CPUSummary(load: load, ceiling: ceiling, ceilingBrokerCPUSeconds: options.ceilingBrokerCPUSeconds),
+        cpu: CPUSummary(
+            load: load, ceiling: ceiling, ceilingConversationsPerSecond: ceilingRate,
+            ceilingBrokerCPUSeconds: options.ceilingBrokerCPUSeconds),
         targets: [
             .init(
                 name: "throughput vs broker-bound ceiling", limit: "≥ \(percent(SystemReport.throughputTarget))",
@@ -238,7 +242,7 @@ private func cpuSection(_ report: SystemReport) -> [String] {
             + String(format: "%.1f | %.2f | %.0f%% | %.2f |", process.seconds,
                 process.seconds / max(cpu.windowSeconds, 1e-9), 100 * process.seconds / max(capacity, 1e-9), atTarget)
     }
-    let withoutLoad = cpu.coresAtTarget.filter { $0.name != "loadbench" }.reduce(0) { $0 + $1.cores }
+    let withoutLoad = cpu.coresAtTarget.filter { $0.name != CPUProbe.loadGenerator }.reduce(0) { $0 + $1.cores }
     lines.append(
         String(format: "\nAt the throughput target, %@ of the ceiling (%.0f conversations/s), the broker and the services would "
             + "keep %.2f cores busy at the CPU per conversation they spent here, %.2f with the load generator: the machine "
