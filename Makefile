@@ -5,11 +5,18 @@ SCRATCH_PATH ?= .build
 SWIFT_FLAGS := --scratch-path $(SCRATCH_PATH)
 NODE := scripts/rabbitmq-node.sh
 
-.PHONY: run test bench soak up down build clean wipe
+.PHONY: run test bench soak chaos up down build clean wipe
 
 # The deterministic simulator for as many steps as asked: make soak STEPS=10000000 [SEED=n].
 soak:
 	STEPS=$(STEPS) SEED=$(SEED) swift run $(SWIFT_FLAGS) -c release Soak
+
+# The system suite's chaos test (instances of every service killed at random through whole lifecycles) for as
+# long as asked: make chaos DURATION=600 [SEED=n]. Its node and logs go to a temporary folder.
+chaos:
+	scripts/install-deps.sh
+	SWITCHBOARD_CHAOS_SECONDS=$(DURATION) SWITCHBOARD_CHAOS_SEED=$(SEED) \
+		tests/system/run.sh $(SWIFT_FLAGS) -- -s -k killed_at_random
 
 # Starts the node and the three services (make up), then the live demo in the foreground until Ctrl-C.
 run: up

@@ -5,6 +5,8 @@ They restart the session's services, so they run after the contract tests (pytes
 order: test_contract.py, then test_crash.py). The broker's crash comes last.
 """
 
+import os
+import random
 import time
 import uuid
 from collections import Counter
@@ -190,6 +192,132 @@ def test_router_that_cannot_write_its_journal_holds_its_input_until_it_can(desk,
     dead = [p.message_id for p, _ in dead_letters.messages if p.message_id in requests]
     assert not dead, f"requests dead-lettered during the outage: {dead}"
     desk.assert_gapless()
+
+
+def test_services_killed_at_random_through_whole_lifecycles_keep_every_guarantee(desk, services, dead_letters):
+    """Two instances of every service; every second or two, just after a burst of requests, one instance is
+    killed with SIGKILL and another started, while conversations go through their whole lifecycle: rings
+    accepted or left to expire, End Session, inactivity closes. Once the killing stops and every conversation
+    has ended: each was assigned once and ended once, and closed for inactivity once exactly when it was left
+    idle; every offer was accepted or expired, and every ring shown was stopped once, for that reason; and
+    nothing was dead-lettered.
+
+    SWITCHBOARD_CHAOS_SECONDS (default 40) and SWITCHBOARD_CHAOS_SEED change how long it kills and in what order
+    (`make chaos DURATION=600 SEED=n`). The seed decides the kills, not the timing around them, so a run is not
+    replayed exactly."""
+    seconds = float(os.environ.get("SWITCHBOARD_CHAOS_SECONDS") or 40)
+    seed = int(os.environ.get("SWITCHBOARD_CHAOS_SEED") or random.randrange(1 << 32))
+    chance = random.Random(seed)
+    print(f"chaos: seed {seed}, {seconds:.0f} s of kills")
+    # Rings short enough that many expire, an inactivity time that runs out while instances are being killed.
+    desk.configure(ringMs=3000, countdownEveryMs=0, maxOfferAttempts=50, missesBeforeBreak=1000, inactivityMs=4000,
+                   warningMs=0, closureText="Closed for inactivity.")
+    for n in range(12):
+        desk.add_agent(f"agent-{n}", capacity=4)
+    desk.ready()
+    for service in SERVICES:
+        while len(services.instances(service)) < 2:
+            services.wait_ready(services.start(service))
+
+    # Each conversation's part: "ended" (the user writes, the agent ends the session), "idle" (the agent writes
+    # and the user never answers: closed for inactivity), "expiry" (its first ring is left to expire).
+    kinds = {}
+    answered_offers = set()
+    acted = set()
+    kills = Counter()
+
+    def play():
+        for offer in desk.event_list("offer.made"):
+            token, conversation = offer["offer"], offer["conversation"]
+            if token in answered_offers:
+                continue
+            answered_offers.add(token)
+            first = desk.event_list("offer.made", conversation=conversation)[0]["offer"] == token
+            if kinds[conversation] == "expiry" and first:
+                continue  # left to ring out
+            desk.accept(offer["agent"], conversation, token)
+        for assigned in desk.event_list("conversation.assigned"):
+            conversation, agent = assigned["conversation"], assigned["agent"]
+            if conversation in acted:
+                continue
+            acted.add(conversation)
+            if kinds[conversation] == "idle":
+                desk.publish("message.posted", conversation=conversation, **{"from": "agent"}, agent=agent,
+                             sentAt=now_rfc3339())
+            else:
+                desk.publish("message.posted", conversation=conversation, **{"from": "user"}, sentAt=now_rfc3339())
+                desk.publish("session.end", agent=agent, conversation=conversation)
+
+    def play_for(duration):
+        deadline = time.monotonic() + duration
+        while time.monotonic() < deadline:
+            play()
+            desk.pump(0.05)
+
+    started = time.monotonic()
+    number = 0
+    while time.monotonic() - started < seconds:
+        # A burst of requests, and the kill a moment later: while the services are busy with it, with effects
+        # of theirs in flight.
+        for _ in range(10):
+            conversation = f"chaos-{number}"
+            kinds[conversation] = ("ended", "idle", "expiry")[number % 3]
+            desk.request(conversation)
+            number += 1
+        play_for(chance.uniform(0.0, 0.15))
+        service = chance.choice(SERVICES)
+        services.kill9(chance.choice(services.instances(service)))
+        services.start(service)
+        kills[service] += 1
+        play_for(chance.uniform(0.5, 2.0))
+    print(f"chaos: killed {dict(kills)}; {number} conversations")
+
+    def ended():
+        return {m["conversation"] for m in desk.event_list("conversation.ended")}
+
+    def everything_ended():
+        play()
+        return set(kinds) <= ended()
+
+    try:
+        desk.wait(everything_ended, 240, "every conversation ended")
+    except AssertionError as timeout:
+        raise AssertionError(f"never ended: {sorted(set(kinds) - ended())}\n{timeout}") from None
+    desk.observe_for(2.0)
+
+    def distinct(messages):
+        """A takeover may publish again what it cannot prove was confirmed: the same message, same id."""
+        return list({m["id"]: m for m in messages}.values())
+
+    assigned = Counter(m["conversation"] for m in distinct(desk.event_list("conversation.assigned")))
+    assert {c: n for c, n in assigned.items() if n != 1} == {} and set(assigned) == set(kinds), \
+        f"assignments: {dict(assigned)}"
+    ends = Counter(m["conversation"] for m in distinct(desk.event_list("conversation.ended")))
+    assert {c: n for c, n in ends.items() if n != 1} == {}, f"conversation.ended counts: {dict(ends)}"
+    closures = Counter(m["conversation"] for m in distinct(desk.outbound_list("closure.message")))
+    idle = {c for c, kind in kinds.items() if kind == "idle"}
+    assert dict(closures) == {c: 1 for c in idle}, \
+        f"closure.message counts {dict(closures)}, expected one for each of {sorted(idle)}"
+    expired = {m["conversation"] for m in desk.event_list("offer.expired")}
+    assert {c for c, kind in kinds.items() if kind == "expiry"} <= expired, "a ring left to ring out did not expire"
+    # Every offer ended as accepted or expired (a late accept is rejected and its offer expires), and every
+    # ring an agent saw was stopped once, for that reason.
+    outcome = {m["offer"]: "accepted" for m in desk.event_list("conversation.assigned")}
+    outcome.update({m["offer"]: "expired" for m in desk.event_list("offer.expired")})
+    unended = [m["offer"] for m in desk.event_list("offer.made") if m["offer"] not in outcome]
+    assert not unended, f"offers neither accepted nor expired: {unended}"
+    for ring in distinct(desk.workstation):
+        if ring["type"] != "ring":
+            continue
+        stops = distinct(desk.ws_list(ring["agent"], "ring.stopped", offer=ring["offer"]))
+        assert [m["reason"] for m in stops] == [outcome.get(ring["offer"])], \
+            f"ring {ring['offer']} to {ring['agent']}: ring.stopped {stops}"
+    desk.assert_gapless()
+    desk.assert_contract_properties()
+    dead_letters.connection.process_data_events(time_limit=1)
+    dead = [(p.headers or {}).get("x-switchboard-reason") for p, _ in dead_letters.messages
+            if (p.headers or {}).get("desk") == desk.desk]
+    assert not dead, f"dead-lettered: {dead}"
 
 
 def test_broker_killed_under_load_loses_no_conversation_and_assigns_none_twice(services, broker):
