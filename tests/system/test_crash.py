@@ -215,6 +215,8 @@ def test_services_killed_at_random_through_whole_lifecycles_keep_every_guarantee
     for n in range(12):
         desk.add_agent(f"agent-{n}", capacity=4)
     desk.ready()
+    # A setting out of range would dead-letter the configure, and the desk would run on defaults.
+    assert desk.event_list("desk.configured")[0]["settings"]["ringMs"] == 3000
     for service in SERVICES:
         while len(services.instances(service)) < 2:
             services.wait_ready(services.start(service))
