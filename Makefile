@@ -12,11 +12,14 @@ soak:
 	STEPS=$(STEPS) SEED=$(SEED) swift run $(SWIFT_FLAGS) -c release Soak
 
 # The system suite's chaos test (instances of every service killed at random through whole lifecycles) for as
-# long as asked: make chaos DURATION=600 [SEED=n]. Its node and logs go to a temporary folder.
+# long as asked: make chaos DURATION=600 [SEED=n]. Its node and the services' logs go to a temporary folder,
+# removed after a pass and kept after a failure.
 chaos:
 	scripts/install-deps.sh
-	SWITCHBOARD_CHAOS_SECONDS=$(DURATION) SWITCHBOARD_CHAOS_SEED=$(SEED) \
-		tests/system/run.sh $(SWIFT_FLAGS) -- -s -k killed_at_random
+	@root=$$(mktemp -d "$${TMPDIR:-/tmp}/switchboard-chaos.XXXXXX") && chmod 755 "$$root" && \
+	if SWITCHBOARD_TEST_ROOT="$$root" SWITCHBOARD_CHAOS_SECONDS=$(DURATION) SWITCHBOARD_CHAOS_SEED=$(SEED) \
+		tests/system/run.sh $(SWIFT_FLAGS) -- -s -k killed_at_random; then rm -rf "$$root"; \
+	else echo "chaos: failed; the node's data and the services' logs are in $$root"; exit 1; fi
 
 # Starts the node and the three services (make up), then the live demo in the foreground until Ctrl-C.
 run: up
