@@ -14,6 +14,12 @@ from collections import Counter
 from conftest import SERVICES, TEST_USER, DurableDeskClient, now_rfc3339
 
 
+def distinct(messages):
+    """After a takeover a service may publish again what it cannot prove was confirmed: the same message (same
+    id and seq), which a consumer drops. Two messages with different ids are two different messages."""
+    return list({m["id"]: m for m in messages}.values())
+
+
 def accept_every_ring(desk, accepted):
     """Acts as every agent that clicks Accept on each offer it has not answered yet."""
     for offer in desk.event_list("offer.made"):
@@ -39,12 +45,10 @@ def assign_all_and_check_each_once(desk, conversations, accepted, when):
         raise AssertionError(f"never assigned: {sorted(unassigned())}\n{timeout}") from None
     desk.observe_for(1.0)
 
-    # After a takeover a service may publish again what it cannot prove was confirmed: the same message (same
-    # id and seq), which a consumer drops. Two assignments are two different messages.
     received = desk.event_list("conversation.assigned")
-    distinct = {m["id"]: m for m in received}.values()
-    print(f"conversation.assigned: {len(received)} received, {len(distinct)} distinct")
-    assignments = Counter(m["conversation"] for m in distinct)
+    assigned = distinct(received)
+    print(f"conversation.assigned: {len(received)} received, {len(assigned)} distinct")
+    assignments = Counter(m["conversation"] for m in assigned)
     twice = {c: n for c, n in assignments.items() if n > 1}
     assert not twice, f"assigned more than once: {twice}"
     # Every ring that was live ended one way or the other: accepted (assigned), expired, or rejected as stale.
@@ -104,7 +108,7 @@ def test_closer_killed_with_closes_pending_closes_each_exactly_once(desk, servic
     desk.observe_for(4.0)
     closures = Counter(m["conversation"] for m in desk.outbound_list("closure.message"))
     assert all(closures[c] == 1 for c in conversations), f"closure counts: {dict(closures)}"
-    ended = Counter(m["conversation"] for m in {e["id"]: e for e in desk.event_list("conversation.ended")}.values())
+    ended = Counter(m["conversation"] for m in distinct(desk.event_list("conversation.ended")))
     assert all(ended[c] == 1 for c in conversations), f"conversation.ended counts: {dict(ended)}"
     assert all(m["idempotencyKey"] == f"closure:{m['conversation']}" for m in desk.outbound_list("closure.message"))
 
@@ -286,10 +290,6 @@ def test_services_killed_at_random_through_whole_lifecycles_keep_every_guarantee
     except AssertionError as timeout:
         raise AssertionError(f"never ended: {sorted(set(kinds) - ended())}\n{timeout}") from None
     desk.observe_for(2.0)
-
-    def distinct(messages):
-        """A takeover may publish again what it cannot prove was confirmed: the same message, same id."""
-        return list({m["id"]: m for m in messages}.values())
 
     assigned = Counter(m["conversation"] for m in distinct(desk.event_list("conversation.assigned")))
     assert {c: n for c, n in assigned.items() if n != 1} == {} and set(assigned) == set(kinds), \
