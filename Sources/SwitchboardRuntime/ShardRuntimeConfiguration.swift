@@ -32,6 +32,11 @@ public struct ShardRuntimeConfiguration: Sendable {
     /// Where the shards' metrics go; the process's `MetricsSystem` unless set.
     public var metricsFactory: (any MetricsFactory)?
 
+    /// Encodes each snapshot on the writer's path instead of a thread of its own, so that it is ready at the
+    /// first chance to append it (for tests: the case in which a snapshot must still never cover unconfirmed
+    /// effects, and which encoding off the path reaches only by chance).
+    var encodesSnapshotsInline = false
+
     /// The factory the shards' metrics are made with.
     var metrics: any MetricsFactory { metricsFactory ?? MetricsSystem.factory }
 

@@ -415,7 +415,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private func startSnapshot(_ term: inout Term) async {
         let (core, asOf) = await ledger.coreForSnapshot()
         let encoding = EncodingSnapshot(asOf: asOf)
-        DispatchQueue.global(qos: .utility).async { encoding.finish(Result { try self.encodeSnapshot(core) }) }
+        let encode: @Sendable () -> Void = { encoding.finish(Result { try self.encodeSnapshot(core) }) }
+        if configuration.encodesSnapshotsInline { encode() } else { DispatchQueue.global(qos: .utility).async(execute: encode) }
         term.encodingSnapshot = encoding
         term.restartSnapshotCounters()
     }

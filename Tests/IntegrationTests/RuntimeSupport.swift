@@ -63,11 +63,13 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
     }
 
     /// Starts a runtime on `shards` of `shardCount` with short pulses; `snapshotOnStop: false` stops like a crash.
+    /// `snapshotEveryBatch` makes a snapshot due after every batch with anything new, encoded on the writer's
+    /// path so that it is appended as soon as it is begun.
     /// A Router is given `routerAdmission` unless `admission` is set, as `switchboard-router` is given
     /// `--agent-command-users`.
     static func start(
         _ broker: TestBroker, name: String, shards: [Int] = [0, 1], shardCount: Int = 2, snapshotEveryEntries: Int = 1_000,
-        snapshotOnStop: Bool = true, admission: (@Sendable (JournalInput) -> String?)? = nil,
+        snapshotEveryBatch: Bool = false, snapshotOnStop: Bool = true, admission: (@Sendable (JournalInput) -> String?)? = nil,
         retention: ServiceTopology.Retention = ServiceTopology.Retention(), metricsFactory: (any MetricsFactory)? = nil,
         operationTimeout: Duration? = nil
     ) throws -> RunningService {
@@ -81,6 +83,10 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
             amqp: amqp, shards: shards, shardCount: shardCount, snapshotEveryEntries: snapshotEveryEntries,
             pulseInterval: .milliseconds(200), catchUpTimeout: .seconds(20), retention: retention, instanceName: name,
             metricsFactory: metricsFactory)
+        if snapshotEveryBatch {
+            configuration.snapshotEvery = .zero
+            configuration.encodesSnapshotsInline = true
+        }
         if let admission {
             configuration.admission = admission
         } else if Adapter.service == .router {

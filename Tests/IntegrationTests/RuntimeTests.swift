@@ -423,10 +423,14 @@ extension RuntimeTests {
 
     /// Effects the broker refuses (a nack) fail their batch: the shard catches up again and publishes them again
     /// under the same ids until the broker takes them, and what came in meanwhile waits. Nothing is decided
-    /// twice, and every delivery is acknowledged in the end.
-    @Test func effectsTheBrokerRefusesArePublishedAgainUntilItTakesThem() async throws {
+    /// twice, and every delivery is acknowledged in the end. With a snapshot due after every batch and ready at
+    /// once, none covers the refused effects: a snapshot that did would drop them from the journal's tail, and
+    /// they would never be published again.
+    @Test(arguments: [false, true])
+    func effectsTheBrokerRefusesArePublishedAgainUntilItTakesThem(snapshotEveryBatch: Bool) async throws {
         let broker = try TestBroker.shared
-        let router = try RunningService<RouterAdapter>.start(broker, name: "router-refused")
+        let router = try RunningService<RouterAdapter>.start(
+            broker, name: "router-refused", snapshotEveryBatch: snapshotEveryBatch)
         try await router.waitUntilEveryShard(.active)
         let (connection, events, publisher, desk) = try await deskClient(broker, name: "refused")
         for body: InboundBody in [
@@ -476,6 +480,15 @@ extension RuntimeTests {
         #expect(seqsByID.values.allSatisfy { $0.count == 1 })
         let seqs = Set(seen.map(\.event.seq))
         #expect(seqs == Set(1...UInt64(seqs.count)) && seqsByID.count == seqs.count)
+        if snapshotEveryBatch {
+            let deskName = desk.desk.rawValue
+            let covering = try await findJournalEntry(broker, service: .router, shards: 0..<2) { entry in
+                guard case .snapshot(let state, _) = entry.content else { return false }
+                let text = String(decoding: state, as: UTF8.self)
+                return text.contains(deskName) && text.contains(chat1.rawValue)
+            }
+            #expect(covering != nil, "snapshots were written, the last ones covering the conversation")
+        }
         // Every delivery is acknowledged once its effects are confirmed (a pulse may be in flight at a look).
         let shardQueues = (0..<2).map { ServiceTopology.shardQueue(.router, shard: $0) }
         try await waitUntil("the shard queues hold nothing") {
