@@ -427,7 +427,9 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         term.encodingSnapshot = nil
         switch result {
         case .success(let state):
+            let appending = ContinuousClock.now
             try await appendSnapshot(state, asOf: encoding.asOf, term: &term)
+            metrics.stages.snapshotAppend.recordInterval(since: appending)
         case .failure(let error):
             logger.error("a snapshot could not be encoded", metadata: ["error": "\(error)"])
         }

@@ -87,6 +87,26 @@ private func withRunningServer(
         }
     }
 
+    /// The services' factory counts timer lateness in buckets that tell 30 ms from 50 ms (a registry's
+    /// defaults go from 25 straight to 50), and keeps the defaults for every other timer.
+    @Test func timerLatenessIsCountedInBucketsFineEnoughForItsTarget() {
+        let registry = PrometheusCollectorRegistry()
+        let factory = ServiceMetrics.factory(registry: registry)
+        let dimensions = [("service", "router"), ("shard", "0")]
+        Metrics.Timer(label: "switchboard_timer_lateness_seconds", dimensions: dimensions, factory: factory)
+            .recordMilliseconds(28)
+        Metrics.Timer(label: "switchboard_batch_processing_seconds", dimensions: dimensions, factory: factory)
+            .recordMilliseconds(28)
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        let text = String(decoding: buffer, as: UTF8.self)
+        let labels = #"{service="router",shard="0",le="#
+        #expect(text.contains(#"switchboard_timer_lateness_seconds_bucket\#(labels)"0.025"} 0"#))
+        #expect(text.contains(#"switchboard_timer_lateness_seconds_bucket\#(labels)"0.03"} 1"#))
+        #expect(!text.contains(#"switchboard_batch_processing_seconds_bucket\#(labels)"0.03"}"#))
+        #expect(text.contains(#"switchboard_batch_processing_seconds_bucket\#(labels)"0.05"} 1"#))
+    }
+
     @Test func readyIs503WithAReasonUntilReadinessFlips() async throws {
         let health = SwitchedHealth()
         try await withRunningServer(health: health, registry: PrometheusCollectorRegistry()) { port in
