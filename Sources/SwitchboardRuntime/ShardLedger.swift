@@ -112,7 +112,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     }
 
     /// Called by the writer before it appends `entries` of its term `epoch`; `decoded` has each entry's
-    /// delivery as decoded at intake (`nil` for ticks).
+    /// delivery as decoded at intake (`nil` for ticks and snapshots).
     func prepare(_ entries: [(entry: JournalEntry, decoded: DecodedDelivery<Adapter.Input>?)], epoch: String) {
         for (entry, decoded) in entries {
             guard let seq = entry.seq else { continue }

@@ -438,6 +438,9 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private func appendSnapshot(_ state: Data, asOf: UInt64, term: inout Term) async throws {
         let snapshot = JournalEntry(
             seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .snapshot(state, asOf: asOf))
+        // Read back as prepared, not decoded again: a large core's snapshot takes the journal's reader tens of
+        // milliseconds to decode, and the entries after it wait behind it.
+        await ledger.prepare([(snapshot, nil)], epoch: term.epoch)
         term.lastSnapshotBytes = try await append([snapshot])
         term.nextSeq += 1
         metrics.snapshots.increment()
