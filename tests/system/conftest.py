@@ -108,7 +108,7 @@ class Broker:
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: not Path(f"/proc/{pid}").exists(), 30, lambda: "the killed node to be gone")
 
-    def hash_rings(self):
+    def ring_contents(self):
         """Each consistent-hash exchange's ring as the broker holds it (bucket -> queue), sorted: the buckets
         decide which shard queue a desk's messages go to."""
         expression = ("lists:sort([{element(4, element(2, R)), lists:sort(maps:to_list(maps:map("

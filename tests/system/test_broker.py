@@ -13,7 +13,7 @@ HASH_RINGS = REPO_ROOT / "deploy/rabbitmq/hash-rings.sh"
 DESKS = [f"desk-{n}" for n in range(200)]
 
 
-def hash_rings(broker, mode):
+def run_hash_rings(broker, mode):
     """Runs hash-rings.sh `mode` against the suite's node; returns its exit status and what it printed."""
     done = subprocess.run([str(HASH_RINGS), mode, str(REPO_ROOT / "scripts/rabbitmq-node.sh"), "ctl"], env=broker.env,
                           stdout=subprocess.PIPE, text=True)
@@ -44,16 +44,16 @@ def test_rings_are_rebuilt_in_queue_name_order_and_publishers_wait_until_they_ar
     # Bound last to first: a ring out of queue-name order, as a boot may leave one.
     for queue in reversed(queues):
         channel.queue_bind(queue, exchange, "1")
-    status, printed = hash_rings(broker, "check")
+    status, printed = run_hash_rings(broker, "check")
     assert status == 1 and f"switchboard {exchange} out-of-order" in printed, printed
     bound_in_reverse = routes(channel, exchange, queues)
 
-    status, printed = hash_rings(broker, "rebuild")
+    status, printed = run_hash_rings(broker, "rebuild")
     assert status == 0 and f"switchboard {exchange} rebuilt" in printed, printed
     # The desk keeps its bucket; the bucket that held the last queue now holds the first.
     in_name_order = {desk: len(queues) - 1 - index for desk, index in bound_in_reverse.items()}
     assert routes(channel, exchange, queues) == in_name_order
-    assert hash_rings(broker, "check")[0] == 0
+    assert run_hash_rings(broker, "check")[0] == 0
 
     # The application's restart rebuilds the rings in an order of its own, so it comes back with publishers
     # blocked, and `open` lets them in only once the rings are rebuilt.
@@ -89,7 +89,7 @@ def test_rings_are_rebuilt_in_queue_name_order_and_publishers_wait_until_they_ar
     first = channel.basic_get(queues[in_name_order[DESKS[0]]], auto_ack=True)
     assert first[0] is not None and first[2] == DESKS[0].encode(), "the first message after the restart went astray"
     assert routes(channel, exchange, queues) == in_name_order
-    assert hash_rings(broker, "check")[0] == 0
+    assert run_hash_rings(broker, "check")[0] == 0
     channel.exchange_delete(exchange)
     for queue in queues:
         channel.queue_delete(queue)

@@ -345,7 +345,7 @@ def test_broker_killed_under_load_loses_no_conversation_and_assigns_none_twice(s
             accept_every_ring(desk, accepted)
             desk.pump(0.005)
         print(f"before the kill: {len(desk.event_list('conversation.assigned'))} assigned, {len(accepted)} accepted")
-        rings_before = broker.hash_rings()
+        rings_before = broker.ring_contents()
         broker.kill9()
         broker.node("start")
         desk.reconnect(timeout=120)
@@ -354,7 +354,7 @@ def test_broker_killed_under_load_loses_no_conversation_and_assigns_none_twice(s
                 services.wait_ready(instance)
         # The rings decide which shard queue a desk's messages reach: changed, they send the desk's inputs to a
         # shard that does not know it, which dead-letters them.
-        rings_after = broker.hash_rings()
+        rings_after = broker.ring_contents()
         assert rings_after == rings_before, f"hash rings changed:\nbefore {rings_before}\nafter  {rings_after}"
         for conversation in conversations[100:]:
             desk.request(conversation)
