@@ -6,28 +6,16 @@ set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root"
-run_dir=$repo_root/var/run
+# shellcheck source=scripts/service-processes.sh
+. "$repo_root/scripts/service-processes.sh"
 stop_timeout=${DOWN_STOP_TIMEOUT:-20}
 
 say() { echo "down: $*"; }
 
-# True while `pid` still runs the service's executable (a recycled pid is someone else's).
-runs_service() { runs "$1" "switchboard-$2"; }
-
-# True while `pid` is the service's supervisor (scripts/supervise.sh).
-runs_supervisor() { runs "$1" "supervise.sh $run_dir/$2.pid"; }
-
-# True while `pid` runs a command line holding `pattern` (quiet when the process ends under it).
-runs() { [[ -r /proc/$1/cmdline ]] && { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -q "$2"; }
-
 for service in gateway closer notifier router; do
     # The supervisor first, so that it does not start the service again: it passes SIGTERM on.
     supervisor_file=$run_dir/$service.supervisor.pid
-    supervisor=
-    if [[ -s $supervisor_file ]] && runs_supervisor "$(<"$supervisor_file")" "$service"; then
-        supervisor=$(<"$supervisor_file")
-        kill -TERM "$supervisor"
-    fi
+    if supervisor=$(supervisor_pid "$service"); then kill -TERM "$supervisor"; fi
     pid_file=$run_dir/$service.pid
     [[ -s $pid_file ]] || { rm -f "$supervisor_file"; continue; }
     pid=$(<"$pid_file")

@@ -17,7 +17,8 @@ cd "$repo_root"
 scratch_path=${SCRATCH_PATH:-.build}
 ready_timeout=${UP_READY_TIMEOUT:-180}
 log_dir=$repo_root/var/log
-run_dir=$repo_root/var/run
+# shellcheck source=scripts/service-processes.sh
+. "$repo_root/scripts/service-processes.sh"
 
 gateway_port=${GATEWAY_PORT:-8080}
 tokens_file=$repo_root/var/gateway/tokens.json
@@ -30,20 +31,6 @@ page_agents=(demo:frank:Frank auto:grace:Grace)
 
 say() { echo "up: $*"; }
 die() { echo "up: $*" >&2; exit 1; }
-
-# The pid in `pid_file`, if that pid still runs a command line holding `pattern` (a recycled pid is
-# someone else's).
-live_pid() {
-    local pid_file=$1 pattern=$2 pid
-    [[ -s $pid_file ]] || return 1
-    pid=$(<"$pid_file")
-    [[ -r /proc/$pid/cmdline ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q "$pattern" || return 1
-    echo "$pid"
-}
-
-# The pid of the service, and of its supervisor, if it still runs.
-running_pid() { live_pid "$run_dir/$1.pid" "switchboard-$1"; }
-supervisor_pid() { live_pid "$run_dir/$1.supervisor.pid" "supervise.sh $run_dir/$1.pid"; }
 
 is_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/health/ready"; }
 
