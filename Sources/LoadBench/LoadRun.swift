@@ -53,29 +53,30 @@ struct PacedPhase: Codable {
     var brokerHop: HopLatency?
 }
 
-/// request→ring in three legs, from the times the ring carries: the Router's decision is its batch's time
-/// (`expiresAt - ringMs`), the Notifier's is `serverTime`. Wall-clock milliseconds on one machine, so each
-/// leg is within a millisecond or so; the legs' p99s need not add up to the whole's.
+/// request→ring (or ring expiry→next ring) in three legs, from the times the ring carries: the Router's decision
+/// is its batch's time (`expiresAt - ringMs`), the Notifier's is `serverTime`. Wall-clock milliseconds on one
+/// machine, so each leg is within a millisecond or so; the legs' p99s need not add up to the whole's.
 struct RingLegs {
-    var requestToRouter = Players.histogram()
+    /// From the request (or the expired ring's deadline) to the Router's batch.
+    var toRouter = Players.histogram()
     var routerToNotifier = Players.histogram()
     var notifierToWorkstation = Players.histogram()
 
-    mutating func record(requestedAt: Instant, routerAt: Instant, notifierAt: Instant, receivedAt: Instant) {
-        Players.record(milliseconds: routerAt - requestedAt, in: &requestToRouter)
+    mutating func record(startedAt: Instant, routerAt: Instant, notifierAt: Instant, receivedAt: Instant) {
+        Players.record(milliseconds: routerAt - startedAt, in: &toRouter)
         Players.record(milliseconds: notifierAt - routerAt, in: &routerToNotifier)
         Players.record(milliseconds: receivedAt - notifierAt, in: &notifierToWorkstation)
     }
 
     struct Summary: Codable {
-        var requestToRouter: LatencySummary
+        var toRouter: LatencySummary
         var routerToNotifier: LatencySummary
         var notifierToWorkstation: LatencySummary
     }
 
     var summary: Summary {
         Summary(
-            requestToRouter: LatencySummary(requestToRouter), routerToNotifier: LatencySummary(routerToNotifier),
+            toRouter: LatencySummary(toRouter), routerToNotifier: LatencySummary(routerToNotifier),
             notifierToWorkstation: LatencySummary(notifierToWorkstation))
     }
 }
@@ -102,6 +103,7 @@ struct LoadResult: Codable {
     var at25Percent: PacedPhase
     var at75Percent: PacedPhase
     var expiryToNextRing: LatencySummary
+    var expiryToNextRingLegs: RingLegs.Summary
     var inactivityToClosure: LatencySummary
     /// The services' own timer lateness in the 25% phase (where the ring-expiry and inactivity conversations run).
     var timerLatenessAt25Percent: [TimerLateness]
@@ -190,6 +192,7 @@ struct LoadRun {
             meanBodyBytes: bytes.1 > 0 ? bytes.0 / bytes.1 : 0, requestToRingAtMax: requestToRingAtMax,
             atTrickle: atTrickle, at25Percent: at25, at75Percent: at75,
             expiryToNextRing: await LatencySummary(players.expiryToNextRing),
+            expiryToNextRingLegs: await players.expiryToNextRingLegs.summary,
             inactivityToClosure: await LatencySummary(players.inactivityToClosure),
             timerLatenessAt25Percent: timerLatenessAt25, publishFailures: await players.publishFailures, cpuAtMax: cpuAtMax,
             cpuWindowSeconds: cpuWindow)

@@ -51,6 +51,7 @@ actor Players {
     private(set) var requestToRing = Players.histogram()
     private(set) var requestToRingLegs = RingLegs()
     private(set) var expiryToNextRing = Players.histogram()
+    private(set) var expiryToNextRingLegs = RingLegs()
     private(set) var inactivityToClosure = Players.histogram()
 
     init(desks: BenchDesks, publisher: AMQPPublisher, brokerUser: String) {
@@ -134,7 +135,7 @@ actor Players {
                 let waited = ContinuousClock.now - entry.requestedAt
                 _ = requestToRing.record(UInt64(max(0, waited / .microseconds(1))))
                 requestToRingLegs.record(
-                    requestedAt: entry.requestedAtWall, routerAt: expiresAt + (-desks.ringMs(of: entry.desk)),
+                    startedAt: entry.requestedAtWall, routerAt: expiresAt + (-desks.ringMs(of: entry.desk)),
                     notifierAt: serverTime, receivedAt: WallClock.now())
             }
             entry.rang = true
@@ -142,7 +143,11 @@ actor Players {
             send(desk: entry.desk, [accept])
         case .ringExpiry:
             if let firstExpiry = entry.firstExpiry {
-                Self.record(milliseconds: WallClock.now() - firstExpiry, in: &expiryToNextRing)
+                let receivedAt = WallClock.now()
+                Self.record(milliseconds: receivedAt - firstExpiry, in: &expiryToNextRing)
+                expiryToNextRingLegs.record(
+                    startedAt: firstExpiry, routerAt: expiresAt + (-desks.ringMs(of: entry.desk)), notifierAt: serverTime,
+                    receivedAt: receivedAt)
                 send(desk: entry.desk, [accept])
             } else {
                 entry.firstExpiry = expiresAt

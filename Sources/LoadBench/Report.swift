@@ -125,15 +125,17 @@ private func markdown(_ report: SystemReport) -> String {
         "| \(name) | \(latency.count) | \(milliseconds(latency.p50Milliseconds)) | "
             + "\(milliseconds(latency.p99Milliseconds)) | \(milliseconds(latency.maxMilliseconds)) |"
     }
-    /// The legs of the row above, to the whole millisecond (the services' times are wall-clock milliseconds),
-    /// and the broker hop measured beside the phase.
-    func legRows(_ phase: PacedPhase) -> [String] {
-        let legs = phase.requestToRingLegs
-        var rows = [
-            latencyRow("  of which: request → the Router's batch", legs.requestToRouter),
+    /// The legs of the row above, to the whole millisecond (the services' times are wall-clock milliseconds).
+    func legRows(_ legs: RingLegs.Summary, from start: String) -> [String] {
+        [
+            latencyRow("  of which: \(start) → the Router's batch", legs.toRouter),
             latencyRow("  of which: the Router's batch → the Notifier's batch", legs.routerToNotifier),
             latencyRow("  of which: the Notifier's batch → the ring at the workstation", legs.notifierToWorkstation),
         ]
+    }
+    /// A paced phase's request→ring legs, and the broker hop measured beside the phase.
+    func legRows(_ phase: PacedPhase) -> [String] {
+        var rows = legRows(phase.requestToRingLegs, from: "request")
         if let hop = phase.brokerHop {
             rows.append(
                 "|   beside it: one quorum-queue hop alone (C client, one message at a time, \(HopProbe.rate)/s) | "
@@ -192,6 +194,9 @@ private func markdown(_ report: SystemReport) -> String {
         latencyRow(String(format: "request→ring at 75%% (%.1f/s)", load.at75Percent.targetPerSecond), load.at75Percent.requestToRing),
         latencyRow("request→ring at the maximum (closed loop)", load.requestToRingAtMax),
         latencyRow("ring expiresAt → next ring (ringMs 2 s, at 25% load)", load.expiryToNextRing),
+    ]
+    lines += legRows(load.expiryToNextRingLegs, from: "expiresAt")
+    lines += [
         latencyRow("inactivity deadline → closure.message (inactivityMs 2 s, at 25% load)", load.inactivityToClosure),
     ]
     lines += load.timerLatenessAt25Percent.map { timer in
