@@ -62,10 +62,15 @@ struct RingLegs {
     var routerToNotifier = Players.histogram()
     var notifierToWorkstation = Players.histogram()
 
-    mutating func record(startedAt: Instant, routerAt: Instant, notifierAt: Instant, receivedAt: Instant) {
+    /// Records the legs of a ring that expires at `expiresAt` after `ringMs`, sent by the Notifier at
+    /// `serverTime` and received at `receivedAt`.
+    mutating func record(
+        startedAt: Instant, expiresAt: Instant, ringMs: Milliseconds, serverTime: Instant, receivedAt: Instant
+    ) {
+        let routerAt = expiresAt + (-ringMs)
         Players.record(milliseconds: routerAt - startedAt, in: &toRouter)
-        Players.record(milliseconds: notifierAt - routerAt, in: &routerToNotifier)
-        Players.record(milliseconds: receivedAt - notifierAt, in: &notifierToWorkstation)
+        Players.record(milliseconds: serverTime - routerAt, in: &routerToNotifier)
+        Players.record(milliseconds: receivedAt - serverTime, in: &notifierToWorkstation)
     }
 
     struct Summary: Codable {

@@ -135,8 +135,8 @@ actor Players {
                 let waited = ContinuousClock.now - entry.requestedAt
                 _ = requestToRing.record(UInt64(max(0, waited / .microseconds(1))))
                 requestToRingLegs.record(
-                    startedAt: entry.requestedAtWall, routerAt: expiresAt + (-desks.ringMs(of: entry.desk)),
-                    notifierAt: serverTime, receivedAt: WallClock.now())
+                    startedAt: entry.requestedAtWall, expiresAt: expiresAt, ringMs: desks.ringMs(of: entry.desk),
+                    serverTime: serverTime, receivedAt: WallClock.now())
             }
             entry.rang = true
             open[conversation] = entry
@@ -146,8 +146,8 @@ actor Players {
                 let receivedAt = WallClock.now()
                 Self.record(milliseconds: receivedAt - firstExpiry, in: &expiryToNextRing)
                 expiryToNextRingLegs.record(
-                    startedAt: firstExpiry, routerAt: expiresAt + (-desks.ringMs(of: entry.desk)), notifierAt: serverTime,
-                    receivedAt: receivedAt)
+                    startedAt: firstExpiry, expiresAt: expiresAt, ringMs: desks.ringMs(of: entry.desk),
+                    serverTime: serverTime, receivedAt: receivedAt)
                 send(desk: entry.desk, [accept])
             } else {
                 entry.firstExpiry = expiresAt
