@@ -523,6 +523,11 @@ class DeadLetters:
     def _on_message(self, channel, method, properties, body):
         self.messages.append((properties, body))
 
+    def received(self, seconds=1.0):
+        """Every dead letter so far, after reading for `seconds` more (one may still be on its way)."""
+        self.connection.process_data_events(time_limit=seconds)
+        return self.messages
+
     def wait_for(self, message_id, timeout=15):
         deadline = time.monotonic() + timeout
         while True:
