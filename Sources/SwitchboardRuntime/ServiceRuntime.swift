@@ -15,10 +15,6 @@ import SwitchboardAMQP
 /// processed in batches (journal, core, publish effects, acknowledge). Each instance pulses every shard
 /// queue, so a standby is activated after a failover even without traffic, and timers fire on idle shards.
 public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
-    public struct InvalidConfiguration: Error, CustomStringConvertible {
-        public var description: String
-    }
-
     public let configuration: ShardRuntimeConfiguration
     public let readiness: Readiness
     private let logger: Logger
@@ -55,6 +51,7 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
         let (losses, lost) = AsyncStream.makeStream(of: SubscriptionLost.self)
         var workers: [ShardWorker<Adapter>] = []
         do {
+            try await checkShardCount(on: connection)
             try await connection.declare(
                 ServiceTopology.topology(
                     for: Adapter.service, shards: configuration.shardCount, retention: configuration.retention))
@@ -96,6 +93,19 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
         logger.info("stopped")
     }
 
+    /// Refuses, before anything is declared, to join a deployment of this service with another shard count
+    /// (`ServiceTopology.shardCountMismatch`).
+    private func checkShardCount(on connection: AMQPConnection) async throws {
+        let shards = configuration.shardCount
+        var existing: Set<String> = []
+        for queue in ServiceTopology.shardCountWitnesses(for: Adapter.service, shards: shards) {
+            if try await connection.queueStatus(queue) != nil { existing.insert(queue) }
+        }
+        if let mismatch = ServiceTopology.shardCountMismatch(for: Adapter.service, shards: shards, existing: existing) {
+            throw InvalidConfiguration(description: mismatch)
+        }
+    }
+
     private func validate() throws(InvalidConfiguration) {
         guard configuration.shardCount > 0 else {
             throw InvalidConfiguration(description: "the shard count must be at least 1")
@@ -113,6 +123,12 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
             throw InvalidConfiguration(description: "prefetch, confirm window and snapshot interval must be at least 1")
         }
     }
+}
+
+/// A runtime's configuration it cannot run with, or one that does not fit the deployment on the broker: the
+/// process exits with status 2, and is not started again as after a failure.
+public struct InvalidConfiguration: Error, CustomStringConvertible {
+    public var description: String
 }
 
 /// The broker ended one of a shard's subscriptions while the runtime ran.

@@ -99,12 +99,43 @@ public enum ServiceTopology {
                     deadLetterExchange: deadLetterExchange, deadLetterStrategy: .atLeastOnce, overflow: .rejectPublish))
             // Each shard weighs the same on the hash ring.
             topology.bindings.append(.init(from: hash, to: .queue(queue), routingKey: "1"))
+        }
+        // Shard 0's journal last: once it exists, every journal of the shard count that declared it does
+        // (`shardCountMismatch`).
+        for shard in inRingOrder.filter({ $0 != 0 }) + [0] {
             topology.queues.append(
                 Topology.Queue(
                     journal(service, shard: shard), kind: .stream, maxAge: retention.journalMaxAge,
                     arguments: ["x-stream-max-segment-size-bytes": .int(Int64(retention.journalSegmentBytes))]))
         }
         return topology
+    }
+
+    /// The queues whose presence on the broker tells whether a service's deployment has `shards` shards:
+    /// looked up before an instance declares its topology, for `shardCountMismatch`.
+    public static func shardCountWitnesses(for service: ServiceName, shards: Int) -> [String] {
+        [
+            journal(service, shard: 0), journal(service, shard: shards - 1), shardQueue(service, shard: shards),
+            journal(service, shard: shards),
+        ]
+    }
+
+    /// Why an instance configured with `shards` shards must not join the deployment whose queues `existing`
+    /// are (of `shardCountWitnesses`), or `nil` when it may. A desk belongs to the shard the hash exchange
+    /// gives it, and its state lives in that shard's journal: an instance with more shards would bind new
+    /// shard queues and move desks to shards that know nothing of them; one with fewer would leave shards
+    /// bound that it never consumes. A broker with no journal 0 holds no deployment yet.
+    public static func shardCountMismatch(for service: ServiceName, shards: Int, existing: Set<String>) -> String? {
+        let advice = "every instance of the \(service.rawValue) must use the deployment's shards.count"
+        for beyond in [shardQueue(service, shard: shards), journal(service, shard: shards)] where existing.contains(beyond) {
+            return "the broker has \(beyond), so this deployment has more shards than \(shards): \(advice)"
+        }
+        let first = journal(service, shard: 0)
+        let last = journal(service, shard: shards - 1)
+        if existing.contains(first), !existing.contains(last) {
+            return "the broker has \(first) but no \(last), so this deployment has fewer shards than \(shards): \(advice)"
+        }
+        return nil
     }
 
     /// What every service declares alike: the public exchanges, the unroutable catch-all, dead letters and the

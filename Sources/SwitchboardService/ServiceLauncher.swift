@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import SwitchboardRuntime
 import UnixSignals
 
 /// Exit statuses of a service process.
@@ -8,7 +9,8 @@ public enum ServiceExitStatus {
     public static let success: Int32 = 0
     /// The service ran and failed.
     public static let failure: Int32 = 1
-    /// The configuration was unusable; nothing was started.
+    /// The configuration was unusable, or did not fit the deployment on the broker (`InvalidConfiguration`);
+    /// nothing was started, and starting again as it is would fail again.
     public static let invalidConfiguration: Int32 = 2
 }
 
@@ -77,6 +79,9 @@ public enum ServiceLauncher {
             try await group.run()
             logger.info("stopped")
             return ServiceExitStatus.success
+        } catch let error as InvalidConfiguration {
+            logger.critical("stopped: the configuration does not fit", metadata: ["error": "\(error)"])
+            return ServiceExitStatus.invalidConfiguration
         } catch {
             logger.critical("stopped after a failure", metadata: ["error": "\(error)"])
             return ServiceExitStatus.failure

@@ -124,7 +124,7 @@ struct DeployDefinitionsTests {
     @Test func gatewaySendsAgentCommandsAndReadsWorkstationsOnly() async throws {
         let admin = try await TestBroker.shared.connect(name: "definitions-admin")
         defer { Task { await admin.close() } }
-        try await admin.declare(ServiceTopology.topology(for: .router, shards: 1))
+        try await admin.declare(ServiceTopology.topology(for: .router, shards: 2))
         let gateway = try await connect(as: "switchboard-gateway")
         defer { Task { await gateway.close() } }
 
@@ -179,7 +179,7 @@ struct DeployDefinitionsTests {
     @Test func opsUserPublishesDeskPolicyReadsTheLogAndDeadLettersButNoShard() async throws {
         let admin = try await TestBroker.shared.connect(name: "definitions-admin-ops")
         defer { Task { await admin.close() } }
-        try await admin.declare(ServiceTopology.topology(for: .router, shards: 1))
+        try await admin.declare(ServiceTopology.topology(for: .router, shards: 2))
         let ops = try await connect(as: "switchboard-ops")
         defer { Task { await ops.close() } }
 

@@ -112,3 +112,20 @@ def test_a_service_killed_with_sigkill_is_started_again_and_ready(services, tmp_
     finally:
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=60) == 0, log_tail()
+
+
+@pytest.mark.parametrize("shards", [SHARDS + 1, SHARDS - 1])
+def test_a_service_with_another_shard_count_than_its_deployment_exits_2_and_is_not_started_again(
+        services, tmp_path, _groups, shards):
+    """Started with another shards.count than the running deployment's, a service stops before it declares
+    anything (it would move desks to shards that do not know them) and is not started again."""
+    supervisor, pid_file = supervise(
+        tmp_path, _groups,
+        str(services.bin_dir / "switchboard-router"), "--amqp-url", services.amqp_url, "--http-port", str(free_port()),
+        "--instance-name", f"router-{shards}-shards", "--shards-count", str(shards), log_name="router.log")
+    log = tmp_path / "router.log"
+    assert supervisor.wait(timeout=120) == 2, log.read_text(errors="replace")[-3000:]
+    assert len(runs(pid_file)) == 1
+    said = log.read_text(errors="replace")
+    expected = "fewer shards than" if shards > SHARDS else "more shards than"
+    assert f"{expected} {shards}" in said, said[-3000:]
