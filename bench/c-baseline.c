@@ -18,6 +18,18 @@
  *
  * --rate R publishes at R messages per second instead of as fast as the window allows: with --window 1
  * it measures one hop's latency beside other load, not the broker's ceiling.
+ *
+ * --stages N (with --window 1 and --rate R) measures instead the broker operations a message takes through N
+ * sharded services in a row, with no service code in them: the latency floor of request→ring (N = 2, the
+ * Router then the Notifier) on this broker under the load beside it. Each stage is a thread that, one
+ * message at a time:
+ *   1. takes it from its input queue (quorum; the first one is QUEUE.in, then QUEUE.stage.K);
+ *   2. appends it to its journal (stream QUEUE.journal.K), waits for the confirm, and reads it back from
+ *      the journal (a consumer from offset "next");
+ *   3. publishes it to the next stage's input queue, or to QUEUE.out (classic) after the last stage;
+ *   4. acknowledges its input.
+ * It prints {"stages":N,"messages":M,"hop":{...},"chain":{...}}, each with p50, p99 and max microseconds: the
+ * first hop (publish → delivery to stage 1), and publish → delivery from QUEUE.out.
  */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -42,13 +54,14 @@ struct options {
     int prefetch;
     int body_bytes;
     long rate;
+    int stages;
 };
+
+struct readiness;
 
 struct consumer_state {
     const struct options *options;
-    pthread_mutex_t lock;
-    pthread_cond_t ready_changed;
-    int ready;
+    struct readiness *readiness;
     uint64_t *latencies_ns;
     uint64_t last_delivery_ns;
 };
@@ -129,20 +142,50 @@ static void declare_queue(const struct options *options) {
     close_connection(connection);
 }
 
+/* A copy of the options for one queue of a chain: QUEUE.suffix of the given type. */
+static struct options chain_queue(const struct options *options, const char *suffix, const char *type) {
+    struct options queue = *options;
+    size_t length = strlen(options->queue) + strlen(suffix) + 2;
+    char *name = malloc(length);
+    snprintf(name, length, "%s.%s", options->queue, suffix);
+    queue.queue = name;
+    queue.queue_type = type;
+    return queue;
+}
+
+/* Counts threads that are subscribed, so that nothing is published before every one is. */
+struct readiness {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int ready;
+};
+
+static void mark_ready(struct readiness *readiness) {
+    pthread_mutex_lock(&readiness->lock);
+    readiness->ready++;
+    pthread_cond_broadcast(&readiness->changed);
+    pthread_mutex_unlock(&readiness->lock);
+}
+
+static void wait_ready(struct readiness *readiness, int count) {
+    pthread_mutex_lock(&readiness->lock);
+    while (readiness->ready < count) pthread_cond_wait(&readiness->changed, &readiness->lock);
+    pthread_mutex_unlock(&readiness->lock);
+}
+
+static void subscribe(amqp_connection_state_t connection, const char *queue, int prefetch, amqp_table_t arguments) {
+    amqp_basic_qos(connection, 1, 0, (uint16_t)prefetch, 0);
+    check_reply(amqp_get_rpc_reply(connection), "setting prefetch");
+    amqp_basic_consume(connection, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0, arguments);
+    check_reply(amqp_get_rpc_reply(connection), "subscribing");
+}
+
 static void *consume(void *argument) {
     struct consumer_state *state = argument;
     const struct options *options = state->options;
     amqp_connection_state_t connection = open_connection(options);
-    amqp_basic_qos(connection, 1, 0, (uint16_t)options->prefetch, 0);
-    check_reply(amqp_get_rpc_reply(connection), "setting prefetch");
-    amqp_basic_consume(connection, 1, amqp_cstring_bytes(options->queue), amqp_empty_bytes, 0, 0, 0,
-                       amqp_empty_table);
-    check_reply(amqp_get_rpc_reply(connection), "subscribing");
-
-    pthread_mutex_lock(&state->lock);
-    state->ready = 1;
-    pthread_cond_signal(&state->ready_changed);
-    pthread_mutex_unlock(&state->lock);
+    subscribe(connection, options->queue, options->prefetch, amqp_empty_table);
+    mark_ready(state->readiness);
 
     struct timeval idle_limit = {.tv_sec = 60};
     for (long received = 0; received < options->messages; received++) {
@@ -221,6 +264,66 @@ static void publish(amqp_connection_state_t connection, const struct options *op
     close_connection(connection);
 }
 
+struct stage_state {
+    const struct options *options;
+    struct readiness *readiness;
+    struct options input, journal, output;
+    /* The first stage's: publish → delivery from its input queue. */
+    uint64_t *hop_ns;
+};
+
+static void *relay(void *argument) {
+    struct stage_state *stage = argument;
+    const struct options *options = stage->options;
+    amqp_connection_state_t input = open_connection(options);
+    subscribe(input, stage->input.queue, 1, amqp_empty_table);
+    amqp_table_entry_t offset = {.key = amqp_cstring_bytes("x-stream-offset"),
+                                 .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("next")}};
+    amqp_connection_state_t reader = open_connection(options);
+    subscribe(reader, stage->journal.queue, 64, (amqp_table_t){.num_entries = 1, .entries = &offset});
+    /* Channel 1 appends to the journal, confirmed; channel 2 publishes onward unconfirmed: the next stage
+       gets the message when the broker delivers it, which a confirm would not hasten. */
+    amqp_connection_state_t output = open_publisher(options);
+    amqp_channel_open(output, 2);
+    check_reply(amqp_get_rpc_reply(output), "opening channel");
+    mark_ready(stage->readiness);
+
+    amqp_basic_properties_t persistent = {._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+                                          .delivery_mode = AMQP_DELIVERY_PERSISTENT};
+    struct timeval idle_limit = {.tv_sec = 60};
+    uint64_t confirmed_up_to = 0;
+    for (long relayed = 0; relayed < options->messages; relayed++) {
+        amqp_envelope_t envelope, record;
+        amqp_maybe_release_buffers(input);
+        check_reply(amqp_consume_message(input, &envelope, &idle_limit, 0), "taking a message");
+        if (stage->hop_ns) {
+            uint64_t published;
+            if (envelope.message.body.len < sizeof published) fail("taking a message", "body too short");
+            memcpy(&published, envelope.message.body.bytes, sizeof published);
+            stage->hop_ns[relayed] = monotonic_ns() - published;
+        }
+        check_status(amqp_basic_publish(output, 1, amqp_empty_bytes, amqp_cstring_bytes(stage->journal.queue), 0, 0,
+                                        &persistent, envelope.message.body),
+                     "appending to the journal");
+        while (read_confirms(output, &confirmed_up_to) == 0) {}
+        amqp_maybe_release_buffers(reader);
+        check_reply(amqp_consume_message(reader, &record, &idle_limit, 0), "reading the journal back");
+        check_status(amqp_basic_ack(reader, 1, record.delivery_tag, 0), "acking the journal record");
+        amqp_destroy_envelope(&record);
+        check_status(amqp_basic_publish(output, 2, amqp_empty_bytes, amqp_cstring_bytes(stage->output.queue), 0, 0,
+                                        &persistent, envelope.message.body),
+                     "publishing onward");
+        check_status(amqp_basic_ack(input, 1, envelope.delivery_tag, 0), "acking");
+        amqp_destroy_envelope(&envelope);
+        amqp_maybe_release_buffers(output);
+    }
+    close_connection(reader);
+    close_connection(input);
+    amqp_channel_close(output, 2, AMQP_REPLY_SUCCESS);
+    close_connection(output);
+    return NULL;
+}
+
 static int compare_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
@@ -254,10 +357,13 @@ static struct options parse_options(int argc, char **argv) {
         else if (!strcmp(name, "--prefetch")) options.prefetch = (int)parse_positive(value, name);
         else if (!strcmp(name, "--body-bytes")) options.body_bytes = (int)parse_positive(value, name);
         else if (!strcmp(name, "--rate")) options.rate = parse_positive(value, name);
+        else if (!strcmp(name, "--stages")) options.stages = (int)parse_positive(value, name);
         else fail("unknown option", name);
     }
     if (argc % 2 == 0) fail("every option takes a value", NULL);
-    if (!url || !options.queue || !options.queue_type) fail("--url, --queue and --queue-type are required", NULL);
+    if (!url || !options.queue) fail("--url and --queue are required", NULL);
+    if (!options.stages && !options.queue_type) fail("--queue-type is required without --stages", NULL);
+    if (options.stages && (options.window != 1 || !options.rate)) fail("--stages needs --window 1 and --rate", NULL);
     if (options.prefetch > 65535) fail("--prefetch is at most", "65535");
     if (options.body_bytes < 8) fail("--body-bytes is at least", "8");
     amqp_default_connection_info(&options.url);
@@ -265,19 +371,76 @@ static struct options parse_options(int argc, char **argv) {
     return options;
 }
 
+/* Prints "name":{"p50Microseconds":..,"p99Microseconds":..,"maxMicroseconds":..} of `count` values, which it sorts. */
+static void print_latencies(const char *name, uint64_t *values, long count) {
+    qsort(values, (size_t)count, sizeof(uint64_t), compare_u64);
+    printf("\"%s\":{\"p50Microseconds\":%.1f,\"p99Microseconds\":%.1f,\"maxMicroseconds\":%.1f}", name,
+           (double)percentile(values, count, 0.50) / 1e3, (double)percentile(values, count, 0.99) / 1e3,
+           (double)values[count - 1] / 1e3);
+}
+
+static void start_consumer(pthread_t *thread, struct consumer_state *state) {
+    state->latencies_ns = calloc((size_t)state->options->messages, sizeof(uint64_t));
+    if (pthread_create(thread, NULL, consume, state)) fail("starting the consumer thread", NULL);
+}
+
+/* --stages: the chain described at the top. */
+static int run_chain(const struct options *options) {
+    struct readiness readiness = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+    struct options first = chain_queue(options, "in", "quorum"), last = chain_queue(options, "out", "classic");
+    struct stage_state *stages = calloc((size_t)options->stages, sizeof *stages);
+    for (int index = 0; index < options->stages; index++) {
+        struct stage_state *stage = &stages[index];
+        char name[32];
+        stage->options = options;
+        stage->readiness = &readiness;
+        if (index == 0) {
+            stage->input = first;
+        } else {
+            snprintf(name, sizeof name, "stage.%d", index + 1);
+            stage->input = chain_queue(options, name, "quorum");
+        }
+        snprintf(name, sizeof name, "journal.%d", index + 1);
+        stage->journal = chain_queue(options, name, "stream");
+        declare_queue(&stage->input);
+        declare_queue(&stage->journal);
+    }
+    for (int index = 0; index < options->stages; index++) {
+        stages[index].output = index + 1 < options->stages ? stages[index + 1].input : last;
+    }
+    declare_queue(&last);
+    stages[0].hop_ns = calloc((size_t)options->messages, sizeof(uint64_t));
+
+    struct consumer_state state = {.options = &last, .readiness = &readiness};
+    pthread_t consumer;
+    start_consumer(&consumer, &state);
+    pthread_t *threads = calloc((size_t)options->stages, sizeof *threads);
+    for (int index = 0; index < options->stages; index++) {
+        if (pthread_create(&threads[index], NULL, relay, &stages[index])) fail("starting a stage thread", NULL);
+    }
+    wait_ready(&readiness, options->stages + 1);
+    publish(open_publisher(&first), &first);
+    pthread_join(consumer, NULL);
+    for (int index = 0; index < options->stages; index++) pthread_join(threads[index], NULL);
+
+    printf("{\"client\":\"c\",\"stages\":%d,\"messages\":%ld,", options->stages, options->messages);
+    print_latencies("hop", stages[0].hop_ns, options->messages);
+    printf(",");
+    print_latencies("chain", state.latencies_ns, options->messages);
+    printf("}\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     struct options options = parse_options(argc, argv);
+    if (options.stages) return run_chain(&options);
     declare_queue(&options);
 
-    struct consumer_state state = {.options = &options,
-                                   .lock = PTHREAD_MUTEX_INITIALIZER,
-                                   .ready_changed = PTHREAD_COND_INITIALIZER,
-                                   .latencies_ns = calloc((size_t)options.messages, sizeof(uint64_t))};
+    struct readiness readiness = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+    struct consumer_state state = {.options = &options, .readiness = &readiness};
     pthread_t consumer;
-    if (pthread_create(&consumer, NULL, consume, &state)) fail("starting the consumer thread", NULL);
-    pthread_mutex_lock(&state.lock);
-    while (!state.ready) pthread_cond_wait(&state.ready_changed, &state.lock);
-    pthread_mutex_unlock(&state.lock);
+    start_consumer(&consumer, &state);
+    wait_ready(&readiness, 1);
 
     amqp_connection_state_t publisher = open_publisher(&options);
     uint64_t cpu_start = process_cpu_ns();

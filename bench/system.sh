@@ -5,8 +5,9 @@
 # persistent bodies of the system's mean message size, confirm window 256, prefetch 256). It also reads
 # the CPU time of the broker, the services and the load generator in the closed-loop phase, and the
 # broker's in the ceiling run, to show how the machine's cores were shared. Beside the trickle and the 25%
-# phase, c-baseline also times one quorum-queue hop at a time (Sources/LoadBench/HopProbe.swift): the
-# broker's own latency under the same load.
+# phase, c-baseline also sends one message at a time through request→ring's broker operations with no
+# service code in them (Sources/LoadBench/BrokerProbe.swift): the broker's own latency under the same load,
+# for one quorum-queue hop and for the whole chain.
 # Results: bench-results/system.json and bench-results/system.md; service logs stay in a temp folder
 # that is printed (and kept) at the end.
 #
@@ -97,7 +98,7 @@ processes="broker=$broker_pid"
 for index in "${!services[@]}"; do processes+=",${services[$index]}=${pids[$index]}"; done
 "$bin_dir/switchboard-loadbench" run --url "$url" --metrics "$(IFS=,; echo "${metrics[*]}")" \
     --out "$run_root/load.json" --seconds "$phase_seconds" --concurrency "$concurrency" --processes "$processes" \
-    --hop-probe "$build_dir/c-baseline"
+    --broker-probe "$build_dir/c-baseline"
 
 # The services' own metrics (per-stage batch timings among them), kept with the logs.
 for index in "${!services[@]}"; do

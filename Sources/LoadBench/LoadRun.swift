@@ -49,8 +49,8 @@ struct PacedPhase: Codable {
     var conversations: Int
     var requestToRing: LatencySummary
     var requestToRingLegs: RingLegs.Summary
-    /// One quorum-queue hop measured alone beside the phase (`HopProbe`), when the run has the probe.
-    var brokerHop: HopLatency?
+    /// request→ring's broker operations measured alone beside the phase (`BrokerProbe`), when the run has the probe.
+    var brokerFloor: BrokerFloor?
 }
 
 /// request→ring (or ring expiry→next ring) in three legs, from the times the ring carries: the Router's decision
@@ -207,14 +207,14 @@ struct LoadRun {
     }
 
     /// Open loop: new conversations at `rate` per second whatever the system does, for one phase.
-    /// `probed`: with the hop probe beside it, if the run has one.
+    /// `probed`: with the broker probe beside it, if the run has one.
     private func paced(_ players: Players, rate: Double, withTimers: Bool, probed: Bool) async throws -> PacedPhase {
         say(String(format: "paced at %.1f conversations/s, %d s%@%@", rate, options.phaseSeconds,
             withTimers ? ", with ring-expiry and inactivity conversations" : "",
-            probed && options.hopProbe != nil ? ", one broker hop probed beside it" : ""))
+            probed && options.brokerProbe != nil ? ", request→ring's broker operations probed beside it" : ""))
         await players.resetRequestToRing()
         let bodies = await (players.bodyBytes, players.bodies)
-        let probe = try probed ? options.hopProbe?.start(seconds: options.phaseSeconds, bodyBytes: bodies.0 / max(bodies.1, 1)) : nil
+        let probe = try probed ? options.brokerProbe?.start(seconds: options.phaseSeconds, bodyBytes: bodies.0 / max(bodies.1, 1)) : nil
         let count = max(1, Int(rate * Double(options.phaseSeconds)))
         let clock = ContinuousClock()
         let start = clock.now
@@ -237,7 +237,7 @@ struct LoadRun {
         return PacedPhase(
             targetPerSecond: rate, achievedPerSecond: Double(count) / max(elapsed, 1e-9), conversations: count,
             requestToRing: await LatencySummary(players.requestToRing),
-            requestToRingLegs: await players.requestToRingLegs.summary, brokerHop: try await probe?.result())
+            requestToRingLegs: await players.requestToRingLegs.summary, brokerFloor: try await probe?.result())
     }
 
     /// Waits until every conversation started has ended.

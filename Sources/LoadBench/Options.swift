@@ -16,14 +16,14 @@ struct RunOptions {
     /// The broker's and the services' processes, whose CPU time the closed-loop phase reads.
     var cpu: CPUProbe
     /// Measures one broker hop beside the trickle and the 25% phase, if given the c-baseline executable.
-    var hopProbe: HopProbe?
+    var brokerProbe: BrokerProbe?
 
     init(parsing arguments: [String]) throws(BenchError) {
         let values = try OptionValues(
             parsing: arguments,
             allowed: [
                 "--url", "--metrics", "--out", "--seconds", "--concurrency", "--timer-conversations", "--processes",
-                "--trickle-rate", "--hop-probe",
+                "--trickle-rate", "--broker-probe",
             ])
         url = try values.string("--url")
         metricsEndpoints = try values.string("--metrics").split(separator: ",").map(String.init)
@@ -33,7 +33,7 @@ struct RunOptions {
         timerConversations = try values.positiveInt("--timer-conversations", default: 150)
         trickleRate = Double(try values.positiveInt("--trickle-rate", default: 20))
         cpu = try CPUProbe(parsing: values.optionalString("--processes"))
-        hopProbe = values.optionalString("--hop-probe").map { HopProbe(executable: $0, url: url) }
+        brokerProbe = values.optionalString("--broker-probe").map { BrokerProbe(executable: $0, url: url) }
     }
 }
 

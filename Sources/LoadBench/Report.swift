@@ -133,14 +133,18 @@ private func markdown(_ report: SystemReport) -> String {
             latencyRow("  of which: the Notifier's batch → the ring at the workstation", legs.notifierToWorkstation),
         ]
     }
-    /// A paced phase's request→ring legs, and the broker hop measured beside the phase.
+    /// A paced phase's request→ring legs, and the broker's floor measured beside the phase.
     func legRows(_ phase: PacedPhase) -> [String] {
         var rows = legRows(phase.requestToRingLegs, from: "request")
-        if let hop = phase.brokerHop {
-            rows.append(
-                "|   beside it: one quorum-queue hop alone (C client, one message at a time, \(HopProbe.rate)/s) | "
-                    + "\(hop.messages) | \(milliseconds(hop.p50Milliseconds)) | \(milliseconds(hop.p99Milliseconds)) | "
-                    + "\(milliseconds(hop.maxMilliseconds)) |")
+        if let floor = phase.brokerFloor {
+            func row(_ name: String, _ latency: ProbeLatency) -> String {
+                "|   beside it: \(name) | \(floor.messages) | \(milliseconds(latency.p50Milliseconds)) | "
+                    + "\(milliseconds(latency.p99Milliseconds)) | \(milliseconds(latency.maxMilliseconds)) |"
+            }
+            rows += [
+                row("one quorum-queue hop alone (C client, one message at a time, \(BrokerProbe.rate)/s)", floor.hop),
+                row("request→ring's broker operations alone, no service code (the same C client and messages)", floor.chain),
+            ]
         }
         return rows
     }
@@ -204,15 +208,19 @@ private func markdown(_ report: SystemReport) -> String {
         return "|   the \(timer.service)'s own timer at 25% (deadline → the batch that journals the tick; bucket bounds) | "
             + "\(timer.ticks) | \(atMost(timer.p50AtMostMilliseconds)) | \(atMost(timer.p99AtMostMilliseconds)) | |"
     }
-    if let hop = load.at25Percent.brokerHop {
+    if let floor = load.at25Percent.brokerFloor {
+        let chain = floor.chain.p99Milliseconds
         lines += [
             "",
             "request→ring crosses two quorum-queue hops in a row (the request into the Router's shard queue, the "
-                + "Router's event into the Notifier's), a journal append and its read-back in each service, and a "
-                + "classic-queue hop to the workstation. One quorum-queue hop alone, with no code of ours in it, had a "
-                + "p99 of \(milliseconds(hop.p99Milliseconds)) beside the 25% phase"
-                + (hop.p99Milliseconds > SystemReport.requestToRingTargetMilliseconds
-                    ? ": more than the whole request→ring target on this machine." : "."),
+                + "Router's event into the Notifier's), a journal append, its confirm and its read-back in each service, "
+                + "and a classic-queue hop to the workstation. The broker probe does just that with no code of ours in it, "
+                + "one message at a time (bench/c-baseline.c --stages 2). Beside the 25% phase, one quorum-queue hop alone "
+                + "had a p99 of \(milliseconds(floor.hop.p99Milliseconds)), and the whole chain "
+                + "\(milliseconds(chain))"
+                + (chain > SystemReport.requestToRingTargetMilliseconds
+                    ? ": more than the request→ring target on this machine, whatever the services did." : ".")
+                + String(format: " request→ring's own p99 was %.1f times the chain's.", load.at25Percent.requestToRing.p99Milliseconds / chain),
         ]
     }
     lines += [

@@ -3,7 +3,7 @@ import Foundation
 
 /// The system benchmark's load generator, in two jobs chosen by the first argument:
 ///   switchboard-loadbench run --url URL --metrics HOST:PORT,... --out FILE.json [--seconds S] [--concurrency N]
-///           [--trickle-rate N] [--processes broker=PID,router=PID,...] [--hop-probe PATH-TO-C-BASELINE]
+///           [--trickle-rate N] [--processes broker=PID,router=PID,...] [--broker-probe PATH-TO-C-BASELINE]
 ///       plays users and agents through the running services and writes the measurements, with the CPU time
 ///       of the named processes (and its own) in the closed-loop phase.
 ///   switchboard-loadbench report --load FILE.json --ceiling FILE.json --rss FILE.json --json OUT.json --markdown OUT.md
