@@ -15,7 +15,8 @@ struct RunOptions {
     var timerConversations: Int
     /// The broker's and the services' processes, whose CPU time the closed-loop phase reads.
     var cpu: CPUProbe
-    /// Measures one broker hop beside the trickle and the 25% phase, if given the c-baseline executable.
+    /// Measures request→ring's broker operations alone beside the trickle and the 25% phase, if given the
+    /// c-baseline executable.
     var brokerProbe: BrokerProbe?
 
     init(parsing arguments: [String]) throws(BenchError) {
