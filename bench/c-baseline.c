@@ -28,8 +28,9 @@
  *      the journal (a consumer from offset "next");
  *   3. publishes it to the next stage's input queue, or to QUEUE.out (classic) after the last stage;
  *   4. acknowledges its input.
- * The queues are declared at the start and deleted at the end. It prints {"stages":N,"messages":M,"hop":{...},"chain":{...}}, each with p50, p99 and max microseconds: the
- * first hop (publish → delivery to stage 1), and publish → delivery from QUEUE.out.
+ * The queues are declared at the start and deleted at the end. It prints {"stages":N,"hop":{...},"chain":{...}},
+ * each with the count and the p50, p99 and max milliseconds: the first hop (publish → delivery to stage 1), and
+ * publish → delivery from QUEUE.out.
  */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -378,12 +379,13 @@ static struct options parse_options(int argc, char **argv) {
     return options;
 }
 
-/* Prints "name":{"p50Microseconds":..,"p99Microseconds":..,"maxMicroseconds":..} of `count` values, which it sorts. */
+/* Prints "name":{"count":..,"p50Milliseconds":..,"p99Milliseconds":..,"maxMilliseconds":..} of `count` values,
+   which it sorts: the form of the load generator's latency summaries. */
 static void print_latencies(const char *name, uint64_t *values, long count) {
     qsort(values, (size_t)count, sizeof(uint64_t), compare_u64);
-    printf("\"%s\":{\"p50Microseconds\":%.1f,\"p99Microseconds\":%.1f,\"maxMicroseconds\":%.1f}", name,
-           (double)percentile(values, count, 0.50) / 1e3, (double)percentile(values, count, 0.99) / 1e3,
-           (double)values[count - 1] / 1e3);
+    printf("\"%s\":{\"count\":%ld,\"p50Milliseconds\":%.4f,\"p99Milliseconds\":%.4f,\"maxMilliseconds\":%.4f}",
+           name, count, (double)percentile(values, count, 0.50) / 1e6, (double)percentile(values, count, 0.99) / 1e6,
+           (double)values[count - 1] / 1e6);
 }
 
 static void start_consumer(pthread_t *thread, struct consumer_state *state) {
@@ -436,7 +438,7 @@ static int run_chain(const struct options *options) {
     }
     delete_queue(&last);
 
-    printf("{\"client\":\"c\",\"stages\":%d,\"messages\":%ld,", options->stages, options->messages);
+    printf("{\"client\":\"c\",\"stages\":%d,", options->stages);
     print_latencies("hop", stages[0].hop_ns, options->messages);
     printf(",");
     print_latencies("chain", state.latencies_ns, options->messages);

@@ -58,19 +58,8 @@ struct BrokerProbe: Sendable {
 
 /// What the broker probe measured beside one phase, as bench/c-baseline.c prints it.
 struct BrokerFloor: Codable {
-    var messages: Int
     /// One quorum-queue hop: publish → delivery to the first stage.
-    var hop: ProbeLatency
+    var hop: LatencySummary
     /// The whole chain: publish → delivery from the last stage's classic queue.
-    var chain: ProbeLatency
-}
-
-struct ProbeLatency: Codable {
-    var p50Microseconds: Double
-    var p99Microseconds: Double
-    var maxMicroseconds: Double
-
-    var p50Milliseconds: Double { p50Microseconds / 1e3 }
-    var p99Milliseconds: Double { p99Microseconds / 1e3 }
-    var maxMilliseconds: Double { maxMicroseconds / 1e3 }
+    var chain: LatencySummary
 }

@@ -137,13 +137,12 @@ private func markdown(_ report: SystemReport) -> String {
     func legRows(_ phase: PacedPhase) -> [String] {
         var rows = legRows(phase.requestToRingLegs, from: "request")
         if let floor = phase.brokerFloor {
-            func row(_ name: String, _ latency: ProbeLatency) -> String {
-                "|   beside it: \(name) | \(floor.messages) | \(milliseconds(latency.p50Milliseconds)) | "
-                    + "\(milliseconds(latency.p99Milliseconds)) | \(milliseconds(latency.maxMilliseconds)) |"
-            }
             rows += [
-                row("one quorum-queue hop alone (C client, one message at a time, \(BrokerProbe.rate)/s)", floor.hop),
-                row("request→ring's broker operations alone, no service code (the same C client and messages)", floor.chain),
+                latencyRow(
+                    "  beside it: one quorum-queue hop alone (C client, one message at a time, \(BrokerProbe.rate)/s)", floor.hop),
+                latencyRow(
+                    "  beside it: request→ring's broker operations alone, no service code (the same C client and messages)",
+                    floor.chain),
             ]
         }
         return rows
