@@ -27,13 +27,12 @@ mode=${1:-}
 [[ $# -gt 0 ]] && shift
 if [[ $# -eq 0 ]]; then set -- rabbitmqctl; fi
 
-# Prints one line per consistent-hash exchange: vhost, name, and "in-order", "rebuilt" or "out-of-order".
-# The ring is rebuilt exactly as the plugin builds it from bindings added one by one; `check` rebuilds
-# it inside a transaction that it then aborts.
+# Erlang that prints one line per consistent-hash exchange: vhost, name, and "in-order", "rebuilt" or
+# "out-of-order". The ring is rebuilt exactly as the plugin builds it from bindings added one by one; `check`
+# rebuilds it inside a transaction that it then aborts.
 rings() {
     local mode=$1
-    shift
-    "$@" eval "
+    echo "
         Ring = rabbit_exchange_type_consistent_hash_ring_state,
         Plugin = rabbit_exchange_type_consistent_hash,
         Rebuild = fun (X) ->
@@ -55,23 +54,33 @@ rings() {
              end,
              {resource, VHost, exchange, Name} = element(2, X),
              io:format(\"~s ~s ~s~n\", [VHost, Name, Verdict])
-         end || X <- rabbit_exchange:list(), element(3, X) =:= 'x-consistent-hash'],
-        ok." | { grep -v '^ok$' || true; }
+         end || X <- rabbit_exchange:list(), element(3, X) =:= 'x-consistent-hash'],"
 }
 
+# Runs the Erlang on the node, with what it prints and without the value of its last expression.
+run() { "${ctl[@]}" eval "$1 ok." | { grep -v '^ok$' || true; }; }
+
+ctl=("$@")
 case $mode in
     check)
-        report=$(rings check "$@")
+        report=$(run "$(rings check)")
         [[ -n $report ]] && echo "$report"
         ! grep -q ' out-of-order$' <<<"$report"
         ;;
     rebuild)
-        rings rebuild "$@"
+        run "$(rings rebuild)"
         ;;
     open)
-        "$@" await_startup >/dev/null
-        rings rebuild "$@" | grep ' rebuilt$' || true
-        "$@" set_vm_memory_high_watermark "${SWITCHBOARD_MEMORY_WATERMARK:-0.4}" >/dev/null
+        # One rabbitmqctl call, as each costs about half a second of start-up: wait for the boot (up to
+        # 5 minutes, as `rabbitmqctl await_startup`), rebuild, open.
+        watermark=${SWITCHBOARD_MEMORY_WATERMARK:-0.4}
+        if [[ ! $watermark =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+            echo "SWITCHBOARD_MEMORY_WATERMARK must be a fraction of the machine's memory, such as 0.4" >&2
+            exit 2
+        fi
+        report=$(run "ok = rabbit:await_startup(node(), false, 300000), $(rings rebuild)
+            ok = vm_memory_monitor:set_vm_memory_high_watermark($watermark * 1.0),")
+        grep ' rebuilt$' <<<"$report" || true
         ;;
     *)
         echo "usage: $0 check|rebuild|open [rabbitmqctl command]" >&2
