@@ -89,6 +89,29 @@ import Testing
         }
     }
 
+    /// The Router's desks write their finished offers through `snapshot()` compiled for keys and values that are
+    /// both lines; it must write and read the form `Codable` does, and refuse the same broken lines.
+    @Test func theRoutersOwnSnapshotOfItsFinishedOffersIsTheFormCodableWritesAndReads() throws {
+        typealias Offers = BoundedRecall<OfferToken, FinishedOffer>
+        var recall = Offers(limit: 2)
+        for number in 1...3 {
+            let offer = try OfferToken("d.\(number)")
+            recall.remember(
+                offer, FinishedOffer(token: offer, conversation: try ConversationID("c\(number)"), agent: try AgentID("a\(number)")))
+        }
+        let own = try WireCodec.encodeSnapshot(recall.snapshot())
+        #expect(own == (try WireCodec.encodeSnapshot(recall)))
+        #expect(String(decoding: own, as: UTF8.self).contains(#""valueLines":"a2 c2 d.2\na3 c3 d.3""#))
+        let restored = try Offers(restoring: WireCodec.decodeSnapshot(Offers.Snapshot.self, from: own))
+        #expect(restored == recall)
+        for broken in ["a1 c1", "a/1 c1 d.1", "a1 c1 d.1 d.2"] {
+            let snapshot = #"{"limit":10,"keyLines":"d.1","valueLines":"\#(broken)"}"#
+            #expect(throws: (any Error).self, "\(broken)") {
+                try Offers(restoring: WireCodec.decodeSnapshot(Offers.Snapshot.self, from: Data(snapshot.utf8)))
+            }
+        }
+    }
+
     /// The cores write their memories through `snapshot()` and read them through `init(restoring:)`, compiled
     /// for their key types; `Codable` works generically. Both must read and write one form.
     @Test func aCoresOwnSnapshotOfAMemoryIsTheFormCodableWritesAndReads() throws {

@@ -129,18 +129,28 @@ extension BoundedRecall {
         var value: Value
     }
 
-    /// The snapshot form, with keys as lines when they are `SnapshotLine`s.
+    /// The snapshot form, with keys and values as lines when they are `SnapshotLine`s.
     func snapshot() -> Snapshot {
-        guard let lineType = Key.self as? any SnapshotLine.Type else { return snapshot(lines: nil) }
-        return snapshot { keys in Self.lines(of: keys, as: lineType) }
+        snapshot(keyLines: Self.dynamicLines(Key.self), valueLines: Self.dynamicLines(Value.self))
     }
 
     init(restoring snapshot: Snapshot) throws {
-        try self.init(restoring: snapshot) { line in
-            guard let lineType = Key.self as? any SnapshotLine.Type else {
-                throw Self.corrupted("\(Key.self) keys cannot be read from lines")
+        try self.init(restoring: snapshot, keyLine: Self.dynamicLine(Key.self), valueLine: Self.dynamicLine(Value.self))
+    }
+
+    /// Writes elements of a type known only at run time to be a `SnapshotLine` as lines; `nil` when it is not one.
+    fileprivate static func dynamicLines<Element>(_: Element.Type) -> (([Element]) -> String)? {
+        guard let lineType = Element.self as? any SnapshotLine.Type else { return nil }
+        return { elements in lines(of: elements, as: lineType) }
+    }
+
+    /// Reads a line as an element of a type known only at run time to be a `SnapshotLine`.
+    fileprivate static func dynamicLine<Element>(_: Element.Type) -> (String) throws -> Element {
+        { line in
+            guard let lineType = Element.self as? any SnapshotLine.Type else {
+                throw corrupted("\(Element.self) cannot be read from lines")
             }
-            return try lineType.init(snapshotLine: line) as! Key
+            return try lineType.init(snapshotLine: line) as! Element
         }
     }
 
@@ -149,7 +159,7 @@ extension BoundedRecall {
         joinedLines(unsafeBitCast(elements, to: [Line].self))
     }
 
-    private static func splitLines(_ text: String) -> [String] {
+    fileprivate static func splitLines(_ text: String) -> [String] {
         guard !text.isEmpty else { return [] }
         return text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
             String(Substring($0))
@@ -167,8 +177,7 @@ extension BoundedRecall {
     }
 
     /// One pass over the arrivals, one lookup each.
-    fileprivate func snapshot(lines: (([Key]) -> String)?) -> Snapshot {
-        let valueLineType = Value.self as? any SnapshotLine.Type
+    fileprivate func snapshot(keyLines: (([Key]) -> String)?, valueLines: (([Value]) -> String)?) -> Snapshot {
         var keys: [Key] = []
         keys.reserveCapacity(count)
         var values: [Value] = []
@@ -177,7 +186,7 @@ extension BoundedRecall {
         for arrival in arrivals {
             guard let entry = entries[arrival.key], entry.stamp == arrival.stamp else { continue }
             keys.append(arrival.key)
-            if valueLineType != nil {
+            if valueLines != nil {
                 values.append(entry.value)
             } else if runValues.last == entry.value {
                 runLengths[runLengths.count - 1] += 1
@@ -187,21 +196,24 @@ extension BoundedRecall {
             }
         }
         var snapshot = Snapshot(limit: limit)
-        if let valueLineType {
-            snapshot.valueLines = Self.lines(of: values, as: valueLineType)
+        if let valueLines {
+            snapshot.valueLines = valueLines(values)
         } else {
             snapshot.runLengths = runLengths
             snapshot.runValues = runValues
         }
-        if let lines {
-            snapshot.keyLines = lines(keys)
+        if let keyLines {
+            snapshot.keyLines = keyLines(keys)
         } else {
             snapshot.keys = keys
         }
         return snapshot
     }
 
-    fileprivate init(restoring snapshot: Snapshot, line: (String) throws -> Key) throws {
+    /// `keyLine` and `valueLine` read the lines of `keyLines` and `valueLines`.
+    fileprivate init(
+        restoring snapshot: Snapshot, keyLine: (String) throws -> Key, valueLine: (String) throws -> Value
+    ) throws {
         self.init(limit: snapshot.limit)
         guard snapshot.keys != nil || snapshot.keyLines != nil else {
             guard let pairs = snapshot.oldestFirst else { throw Self.corrupted("no keys") }
@@ -212,21 +224,18 @@ extension BoundedRecall {
         }
         let keys: [Key]
         if let text = snapshot.keyLines {
-            keys = try Self.splitLines(text).map(line)
+            keys = try Self.splitLines(text).map(keyLine)
         } else {
             keys = snapshot.keys ?? []
         }
-        let values = try Self.values(of: snapshot)
+        let values = try Self.values(of: snapshot, line: valueLine)
         guard keys.count == values.count else { throw Self.corrupted("\(keys.count) keys but \(values.count) values") }
         restore(keys: keys, values: values)
     }
 
-    private static func values(of snapshot: Snapshot) throws -> [Value] {
+    private static func values(of snapshot: Snapshot, line: (String) throws -> Value) throws -> [Value] {
         if let text = snapshot.valueLines {
-            guard let lineType = Value.self as? any SnapshotLine.Type else {
-                throw corrupted("\(Value.self) values cannot be read from lines")
-            }
-            return try splitLines(text).map { try lineType.init(snapshotLine: $0) as! Value }
+            return try splitLines(text).map(line)
         }
         guard let runValues = snapshot.runValues else {
             guard let values = snapshot.values else { throw corrupted("no values") }
@@ -275,11 +284,22 @@ extension BoundedRecall {
 /// for them.
 extension BoundedRecall where Key: SnapshotLine {
     func snapshot() -> Snapshot {
-        snapshot { Self.joinedLines($0) }
+        snapshot(keyLines: Self.joinedLines, valueLines: Self.dynamicLines(Value.self))
     }
 
     init(restoring snapshot: Snapshot) throws {
-        try self.init(restoring: snapshot) { try Key(snapshotLine: $0) }
+        try self.init(restoring: snapshot, keyLine: Key.init(snapshotLine:), valueLine: Self.dynamicLine(Value.self))
+    }
+}
+
+/// Keys and values that are lines (the Router's finished offers), known as such where the memory's types are.
+extension BoundedRecall where Key: SnapshotLine, Value: SnapshotLine {
+    func snapshot() -> Snapshot {
+        snapshot(keyLines: Self.joinedLines, valueLines: Self.joinedLines)
+    }
+
+    init(restoring snapshot: Snapshot) throws {
+        try self.init(restoring: snapshot, keyLine: Key.init(snapshotLine:), valueLine: Value.init(snapshotLine:))
     }
 }
 

@@ -75,6 +75,40 @@ struct RouterDesk: Codable, Sendable, Equatable {
         self.finishedOffers = BoundedRecall(limit: finishedOfferLimit)
     }
 
+    // Written out for `finishedOffers`, up to `limit` entries per desk: here, where its types are known, its
+    // snapshot form is written and read by code compiled for them (`BoundedRecall`).
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(DeskID.self, forKey: .id)
+        settings = try container.decode(DeskSettings.self, forKey: .settings)
+        lastSeq = try container.decode(UInt64.self, forKey: .lastSeq)
+        agents = try container.decode([AgentID: RouterAgent].self, forKey: .agents)
+        conversations = try container.decode([ConversationID: RouterConversation].self, forKey: .conversations)
+        nextOfferNumber = try container.decode(Int64.self, forKey: .nextOfferNumber)
+        nextTailTicket = try container.decode(Int64.self, forKey: .nextTailTicket)
+        nextHeadTicket = try container.decode(Int64.self, forKey: .nextHeadTicket)
+        roundRobinTurns = try container.decode(Int64.self, forKey: .roundRobinTurns)
+        lastIndexVersion = try container.decode(UInt64.self, forKey: .lastIndexVersion)
+        finishedOffers = try BoundedRecall(
+            restoring: container.decode(BoundedRecall<OfferToken, FinishedOffer>.Snapshot.self, forKey: .finishedOffers))
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(settings, forKey: .settings)
+        try container.encode(lastSeq, forKey: .lastSeq)
+        try container.encode(agents, forKey: .agents)
+        try container.encode(conversations, forKey: .conversations)
+        try container.encode(nextOfferNumber, forKey: .nextOfferNumber)
+        try container.encode(nextTailTicket, forKey: .nextTailTicket)
+        try container.encode(nextHeadTicket, forKey: .nextHeadTicket)
+        try container.encode(roundRobinTurns, forKey: .roundRobinTurns)
+        try container.encode(lastIndexVersion, forKey: .lastIndexVersion)
+        try container.encode(finishedOffers.snapshot(), forKey: .finishedOffers)
+    }
+
     // MARK: - Inputs
 
     mutating func configure(_ patch: DeskSettingsPatch, _ out: inout DeskOutput) {
