@@ -75,8 +75,9 @@ struct RouterDesk: Codable, Sendable, Equatable {
         self.finishedOffers = BoundedRecall(limit: finishedOfferLimit)
     }
 
-    // Written out for `finishedOffers`, up to `limit` entries per desk: here, where its types are known, its
-    // snapshot form is written and read by code compiled for them (`BoundedRecall`).
+    // `Codable` is written out for `finishedOffers`, thousands of entries per desk: here, where their types are
+    // known, their snapshot form is written and read by code compiled for those types, not generically
+    // (`BoundedRecall`).
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
