@@ -251,8 +251,11 @@ struct LoadRun {
         }
     }
 
+    /// Returns once every desk's set-up is confirmed: a request published before its desk's `desk.configure`
+    /// would be dead-lettered as for an unknown desk.
     private func configureDesks(_ players: Players) async throws {
         let group = try GroupID("support")
+        var setups: [Task<Void, Never>] = []
         for desk in desks.all {
             let settings = DeskSettingsPatch(
                 ringMs: desks.ringMs(of: desk), countdownEveryMs: 1_000, autoAccept: false,
@@ -264,8 +267,9 @@ struct LoadRun {
                 setup.append(.agentUpsert(AgentProfile(agent: agent, groups: [group], capacity: desks.agentCapacity)))
                 setup.append(.agentStatus(agent: agent, status: .online))
             }
-            await players.send(desk: desk, setup)
+            setups.append(await players.send(desk: desk, setup))
         }
+        for setup in setups { await setup.value }
     }
 
     private struct OwnQueues {

@@ -195,8 +195,10 @@ actor Players {
         .messagePosted(PostedMessage(conversation: conversation, from: author, agent: agent, sentAt: WallClock.now()))
     }
 
-    /// Publishes `bodies` one after the other (each confirmed before the next), on a task of its own.
-    func send(desk: DeskID, _ bodies: [InboundBody]) {
+    /// Publishes `bodies` one after the other (each confirmed before the next), on a task of its own, which it
+    /// returns: what must reach the broker before anything else is published (a desk's set-up) waits for it.
+    @discardableResult
+    func send(desk: DeskID, _ bodies: [InboundBody]) -> Task<Void, Never> {
         let messages = bodies.map { body in
             try! WireCodec.outgoing(
                 InboundMessage(id: try! MessageID(UUID().uuidString.lowercased()), desk: desk, at: WallClock.now(), body: body)
@@ -207,7 +209,7 @@ actor Players {
             bodyBytes += message.body.count
             self.bodies += 1
         }
-        Task { [publisher] in
+        return Task { [publisher] in
             do {
                 for message in messages { try await publisher.publish(message) }
             } catch {
