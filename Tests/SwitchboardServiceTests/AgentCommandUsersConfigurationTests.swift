@@ -5,6 +5,12 @@ import Testing
 
 /// The Router's `router.agentCommandUsers`: who may send agent commands for which desks.
 @Suite struct AgentCommandUsersConfigurationTests {
+    private let files: ConfigFiles
+
+    init() throws {
+        files = try ConfigFiles()
+    }
+
     private func load(
         _ flags: [String] = [], environment: [String: String] = [:], defaults: ServiceDefaults = .router
     ) async throws(ConfigurationError) -> ServiceConfiguration {
@@ -53,10 +59,7 @@ import Testing
         #expect(
             try await load(environment: ["SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS": "switchboard:*,gateway-acme:acme"])
                 .agentCommandUsers == expected)
-        let path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("switchboard-config-\(UUID().uuidString).json").path
-        try Data(#"{"router": {"agentCommandUsers": ["switchboard:*", "gateway-acme:acme"]}}"#.utf8)
-            .write(to: URL(fileURLWithPath: path))
+        let path = try files.write(#"{"router": {"agentCommandUsers": ["switchboard:*", "gateway-acme:acme"]}}"#)
         #expect(try await load(["--config", path]).agentCommandUsers == expected)
     }
 

@@ -32,11 +32,14 @@ import Testing
         }
     }
 
+    private let files: ConfigFiles
+
+    init() throws {
+        files = try ConfigFiles()
+    }
+
     private func writeFile(_ json: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("switchboard-config-\(UUID().uuidString).json").path
-        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
-        return path
+        try files.write(json)
     }
 
     @Test func defaultsWhenNothingIsSet() async throws {
