@@ -47,6 +47,15 @@ struct Inputs {
     }
 }
 
+/// The offers among the Router's effects: which conversation rings which agent, with which token.
+func offersMade(in effects: [RouterCore.Effect]) -> [(conversation: ConversationID, agent: AgentID, offer: OfferToken)] {
+    effects.compactMap { effect in
+        guard case .publish(let event) = effect, case .offerMade(let conversation, _, let agent, let offer, _, _, _) = event.body
+        else { return nil }
+        return (conversation, agent, offer)
+    }
+}
+
 struct RouterResult: Codable {
     var policy: String
     var agents: Int
@@ -72,8 +81,7 @@ func benchRouter(policy: RoutingPolicy, agents agentCount: Int, waiting: Int, cy
         return ConversationRequest(conversation: try ConversationID("c\(conversationCount)"), user: try UserID("u\(conversationCount)"), group: group)
     }
     func acceptOffers(in effects: [RouterCore.Effect]) {
-        for case .publish(let event) in effects {
-            guard case .offerMade(let conversation, _, let agent, let offer, _, _, _) = event.body else { continue }
+        for (conversation, agent, offer) in offersMade(in: effects) {
             _ = router.handle(.message(inputs.message(.offerAccept(agent: agent, conversation: conversation, offer: offer))), at: inputs.now)
             serving.append((agent, conversation))
         }
@@ -209,8 +217,7 @@ func routerWithFinishedOffers(_ count: Int) throws -> RouterCore {
         let conversation = try ConversationID("c\(index)")
         let request = ConversationRequest(conversation: conversation, user: try UserID("u\(index)"), group: group)
         let effects = router.handle(.message(inputs.message(.conversationRequested(request))), at: inputs.now)
-        for case .publish(let event) in effects {
-            guard case .offerMade(_, _, _, let offer, _, _, _) = event.body else { continue }
+        for (_, _, offer) in offersMade(in: effects) {
             _ = router.handle(.message(inputs.message(.offerAccept(agent: agent, conversation: conversation, offer: offer))), at: inputs.now)
         }
         _ = router.handle(.message(inputs.message(.sessionEnd(agent: agent, conversation: conversation))), at: inputs.now)
