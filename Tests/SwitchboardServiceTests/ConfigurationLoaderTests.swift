@@ -38,10 +38,6 @@ import Testing
         files = try ConfigFiles()
     }
 
-    private func writeFile(_ json: String) throws -> String {
-        try files.write(json)
-    }
-
     @Test func defaultsWhenNothingIsSet() async throws {
         let configuration = try await load(defaults: .closer)
         #expect(
@@ -74,7 +70,7 @@ import Testing
     }
 
     @Test func flagsBeatEnvironmentWhichBeatsFileWhichBeatsDefaults() async throws {
-        let file = try writeFile(
+        let file = try files.write(
             """
             {"http": {"port": 1111, "host": "0.0.0.0"}, "log": {"level": "debug", "format": "json"},
              "shards": {"count": 8}, "instance": {"name": "from-file"}}
@@ -95,7 +91,7 @@ import Testing
     }
 
     @Test func theFileCanBeNamedInTheEnvironment() async throws {
-        let file = try writeFile(#"{"amqp": {"url": "amqp://u:p@broker:5672/v"}}"#)
+        let file = try files.write(#"{"amqp": {"url": "amqp://u:p@broker:5672/v"}}"#)
         let configuration = try await load(environment: ["SWITCHBOARD_CONFIG_FILE": file])
         #expect(configuration.amqp == (try AMQPConfiguration(url: "amqp://u:p@broker:5672/v")))
     }
@@ -117,11 +113,11 @@ import Testing
         #expect(try await load(["--shards-consume", "2,0"]).shards == [0, 2])
         #expect(try await load(environment: ["SWITCHBOARD_SHARDS_CONSUME": "1,3"]).consumedShards == .some([1, 3]))
         #expect(try await load(environment: ["SWITCHBOARD_SHARDS_CONSUME": "all"]).consumedShards == .all)
-        let numbers = try writeFile(#"{"shards": {"consume": [1, 3]}}"#)
+        let numbers = try files.write(#"{"shards": {"consume": [1, 3]}}"#)
         #expect(try await load(["--config", numbers]).consumedShards == .some([1, 3]))
-        let strings = try writeFile(#"{"shards": {"consume": ["0", "2"]}}"#)
+        let strings = try files.write(#"{"shards": {"consume": ["0", "2"]}}"#)
         #expect(try await load(["--config", strings]).consumedShards == .some([0, 2]))
-        let all = try writeFile(#"{"shards": {"consume": "all"}}"#)
+        let all = try files.write(#"{"shards": {"consume": "all"}}"#)
         #expect(try await load(["--config", all, "--shards-count", "2"]).shards == [0, 1])
     }
 
@@ -160,11 +156,11 @@ import Testing
     }
 
     @Test func unusableFilesAreRejected() async throws {
-        let unknownKey = try writeFile(#"{"http": {"prot": 1}}"#)
+        let unknownKey = try files.write(#"{"http": {"prot": 1}}"#)
         #expect(await loadError(["--config", unknownKey]) == "unknown key http.prot in config file \(unknownKey) (see --help for the keys)")
-        let notJSON = try writeFile("port = 1")
+        let notJSON = try files.write("port = 1")
         #expect(await loadError(["--config", notJSON]) == "config file \(notJSON) is not valid JSON")
-        let wrongType = try writeFile(#"{"http": {"port": "9101"}}"#)
+        let wrongType = try files.write(#"{"http": {"port": "9101"}}"#)
         #expect(await loadError(["--config", wrongType]) == "invalid http.port: Config value for key 'http.port' failed to convert to type int.")
         let missing = "/nonexistent/switchboard.json"
         let missingError = await loadError(["--config", missing])
