@@ -8,8 +8,10 @@ import SwitchboardAMQP
 import Testing
 
 /// A throwaway RabbitMQ node for integration tests, run through `scripts/rabbitmq-node.sh` with its
-/// own node name, free ports and data folder under `$SWITCHBOARD_TEST_ROOT` (set by scripts/test.sh;
-/// a fresh temporary folder otherwise).
+/// own node name, free ports and data folder: under `$SWITCHBOARD_TEST_ROOT` (set by scripts/test.sh),
+/// or in the temporary folder when the tests run by hand. The folder is removed once the node has stopped
+/// for the last time, unless the test or suite that owned it ended with an error: then it stays, with the
+/// node's logs, and its path is printed. (A failed expectation is no error; its node's folder goes too.)
 ///
 /// Non-disruptive tests share one node through the `.sharedBroker` suite trait; tests that stop the
 /// node or raise alarms take their own with `TestBroker.withDedicatedNode`.
@@ -38,7 +40,7 @@ public final class TestBroker: Sendable {
         let ports = try Self.freePorts(count: 5)
         amqpPort = ports[0]
         amqpsPort = withTLS ? ports[4] : nil
-        nodeDirectory = try Self.testRoot().appendingPathComponent("node-\(suffix)").path
+        nodeDirectory = Self.nodeDirectory(suffix: suffix)
         var environment = ProcessInfo.processInfo.environment
         environment["SB_NODE_NAME"] = nodeName
         environment["SB_AMQP_PORT"] = "\(ports[0])"
@@ -63,7 +65,7 @@ public final class TestBroker: Sendable {
                 return broker
             } catch let failure as ScriptFailure where attempt < 3 {
                 // Most often a port taken between the check and the boot; new ports, new node.
-                try? await broker.stop()
+                try? await broker.wipe()
                 print("node \(broker.nodeName) did not start (attempt \(attempt)), trying again: \(failure.output.suffix(300))")
                 attempt += 1
             }
@@ -77,10 +79,11 @@ public final class TestBroker: Sendable {
         let broker = try await start(label: label, withTLS: withTLS)
         do {
             let result = try await body(broker)
-            try await broker.stop()
+            try await broker.wipe()
             return result
         } catch {
             try? await broker.stop()
+            broker.keepForInspection()
             throw error
         }
     }
@@ -131,9 +134,17 @@ public final class TestBroker: Sendable {
 
     public func start() async throws { _ = try await runScript(["start"]) }
     public func stop() async throws { _ = try await runScript(["stop"]) }
+    /// Stops the node and removes its data folder, for good: after `stop()` alone, `start()` boots it again
+    /// from its data.
+    func wipe() async throws { _ = try await runScript(["wipe"]) }
     /// What `start` does once the node has booted: puts the hash rings in order and lets publishers in. A node
     /// whose application was restarted with `ctl("start_app")` blocks publishers until then.
     public func open() async throws { _ = try await runScript(["open"]) }
+
+    /// Leaves the data folder of a node whose test ended with an error, and says where it is.
+    func keepForInspection() {
+        print("node \(nodeName) left its data and logs in \(nodeDirectory)")
+    }
 
     /// Runs rabbitmqctl against this node and returns what it printed.
     @discardableResult
@@ -189,14 +200,13 @@ public final class TestBroker: Sendable {
         }
     }
 
-    private static func testRoot() throws -> URL {
+    /// Under `$SWITCHBOARD_TEST_ROOT`, or a folder of its own in the temporary folder, which the node
+    /// (run as the rabbitmq user) can reach.
+    private static func nodeDirectory(suffix: String) -> String {
         if let root = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_ROOT"], !root.isEmpty {
-            return URL(fileURLWithPath: root)
+            return URL(fileURLWithPath: root).appendingPathComponent("node-\(suffix)").path
         }
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-test-\(UUID().uuidString)")
-        // The node runs as the rabbitmq user, which must reach its folder.
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        return root
+        return FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-test-node-\(suffix)").path
     }
 
     /// Ports below Linux's ephemeral range (32768 and up), so the many client connections of a
@@ -245,9 +255,10 @@ public struct SharedBrokerTrait: SuiteTrait, TestScoping {
         let broker = try await TestBroker.start(label: withTLS ? "shared-tls" : "shared", withTLS: withTLS)
         do {
             try await Self.$current.withValue(broker) { try await function() }
-            try await broker.stop()
+            try await broker.wipe()
         } catch {
             try? await broker.stop()
+            broker.keepForInspection()
             throw error
         }
     }
