@@ -66,3 +66,17 @@ struct ReportOptions {
         }
     }
 }
+
+struct SummaryOptions {
+    /// The rounds' reports (written by `report`), in the order of the rounds.
+    var reportFiles: [String]
+    var jsonFile: String
+    var markdownFile: String
+
+    init(parsing arguments: [String]) throws(BenchError) {
+        let values = try OptionValues(parsing: arguments, allowed: ["--reports", "--json", "--markdown"])
+        reportFiles = try values.string("--reports").split(separator: ",").map(String.init)
+        jsonFile = try values.string("--json")
+        markdownFile = try values.string("--markdown")
+    }
+}

@@ -24,6 +24,45 @@ struct SystemReport: Codable {
         var limit: String
         var measured: String
         var met: Bool
+        /// The measurement as a number in `unit`, for the summary of several rounds.
+        var value: Double
+        /// The limit as a number in `unit`.
+        var limitValue: Double
+        /// Whether the target is a floor (throughput) rather than a ceiling (latencies).
+        var atLeast: Bool
+        var unit: Unit
+        /// False when the run took no sample of it (a timer that never fired): the target is not met then.
+        var hasSamples: Bool
+
+        enum Unit: String, Codable {
+            case ratio, milliseconds
+
+            func format(_ value: Double) -> String {
+                switch self {
+                case .ratio: percent(value)
+                case .milliseconds: LoadBench.milliseconds(value)
+                }
+            }
+        }
+
+        init(name: String, value: Double, limitValue: Double, atLeast: Bool, unit: Unit, hasSamples: Bool = true) {
+            self.name = name
+            self.value = value
+            self.limitValue = limitValue
+            self.atLeast = atLeast
+            self.unit = unit
+            self.hasSamples = hasSamples
+            limit = (atLeast ? "≥ " : "≤ ") + unit.format(limitValue)
+            measured = unit.format(value)
+            met = hasSamples && Self.meets(value, limitValue: limitValue, atLeast: atLeast)
+        }
+
+        /// Whether `value` is on the right side of the limit (samples aside).
+        func meets(_ value: Double) -> Bool { Self.meets(value, limitValue: limitValue, atLeast: atLeast) }
+
+        private static func meets(_ value: Double, limitValue: Double, atLeast: Bool) -> Bool {
+            atLeast ? value >= limitValue : value <= limitValue
+        }
     }
 
     var load: LoadResult
@@ -103,23 +142,22 @@ func writeReport(_ options: ReportOptions) throws {
             ceilingBrokerCPUSeconds: options.ceilingBrokerCPUSeconds),
         targets: [
             .init(
-                name: "throughput vs broker-bound ceiling", limit: "≥ \(percent(SystemReport.throughputTarget))",
-                measured: percent(ratio), met: ratio >= SystemReport.throughputTarget),
+                name: "throughput vs broker-bound ceiling", value: ratio, limitValue: SystemReport.throughputTarget,
+                atLeast: true, unit: .ratio),
             .init(
-                name: "request→ring p99 at 25% load", limit: "≤ \(milliseconds(SystemReport.requestToRingTargetMilliseconds))",
-                measured: milliseconds(load.at25Percent.requestToRing.p99Milliseconds),
-                met: load.at25Percent.requestToRing.p99Milliseconds <= SystemReport.requestToRingTargetMilliseconds),
+                name: "request→ring p99 at 25% load", value: load.at25Percent.requestToRing.p99Milliseconds,
+                limitValue: SystemReport.requestToRingTargetMilliseconds, atLeast: false, unit: .milliseconds),
             .init(
                 name: "timer lateness p99, end to end (ring expiry → next ring, inactivity → closure message)",
-                limit: "≤ \(milliseconds(SystemReport.timerLatenessTargetMilliseconds))", measured: milliseconds(timerP99),
-                met: timerP99 <= SystemReport.timerLatenessTargetMilliseconds && load.expiryToNextRing.count > 0
-                    && load.inactivityToClosure.count > 0),
+                value: timerP99, limitValue: SystemReport.timerLatenessTargetMilliseconds, atLeast: false,
+                unit: .milliseconds,
+                hasSamples: load.expiryToNextRing.count > 0 && load.inactivityToClosure.count > 0),
         ])
     try writeJSON(report, to: options.jsonFile)
     try Data(markdown(report).utf8).write(to: URL(fileURLWithPath: options.markdownFile))
 }
 
-private func markdown(_ report: SystemReport) -> String {
+func markdown(_ report: SystemReport) -> String {
     let load = report.load
     func latencyRow(_ name: String, _ latency: LatencySummary) -> String {
         "| \(name) | \(latency.count) | \(milliseconds(latency.p50Milliseconds)) | "
@@ -279,6 +317,6 @@ private func cpuSection(_ report: SystemReport) -> [String] {
     return lines
 }
 
-private func percent(_ ratio: Double) -> String { String(format: "%.0f%%", ratio * 100) }
+func percent(_ ratio: Double) -> String { String(format: "%.0f%%", ratio * 100) }
 
-private func milliseconds(_ value: Double) -> String { String(format: "%.2f ms", value) }
+func milliseconds(_ value: Double) -> String { String(format: "%.2f ms", value) }

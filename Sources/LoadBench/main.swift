@@ -8,8 +8,11 @@ import Foundation
 ///       of the named processes (and its own) in the closed-loop phase.
 ///   switchboard-loadbench report --load FILE.json --ceiling FILE.json --rss FILE.json --json OUT.json --markdown OUT.md
 ///           [--ceiling-broker-cpu SECONDS]
-///       joins them with the broker's ceiling (and its CPU time) and the services' memory into
-///       bench-results/system.{json,md}.
+///       joins them with the broker's ceiling (and its CPU time) and the services' memory into one round's
+///       report.
+///   switchboard-loadbench summarize --reports ROUND1.json,ROUND2.json,... --json OUT.json --markdown OUT.md
+///       judges each target on its median over the rounds, with the median round in detail
+///       (bench-results/system.{json,md}).
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     switch arguments.first {
@@ -19,8 +22,10 @@ do {
         try writeJSON(result, to: options.outputFile)
     case "report":
         try writeReport(ReportOptions(parsing: Array(arguments.dropFirst())))
+    case "summarize":
+        try writeSummary(SummaryOptions(parsing: Array(arguments.dropFirst())))
     default:
-        throw BenchError("the first argument must be `run` or `report`")
+        throw BenchError("the first argument must be `run`, `report` or `summarize`")
     }
 } catch {
     FileHandle.standardError.write(Data("switchboard-loadbench: \(error)\n".utf8))

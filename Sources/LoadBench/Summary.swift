@@ -1,0 +1,92 @@
+import BenchOptions
+import Foundation
+
+/// Several rounds of the system benchmark, each on a node of its own with the services started afresh.
+/// The machine is noisy (the same code moved the throughput ratio by half from one run to the next), so
+/// each target is judged on its median over the rounds, and every round's value is shown beside it.
+struct SystemSummary: Codable {
+    struct Target: Codable {
+        var name: String
+        var limit: String
+        /// One per round, in the order of the rounds.
+        var values: [Double]
+        var median: Double
+        var medianMeasured: String
+        var metInRounds: Int
+        /// Judged on the median; never met when a round took no sample of it.
+        var met: Bool
+    }
+
+    var targets: [Target]
+    /// The round (from 1) whose throughput ratio is the median: the one shown in detail.
+    var detailedRound: Int
+    var rounds: [SystemReport]
+
+    init(rounds: [SystemReport]) throws(BenchError) {
+        guard let first = rounds.first else { throw BenchError("no rounds to summarize") }
+        guard rounds.allSatisfy({ $0.targets.map(\.name) == first.targets.map(\.name) }) else {
+            throw BenchError("the rounds do not measure the same targets")
+        }
+        self.rounds = rounds
+        targets = first.targets.indices.map { index in
+            let perRound = rounds.map { $0.targets[index] }
+            let reference = perRound[0]
+            let values = perRound.map(\.value)
+            let middle = median(values)
+            return Target(
+                name: reference.name, limit: reference.limit, values: values, median: middle,
+                medianMeasured: reference.unit.format(middle), metInRounds: perRound.filter(\.met).count,
+                met: perRound.allSatisfy(\.hasSamples) && reference.meets(middle))
+        }
+        let byRatio = rounds.indices.sorted { rounds[$0].ratioToCeiling < rounds[$1].ratioToCeiling }
+        detailedRound = byRatio[(byRatio.count - 1) / 2] + 1
+    }
+
+    var markdown: String {
+        let count = rounds.count
+        let roundColumns = (1...count).map { "round \($0)" }
+        var lines = [
+            "# System benchmark",
+            "",
+            count == 1
+                ? "One round, on a node of its own with the services started afresh. With more rounds "
+                    + "(`BENCH_SYSTEM_ROUNDS`), each target is judged on its median over them."
+                : "\(count) rounds, each on a node of its own with the services started afresh. Each target is judged "
+                    + "on its median over the rounds: on this shared machine one run can differ from the next by half.",
+            "",
+            "## Targets",
+            "",
+            "| target | limit | " + roundColumns.joined(separator: " | ") + " | median | met in | met |",
+            "|---|---|" + String(repeating: "---|", count: count) + "---|---|---|",
+        ]
+        lines += targets.enumerated().map { index, target in
+            let perRound = rounds.map { $0.targets[index].measured }
+            return "| \(target.name) | \(target.limit) | " + perRound.joined(separator: " | ")
+                + " | \(target.medianMeasured) | \(target.metInRounds) of \(count) | \(target.met ? "yes" : "no") |"
+        }
+        lines += ["", "## Round \(detailedRound) in detail (the median throughput ratio)", ""]
+        // The round's own report below its title, one heading level down.
+        let detail = LoadBench.markdown(rounds[detailedRound - 1]).split(separator: "\n", omittingEmptySubsequences: false)
+            .drop { !$0.hasPrefix("## ") }
+            .map { $0.hasPrefix("#") ? "#" + $0 : String($0) }
+        lines += detail
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The middle value; for an even count, the mean of the two middle ones.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    let upper = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[upper] : (sorted[upper - 1] + sorted[upper]) / 2
+}
+
+func writeSummary(_ options: SummaryOptions) throws {
+    let decoder = JSONDecoder()
+    let rounds = try options.reportFiles.map { file in
+        try decoder.decode(SystemReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+    }
+    let summary = try SystemSummary(rounds: rounds)
+    try writeJSON(summary, to: options.jsonFile)
+    try Data(summary.markdown.utf8).write(to: URL(fileURLWithPath: options.markdownFile))
+}
