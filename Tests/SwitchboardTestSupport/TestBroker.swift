@@ -72,7 +72,8 @@ public final class TestBroker: Sendable {
         }
     }
 
-    /// Runs `body` with a node of its own, and stops the node however `body` ends.
+    /// Runs `body` with a node of its own, and stops the node however `body` ends: wiped when `body`
+    /// returns, left with its data and logs when it throws.
     public static func withDedicatedNode<T: Sendable>(
         label: String, withTLS: Bool = false, _ body: (TestBroker) async throws -> T
     ) async throws -> T {
