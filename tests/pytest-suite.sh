@@ -38,4 +38,9 @@ done
 SWITCHBOARD_BIN_DIR=$(swift build "${build_options[@]}" --show-bin-path)
 export SWITCHBOARD_BIN_DIR
 
-exec "$venv/bin/python" -m pytest "tests/$suite" -p no:cacheprovider -rfE "${pytest_options[@]}"
+# Under make test, pytest's tmp_path folders go under the run's root and with it (by hand, pytest keeps its
+# last three runs' in the temporary folder).
+basetemp=()
+if [[ -n ${SWITCHBOARD_TEST_ROOT:-} ]]; then basetemp=(--basetemp "$SWITCHBOARD_TEST_ROOT/pytest-$suite"); fi
+
+exec "$venv/bin/python" -m pytest "tests/$suite" -p no:cacheprovider -rfE "${basetemp[@]}" "${pytest_options[@]}"

@@ -149,7 +149,7 @@ class AgentPage:
     `agent` is the agent its sign-in link is for (None for a link that signs in nobody); `label` names the page in
     messages."""
 
-    def __init__(self, label, screenshot_prefix, agent=None):
+    def __init__(self, label, screenshot_prefix, temp_dir, agent=None):
         self.agent = agent
         self.label = label
         self.screenshot_prefix = screenshot_prefix
@@ -162,7 +162,9 @@ class AgentPage:
         ):
             options.add_argument(argument)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        service = ChromeDriverService(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+        # Chromium leaves a folder in its TMPDIR for every browser; in one under the test root, they go with the run.
+        service = ChromeDriverService(
+            os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"), env={**os.environ, "TMPDIR": str(temp_dir)})
         self.driver = webdriver.Chrome(options=options, service=service)
         self.closed = False
         self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PROBE_SCRIPT})
@@ -271,7 +273,7 @@ class Workstation:
     """One gateway for a fresh pair of desks: `manual` (rings) with alice and bob, `auto` (automatic
     service) with dave. Desk clients act as the development user and record each desk's messages."""
 
-    def __init__(self, broker, bin_dir, log_dir, test_name):
+    def __init__(self, broker, bin_dir, log_dir, browser_temp_dir, test_name):
         tag = uuid.uuid4().hex[:8]
         self.manual = DeskClient(broker.url, f"b{tag}m", user_id=TEST_USER)
         self.auto = DeskClient(broker.url, f"b{tag}a", user_id=TEST_USER)
@@ -281,6 +283,7 @@ class Workstation:
             "dave": Agent(self.auto.desk, "dave", "Dave"),
         }
         self.test_name = test_name
+        self.browser_temp_dir = browser_temp_dir
         self.pages = []
         self.gateway = Gateway(bin_dir, log_dir, broker, self.agents.values(), f"gateway-{tag}")
         try:
@@ -299,7 +302,7 @@ class Workstation:
     def open_page(self, agent):
         """The agent's page for its sign-in link, in a WebDriver session of its own, once signed in."""
         signing_in = self.agents[agent]
-        page = AgentPage(agent, self.test_name, agent=signing_in)
+        page = AgentPage(agent, self.test_name, self.browser_temp_dir, agent=signing_in)
         self.pages.append(page)
         page.open(self.gateway.url(signing_in.token))
         page.wait_signed_in()
@@ -307,7 +310,7 @@ class Workstation:
 
     def open_page_for_token(self, token, label):
         """A page for a sign-in link with any token, known to the gateway or not."""
-        page = AgentPage(label, self.test_name)
+        page = AgentPage(label, self.test_name, self.browser_temp_dir)
         self.pages.append(page)
         page.open(self.gateway.url(token))
         return page
@@ -355,7 +358,9 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def workstation(services, broker, bin_dir, test_root, request):
     log_dir = test_root / "browser-logs"
-    workstation = Workstation(broker, bin_dir, log_dir, request.node.name)
+    browser_temp_dir = test_root / "browser-tmp"
+    browser_temp_dir.mkdir(exist_ok=True)
+    workstation = Workstation(broker, bin_dir, log_dir, browser_temp_dir, request.node.name)
     request.node.workstation = workstation
     yield workstation
     call = getattr(request.node, "report_call", None)
