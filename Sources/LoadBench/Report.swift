@@ -19,20 +19,18 @@ struct ServiceMemory: Codable {
 }
 
 struct SystemReport: Codable {
+    /// One target: the measurement and the limit as numbers; what the report prints follows from them.
     struct Target: Codable {
         var name: String
-        var limit: String
-        var measured: String
-        var met: Bool
-        /// The measurement as a number in `unit`, for the summary of several rounds.
+        /// The measurement, in `unit`.
         var value: Double
-        /// The limit as a number in `unit`.
+        /// The limit, in `unit`.
         var limitValue: Double
         /// Whether the target is a floor (throughput) rather than a ceiling (latencies).
         var atLeast: Bool
         var unit: Unit
         /// False when the run took no sample of it (a timer that never fired): the target is not met then.
-        var hasSamples: Bool
+        var hasSamples = true
 
         enum Unit: String, Codable {
             case ratio, milliseconds
@@ -45,24 +43,9 @@ struct SystemReport: Codable {
             }
         }
 
-        init(name: String, value: Double, limitValue: Double, atLeast: Bool, unit: Unit, hasSamples: Bool = true) {
-            self.name = name
-            self.value = value
-            self.limitValue = limitValue
-            self.atLeast = atLeast
-            self.unit = unit
-            self.hasSamples = hasSamples
-            limit = (atLeast ? "≥ " : "≤ ") + unit.format(limitValue)
-            measured = unit.format(value)
-            met = hasSamples && Self.meets(value, limitValue: limitValue, atLeast: atLeast)
-        }
-
-        /// Whether `value` is on the right side of the limit (samples aside).
-        func meets(_ value: Double) -> Bool { Self.meets(value, limitValue: limitValue, atLeast: atLeast) }
-
-        private static func meets(_ value: Double, limitValue: Double, atLeast: Bool) -> Bool {
-            atLeast ? value >= limitValue : value <= limitValue
-        }
+        var limit: String { (atLeast ? "≥ " : "≤ ") + unit.format(limitValue) }
+        var measured: String { unit.format(value) }
+        var met: Bool { hasSamples && (atLeast ? value >= limitValue : value <= limitValue) }
     }
 
     var load: LoadResult

@@ -6,15 +6,11 @@ import Foundation
 /// each target is judged on its median over the rounds, and every round's value is shown beside it.
 struct SystemSummary: Codable {
     struct Target: Codable {
-        var name: String
-        var limit: String
+        /// The target judged on the median of the rounds' values; with no samples if a round took none.
+        var median: SystemReport.Target
         /// One per round, in the order of the rounds.
         var values: [Double]
-        var median: Double
-        var medianMeasured: String
         var metInRounds: Int
-        /// Judged on the median; never met when a round took no sample of it.
-        var met: Bool
     }
 
     var targets: [Target]
@@ -30,13 +26,10 @@ struct SystemSummary: Codable {
         self.rounds = rounds
         targets = first.targets.indices.map { index in
             let perRound = rounds.map { $0.targets[index] }
-            let reference = perRound[0]
-            let values = perRound.map(\.value)
-            let middle = median(values)
-            return Target(
-                name: reference.name, limit: reference.limit, values: values, median: middle,
-                medianMeasured: reference.unit.format(middle), metInRounds: perRound.filter(\.met).count,
-                met: perRound.allSatisfy(\.hasSamples) && reference.meets(middle))
+            var judged = perRound[0]
+            judged.value = median(perRound.map(\.value))
+            judged.hasSamples = perRound.allSatisfy(\.hasSamples)
+            return Target(median: judged, values: perRound.map(\.value), metInRounds: perRound.filter(\.met).count)
         }
         let byRatio = rounds.indices.sorted { rounds[$0].ratioToCeiling < rounds[$1].ratioToCeiling }
         detailedRound = byRatio[(byRatio.count - 1) / 2] + 1
@@ -59,10 +52,10 @@ struct SystemSummary: Codable {
             "| target | limit | " + roundColumns.joined(separator: " | ") + " | median | met in | met |",
             "|---|---|" + String(repeating: "---|", count: count) + "---|---|---|",
         ]
-        lines += targets.enumerated().map { index, target in
-            let perRound = rounds.map { $0.targets[index].measured }
-            return "| \(target.name) | \(target.limit) | " + perRound.joined(separator: " | ")
-                + " | \(target.medianMeasured) | \(target.metInRounds) of \(count) | \(target.met ? "yes" : "no") |"
+        lines += targets.map { target in
+            let judged = target.median
+            return "| \(judged.name) | \(judged.limit) | " + target.values.map(judged.unit.format).joined(separator: " | ")
+                + " | \(judged.measured) | \(target.metInRounds) of \(count) | \(judged.met ? "yes" : "no") |"
         }
         lines += ["", "## Round \(detailedRound) in detail (the median throughput ratio)", ""]
         // The round's own report below its title, one heading level down.
