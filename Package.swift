@@ -245,6 +245,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "LoadBenchTests",
+            dependencies: ["LoadBench", "BenchOptions"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SwitchboardOpsTests",
             dependencies: ["SwitchboardOps", "SwitchboardCommon"],
             swiftSettings: swiftSettings

@@ -68,12 +68,6 @@ private func medianFigures(of runs: [RunRecord], _ queueType: String) throws -> 
         cpuMicrosecondsPerMessage: median(runs.map(\.cpuMicrosecondsPerMessage)))
 }
 
-private func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    let middle = sorted.count / 2
-    return sorted.count.isMultiple(of: 2) ? (sorted[middle - 1] + sorted[middle]) / 2 : sorted[middle]
-}
-
 private func markdown(_ report: BenchReport) -> String {
     func row(_ cells: [String]) -> String { "| " + cells.joined(separator: " | ") + " |" }
     func figures(_ queueType: String, _ client: String, _ figures: BenchReport.Figures) -> String {

@@ -109,33 +109,43 @@ struct CPUSummary: Codable {
     }
 }
 
+extension SystemReport {
+    /// Joins one run's measurements with the broker's ceiling (and its CPU seconds, if read) and the services'
+    /// memory, and judges the targets.
+    init(load: LoadResult, ceiling: BaselineRecord, memory: [ServiceMemory], shards: Int, ceilingBrokerCPUSeconds: Double?) {
+        let ceilingRate = ceiling.messagesPerSecond / load.messagesPerConversation
+        let ratio = load.maxConversationsPerSecond / ceilingRate
+        let timerP99 = max(load.expiryToNextRing.p99Milliseconds, load.inactivityToClosure.p99Milliseconds)
+        self.init(
+            load: load, shardsPerService: shards, ceiling: ceiling, ceilingBodyBytes: load.meanBodyBytes,
+            ceilingConversationsPerSecond: ceilingRate, ratioToCeiling: ratio, memory: memory,
+            cpu: CPUSummary(
+                load: load, ceiling: ceiling, ceilingConversationsPerSecond: ceilingRate,
+                ceilingBrokerCPUSeconds: ceilingBrokerCPUSeconds),
+            targets: [
+                .init(
+                    name: "throughput vs broker-bound ceiling", value: ratio, limitValue: Self.throughputTarget,
+                    atLeast: true, unit: .ratio),
+                .init(
+                    name: "request→ring p99 at 25% load", value: load.at25Percent.requestToRing.p99Milliseconds,
+                    limitValue: Self.requestToRingTargetMilliseconds, atLeast: false, unit: .milliseconds),
+                .init(
+                    name: "timer lateness p99, end to end (ring expiry → next ring, inactivity → closure message)",
+                    value: timerP99, limitValue: Self.timerLatenessTargetMilliseconds, atLeast: false,
+                    unit: .milliseconds,
+                    hasSamples: load.expiryToNextRing.count > 0 && load.inactivityToClosure.count > 0),
+            ])
+    }
+}
+
 func writeReport(_ options: ReportOptions) throws {
     let decoder = JSONDecoder()
     let load = try decoder.decode(LoadResult.self, from: Data(contentsOf: URL(fileURLWithPath: options.loadFile)))
     let ceiling = try decoder.decode(BaselineRecord.self, from: Data(contentsOf: URL(fileURLWithPath: options.ceilingFile)))
     let memory = try decoder.decode([ServiceMemory].self, from: Data(contentsOf: URL(fileURLWithPath: options.rssFile)))
-    let ceilingRate = ceiling.messagesPerSecond / load.messagesPerConversation
-    let ratio = load.maxConversationsPerSecond / ceilingRate
-    let timerP99 = max(load.expiryToNextRing.p99Milliseconds, load.inactivityToClosure.p99Milliseconds)
     let report = SystemReport(
-        load: load, shardsPerService: options.shards, ceiling: ceiling, ceilingBodyBytes: load.meanBodyBytes,
-        ceilingConversationsPerSecond: ceilingRate, ratioToCeiling: ratio, memory: memory,
-        cpu: CPUSummary(
-            load: load, ceiling: ceiling, ceilingConversationsPerSecond: ceilingRate,
-            ceilingBrokerCPUSeconds: options.ceilingBrokerCPUSeconds),
-        targets: [
-            .init(
-                name: "throughput vs broker-bound ceiling", value: ratio, limitValue: SystemReport.throughputTarget,
-                atLeast: true, unit: .ratio),
-            .init(
-                name: "request→ring p99 at 25% load", value: load.at25Percent.requestToRing.p99Milliseconds,
-                limitValue: SystemReport.requestToRingTargetMilliseconds, atLeast: false, unit: .milliseconds),
-            .init(
-                name: "timer lateness p99, end to end (ring expiry → next ring, inactivity → closure message)",
-                value: timerP99, limitValue: SystemReport.timerLatenessTargetMilliseconds, atLeast: false,
-                unit: .milliseconds,
-                hasSamples: load.expiryToNextRing.count > 0 && load.inactivityToClosure.count > 0),
-        ])
+        load: load, ceiling: ceiling, memory: memory, shards: options.shards,
+        ceilingBrokerCPUSeconds: options.ceilingBrokerCPUSeconds)
     try writeJSON(report, to: options.jsonFile)
     try Data(markdown(report).utf8).write(to: URL(fileURLWithPath: options.markdownFile))
 }

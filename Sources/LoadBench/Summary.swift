@@ -67,13 +67,6 @@ struct SystemSummary: Codable {
     }
 }
 
-/// The middle value; for an even count, the mean of the two middle ones.
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    let upper = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[upper] : (sorted[upper - 1] + sorted[upper]) / 2
-}
-
 func writeSummary(_ options: SummaryOptions) throws {
     let decoder = JSONDecoder()
     let rounds = try options.reportFiles.map { file in
