@@ -16,6 +16,11 @@ SWITCHBOARD_TEST_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-test.XXXXXX")
 export SWITCHBOARD_TEST_ROOT
 # Run as root, nodes run as the rabbitmq user, which must reach their folders under the root.
 chmod 755 "$SWITCHBOARD_TEST_ROOT"
+# Every temporary file of the run goes under the root too, and with it: the Swift driver leaves an empty
+# TemporaryDirectory.* folder in TMPDIR each time it runs (swift-driver issues 1720 and 2049), about thirty
+# per run of this script.
+mkdir -m 1777 "$SWITCHBOARD_TEST_ROOT/tmp"
+export TMPDIR=$SWITCHBOARD_TEST_ROOT/tmp
 
 stop_node() {
     local node_dir=$1 pid
