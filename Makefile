@@ -4,12 +4,13 @@
 SCRATCH_PATH ?= .build
 SWIFT_FLAGS := --scratch-path $(SCRATCH_PATH)
 NODE := scripts/rabbitmq-node.sh
+SWIFT := scripts/swift.sh
 
 .PHONY: run test bench soak chaos up down build clean wipe
 
 # The deterministic simulator for as many steps as asked: make soak STEPS=10000000 [SEED=n].
 soak:
-	STEPS=$(STEPS) SEED=$(SEED) swift run $(SWIFT_FLAGS) -c release Soak
+	STEPS=$(STEPS) SEED=$(SEED) $(SWIFT) run $(SWIFT_FLAGS) -c release Soak
 
 # The system suite's chaos test (instances of every service killed at random through whole lifecycles) for as
 # long as asked: make chaos DURATION=600 [SEED=n]. Its node and the services' logs go to a temporary folder,
@@ -23,7 +24,7 @@ chaos:
 
 # Starts the node and the three services (make up), then the live demo in the foreground until Ctrl-C.
 run: up
-	"$$(swift build $(SWIFT_FLAGS) -c release --show-bin-path)/switchboard-demo"
+	"$$($(SWIFT) build $(SWIFT_FLAGS) -c release --show-bin-path)/switchboard-demo"
 
 test:
 	scripts/test.sh $(SWIFT_FLAGS)
@@ -31,7 +32,7 @@ test:
 # The AMQP layer against the C client, the pure cores, then the whole system against the broker's ceiling.
 bench:
 	SCRATCH_PATH=$(SCRATCH_PATH) bench/run.sh
-	swift run $(SWIFT_FLAGS) -c release CoreBench
+	$(SWIFT) run $(SWIFT_FLAGS) -c release CoreBench
 	SCRATCH_PATH=$(SCRATCH_PATH) bench/system.sh
 	@echo "bench: results in bench-results/ (amqp.md, core.md, system.md and their .json)"
 
@@ -44,7 +45,7 @@ down:
 	scripts/down.sh
 
 build:
-	swift build $(SWIFT_FLAGS)
+	$(SWIFT) build $(SWIFT_FLAGS)
 
 # Stops the local node and deletes its data (var/rabbitmq).
 wipe:

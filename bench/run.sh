@@ -26,8 +26,8 @@ mkdir -p "$build_dir" "$results_dir"
 echo "bench: building the C baseline and the Swift bench (release)"
 # shellcheck disable=SC2046 # pkg-config prints several flags
 cc -O2 -Wall -Wextra -o "$build_dir/c-baseline" bench/c-baseline.c $(pkg-config --cflags --libs librabbitmq) -lpthread
-swift build --scratch-path "$scratch_path" -c release --product AMQPBench
-swift_bench=$(swift build --scratch-path "$scratch_path" -c release --show-bin-path)/AMQPBench
+scripts/swift.sh build --scratch-path "$scratch_path" -c release --product AMQPBench
+swift_bench=$(scripts/swift.sh build --scratch-path "$scratch_path" -c release --show-bin-path)/AMQPBench
 
 export SB_NODE_NAME=switchboard-bench@localhost
 export SB_AMQP_PORT=$amqp_port

@@ -50,9 +50,9 @@ say "building the C baseline and the services and load generator (release)"
 # shellcheck disable=SC2046 # pkg-config prints several flags
 cc -O2 -Wall -Wextra -o "$build_dir/c-baseline" bench/c-baseline.c $(pkg-config --cflags --libs librabbitmq) -lpthread
 for product in switchboard-router switchboard-notifier switchboard-closer switchboard-loadbench; do
-    swift build --scratch-path "$scratch_path" -c release --product "$product"
+    scripts/swift.sh build --scratch-path "$scratch_path" -c release --product "$product"
 done
-bin_dir=$(swift build --scratch-path "$scratch_path" -c release --show-bin-path)
+bin_dir=$(scripts/swift.sh build --scratch-path "$scratch_path" -c release --show-bin-path)
 
 run_root=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-system-bench.XXXXXX")
 # Run as root, the node runs as the rabbitmq user, which must reach its folder.

@@ -16,9 +16,8 @@ SWITCHBOARD_TEST_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-test.XXXXXX")
 export SWITCHBOARD_TEST_ROOT
 # Run as root, nodes run as the rabbitmq user, which must reach their folders under the root.
 chmod 755 "$SWITCHBOARD_TEST_ROOT"
-# Every temporary file of the run goes under the root too, and with it: the Swift driver leaves an empty
-# TemporaryDirectory.* folder in TMPDIR each time it runs (swift-driver issues 1720 and 2049), about thirty
-# per run of this script.
+# Every temporary file of the run goes under the root too, and with it: whatever a test, a tool or a browser
+# started by one leaves behind (a test killed by its timeout cannot remove its own).
 mkdir -m 1777 "$SWITCHBOARD_TEST_ROOT/tmp"
 export TMPDIR=$SWITCHBOARD_TEST_ROOT/tmp
 
@@ -50,7 +49,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # A hung test must not hang CI: each run gets a bound (SWITCHBOARD_TEST_TIMEOUT seconds).
-swift_test() { timeout --kill-after=30 "${SWITCHBOARD_TEST_TIMEOUT:-3600}" swift test "$@"; }
+swift_test() { timeout --kill-after=30 "${SWITCHBOARD_TEST_TIMEOUT:-3600}" scripts/swift.sh test "$@"; }
 # The pure suites (cores, contract, properties, simulations) keep every thread of Swift's task pool busy for
 # as long as they run (20 s alone, 90 s in CI); beside them, the broker tests' tasks wait for a thread while
 # their deadlines run out. So, unless the caller picks tests itself, they run first, on their own.

@@ -18,10 +18,10 @@ export SB_AMQP_PORT=$(free_port) SB_DIST_PORT=$(free_port) SB_MGMT_PORT=$(free_p
 export SB_PLUGINS=rabbitmq_consistent_hash_exchange
 
 echo "tsan: building AMQPStress with the thread sanitizer"
-swift build --scratch-path "$scratch_path" --sanitize=thread --product AMQPStress
+"$repo_root/scripts/swift.sh" build --scratch-path "$scratch_path" --sanitize=thread --product AMQPStress
 "$repo_root/scripts/rabbitmq-node.sh" start >/dev/null
 trap '"$repo_root/scripts/rabbitmq-node.sh" stop >/dev/null 2>&1 || true' EXIT
 
 SWITCHBOARD_AMQP_URL="amqp://switchboard:switchboard@127.0.0.1:$SB_AMQP_PORT/switchboard" \
 TSAN_OPTIONS="halt_on_error=1 exitcode=66 suppressions=$repo_root/scripts/tsan.supp" \
-    "$(swift build --scratch-path "$scratch_path" --sanitize=thread --show-bin-path)/AMQPStress"
+    "$("$repo_root/scripts/swift.sh" build --scratch-path "$scratch_path" --sanitize=thread --show-bin-path)/AMQPStress"

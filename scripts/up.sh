@@ -41,12 +41,12 @@ mkdir -p "$log_dir" "$run_dir"
 say "building ${products[*]} (release, in $scratch_path; output in $log_dir/build.log)"
 : >"$log_dir/build.log"
 for product in "${products[@]}"; do
-    if ! swift build -c release --scratch-path "$scratch_path" --product "$product" >>"$log_dir/build.log" 2>&1; then
+    if ! scripts/swift.sh build -c release --scratch-path "$scratch_path" --product "$product" >>"$log_dir/build.log" 2>&1; then
         tail -n 30 "$log_dir/build.log" >&2
         die "building $product failed; the end of $log_dir/build.log is above"
     fi
 done
-bin_dir=$(swift build -c release --scratch-path "$scratch_path" --show-bin-path)
+bin_dir=$(scripts/swift.sh build -c release --scratch-path "$scratch_path" --show-bin-path)
 # The Router takes agent commands from the demo's broker user and the gateway's (its default: the gateway's alone).
 export SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS=${SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS:-switchboard:*,switchboard-gateway:*}
 

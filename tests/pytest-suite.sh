@@ -33,9 +33,9 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "tests/$suite/requirements.txt"
 
 for product in "${products[@]}"; do
-    swift build "${build_options[@]}" --product "$product"
+    scripts/swift.sh build "${build_options[@]}" --product "$product"
 done
-SWITCHBOARD_BIN_DIR=$(swift build "${build_options[@]}" --show-bin-path)
+SWITCHBOARD_BIN_DIR=$(scripts/swift.sh build "${build_options[@]}" --show-bin-path)
 export SWITCHBOARD_BIN_DIR
 
 # Under make test, pytest's tmp_path folders go under the run's root and with it (by hand, pytest keeps its

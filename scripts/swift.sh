@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# `swift` with the arguments given, in a TMPDIR of its own that goes when it ends: the Swift driver leaves an
+# empty TemporaryDirectory.* folder in TMPDIR each time it runs (swift-driver issues 1720 and 2049), six or so
+# per `swift build`. Every script and make target runs swift through this.
+set -euo pipefail
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-swift.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+TMPDIR=$tmp swift "$@"
