@@ -81,6 +81,7 @@ actor DemoRun {
         let leftOpen = open
         if !leftOpen.isEmpty, let publisher {
             terminal.line(.dim, "ending \(leftOpen.count) open conversation(s)")
+            tally.endedOnExit = leftOpen.count
             for (conversation, entry) in leftOpen {
                 try? await publish(publisher, desk: entry.desk, .conversationEnded(conversation: conversation, by: .admin))
             }

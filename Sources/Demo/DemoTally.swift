@@ -8,6 +8,8 @@ struct DemoTally: Sendable, Equatable {
     var assigned = 0
     var autoAssigned = 0
     var ended = 0
+    /// Conversations still open at Ctrl-C, which the demo ends as it exits.
+    var endedOnExit = 0
     var lateAcceptsRejected = 0
     var userReplies = 0
     var warnings = 0
@@ -40,7 +42,8 @@ struct DemoTally: Sendable, Equatable {
 
     var summary: String {
         """
-        conversations requested \(requested), assigned \(assigned) (\(autoAssigned) by automatic service), ended \(ended)
+        conversations requested \(requested), assigned \(assigned) (\(autoAssigned) by automatic service), ended \(ended)\
+        \(endedOnExit > 0 ? " (and \(endedOnExit) still open, ended on exit)" : "")
         rings \(rings), expiries \(expiries), late accepts rejected \(lateAcceptsRejected)
         user replies \(userReplies), inactivity warnings \(warnings), closure messages \(closures)
         """

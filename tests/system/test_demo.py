@@ -1,0 +1,83 @@
+"""`make run`'s live demo (switchboard-demo) against the real services: its output shows everything the demo is
+for, and Ctrl-C ends it with a summary whose numbers add up."""
+
+import os
+import re
+import signal
+import subprocess
+import threading
+
+from conftest import wait_until
+
+# What a person watching `make run` must see, each as the demo prints it.
+SHOWN = {
+    "a ring": r"🔔 \S+ rings \S+ for \S+ \(attempt 1\)",
+    "a countdown": r"⏳ \S+: \S+ \d+s left",
+    "an accept": r"✔ \S+ accepted \S+: the session starts",
+    "an expiry": r"⌛ \S+ did not answer \S+: the ring expired",
+    "a late accept rejected": r"✖ \S+ clicked Accept too late for \S+: rejected \(offerExpired\)",
+    "automatic service": r"⚡ \S+ starts at \S+ at once: automatic service, no ring",
+    "End Session": r"■ \S+ ended: \S+ pressed End Session",
+    "an inactivity warning": r"⚠ warning to \S+ in \S+: ",
+    "a closure message": r"✉ closure message to \S+ in \S+: ",
+    "an inactivity close": r"■ \S+ ended: the user stayed silent",
+    "a user reply stopping the clock": r"→ \S+ replies in \S+: the clock stops",
+}
+RING = re.compile(r"🔔 (re-offered: )?(\S+) rings (\S+) for")
+EXPIRY = re.compile(r"⌛ (\S+) did not answer (\S+): the ring expired")
+SUMMARY = re.compile(
+    r"conversations requested (\d+), assigned (\d+) \((\d+) by automatic service\), ended (\d+)"
+    r"(?: \(and (\d+) still open, ended on exit\))?\n"
+    r"rings (\d+), expiries (\d+), late accepts rejected (\d+)\n"
+    r"user replies (\d+), inactivity warnings (\d+), closure messages (\d+)")
+
+
+def reoffered_to_another_agent(lines):
+    """Whether some conversation's ring expired at one agent and was then offered to another."""
+    expired_at = {}
+    for line in lines:
+        if match := EXPIRY.search(line):
+            expired_at.setdefault(match[2], set()).add(match[1])
+        elif (match := RING.search(line)) and match[1] and match[3] not in expired_at.get(match[2], {match[3]}):
+            return True
+    return False
+
+
+def test_the_demo_shows_every_part_of_the_flow_and_ctrl_c_ends_it_with_a_summary(services, broker):
+    demo = subprocess.Popen(
+        [os.path.join(os.environ["SWITCHBOARD_BIN_DIR"], "switchboard-demo"), "--amqp-url", broker.url,
+         "--ring-ms", "2000", "--inactivity-ms", "3000", "--warning-ms", "1500", "--every-ms", "400", "--seed", "7"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(line.decode() for line in demo.stdout), daemon=True)
+    reader.start()
+    try:
+        def missing():
+            shown = list(lines)
+            absent = [name for name, pattern in SHOWN.items() if not any(re.search(pattern, line) for line in shown)]
+            if not reoffered_to_another_agent(shown):
+                absent.append("an expired ring re-offered to another agent")
+            return absent
+
+        wait_until(lambda: demo.poll() is not None or not missing(), 180,
+                   lambda: f"the demo to show {missing()}; it printed:\n{''.join(lines[-40:])}")
+        assert demo.poll() is None, f"the demo exited with {demo.returncode}:\n{''.join(lines[-40:])}"
+
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0, "".join(lines[-40:])
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    reader.join(timeout=10)
+
+    output = "".join(lines)
+    summary = SUMMARY.search(output)
+    assert summary, f"no summary after Ctrl-C:\n{''.join(lines[-20:])}"
+    counts = [int(value) if value else 0 for value in summary.groups()]
+    requested, assigned, automatic, ended, ended_on_exit = counts[:5]
+    # Every conversation requested ended once: during the run, or at Ctrl-C if still open.
+    assert requested == ended + ended_on_exit, summary[0]
+    assert requested >= assigned > automatic > 0, summary[0]
+    # Rings, expiries, late accepts, replies, warnings and closures were all counted.
+    assert all(count > 0 for count in counts[5:]), summary[0]
