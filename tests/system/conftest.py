@@ -515,13 +515,29 @@ class DeadLetters:
     """Everything in `switchboard.dead-letters`, read by one consumer for the whole run."""
 
     def __init__(self, amqp_url):
-        self.connection = pika.BlockingConnection(connection_parameters(amqp_url))
-        self.channel = self.connection.channel()
+        self.amqp_url = amqp_url
         self.messages = []
+        self._consume()
+
+    def _consume(self):
+        self.connection = pika.BlockingConnection(connection_parameters(self.amqp_url))
+        self.channel = self.connection.channel()
         self.channel.basic_consume("switchboard.dead-letters", self._on_message, auto_ack=True)
 
     def _on_message(self, channel, method, properties, body):
         self.messages.append((properties, body))
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Leaves `switchboard.dead-letters` to another reader meanwhile (what `switchboard dead-letters` reads),
+        then reads it again on a new connection (the old one may have died with a broker that a test killed)."""
+        with contextlib.suppress(pika.exceptions.AMQPError):
+            self.connection.process_data_events(time_limit=0)
+            self.connection.close()
+        try:
+            yield
+        finally:
+            self._consume()
 
     def received(self, seconds=1.0):
         """Every dead letter so far, after reading for `seconds` more (one may still be on its way)."""
