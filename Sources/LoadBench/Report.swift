@@ -151,6 +151,20 @@ func writeReport(_ options: ReportOptions) throws {
 }
 
 func markdown(_ report: SystemReport) -> String {
+    let title = [
+        "# System benchmark",
+        "",
+        "Router, Notifier and Closer (one instance each, \(report.shardsPerService) shard\(report.shardsPerService == 1 ? "" : "s") "
+            + "each) on one node; users and agents played by switchboard-loadbench on the same machine. Lifecycle: "
+            + "request → ring → accept → agent, user, agent message → End Session.",
+        "",
+    ]
+    return (title + markdownSections(report, heading: "##")).joined(separator: "\n") + "\n"
+}
+
+/// The report's sections, from its targets on, each under a `heading` (`##` in a round's own report, one level
+/// down where the summary shows it).
+func markdownSections(_ report: SystemReport, heading: String) -> [String] {
     let load = report.load
     func latencyRow(_ name: String, _ latency: LatencySummary) -> String {
         "| \(name) | \(latency.count) | \(milliseconds(latency.p50Milliseconds)) | "
@@ -179,13 +193,7 @@ func markdown(_ report: SystemReport) -> String {
         return rows
     }
     var lines = [
-        "# System benchmark",
-        "",
-        "Router, Notifier and Closer (one instance each, \(report.shardsPerService) shard\(report.shardsPerService == 1 ? "" : "s") "
-            + "each) on one node; users and agents played by switchboard-loadbench on the same machine. Lifecycle: "
-            + "request → ring → accept → agent, user, agent message → End Session.",
-        "",
-        "## Targets",
+        "\(heading) Targets",
         "",
         "| target | limit | measured | met |",
         "|---|---|---|---|",
@@ -193,7 +201,7 @@ func markdown(_ report: SystemReport) -> String {
     lines += report.targets.map { "| \($0.name) | \($0.limit) | \($0.measured) | \($0.met ? "yes" : "no") |" }
     lines += [
         "",
-        "## Throughput",
+        "\(heading) Throughput",
         "",
         "| | value |",
         "|---|---|",
@@ -209,10 +217,10 @@ func markdown(_ report: SystemReport) -> String {
             report.ceilingConversationsPerSecond),
         "| ratio to the ceiling | \(percent(report.ratioToCeiling)) |",
     ]
-    lines += cpuSection(report)
+    lines += cpuSection(report, heading: heading)
     lines += [
         "",
-        "## Latency",
+        "\(heading) Latency",
         "",
         "| measurement | count | p50 | p99 | max |",
         "|---|---|---|---|---|",
@@ -259,23 +267,24 @@ func markdown(_ report: SystemReport) -> String {
             + "services' own timer lateness is the first part of that: the Router's for a ring expiry, the Closer's for "
             + "an inactivity close.",
         "",
-        "## Memory",
+        "\(heading) Memory",
         "",
         "| service | peak RSS | RSS at the end |",
         "|---|---|---|",
     ]
     lines += report.memory.map { "| \($0.service) | \($0.peakKilobytes / 1024) MiB | \($0.endKilobytes / 1024) MiB |" }
     if load.publishFailures > 0 { lines += ["", "**\(load.publishFailures) publishes failed during the run.**"] }
-    return lines.joined(separator: "\n") + "\n"
+    return lines
 }
 
-private func cpuSection(_ report: SystemReport) -> [String] {
+private func cpuSection(_ report: SystemReport, heading: String) -> [String] {
     let cpu = report.cpu
     let capacity = Double(cpu.cores) * cpu.windowSeconds
     var lines = [
         "",
-        String(format: "## CPU (closed-loop phase until its conversations drained: %.1f s on %d cores)",
-            cpu.windowSeconds, cpu.cores),
+        "\(heading) "
+            + String(format: "CPU (closed-loop phase until its conversations drained: %.1f s on %d cores)",
+                cpu.windowSeconds, cpu.cores),
         "",
         String(format: "| process | CPU seconds | cores busy | share of the machine | cores at the target (%.0f conversations/s) |",
             cpu.targetConversationsPerSecond),

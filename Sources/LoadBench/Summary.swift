@@ -58,12 +58,8 @@ struct SystemSummary: Codable {
                 + " | \(judged.measured) | \(target.metInRounds) of \(count) | \(judged.met ? "yes" : "no") |"
         }
         lines += ["", "## Round \(detailedRound) in detail (the median throughput ratio)", ""]
-        // The round's own report below its title, one heading level down.
-        let detail = LoadBench.markdown(rounds[detailedRound - 1]).split(separator: "\n", omittingEmptySubsequences: false)
-            .drop { !$0.hasPrefix("## ") }
-            .map { $0.hasPrefix("#") ? "#" + $0 : String($0) }
-        lines += detail
-        return lines.joined(separator: "\n")
+        lines += markdownSections(rounds[detailedRound - 1], heading: "###")
+        return lines.joined(separator: "\n") + "\n"
     }
 }
 
