@@ -2,7 +2,8 @@
 pika client that speaks only the public contract (PROTOCOL.md).
 
 Environment:
-  SWITCHBOARD_BIN_DIR   folder with switchboard-router, -notifier, -closer (required)
+  SWITCHBOARD_BIN_DIR   folder with switchboard-router, -notifier, -closer, switchboard-demo and switchboard
+                        (required)
   SWITCHBOARD_TEST_ROOT folder for the node and the logs (a temporary one if unset)
 """
 
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -51,6 +53,14 @@ def wait_until(condition, timeout, describe):
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {describe()}")
         time.sleep(0.05)
+
+
+def output_lines(process):
+    """The lines `process` prints on stdout, collected on a thread of its own as they come, so that a test can
+    look at them while the process runs."""
+    lines = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    return lines
 
 
 def wait_ready(process, port, name, log_tail):

@@ -1,13 +1,11 @@
 """`make run`'s live demo (switchboard-demo) against the real services: its output shows everything the demo is
 for, and Ctrl-C ends it with a summary whose numbers add up."""
 
-import os
 import re
 import signal
 import subprocess
-import threading
 
-from conftest import wait_until
+from conftest import output_lines, wait_until
 
 # What a person watching `make run` must see, each as the demo prints it.
 SHOWN = {
@@ -45,12 +43,10 @@ def reoffered_to_another_agent(lines):
 
 def test_the_demo_shows_every_part_of_the_flow_and_ctrl_c_ends_it_with_a_summary(services, broker):
     demo = subprocess.Popen(
-        [os.path.join(os.environ["SWITCHBOARD_BIN_DIR"], "switchboard-demo"), "--amqp-url", broker.url,
+        [services.bin_dir / "switchboard-demo", "--amqp-url", broker.url,
          "--ring-ms", "2000", "--inactivity-ms", "3000", "--warning-ms", "1500", "--every-ms", "400", "--seed", "7"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(line.decode() for line in demo.stdout), daemon=True)
-    reader.start()
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8")
+    lines = output_lines(demo)
     try:
         def missing():
             shown = list(lines)
@@ -69,11 +65,9 @@ def test_the_demo_shows_every_part_of_the_flow_and_ctrl_c_ends_it_with_a_summary
         if demo.poll() is None:
             demo.kill()
             demo.wait()
-    reader.join(timeout=10)
-
-    output = "".join(lines)
-    summary = SUMMARY.search(output)
-    assert summary, f"no summary after Ctrl-C:\n{''.join(lines[-20:])}"
+    # The demo has exited; its last lines may still be on their way to `lines`.
+    summary = wait_until(lambda: SUMMARY.search("".join(lines)), 10,
+                         lambda: f"a summary after Ctrl-C; the demo printed:\n{''.join(lines[-20:])}")
     counts = [int(value) if value else 0 for value in summary.groups()]
     requested, assigned, automatic, ended, ended_on_exit = counts[:5]
     # Every conversation requested ended once: during the run, or at Ctrl-C if still open.

@@ -1,71 +1,74 @@
 """The ops CLI, `switchboard`, as an operator runs it, against the real services: desks and agents, a desk's
 state, the events log, dead letters, and the exit status a script acts on."""
 
-import os
 import re
 import signal
 import subprocess
-import threading
 
-from conftest import wait_until
+import pytest
+
+from conftest import output_lines, wait_until
 
 
-def switchboard(broker, *arguments, url=None):
-    """Runs `switchboard <arguments> --amqp-url <url>` to its end; returns (exit status, stdout, stderr)."""
+@pytest.fixture
+def cli(services, broker):
+    """`switchboard <arguments> --amqp-url <the suite's broker, or url>`, as a command line."""
+    return lambda *arguments, url=None: [services.bin_dir / "switchboard", *arguments, "--amqp-url", url or broker.url]
+
+
+def switchboard(cli, *arguments, url=None):
+    """Runs the CLI to its end; returns (exit status, stdout, stderr)."""
     done = subprocess.run(
-        [os.path.join(os.environ["SWITCHBOARD_BIN_DIR"], "switchboard"), *arguments, "--amqp-url", url or broker.url],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        cli(*arguments, url=url), stdin=subprocess.DEVNULL, capture_output=True, encoding="utf-8", timeout=120)
     return done.returncode, done.stdout, done.stderr
 
 
-def succeeds(broker, *arguments):
-    status, out, err = switchboard(broker, *arguments)
+def succeeds(cli, *arguments):
+    status, out, err = switchboard(cli, *arguments)
     assert status == 0, f"switchboard {' '.join(arguments)} exited with {status}:\n{out}{err}"
     return out
 
 
-def eventually_shows(broker, pattern, *arguments, timeout=30):
+def eventually_shows(cli, pattern, *arguments, timeout=30):
     """Runs the command until its output matches `pattern` (the Router takes what was published a moment later)."""
     last = []
 
     def shown():
-        last[:] = [succeeds(broker, *arguments)]
+        last[:] = [succeeds(cli, *arguments)]
         return re.search(pattern, last[0], re.MULTILINE)
 
     return wait_until(shown, timeout, lambda: f"`switchboard {' '.join(arguments)}` to show {pattern!r}; it showed:\n"
                       + (last[0] if last else "nothing"))
 
 
-def test_desks_and_agents_are_configured_shown_and_removed(desk_factory, broker):
+def test_desks_and_agents_are_configured_shown_and_removed(desk_factory, cli):
     client = desk_factory("cli")
     desk = client.desk
-    assert "confirmed by the broker" in succeeds(broker, "desk", "configure", desk, "--ring-ms", "4000", "--auto-accept", "false")
-    succeeds(broker, "agent", "upsert", desk, "ann", "--groups", "sales,support", "--capacity", "2")
-    eventually_shows(broker, r"^agents \(1\):\n\s+AGENT\s+STATUS\s+LOAD\s+GROUPS\n\s+ann\s+offline\s+0/2\s+sales,support$",
+    assert "confirmed by the broker" in succeeds(cli, "desk", "configure", desk, "--ring-ms", "4000", "--auto-accept", "false")
+    succeeds(cli, "agent", "upsert", desk, "ann", "--groups", "sales,support", "--capacity", "2")
+    eventually_shows(cli, r"^agents \(1\):\n\s+AGENT\s+STATUS\s+LOAD\s+GROUPS\n\s+ann\s+offline\s+0/2\s+sales,support$",
                      "agent", "list", desk)
 
     # No agent is online: a conversation waits, and the desk's state says so.
     client.request("cli-waits", user="una")
-    shown = eventually_shows(broker, r"^waiting \(1\):", "desk", "show", desk).string
+    shown = eventually_shows(cli, r"^waiting \(1\):", "desk", "show", desk).string
     assert re.search(rf"^desk {desk} \(last event #\d+\)", shown, re.MULTILINE), shown
     assert re.search(r"^\s+cli-waits\s+una\s+1\s+\w+\s+\d+s$", shown, re.MULTILINE), shown
     assert "ringing: none" in shown and "serving: none" in shown, shown
 
-    succeeds(broker, "agent", "remove", desk, "ann")
-    eventually_shows(broker, r"^agents: none$", "agent", "list", desk)
+    succeeds(cli, "agent", "remove", desk, "ann")
+    eventually_shows(cli, r"^agents: none$", "agent", "list", desk)
 
 
-def test_events_tail_follows_a_desks_events_until_ctrl_c(desk_factory, broker):
+def test_events_tail_follows_a_desks_events_until_ctrl_c(desk_factory, cli):
     desk = desk_factory("tail").desk
     tail = subprocess.Popen(
-        [os.path.join(os.environ["SWITCHBOARD_BIN_DIR"], "switchboard"), "events", "tail", "--desk", desk, "--from", "first",
-         "--amqp-url", broker.url],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    threading.Thread(target=lambda: lines.extend(tail.stdout), daemon=True).start()
+        cli("events", "tail", "--desk", desk, "--from", "first"),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8")
+    lines = output_lines(tail)
     try:
-        succeeds(broker, "desk", "configure", desk)
-        succeeds(broker, "agent", "upsert", desk, "tia", "--capacity", "1")
+        succeeds(cli, "desk", "configure", desk)
+        succeeds(cli, "agent", "upsert", desk, "tia", "--capacity", "1")
         # One line per event: its time, desk and seq, then what happened.
         wait_until(lambda: any(re.search(rf" {desk} #2 agent\.changed tia offline load 0/1 ", line) for line in lines), 30,
                    lambda: f"the agent's event in the tail; it printed: {lines}")
@@ -80,37 +83,37 @@ def test_events_tail_follows_a_desks_events_until_ctrl_c(desk_factory, broker):
             tail.wait()
 
 
-def test_a_dead_letter_is_listed_and_requeued_once_its_desk_exists(desk_factory, dead_letters, broker):
+def test_a_dead_letter_is_listed_and_requeued_once_its_desk_exists(desk_factory, dead_letters, cli):
     client = desk_factory("dl")
     with dead_letters.paused():
         # The desk is not configured yet: the Router dead-letters the agent for an unknown desk.
         message_id = client.publish("agent.upsert", agent="dan", groups=["g"], capacity=1)
-        listed = eventually_shows(broker, rf"^{message_id}  desk {client.desk}  from switchboard\.in key agent\.upsert  "
+        listed = eventually_shows(cli, rf"^{message_id}  desk {client.desk}  from switchboard\.in key agent\.upsert  "
                                   r"user switchboard\n  reason: .+\n  body: \{", "dead-letters", "list").string
         assert re.search(r"^\d+ dead letter\(s\), all left in the queue$", listed, re.MULTILINE), listed
 
-        succeeds(broker, "desk", "configure", client.desk)
-        eventually_shows(broker, rf"^desk {client.desk} ", "desk", "show", client.desk)
-        requeued = succeeds(broker, "dead-letters", "requeue", "--id", message_id)
+        succeeds(cli, "desk", "configure", client.desk)
+        eventually_shows(cli, rf"^desk {client.desk} ", "desk", "show", client.desk)
+        requeued = succeeds(cli, "dead-letters", "requeue", "--id", message_id)
         assert f"requeued {message_id} to switchboard.in with key agent.upsert" in requeued, requeued
-        eventually_shows(broker, r"^\s+dan\s+offline\s+0/1\s+g$", "agent", "list", client.desk)
-        assert message_id not in succeeds(broker, "dead-letters", "list")
+        eventually_shows(cli, r"^\s+dan\s+offline\s+0/1\s+g$", "agent", "list", client.desk)
+        assert message_id not in succeeds(cli, "dead-letters", "list")
 
         # Requeued once: it is no longer there to requeue.
-        status, out, err = switchboard(broker, "dead-letters", "requeue", "--id", message_id)
+        status, out, err = switchboard(cli, "dead-letters", "requeue", "--id", message_id)
         assert status == 1 and f"no dead letter with message id {message_id}" in err, (status, out, err)
 
 
-def test_exit_status_tells_bad_arguments_an_unreachable_broker_and_a_refused_login_apart(broker):
-    status, _, err = switchboard(broker, "agent", "upsert", "some-desk", "ann", "--capacity", "0")
+def test_exit_status_tells_bad_arguments_an_unreachable_broker_and_a_refused_login_apart(cli, broker):
+    status, _, err = switchboard(cli, "agent", "upsert", "some-desk", "ann", "--capacity", "0")
     assert status == 64 and "--capacity must be at least 1" in err, (status, err)
-    status, _, err = switchboard(broker, "desk", "configure", "not a desk!")
+    status, _, err = switchboard(cli, "desk", "configure", "not a desk!")
     assert status == 64 and "is not a valid" in err, (status, err)
-    status, _, err = switchboard(broker, "dead-letters", "requeue")
+    status, _, err = switchboard(cli, "dead-letters", "requeue")
     assert status == 64 and "exactly one of --all or --id" in err, (status, err)
 
     port = broker.url.split("@127.0.0.1:")[1].split("/")[0]
-    status, _, err = switchboard(broker, "agent", "list", "some-desk", url="amqp://switchboard:switchboard@127.0.0.1:1/switchboard")
+    status, _, err = switchboard(cli, "agent", "list", "some-desk", url="amqp://switchboard:switchboard@127.0.0.1:1/switchboard")
     assert status == 69, (status, err)
-    status, _, err = switchboard(broker, "agent", "list", "some-desk", url=f"amqp://switchboard:wrong@127.0.0.1:{port}/switchboard")
+    status, _, err = switchboard(cli, "agent", "list", "some-desk", url=f"amqp://switchboard:wrong@127.0.0.1:{port}/switchboard")
     assert status == 77, (status, err)
