@@ -252,7 +252,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchboardOpsTests",
-            dependencies: ["SwitchboardOps", "SwitchboardCommon"],
+            dependencies: ["SwitchboardOps", "SwitchboardCommon", "SwitchboardRuntime"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

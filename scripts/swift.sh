@@ -4,5 +4,7 @@
 # per `swift build`. Every script and make target runs swift through this.
 set -euo pipefail
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-swift.XXXXXX")
+# Open to the broker's user: a test run by hand (`scripts/swift.sh test --filter NAME`) starts its nodes in TMPDIR.
+chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 TMPDIR=$tmp swift "$@"

@@ -14,7 +14,9 @@ struct Switchboard: AsyncParsableCommand {
             Exit status: 0 done, 64 bad arguments, 69 broker unreachable, 77 login or access refused, \
             1 any other failure.
             """,
-        subcommands: [DeskCommand.self, AgentCommand.self, EventsCommand.self, DeadLettersCommand.self])
+        subcommands: [
+            DeskCommand.self, AgentCommand.self, EventsCommand.self, JournalCommand.self, DeadLettersCommand.self,
+        ])
 }
 
 struct ConnectionOptions: ParsableArguments {

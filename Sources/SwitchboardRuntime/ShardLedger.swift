@@ -90,6 +90,8 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private var tail: [AppliedEntry] = []
     private(set) var nextDeadline: Instant?
     private var waiters: [UInt64: Waiter] = [:]
+    /// What replaying the journal did, in order, until `takeSteps()`; `nil` in a service, which keeps no such log.
+    private var steps: [Step]?
     /// Set once the instance stops: no wait, under way or to come, lasts longer.
     private var stopGrace: Duration?
     private var nextWaiterID: UInt64 = 0
@@ -101,6 +103,34 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         core = Adapter.makeCore()
         self.logger = logger
         self.clock = clock
+    }
+
+    /// A ledger that runs every entry through the core as it is read, from the first, and keeps a log of what
+    /// it did (`takeSteps()`): replaying a journal by the same rules a service reads it with.
+    init(replaying logger: Logger) {
+        core = Adapter.makeCore()
+        self.logger = logger
+        clock = { Instant(millisecondsSinceEpoch: 0) }
+        mode = .warm
+        steps = []
+    }
+
+    /// What the ledger did, in order, since the last call; only a replaying ledger keeps this.
+    enum Step: Sendable {
+        case writerTerm(epoch: String, at: Instant)
+        case snapshot(seq: UInt64, asOf: UInt64, at: Instant)
+        /// The core started again from the snapshot as of `asOf` (the journal's start was cut off); `failure`
+        /// says why it could not, and went on from the state it had.
+        case restored(asOf: UInt64, failure: String?)
+        case applied(AppliedEntry, at: Instant)
+        /// An entry of a writer whose successor's marker came first: not applied.
+        case superseded(seq: UInt64?, epoch: String, at: Instant)
+    }
+
+    func takeSteps() -> [Step] {
+        guard let taken = steps else { return [] }
+        steps = []
+        return taken
     }
 
     // MARK: Reading the journal
@@ -139,6 +169,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         case .marker:
             epoch = entry.epoch
             lastMarker = entry.epoch
+            steps?.append(.writerTerm(epoch: entry.epoch, at: entry.now))
             // Whatever of the previous term did not arrive in order by now never will: its writer lost its
             // place, and its successor (who wrote this marker) continues from what was applied.
             pending.removeAll()
@@ -154,7 +185,10 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
                 }
                 preamble.removeAll()
             }
-            guard entry.epoch == epoch, let seq = entry.seq, seq > appliedSeq else { break }
+            guard entry.epoch == epoch, let seq = entry.seq, seq > appliedSeq else {
+                if entry.epoch != epoch { steps?.append(.superseded(seq: entry.seq, epoch: entry.epoch, at: entry.now)) }
+                break
+            }
             pending[seq] = received
             if seq > appliedSeq + 1, asOf >= appliedSeq {
                 // Entries up to `asOf` are not here (cut off, or never read): start from the snapshot.
@@ -167,7 +201,10 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
                 preamble.append(entry)
                 break
             }
-            guard entry.epoch == epoch, let seq = entry.seq, seq > appliedSeq else { break }
+            guard entry.epoch == epoch, let seq = entry.seq, seq > appliedSeq else {
+                if entry.epoch != epoch { steps?.append(.superseded(seq: entry.seq, epoch: entry.epoch, at: entry.now)) }
+                break
+            }
             pending[seq] = received
             applyPendingInOrder()
         }
@@ -238,21 +275,25 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
                 // Never journaled by this runtime; an entry like this changes nothing.
                 effects = []
             }
-            record(AppliedEntry(seq: seq, input: input, effects: effects))
+            record(AppliedEntry(seq: seq, input: input, effects: effects), at: entry.now)
         case .tick:
-            record(AppliedEntry(seq: seq, input: nil, effects: Adapter.handle(Adapter.tick, in: &core, at: entry.now)))
+            record(
+                AppliedEntry(seq: seq, input: nil, effects: Adapter.handle(Adapter.tick, in: &core, at: entry.now)),
+                at: entry.now)
         case .snapshot(_, let asOf):
             // Read in order, a snapshot holds a state already here: only the entries after it stay in the tail.
             tail.removeAll { $0.seq <= asOf }
+            steps?.append(.snapshot(seq: seq, asOf: asOf, at: entry.now))
         case .marker:
             break
         }
     }
 
-    private func record(_ applied: AppliedEntry) {
+    private func record(_ applied: AppliedEntry, at now: Instant) {
         // Cores report their earliest pending deadline last, and none when nothing is pending.
         nextDeadline = applied.effects.lazy.compactMap(Adapter.deadline(of:)).last
         tail.append(applied)
+        steps?.append(.applied(applied, at: now))
     }
 
     /// Starts again from `state`, the core after every entry up to `asOf`, then applies what is pending.
@@ -271,10 +312,12 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private func decode(_ state: Data, at seq: UInt64) {
         do {
             core = try WireCodec.decodeSnapshot(Adapter.Core.self, from: state)
+            steps?.append(.restored(asOf: seq, failure: nil))
         } catch {
             logger.critical(
                 "cannot decode the snapshot as of seq \(seq); the shard continues from the state before it",
                 metadata: ["error": "\(error)"])
+            steps?.append(.restored(asOf: seq, failure: "\(error)"))
         }
         tail.removeAll()
         nextDeadline = Instant(millisecondsSinceEpoch: 0)

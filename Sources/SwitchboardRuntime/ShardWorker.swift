@@ -480,14 +480,14 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private func outgoing(for applied: [ShardLedger<Adapter>.AppliedEntry]) -> [OutgoingMessage] {
         var messages: [OutgoingMessage] = []
         for entry in applied {
-            for (index, effect) in entry.effects.enumerated() {
-                // A service name and three numbers: printable ASCII, far below 128 characters.
-                let id = try! MessageID("\(Adapter.service.rawValue).\(shard).\(entry.seq).\(index)")
+            for effect in Adapter.actions(for: entry.effects, shard: shard, seq: entry.seq) {
                 let action: ShardAction
-                do {
-                    action = try Adapter.action(for: effect, id: id)
-                } catch {
-                    logger.error("an effect cannot be encoded and is dropped", metadata: ["id": "\(id)", "error": "\(error)"])
+                switch effect.action {
+                case .success(let success):
+                    action = success
+                case .failure(let error):
+                    logger.error(
+                        "an effect cannot be encoded and is dropped", metadata: ["id": "\(effect.id)", "error": "\(error)"])
                     continue
                 }
                 switch action {

@@ -176,7 +176,7 @@ struct DeployDefinitionsTests {
         await admin.close()
     }
 
-    @Test func opsUserPublishesDeskPolicyReadsTheLogAndDeadLettersButNoShard() async throws {
+    @Test func opsUserPublishesDeskPolicyReadsTheLogsAndDeadLettersButNoShard() async throws {
         let admin = try await TestBroker.shared.connect(name: "definitions-admin-ops")
         defer { Task { await admin.close() } }
         try await admin.declare(ServiceTopology.topology(for: .router, shards: 2))
@@ -190,6 +190,11 @@ struct DeployDefinitionsTests {
         log.cancel()
         let deadLetters = try await ops.consume(queue: ServiceTopology.deadLetterQueue)
         deadLetters.cancel()
+        // `switchboard journal replay` finds the shards' journals and reads them.
+        #expect(try await ops.queueStatus(ServiceTopology.journal(.router, shard: 1)) != nil)
+        let journal = try await ops.consume(
+            queue: ServiceTopology.journal(.router, shard: 1), arguments: ["x-stream-offset": StreamOffset.first.argument])
+        journal.cancel()
 
         await expectRefused("ops reading a router shard") {
             _ = try await ops.consume(queue: ServiceTopology.shardQueue(.router, shard: 0))

@@ -295,3 +295,104 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         #expect(await ledger.applied(1...2).count == 2)
     }
 }
+
+/// `JournalReplay`: what `switchboard journal replay` shows is what a service's ledger applied.
+@Suite struct JournalReplayTests {
+    /// The entries as one journal record's body.
+    private func record(_ entries: [JournalEntry]) -> [UInt8] {
+        let records = JournalEntry.encodeRecords(entries, maxBytes: 1 << 20)
+        precondition(records.count == 1)
+        return records[0].body
+    }
+
+    private func applied(_ steps: [JournalStep]) -> [AppliedStep] {
+        steps.compactMap { step in
+            if case .applied(let applied) = step { return applied }
+            return nil
+        }
+    }
+
+    @Test func eachDecisionIsShownAsTheServiceMadeItWithTheIdsItPublishedUnder() async throws {
+        let journal = [marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .input(upsert)), entry(3, "a", .input(sync))]
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "service"), clock: { t0 })
+        await ledger.receive(journal)
+        let service = await ledger.applied(1...3)
+
+        let replay = JournalReplay<RouterAdapter>(shard: 3)
+        let steps = try await replay.receive(record(journal))
+        #expect(steps.first == .writerTerm(epoch: "a", at: t0))
+        let replayed = applied(steps)
+        #expect(replayed.map(\.seq) == [1, 2, 3])
+        #expect(replayed.map(\.input) == [configure, upsert, sync])
+        #expect(replayed.allSatisfy { $0.rejection == nil && $0.at == t0 })
+        #expect(replayed.map(\.actions) == service.map { RouterAdapter.actions(for: $0.effects, shard: 3, seq: $0.seq) })
+        let published = replayed.flatMap(\.actions).compactMap { effect -> (String, WireMessage)? in
+            guard case .success(.publish(let message)) = effect.action else { return nil }
+            return (effect.id.rawValue, message)
+        }
+        #expect(published.map(\.0) == ["router.3.1.0", "router.3.2.0", "router.3.3.0"])
+        #expect(published.map(\.1.routingKey) == ["desk.configured", "agent.changed", "agent.state"])
+        #expect(published.allSatisfy { $0.1.properties.messageID == $0.0 })
+    }
+
+    @Test func entriesOfASupersededWriterAreShownAndNotApplied() async throws {
+        let replay = JournalReplay<RouterAdapter>(shard: 0)
+        _ = try await replay.receive(record([marker("a"), entry(1, "a", .input(configure))]))
+        #expect(try await replay.receive(record([marker("b")])) == [.writerTerm(epoch: "b", at: t0)])
+        // The old writer's late append, then its successor's own entry 2.
+        #expect(try await replay.receive(record([entry(2, "a", .input(upsert))])) == [.superseded(seq: 2, epoch: "a", at: t0)])
+        let steps = try await replay.receive(record([entry(2, "b", .input(sync))]))
+        #expect(applied(steps).map(\.seq) == [2])
+        #expect(applied(steps).map(\.input) == [sync])
+    }
+
+    @Test func aJournalWhoseStartWasCutOffIsReplayedFromItsFirstSnapshot() async throws {
+        let writer = ShardLedger<RouterAdapter>(logger: Logger(label: "writer"), clock: { t0 })
+        await writer.receive([marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .input(upsert))])
+        let (state, asOf) = try await encodedSnapshot(writer)
+
+        let replay = JournalReplay<RouterAdapter>(shard: 0)
+        #expect(try await replay.receive(record([entry(2, "a", .input(upsert))])).isEmpty)
+        let steps = try await replay.receive(record([entry(3, "a", .snapshot(state, asOf: asOf))]))
+        #expect(steps == [.restored(asOf: 2, failure: nil), .snapshot(seq: 3, asOf: 2, at: t0)])
+        let next = applied(try await replay.receive(record([entry(4, "a", .input(sync))])))
+        // The restored desk knows ann and continues its numbering.
+        guard case .success(.publish(let message)) = next.first?.actions.first?.action else {
+            Issue.record("expected agent.state, got \(next)")
+            return
+        }
+        #expect(try WireCodec.decodeRouterEvent(message.body).message.seq == 3)
+    }
+
+    @Test func aSnapshotThatCannotBeDecodedIsShownWithWhy() async throws {
+        let replay = JournalReplay<RouterAdapter>(shard: 0)
+        let steps = try await replay.receive(record([entry(5, "a", .snapshot(Data("{}".utf8), asOf: 4))]))
+        guard case .restored(4, let failure?) = steps.first else {
+            Issue.record("expected a failed restore, got \(steps)")
+            return
+        }
+        #expect(!failure.isEmpty)
+    }
+
+    @Test func aRejectedCommandShowsWhyAndItsAnswer() async throws {
+        var invalid = delivery(.agentSync(agent: ann), id: "bad-1")
+        invalid.body = Data(#"{"v":1,"type":"offer.accept","id":"bad-1","desk":"acme","at":"2026-11-25T18:00:00.000Z","agent":"ann"}"#.utf8)
+        invalid.type = "offer.accept"
+        let replay = JournalReplay<RouterAdapter>(shard: 0)
+        let steps = applied(
+            try await replay.receive(
+                record([marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .input(upsert)), entry(3, "a", .input(invalid))])))
+        let rejected = try #require(steps.last)
+        #expect(rejected.rejection?.contains("offer.accept") == true)
+        guard case .success(.publish(let message)) = rejected.actions.first?.action else {
+            Issue.record("expected command.rejected, got \(rejected.actions)")
+            return
+        }
+        #expect(message.routingKey == "command.rejected")
+    }
+
+    @Test func anUnreadableRecordFails() async throws {
+        let replay = JournalReplay<RouterAdapter>(shard: 0)
+        await #expect(throws: (any Error).self) { try await replay.receive(Array("not json".utf8)) }
+    }
+}

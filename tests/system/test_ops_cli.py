@@ -104,6 +104,44 @@ def test_a_dead_letter_is_listed_and_requeued_once_its_desk_exists(desk_factory,
         assert status == 1 and f"no dead letter with message id {message_id}" in err, (status, out, err)
 
 
+def test_journal_replay_shows_each_decision_with_the_ids_it_was_published_under(desk_factory, cli):
+    desk = desk_factory("journal")
+    desk.configure(ringMs=1000, countdownEveryMs=0, maxOfferAttempts=3, missesBeforeBreak=5, inactivityMs=0)
+    desk.add_agent("ann")
+    desk.add_agent("bob")
+    request_id = desk.request("j-conv")
+    first = desk.wait_event("offer.made", conversation="j-conv")
+    desk.wait_event("offer.expired", conversation="j-conv", offer=first["offer"])
+    late_id = desk.accept(first["agent"], "j-conv", first["offer"])
+    desk.wait_event("command.rejected", command=late_id)
+    second = desk.wait_event("offer.made", conversation="j-conv", count=2)
+    desk.accept(second["agent"], "j-conv", second["offer"])
+    desk.wait_event("conversation.assigned", conversation="j-conv")
+    desk.wait_ws(second["agent"], "session.started", conversation="j-conv")
+    desk.observe_for(1.0)
+
+    router = succeeds(cli, "journal", "replay", "router", "--desk", desk.desk)
+    # Every event the desk received, with its id, desk seq and type, in order: nothing more, nothing less.
+    replayed = re.findall(rf"^    → (router\.\d+\.\d+\.\d+) {desk.desk} #(\d+) (\S+)", router, re.MULTILINE)
+    published = [(m.properties.message_id, str(m["seq"]), m["type"]) for m in desk.events]
+    assert replayed == published, router
+    # Each under what caused it: the request, the timer that expired the ring, the late accept.
+    assert re.search(rf"^\S+Z #\d+ conversation\.requested from switchboard\.in \(id {request_id}, desk {desk.desk}, "
+                     rf"user \S+\)\n    → \S+ {desk.desk} #\d+ offer\.made j-conv ", router, re.MULTILINE), router
+    assert re.search(rf"^\S+Z #\d+ timer\n(    → .*\n)*    → \S+ {desk.desk} #\d+ offer\.expired j-conv at {first['agent']} ",
+                     router, re.MULTILINE), router
+    assert re.search(rf"^\S+Z #\d+ offer\.accept from switchboard\.in \(id {late_id}, .*\n    → \S+ {desk.desk} #\d+ "
+                     rf"command\.rejected offer\.accept by {first['agent']} for j-conv \(offerExpired\)$", router, re.MULTILINE), router
+
+    notifier = succeeds(cli, "journal", "replay", "notifier", "--desk", desk.desk)
+    replayed = re.findall(r"^    → (notifier\.\d+\.\d+\.\d+) to switchboard\.workstations (\S+) ", notifier, re.MULTILINE)
+    published = [(m.properties.message_id, m.routing_key) for m in desk.workstation]
+    assert replayed == published, notifier
+
+    status, _, err = switchboard(cli, "journal", "replay", "router", "--shard", "99")
+    assert status == 64 and "there is no switchboard.router.journal.99" in err, (status, err)
+
+
 def test_exit_status_tells_bad_arguments_an_unreachable_broker_and_a_refused_login_apart(cli, broker):
     status, _, err = switchboard(cli, "agent", "upsert", "some-desk", "ann", "--capacity", "0")
     assert status == 64 and "--capacity must be at least 1" in err, (status, err)

@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import SwitchboardCommon
+
+/// Replays one shard's journal, record by record from its first, through the core, by the rules a service
+/// reads it with (`ShardLedger`): what it shows is what the shard decided, with the message ids its effects
+/// were published under.
+public struct JournalReplay<Adapter: ShardCoreAdapter>: Sendable {
+    public let shard: Int
+    private let ledger: ShardLedger<Adapter>
+
+    public init(shard: Int) {
+        self.shard = shard
+        ledger = ShardLedger(replaying: Logger(label: "switchboard.journal-replay", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// Takes in one journal record (a journal message's body) and returns what the shard did with it, in order.
+    public func receive(_ record: [UInt8]) async throws -> [JournalStep] {
+        await ledger.receive(try JournalEntry.decodeRecord(record))
+        return await ledger.takeSteps().map { step in
+            switch step {
+            case .writerTerm(let epoch, let at): .writerTerm(epoch: epoch, at: at)
+            case .snapshot(let seq, let asOf, let at): .snapshot(seq: seq, asOf: asOf, at: at)
+            case .restored(let asOf, let failure): .restored(asOf: asOf, failure: failure)
+            case .superseded(let seq, let epoch, let at): .superseded(seq: seq, epoch: epoch, at: at)
+            case .applied(let entry, let at):
+                .applied(
+                    AppliedStep(
+                        seq: entry.seq, at: at, input: entry.input, rejection: entry.input.flatMap(Self.rejection),
+                        actions: Adapter.actions(for: entry.effects, shard: shard, seq: entry.seq)))
+            }
+        }
+    }
+
+    /// Why the shell or the contract refused `input`, if it did.
+    private static func rejection(_ input: JournalInput) -> String? {
+        switch Adapter.decode(input) {
+        case .input: nil
+        case .rejected(let reason, _): reason
+        }
+    }
+}
+
+/// One step of a shard's history, as replaying its journal shows it.
+public enum JournalStep: Hashable, Sendable {
+    /// A writer began its term: the instance that took the shard (at start, or from a standby).
+    case writerTerm(epoch: String, at: Instant)
+    /// The writer recorded the core's state as of entry `asOf`.
+    case snapshot(seq: UInt64, asOf: UInt64, at: Instant)
+    /// The journal's start was cut off by retention: the core starts from the snapshot as of `asOf`; `failure`
+    /// says why it could not, if it could not (it then goes on from the state it had, as a service would).
+    case restored(asOf: UInt64, failure: String?)
+    /// An entry of a writer whose successor's marker was read first: not applied, by a service or here.
+    case superseded(seq: UInt64?, epoch: String, at: Instant)
+    case applied(AppliedStep)
+
+    /// The wall-clock time of the entry the step is about; `nil` for a restore.
+    public var at: Instant? {
+        switch self {
+        case .writerTerm(_, let at), .snapshot(_, _, let at), .superseded(_, _, let at): at
+        case .restored: nil
+        case .applied(let applied): applied.at
+        }
+    }
+}
+
+/// An input or a timer firing, and what the core did with it.
+public struct AppliedStep: Hashable, Sendable {
+    public let seq: UInt64
+    /// The time the core was given.
+    public let at: Instant
+    /// The delivery; `nil` for a timer firing.
+    public let input: JournalInput?
+    /// Why the delivery was refused (it was dead-lettered, and an agent's command answered), if it was.
+    public let rejection: String?
+    /// Every effect's action with the message id it was published under, or why it could not be encoded.
+    public let actions: [EffectAction]
+
+    public init(seq: UInt64, at: Instant, input: JournalInput?, rejection: String?, actions: [EffectAction]) {
+        self.seq = seq
+        self.at = at
+        self.input = input
+        self.rejection = rejection
+        self.actions = actions
+    }
+}
+
+public struct EffectAction: Hashable, Sendable {
+    public let id: MessageID
+    public let action: Result<ShardAction, ContractError>
+
+    public init(id: MessageID, action: Result<ShardAction, ContractError>) {
+        self.id = id
+        self.action = action
+    }
+}
+
+extension ShardCoreAdapter {
+    /// The actions for the effects of the journal entry `seq` of `shard`, each with the message id derived
+    /// from its position: `<service>.<shard>.<seq>.<effect index>`, the same however often it is published.
+    static func actions(for effects: [Effect], shard: Int, seq: UInt64) -> [EffectAction] {
+        effects.enumerated().map { index, effect in
+            // A service name and three numbers: printable ASCII, far below 128 characters.
+            let id = try! MessageID("\(service.rawValue).\(shard).\(seq).\(index)")
+            return EffectAction(id: id, action: Result { () throws(ContractError) in try action(for: effect, id: id) })
+        }
+    }
+}
