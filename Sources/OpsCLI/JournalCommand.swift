@@ -7,6 +7,12 @@ import SwitchboardRuntime
 
 extension ServiceName: ExpressibleByArgument {}
 
+extension Instant: ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(rfc3339: argument)
+    }
+}
+
 struct JournalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "journal", abstract: "The shards' journals: every input and timer firing a service acted on.",
@@ -22,10 +28,14 @@ struct JournalCommand: AsyncParsableCommand {
                 """)
 
         @OptionGroup var connection: ConnectionOptions
-        @Argument(help: "router, notifier or closer.") var service: ServiceName
+        @Argument(help: "The service whose journals to replay.") var service: ServiceName
         @Option(name: .customLong("shard"), help: "A shard to replay (repeat for several; default: every shard).")
         var shards: [Int] = []
         @Option(help: "Only what concerns this desk.") var desk: String?
+        @Option(
+            help: ArgumentHelp(
+                "Only what happened from this RFC 3339 time on (2026-11-25T18:00:00Z); the journal is still run from its start."))
+        var since: Instant?
         @Option(help: "Stop reading a journal once it has been quiet this long, in ms.") var quietMs: Int = 1_000
 
         func validate() throws {
@@ -66,6 +76,7 @@ struct JournalCommand: AsyncParsableCommand {
                         }
                         for step in steps {
                             if let at = step.at, at > until { return .stop }
+                            if let since, let at = step.at, at < since { continue }
                             JournalLine.describe(step, desk: deskFilter).forEach { print($0) }
                         }
                         return .keepReading
@@ -82,7 +93,9 @@ struct JournalCommand: AsyncParsableCommand {
                 shards.append(shards.count)
             }
             guard !shards.isEmpty else {
-                throw ValidationError("there is no \(ServiceTopology.journal(service, shard: 0)): has the \(service.rawValue) run here?")
+                Failure.printError(
+                    "there is no \(ServiceTopology.journal(service, shard: 0)): the \(service.rawValue) has not run on this broker")
+                throw ExitCode(1)
             }
             return shards
         }

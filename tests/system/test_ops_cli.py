@@ -133,6 +133,11 @@ def test_journal_replay_shows_each_decision_with_the_ids_it_was_published_under(
     assert re.search(rf"^\S+Z #\d+ offer\.accept from switchboard\.in \(id {late_id}, .*\n    → \S+ {desk.desk} #\d+ "
                      rf"command\.rejected offer\.accept by {first['agent']} for j-conv \(offerExpired\)$", router, re.MULTILINE), router
 
+    # From the re-offer on: the timer that made it and the accept after it, not the request before.
+    since = succeeds(cli, "journal", "replay", "router", "--desk", desk.desk, "--since", second["at"])
+    assert " offer.expired j-conv " in since and " conversation.assigned j-conv " in since, since
+    assert "conversation.requested" not in since and " offer.made j-conv user u-j-conv to " + first["agent"] not in since, since
+
     notifier = succeeds(cli, "journal", "replay", "notifier", "--desk", desk.desk)
     replayed = re.findall(r"^    → (notifier\.\d+\.\d+\.\d+) to switchboard\.workstations (\S+) ", notifier, re.MULTILINE)
     published = [(m.properties.message_id, m.routing_key) for m in desk.workstation]
