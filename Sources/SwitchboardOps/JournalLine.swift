@@ -59,11 +59,13 @@ public enum JournalLine {
         }
         switch action {
         case .publish(let message):
+            // The id it went out with: the effect's own where the core gives one (the Closer's conversation.ended).
+            let id = message.properties.messageID ?? effect.id.rawValue
             if message.exchange == .events, let event = try? WireCodec.decodeRouterEvent(message.body) {
-                return "\(effect.id) \(event.message.desk) #\(event.message.seq) \(EventLine.describe(event.message.body))"
+                return "\(id) \(event.message.desk) #\(event.message.seq) \(EventLine.describe(event.message.body))"
             }
             let body = String(decoding: message.body, as: UTF8.self)
-            return "\(effect.id) to \(message.exchange.rawValue) \(message.routingKey) \(body)"
+            return "\(id) to \(message.exchange.rawValue) \(message.routingKey) \(body)"
         case .deadLetter(let reason):
             return input == nil ? nil : "dead-lettered: \(reason)"
         case .routerGap(let desk, let expected, let got):

@@ -68,6 +68,21 @@ struct JournalLineTests {
         #expect(JournalLine.describe(rejected, desk: acme).isEmpty)
     }
 
+    @Test func anEffectThatCarriesItsOwnIdIsShownWithIt() throws {
+        // The Closer's conversation.ended keeps the core's id however often it is published.
+        let ended = try WireCodec.outgoing(
+            InboundMessage(
+                id: try MessageID("closer-ended-c1"), desk: acme, at: t0,
+                body: .conversationEnded(conversation: try ConversationID("c1"), by: .inactivity)))
+        let step = JournalStep.applied(
+            AppliedStep(
+                seq: 5, at: t0, input: nil, rejection: nil,
+                actions: [EffectAction(id: try MessageID("closer.0.5.0"), action: .success(.publish(ended)))]))
+        let lines = JournalLine.describe(step)
+        #expect(lines.count == 2)
+        #expect(lines.last?.hasPrefix("    → closer-ended-c1 to switchboard.in conversation.ended {") == true, "\(lines)")
+    }
+
     @Test func shardWideStepsShowWithAnyDeskButSnapshotsOnlyWithout() {
         let term = JournalStep.writerTerm(epoch: "e1", at: t0)
         let snapshot = JournalStep.snapshot(seq: 12, asOf: 10, at: t0)
