@@ -63,6 +63,53 @@ def output_lines(process):
     return lines
 
 
+# What `switchboard journal replay <service> --desk <desk>` prints under an input or a timer firing for each
+# message the service published, as the fields a client sees on the wire (see `published_effects`).
+REPLAYED_EFFECT = {
+    "router": r"^    → (router\.\d+\.\d+\.\d+) {desk} #(\d+) (\S+)",
+    "notifier": r"^    → (notifier\.\d+\.\d+\.\d+) to switchboard\.workstations ({desk}\.\S+) ",
+    "closer": r"^    → (\S+) to switchboard\.outbound ({desk}\.\S+) ",
+}
+
+
+def journal_replay(services, service, *arguments):
+    """`switchboard journal replay <service> <arguments>` run to its end; its output."""
+    done = subprocess.run(
+        [services.bin_dir / "switchboard", "journal", "replay", service, *arguments, "--amqp-url", services.amqp_url],
+        stdin=subprocess.DEVNULL, capture_output=True, encoding="utf-8", timeout=600)
+    assert done.returncode == 0, f"journal replay {service} exited with {done.returncode}:\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def replayed_effects(output, service, desk):
+    """The messages a replay says `service` published for `desk`, in journal order."""
+    return re.findall(REPLAYED_EFFECT[service].format(desk=re.escape(desk)), output, re.MULTILINE)
+
+
+def published_effects(desk, service):
+    """The messages of `service` the desk's client received, in the order received (duplicates included)."""
+    if service == "router":
+        return [(m.properties.message_id, str(m["seq"]), m["type"]) for m in desk.events]
+    received = desk.workstation if service == "notifier" else desk.outbound
+    return [(m.properties.message_id, m.routing_key) for m in received]
+
+
+def assert_journals_replay_what_was_published(services, desk):
+    """Replaying each service's journals gives exactly the messages it published for the desk, each once under
+    the id it went out with: the journal holds every decision, and nothing went out that it does not hold.
+    The services may still be busy (a ring re-offered, its countdown): what the client received before the
+    replay began must be in it, and what the replay holds must reach the client."""
+    for service in SERVICES:
+        received_before = set(published_effects(desk, service))
+        replayed = replayed_effects(journal_replay(services, service, "--desk", desk.desk), service, desk.desk)
+        twice = [effect for effect in set(replayed) if replayed.count(effect) > 1]
+        assert not twice, f"{service}: replayed more than once: {twice}"
+        assert received_before <= set(replayed), \
+            f"{service}: published, not replayed: {sorted(received_before - set(replayed))}"
+        desk.wait(lambda: set(replayed) <= set(published_effects(desk, service)), 30,
+                  f"every message the {service}'s replay holds")
+
+
 def wait_ready(process, port, name, log_tail):
     """Polls http://127.0.0.1:`port`/health/ready until it answers 200; fails at once, with `log_tail()`, if
     `process` exited, and after READY_TIMEOUT otherwise."""

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import Counter
 
-from conftest import SERVICES, TEST_USER, DurableDeskClient, now_rfc3339
+from conftest import SERVICES, TEST_USER, DurableDeskClient, assert_journals_replay_what_was_published, now_rfc3339
 
 
 def distinct(messages):
@@ -83,6 +83,7 @@ def test_router_killed_under_load_loses_no_conversation_and_assigns_none_twice(d
     services.wait_ready(restarted)
 
     assign_all_and_check_each_once(desk, conversations, accepted, "after the Router restarted")
+    assert_journals_replay_what_was_published(services, desk)
 
 
 def test_closer_killed_with_closes_pending_closes_each_exactly_once(desk, services):
@@ -111,6 +112,7 @@ def test_closer_killed_with_closes_pending_closes_each_exactly_once(desk, servic
     ended = Counter(m["conversation"] for m in distinct(desk.event_list("conversation.ended")))
     assert all(ended[c] == 1 for c in conversations), f"conversation.ended counts: {dict(ended)}"
     assert all(m["idempotencyKey"] == f"closure:{m['conversation']}" for m in desk.outbound_list("closure.message"))
+    assert_journals_replay_what_was_published(services, desk)
 
 
 def test_notifier_killed_with_rings_live_resumes_countdowns_and_stops_every_ring(desk, services):
@@ -150,6 +152,7 @@ def test_notifier_killed_with_rings_live_resumes_countdowns_and_stops_every_ring
         expected = "accepted" if offer in to_accept else "expired"
         assert set(reasons) == {expected}, f"{offer['offer']}: ring.stopped reasons {reasons}, expected {expected}"
     desk.assert_gapless()
+    assert_journals_replay_what_was_published(services, desk)
 
 
 def test_standby_router_takes_over_when_the_active_one_dies(desk, services):
@@ -318,6 +321,7 @@ def test_services_killed_at_random_through_whole_lifecycles_keep_every_guarantee
     dead = [(p.headers or {}).get("x-switchboard-reason") for p, _ in dead_letters.received()
             if (p.headers or {}).get("desk") == desk.desk]
     assert not dead, f"dead-lettered: {dead}"
+    assert_journals_replay_what_was_published(services, desk)
 
 
 def test_broker_killed_under_load_loses_no_conversation_and_assigns_none_twice(services, broker):

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import output_lines, wait_until
+from conftest import output_lines, published_effects, replayed_effects, wait_until
 
 
 @pytest.fixture
@@ -122,9 +122,7 @@ def test_journal_replay_shows_each_decision_with_the_ids_it_was_published_under(
 
     router = succeeds(cli, "journal", "replay", "router", "--desk", desk.desk)
     # Every event the desk received, with its id, desk seq and type, in order: nothing more, nothing less.
-    replayed = re.findall(rf"^    → (router\.\d+\.\d+\.\d+) {desk.desk} #(\d+) (\S+)", router, re.MULTILINE)
-    published = [(m.properties.message_id, str(m["seq"]), m["type"]) for m in desk.events]
-    assert replayed == published, router
+    assert replayed_effects(router, "router", desk.desk) == published_effects(desk, "router"), router
     # Each under what caused it: the request, the timer that expired the ring, the late accept.
     assert re.search(rf"^\S+Z #\d+ conversation\.requested from switchboard\.in \(id {request_id}, desk {desk.desk}, "
                      rf"user \S+\)\n    → \S+ {desk.desk} #\d+ offer\.made j-conv ", router, re.MULTILINE), router
@@ -139,9 +137,7 @@ def test_journal_replay_shows_each_decision_with_the_ids_it_was_published_under(
     assert "conversation.requested" not in since and " offer.made j-conv user u-j-conv to " + first["agent"] not in since, since
 
     notifier = succeeds(cli, "journal", "replay", "notifier", "--desk", desk.desk)
-    replayed = re.findall(r"^    → (notifier\.\d+\.\d+\.\d+) to switchboard\.workstations (\S+) ", notifier, re.MULTILINE)
-    published = [(m.properties.message_id, m.routing_key) for m in desk.workstation]
-    assert replayed == published, notifier
+    assert replayed_effects(notifier, "notifier", desk.desk) == published_effects(desk, "notifier"), notifier
 
     status, _, err = switchboard(cli, "journal", "replay", "router", "--shard", "99")
     assert status == 64 and "there is no switchboard.router.journal.99" in err, (status, err)
