@@ -172,6 +172,7 @@ def test_standby_router_takes_over_when_the_active_one_dies(desk, services):
     took = time.monotonic() - killed_at
     print(f"standby Router answered {took:.2f}s after the active one was killed")
     desk.assert_gapless()
+    assert_journals_replay_what_was_published(services, desk)
 
 
 def test_router_that_cannot_write_its_journal_holds_its_input_until_it_can(desk, services, broker, dead_letters):
