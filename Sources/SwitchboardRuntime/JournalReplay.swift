@@ -11,33 +11,14 @@ public struct JournalReplay<Adapter: ShardCoreAdapter>: Sendable {
 
     public init(shard: Int) {
         self.shard = shard
-        ledger = ShardLedger(replaying: Logger(label: "switchboard.journal-replay", factory: { _ in SwiftLogNoOpLogHandler() }))
+        ledger = ShardLedger(
+            replaying: shard, logger: Logger(label: "switchboard.journal-replay", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
     /// Takes in one journal record (a journal message's body) and returns what the shard did with it, in order.
     public func receive(_ record: [UInt8]) async throws -> [JournalStep] {
         await ledger.receive(try JournalEntry.decodeRecord(record))
-        return await ledger.takeSteps().map { step in
-            switch step {
-            case .writerTerm(let epoch, let at): .writerTerm(epoch: epoch, at: at)
-            case .snapshot(let seq, let asOf, let at): .snapshot(seq: seq, asOf: asOf, at: at)
-            case .restored(let asOf, let failure): .restored(asOf: asOf, failure: failure)
-            case .superseded(let seq, let epoch, let at): .superseded(seq: seq, epoch: epoch, at: at)
-            case .applied(let entry, let at):
-                .applied(
-                    AppliedStep(
-                        seq: entry.seq, at: at, input: entry.input, rejection: entry.input.flatMap(Self.rejection),
-                        actions: Adapter.actions(for: entry.effects, shard: shard, seq: entry.seq)))
-            }
-        }
-    }
-
-    /// Why the shell or the contract refused `input`, if it did.
-    private static func rejection(_ input: JournalInput) -> String? {
-        switch Adapter.decode(input) {
-        case .input: nil
-        case .rejected(let reason, _): reason
-        }
+        return await ledger.takeSteps()
     }
 }
 
@@ -98,8 +79,11 @@ public struct EffectAction: Hashable, Sendable {
 extension ShardCoreAdapter {
     /// The actions for the effects of the journal entry `seq` of `shard`, each with the message id derived
     /// from its position: `<service>.<shard>.<seq>.<effect index>`, the same however often it is published.
-    static func actions(for effects: [Effect], shard: Int, seq: UInt64) -> [EffectAction] {
-        effects.enumerated().map { index, effect in
+    /// Lazy: the shard worker goes through them once as it publishes.
+    static func actions(
+        for effects: [Effect], shard: Int, seq: UInt64
+    ) -> LazyMapSequence<EnumeratedSequence<[Effect]>, EffectAction> {
+        effects.enumerated().lazy.map { index, effect in
             // A service name and three numbers: printable ASCII, far below 128 characters.
             let id = try! MessageID("\(service.rawValue).\(shard).\(seq).\(index)")
             return EffectAction(id: id, action: Result { () throws(ContractError) in try action(for: effect, id: id) })

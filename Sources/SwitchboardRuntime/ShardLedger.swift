@@ -91,7 +91,9 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private(set) var nextDeadline: Instant?
     private var waiters: [UInt64: Waiter] = [:]
     /// What replaying the journal did, in order, until `takeSteps()`; `nil` in a service, which keeps no such log.
-    private var steps: [Step]?
+    private var steps: [JournalStep]?
+    /// The shard a replaying ledger reads, for the message ids of its effects.
+    private var replayedShard = 0
     /// Set once the instance stops: no wait, under way or to come, lasts longer.
     private var stopGrace: Duration?
     private var nextWaiterID: UInt64 = 0
@@ -106,28 +108,18 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     }
 
     /// A ledger that runs every entry through the core as it is read, from the first, and keeps a log of what
-    /// it did (`takeSteps()`): replaying a journal by the same rules a service reads it with.
-    init(replaying logger: Logger) {
+    /// it did (`takeSteps()`): replaying shard `shard`'s journal by the same rules a service reads it with.
+    init(replaying shard: Int, logger: Logger) {
         core = Adapter.makeCore()
         self.logger = logger
         clock = { Instant(millisecondsSinceEpoch: 0) }
         mode = .warm
         steps = []
+        replayedShard = shard
     }
 
     /// What the ledger did, in order, since the last call; only a replaying ledger keeps this.
-    enum Step: Sendable {
-        case writerTerm(epoch: String, at: Instant)
-        case snapshot(seq: UInt64, asOf: UInt64, at: Instant)
-        /// The core started again from the snapshot as of `asOf` (the journal's start was cut off); `failure`
-        /// says why it could not, and went on from the state it had.
-        case restored(asOf: UInt64, failure: String?)
-        case applied(AppliedEntry, at: Instant)
-        /// An entry of a writer whose successor's marker came first: not applied.
-        case superseded(seq: UInt64?, epoch: String, at: Instant)
-    }
-
-    func takeSteps() -> [Step] {
+    func takeSteps() -> [JournalStep] {
         guard let taken = steps else { return [] }
         steps = []
         return taken
@@ -266,16 +258,19 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         switch entry.content {
         case .input(let input):
             let effects: [Adapter.Effect]
+            var rejection: String?
             switch decoded ?? Adapter.decode(input) {
             case .input(let decoded):
                 effects = Adapter.handle(decoded, in: &core, at: entry.now)
-            case .rejected(_, let answer?):
+            case .rejected(let reason, let answer?):
+                rejection = reason
                 effects = Adapter.handle(answer, in: &core, at: entry.now)
-            case .rejected(_, nil):
+            case .rejected(let reason, nil):
                 // Never journaled by this runtime; an entry like this changes nothing.
+                rejection = reason
                 effects = []
             }
-            record(AppliedEntry(seq: seq, input: input, effects: effects), at: entry.now)
+            record(AppliedEntry(seq: seq, input: input, effects: effects), at: entry.now, rejection: rejection)
         case .tick:
             record(
                 AppliedEntry(seq: seq, input: nil, effects: Adapter.handle(Adapter.tick, in: &core, at: entry.now)),
@@ -289,11 +284,17 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         }
     }
 
-    private func record(_ applied: AppliedEntry, at now: Instant) {
+    /// `rejection`: why the entry's delivery was refused, if it was.
+    private func record(_ applied: AppliedEntry, at now: Instant, rejection: String? = nil) {
         // Cores report their earliest pending deadline last, and none when nothing is pending.
         nextDeadline = applied.effects.lazy.compactMap(Adapter.deadline(of:)).last
         tail.append(applied)
-        steps?.append(.applied(applied, at: now))
+        if steps != nil {
+            let actions = Array(Adapter.actions(for: applied.effects, shard: replayedShard, seq: applied.seq))
+            steps?.append(
+                .applied(
+                    AppliedStep(seq: applied.seq, at: now, input: applied.input, rejection: rejection, actions: actions)))
+        }
     }
 
     /// Starts again from `state`, the core after every entry up to `asOf`, then applies what is pending.

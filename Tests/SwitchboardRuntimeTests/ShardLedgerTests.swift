@@ -325,7 +325,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         #expect(replayed.map(\.seq) == [1, 2, 3])
         #expect(replayed.map(\.input) == [configure, upsert, sync])
         #expect(replayed.allSatisfy { $0.rejection == nil && $0.at == t0 })
-        #expect(replayed.map(\.actions) == service.map { RouterAdapter.actions(for: $0.effects, shard: 3, seq: $0.seq) })
+        #expect(replayed.map(\.actions) == service.map { Array(RouterAdapter.actions(for: $0.effects, shard: 3, seq: $0.seq)) })
         let published = replayed.flatMap(\.actions).compactMap { effect -> (String, WireMessage)? in
             guard case .success(.publish(let message)) = effect.action else { return nil }
             return (effect.id.rawValue, message)
