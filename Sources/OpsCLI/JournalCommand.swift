@@ -55,12 +55,9 @@ struct JournalCommand: AsyncParsableCommand {
             let until = WallClock.now()
             let connection = try await connection.connect("journal-replay")
             try await Failure.reporting {
-                let shards = try await self.shards.isEmpty ? everyShard(on: connection) : self.shards
+                let shards = try await self.shards.isEmpty ? everyShard(on: connection) : shardsGiven(on: connection)
                 for shard in shards {
                     let journal = ServiceTopology.journal(service, shard: shard)
-                    guard try await connection.queueStatus(journal) != nil else {
-                        throw ValidationError("there is no \(journal): is \(shard) one of the \(service.rawValue)'s shards?")
-                    }
                     print("\(journal):")
                     let replay = JournalReplay<Adapter>(shard: shard)
                     let consumer = try await connection.consume(
@@ -84,6 +81,17 @@ struct JournalCommand: AsyncParsableCommand {
                 }
             }
             await connection.close()
+        }
+
+        /// The shards given, each checked to have a journal before any is read.
+        private func shardsGiven(on connection: AMQPConnection) async throws -> [Int] {
+            for shard in shards {
+                let journal = ServiceTopology.journal(service, shard: shard)
+                guard try await connection.queueStatus(journal) != nil else {
+                    throw ValidationError("there is no \(journal): is \(shard) one of the \(service.rawValue)'s shards?")
+                }
+            }
+            return shards
         }
 
         /// The service's journals on the broker: shard 0 up to the first missing one.
