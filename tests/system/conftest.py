@@ -72,13 +72,28 @@ REPLAYED_EFFECT = {
 }
 
 
-def journal_replay(services, service, *arguments):
-    """`switchboard journal replay <service> <arguments>` run to its end; its output."""
+def command_line(services):
+    """`switchboard <arguments> --amqp-url <url, or the suite's broker>`, as a command line for `arguments`."""
+    return lambda *arguments, url=None: [services.bin_dir / "switchboard", *arguments, "--amqp-url", url or services.amqp_url]
+
+
+def switchboard(cli, *arguments, url=None, timeout=120):
+    """Runs the ops CLI (`cli`: a `command_line`) to its end; returns (exit status, stdout, stderr)."""
     done = subprocess.run(
-        [services.bin_dir / "switchboard", "journal", "replay", service, *arguments, "--amqp-url", services.amqp_url],
-        stdin=subprocess.DEVNULL, capture_output=True, encoding="utf-8", timeout=600)
-    assert done.returncode == 0, f"journal replay {service} exited with {done.returncode}:\n{done.stdout}{done.stderr}"
-    return done.stdout
+        cli(*arguments, url=url), stdin=subprocess.DEVNULL, capture_output=True, encoding="utf-8", timeout=timeout)
+    return done.returncode, done.stdout, done.stderr
+
+
+def succeeds(cli, *arguments, timeout=120):
+    status, out, err = switchboard(cli, *arguments, timeout=timeout)
+    assert status == 0, f"switchboard {' '.join(arguments)} exited with {status}:\n{out}{err}"
+    return out
+
+
+def journal_replay(services, service, *arguments):
+    """`switchboard journal replay <service> <arguments>` run to its end; its output. A long chaos run leaves
+    long journals."""
+    return succeeds(command_line(services), "journal", "replay", service, *arguments, timeout=600)
 
 
 def replayed_effects(output, service, desk):

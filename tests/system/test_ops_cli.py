@@ -7,26 +7,13 @@ import subprocess
 
 import pytest
 
-from conftest import output_lines, published_effects, replayed_effects, wait_until
+from conftest import command_line, output_lines, published_effects, replayed_effects, succeeds, switchboard, wait_until
 
 
 @pytest.fixture
-def cli(services, broker):
+def cli(services):
     """`switchboard <arguments> --amqp-url <the suite's broker, or url>`, as a command line."""
-    return lambda *arguments, url=None: [services.bin_dir / "switchboard", *arguments, "--amqp-url", url or broker.url]
-
-
-def switchboard(cli, *arguments, url=None):
-    """Runs the CLI to its end; returns (exit status, stdout, stderr)."""
-    done = subprocess.run(
-        cli(*arguments, url=url), stdin=subprocess.DEVNULL, capture_output=True, encoding="utf-8", timeout=120)
-    return done.returncode, done.stdout, done.stderr
-
-
-def succeeds(cli, *arguments):
-    status, out, err = switchboard(cli, *arguments)
-    assert status == 0, f"switchboard {' '.join(arguments)} exited with {status}:\n{out}{err}"
-    return out
+    return command_line(services)
 
 
 def eventually_shows(cli, pattern, *arguments, timeout=30):
