@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import SwitchboardAMQP
 import SwitchboardCommon
 import SwitchboardOps
@@ -23,8 +24,9 @@ struct JournalCommand: AsyncParsableCommand {
             abstract: "Replay shard journals through the service's core and print what it decided, as it did.",
             discussion: """
                 Each input and timer firing is printed with its journal seq, and under it every effect with the \
-                message id it was published under. Reads each journal from its first retained record up to the \
-                moment the command started. Nothing is published and the services are not disturbed.
+                message id it was published under. Reads each journal from its first retained record (with \
+                --since, from a snapshot taken before that time) up to the moment the command started, and with \
+                --follow on from there. Nothing is published and the services are not disturbed.
                 """)
 
         @OptionGroup var connection: ConnectionOptions
@@ -34,9 +36,10 @@ struct JournalCommand: AsyncParsableCommand {
         @Option(help: "Only what concerns this desk.") var desk: String?
         @Option(
             help: ArgumentHelp(
-                "Only what happened from this RFC 3339 time on (2026-11-25T18:00:00Z); the journal is still run from its start."))
+                "Only what happened from this RFC 3339 time on (2026-11-25T18:00:00Z); each journal is read from a snapshot before it."))
         var since: Instant?
         @Option(help: "Stop reading a journal once it has been quiet this long, in ms.") var quietMs: Int = 1_000
+        @Flag(help: "Then go on printing what the shards do as they do it, until Ctrl-C.") var follow = false
 
         func validate() throws {
             if let negative = shards.first(where: { $0 < 0 }) { throw ValidationError("no shard \(negative): shards count from 0") }
@@ -51,36 +54,99 @@ struct JournalCommand: AsyncParsableCommand {
         }
 
         private func replay<Adapter: ShardCoreAdapter>(_: Adapter.Type) async throws {
-            let deskFilter: DeskID? = try desk.map { try identifier($0) }
-            let until = WallClock.now()
+            let printer = Printer(desk: try desk.map { try identifier($0) }, since: since, until: WallClock.now(), follow: follow)
             let connection = try await connection.connect("journal-replay")
             try await Failure.reporting {
                 let shards = try await self.shards.isEmpty ? everyShard(on: connection) : shardsGiven(on: connection)
+                var caughtUp: [(replay: ShardReplay<Adapter>, next: StreamOffset)] = []
                 for shard in shards {
-                    let journal = ServiceTopology.journal(service, shard: shard)
-                    print("\(journal):")
-                    let replay = JournalReplay<Adapter>(shard: shard)
-                    let consumer = try await connection.consume(
-                        queue: journal, prefetch: 100, arguments: ["x-stream-offset": StreamOffset.first.argument])
-                    try await QuietDrain.read(consumer, quietPeriod: .milliseconds(quietMs)) { delivery in
-                        try delivery.ack()
-                        let steps: [JournalStep]
-                        do {
-                            steps = try await replay.receive(delivery.body)
-                        } catch {
-                            print("an unreadable record (skipped, as the service does): \(error)")
-                            return .keepReading
+                    printer.begin(ServiceTopology.journal(service, shard: shard))
+                    caughtUp.append(try await catchUp(Adapter.self, shard: shard, on: connection, printer: printer))
+                }
+                guard follow else { return }
+                printer.following()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (replay, next) in caughtUp {
+                        group.addTask {
+                            let consumer = try await connection.consume(
+                                queue: replay.journal, prefetch: 100, arguments: ["x-stream-offset": next.argument])
+                            for try await delivery in consumer {
+                                try delivery.ack()
+                                printer.following(await steps(of: delivery, in: replay, printer: printer), of: replay.journal)
+                            }
                         }
-                        for step in steps {
-                            if let at = step.at, at > until { return .stop }
-                            if let since, let at = step.at, at < since { continue }
-                            JournalLine.describe(step, desk: deskFilter).forEach { print($0) }
-                        }
-                        return .keepReading
                     }
+                    try await group.waitForAll()
                 }
             }
             await connection.close()
+        }
+
+        /// How far before `--since` a journal is read from, each tried in turn: the first snapshot read must be
+        /// older than `--since` (services write one at least every 30 s while busy by default). Then the start.
+        private static let lookbacks: [Int64] = [15, 120, 960, 7_680, 61_440, 491_520]
+
+        /// Reads journal `shard` up to the moment the command started, printing what it shows, and returns its
+        /// replay and where to go on reading it.
+        private func catchUp<Adapter: ShardCoreAdapter>(
+            _: Adapter.Type, shard: Int, on connection: AMQPConnection, printer: Printer
+        ) async throws -> (ShardReplay<Adapter>, StreamOffset) {
+            if let since {
+                for lookback in Self.lookbacks {
+                    let seconds = max(0, since.millisecondsSinceEpoch / 1_000 - lookback)
+                    if let read = try await read(
+                        Adapter.self, shard: shard, from: .timestamp(UInt64(seconds)), window: SinceStart(since: since),
+                        on: connection, printer: printer)
+                    {
+                        return read
+                    }
+                }
+            }
+            return try await read(Adapter.self, shard: shard, from: .first, window: nil, on: connection, printer: printer)!
+        }
+
+        /// One attempt of `catchUp` from `start`; `nil` when `window` finds it began too late for `--since`.
+        private func read<Adapter: ShardCoreAdapter>(
+            _: Adapter.Type, shard: Int, from start: StreamOffset, window: SinceStart?, on connection: AMQPConnection,
+            printer: Printer
+        ) async throws -> (ShardReplay<Adapter>, StreamOffset)? {
+            let replay = ShardReplay<Adapter>(journal: ServiceTopology.journal(service, shard: shard), shard: shard)
+            var window = window
+            var next = start
+            var records = 0
+            let consumer = try await connection.consume(
+                queue: replay.journal, prefetch: 100, arguments: ["x-stream-offset": start.argument])
+            try await QuietDrain.read(consumer, quietPeriod: .milliseconds(quietMs)) { delivery in
+                try delivery.ack()
+                records += 1
+                if let offset = delivery.properties.headers["x-stream-offset"]?.intValue { next = .offset(offset + 1) }
+                var steps = await steps(of: delivery, in: replay, printer: printer)
+                if window != nil {
+                    let undecided = window!.verdict == .undecided
+                    steps = window!.take(steps)
+                    switch window!.verdict {
+                    case .tooLate: return .stop
+                    case .good where undecided: printer.startedFromSnapshot(asOf: window!.restoredAsOf, of: replay.journal)
+                    case .good, .undecided: break
+                    }
+                }
+                return printer.catchingUp(steps, of: replay.journal) ? .stop : .keepReading
+            }
+            // A journal with nothing since the read's start is caught up, unless the replay must go on from here.
+            if let window, window.verdict != .good, records > 0 || follow { return nil }
+            return (replay, next)
+        }
+
+        /// The steps of one journal record; an unreadable one is reported and skipped, as a service does.
+        private func steps<Adapter: ShardCoreAdapter>(
+            of delivery: AMQPDelivery, in replay: ShardReplay<Adapter>, printer: Printer
+        ) async -> [JournalStep] {
+            do {
+                return try await replay.steps.receive(delivery.body)
+            } catch {
+                printer.emit(["an unreadable record (skipped, as the service does): \(error)"], of: replay.journal)
+                return []
+            }
         }
 
         /// The shards given, each checked to have a journal before any is read.
@@ -106,6 +172,89 @@ struct JournalCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             return shards
+        }
+    }
+
+    /// One shard's journal and its replay.
+    private struct ShardReplay<Adapter: ShardCoreAdapter>: Sendable {
+        let journal: String
+        let steps: JournalReplay<Adapter>
+
+        init(journal: String, shard: Int) {
+            self.journal = journal
+            steps = JournalReplay(shard: shard)
+        }
+    }
+
+    /// Prints what the journals show: each journal's history under its name, then, following, each record's
+    /// lines under the name of its journal when it is not the one printed last.
+    private final class Printer: Sendable {
+        let desk: DeskID?
+        let since: Instant?
+        /// History ends at the moment the command started.
+        let until: Instant
+        let follow: Bool
+        /// The journal whose lines were printed last.
+        private let current = Mutex<String?>(nil)
+
+        init(desk: DeskID?, since: Instant?, until: Instant, follow: Bool) {
+            self.desk = desk
+            self.since = since
+            self.until = until
+            self.follow = follow
+        }
+
+        /// Starts printing a journal's history.
+        func begin(_ journal: String) {
+            current.withLock { current in
+                print("\(journal):")
+                current = journal
+            }
+        }
+
+        /// Prints the steps of one record of a journal's history, and returns whether it reached the moment the
+        /// command started. Without following, what is past that moment is left out.
+        func catchingUp(_ steps: [JournalStep], of journal: String) -> Bool {
+            let past = steps.firstIndex { step in step.at.map { $0 > until } ?? false }
+            emit(lines(of: past.map { follow ? steps[...] : steps[..<$0] } ?? steps[...]), of: journal)
+            return past != nil
+        }
+
+        /// Says that the history is over and what follows happens now.
+        func following() {
+            current.withLock { current in
+                print("following, until Ctrl-C:")
+                fflush(nil)
+                current = nil
+            }
+        }
+
+        func following(_ steps: [JournalStep], of journal: String) {
+            emit(lines(of: steps[...]), of: journal)
+        }
+
+        func startedFromSnapshot(asOf: UInt64?, of journal: String) {
+            guard let asOf else { return }
+            emit(["read from the snapshot as of #\(asOf), taken before --since"], of: journal)
+        }
+
+        func emit(_ lines: [String], of journal: String) {
+            guard !lines.isEmpty else { return }
+            current.withLock { current in
+                if current != journal {
+                    print("\(journal):")
+                    current = journal
+                }
+                lines.forEach { print($0) }
+                if follow { fflush(nil) }
+            }
+        }
+
+        private func lines(of steps: ArraySlice<JournalStep>) -> [String] {
+            steps.flatMap { step -> [String] in
+                if let since, let at = step.at, at < since { return [] }
+                return JournalLine.describe(step, desk: desk)
+            }
         }
     }
 }

@@ -4,6 +4,7 @@ state, the events log, dead letters, and the exit status a script acts on."""
 import re
 import signal
 import subprocess
+from contextlib import contextmanager
 
 import pytest
 
@@ -14,6 +15,19 @@ from conftest import command_line, output_lines, published_effects, replayed_eff
 def cli(services):
     """`switchboard <arguments> --amqp-url <the suite's broker, or url>`, as a command line."""
     return command_line(services)
+
+
+@contextmanager
+def running(cli, *arguments):
+    """The command started, with the lines it prints as they come; killed at the end if it is still running."""
+    process = subprocess.Popen(
+        cli(*arguments), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8")
+    try:
+        yield process, output_lines(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def eventually_shows(cli, pattern, *arguments, timeout=30):
@@ -49,11 +63,7 @@ def test_desks_and_agents_are_configured_shown_and_removed(desk_factory, cli):
 
 def test_events_tail_follows_a_desks_events_until_ctrl_c(desk_factory, cli):
     desk = desk_factory("tail").desk
-    tail = subprocess.Popen(
-        cli("events", "tail", "--desk", desk, "--from", "first"),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8")
-    lines = output_lines(tail)
-    try:
+    with running(cli, "events", "tail", "--desk", desk, "--from", "first") as (tail, lines):
         succeeds(cli, "desk", "configure", desk)
         succeeds(cli, "agent", "upsert", desk, "tia", "--capacity", "1")
         # One line per event: its time, desk and seq, then what happened.
@@ -64,10 +74,6 @@ def test_events_tail_follows_a_desks_events_until_ctrl_c(desk_factory, cli):
         assert len(lines) == 2, lines
         tail.send_signal(signal.SIGINT)
         tail.wait(timeout=30)
-    finally:
-        if tail.poll() is None:
-            tail.kill()
-            tail.wait()
 
 
 def test_a_dead_letter_is_listed_and_requeued_once_its_desk_exists(desk_factory, dead_letters, cli):
@@ -118,16 +124,57 @@ def test_journal_replay_shows_each_decision_with_the_ids_it_was_published_under(
     assert re.search(rf"^\S+Z #\d+ offer\.accept from switchboard\.in \(id {late_id}, .*\n    → \S+ {desk.desk} #\d+ "
                      rf"command\.rejected offer\.accept by {first['agent']} for j-conv \(offerExpired\)$", router, re.MULTILINE), router
 
-    # From the re-offer on: the timer that made it and the accept after it, not the request before.
+    # From the re-offer on: the timer that made it and the accept after it, not the request before. Each journal
+    # is read from a snapshot before that time (or from its start): what it shows is what the whole replay shows
+    # from then on.
     since = succeeds(cli, "journal", "replay", "router", "--desk", desk.desk, "--since", second["at"])
     assert " offer.expired j-conv " in since and " conversation.assigned j-conv " in since, since
     assert "conversation.requested" not in since and " offer.made j-conv user u-j-conv to " + first["agent"] not in since, since
+    assert replayed_effects(since, "router", desk.desk) == replayed_effects(dated_from(router, second["at"]), "router", desk.desk)
 
     notifier = succeeds(cli, "journal", "replay", "notifier", "--desk", desk.desk)
     assert replayed_effects(notifier, "notifier", desk.desk) == published_effects(desk, "notifier"), notifier
 
     status, _, err = switchboard(cli, "journal", "replay", "router", "--shard", "99")
     assert status == 64 and "there is no switchboard.router.journal.99" in err, (status, err)
+
+
+def dated_from(replay, since):
+    """The lines of a replay under the steps dated from `since` (an RFC 3339 time) on."""
+    kept, keep = [], False
+    for line in replay.splitlines():
+        head = re.match(r"^(\d{4}-\S+Z) ", line)
+        if head:
+            keep = head.group(1) >= since
+        if keep and (head or line.startswith("    ")):
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def test_journal_replay_follows_the_shards_after_their_history_until_ctrl_c(desk_factory, cli):
+    desk = desk_factory("follow")
+    desk.configure(countdownEveryMs=0, inactivityMs=0)
+    desk.add_agent("ann", capacity=2)
+    desk.request("f-1")
+    desk.accept("ann", "f-1", desk.wait_event("offer.made", conversation="f-1")["offer"])
+    desk.wait_event("conversation.assigned", conversation="f-1")
+
+    with running(cli, "journal", "replay", "router", "--desk", desk.desk, "--follow") as (follow, lines):
+        wait_until(lambda: "following, until Ctrl-C:\n" in lines, 60, lambda: f"the history to end; it printed: {lines}")
+        history = "".join(lines)
+        assert replayed_effects(history, "router", desk.desk) == published_effects(desk, "router"), history
+
+        # What the Router does from now on shows as it does it, each event once, under what caused it.
+        request_id = desk.request("f-2")
+        desk.accept("ann", "f-2", desk.wait_event("offer.made", conversation="f-2")["offer"])
+        desk.wait_event("conversation.assigned", conversation="f-2")
+        wait_until(lambda: replayed_effects("".join(lines), "router", desk.desk) == published_effects(desk, "router"), 30,
+                   lambda: f"every event of the desk once; it printed: {''.join(lines)}")
+        live = "".join(lines)[len(history):]
+        assert re.search(rf"^switchboard\.router\.journal\.\d+:\n\S+Z #\d+ conversation\.requested from switchboard\.in "
+                         rf"\(id {request_id}, .*\n    → \S+ {desk.desk} #\d+ offer\.made f-2 ", live, re.MULTILINE), live
+        follow.send_signal(signal.SIGINT)
+        follow.wait(timeout=30)
 
 
 def test_exit_status_tells_bad_arguments_an_unreachable_broker_and_a_refused_login_apart(cli, broker):
