@@ -82,44 +82,81 @@ struct JournalCommand: AsyncParsableCommand {
             await connection.close()
         }
 
-        /// How far before `--since` a journal is read from, each tried in turn: the first snapshot read must be
-        /// older than `--since` (services write one at least every 30 s while busy by default). Then the start.
-        private static let lookbacks: [Int64] = [15, 120, 960, 7_680, 61_440, 491_520]
+        /// With `--since`, a journal is first read from this long before it, in seconds.
+        private static let lookback: Int64 = 15
+        /// A journal of at most this many records is read from its start: that is quicker than looking for a
+        /// snapshot in it.
+        private static let readWholeUpTo = 1_000
 
         /// Reads journal `shard` up to the moment the command started, printing what it shows, and returns its
         /// replay and where to go on reading it.
+        ///
+        /// With `--since`, the read begins `lookback` before it: the first snapshot read must be older than
+        /// `--since` (services write one at least every 30 s while busy, by default). If it is not, the read
+        /// begins again further back, in records (a time when the shard was idle, or its service down, holds
+        /// none), 100 before the last start, then 800, 6,400 and so on, and at last at the journal's start.
         private func catchUp<Adapter: ShardCoreAdapter>(
             _: Adapter.Type, shard: Int, on connection: AMQPConnection, printer: Printer
         ) async throws -> (ShardReplay<Adapter>, StreamOffset) {
-            if let since {
-                for lookback in Self.lookbacks {
-                    let seconds = max(0, since.millisecondsSinceEpoch / 1_000 - lookback)
-                    if let read = try await read(
-                        Adapter.self, shard: shard, from: .timestamp(UInt64(seconds)), window: SinceStart(since: since),
-                        on: connection, printer: printer)
+            var start = StreamOffset.first
+            // A stream's message count is the number of records it holds.
+            if let since,
+                try await connection.queueStatus(ServiceTopology.journal(service, shard: shard))?.messageCount ?? 0
+                    > Self.readWholeUpTo
+            {
+                start = .timestamp(UInt64(max(0, since.millisecondsSinceEpoch / 1_000 - Self.lookback)))
+                var stepBack: Int64 = 100
+                while start != .first {
+                    switch try await read(
+                        Adapter.self, shard: shard, from: start, window: SinceStart(since: since), on: connection,
+                        printer: printer)
                     {
-                        return read
+                    case .caughtUp(let replay, let next):
+                        return (replay, next)
+                    case .empty(let replay, let next):
+                        // Nothing happened since: nothing to show. A replay that goes on needs the state: the
+                        // journal's last chunk most often holds the snapshot written after its last activity.
+                        guard follow else { return (replay, next) }
+                        start = start == .last ? .first : .last
+                    case .tooLate(let firstRead):
+                        start = firstRead > stepBack ? .offset(firstRead - stepBack) : .first
+                        stepBack *= 8
                     }
                 }
             }
-            return try await read(Adapter.self, shard: shard, from: .first, window: nil, on: connection, printer: printer)!
+            guard case .caughtUp(let replay, let next) = try await read(
+                Adapter.self, shard: shard, from: start, window: nil, on: connection, printer: printer)
+            else { preconditionFailure("a read from the journal's start is always caught up") }
+            return (replay, next)
         }
 
-        /// One attempt of `catchUp` from `start`; `nil` when `window` finds it began too late for `--since`.
+        /// How one read of `catchUp` ended.
+        private enum Read<Adapter: ShardCoreAdapter> {
+            /// Read up to the moment the command started; go on at `next`.
+            case caughtUp(ShardReplay<Adapter>, next: StreamOffset)
+            /// The journal holds nothing from where the read began.
+            case empty(ShardReplay<Adapter>, next: StreamOffset)
+            /// The read, whose first record was at offset `firstRead`, began too late for `--since`.
+            case tooLate(firstRead: Int64)
+        }
+
+        /// One read of `catchUp` from `start`; with `window`, it is caught up only when the window says so.
         private func read<Adapter: ShardCoreAdapter>(
             _: Adapter.Type, shard: Int, from start: StreamOffset, window: SinceStart?, on connection: AMQPConnection,
             printer: Printer
-        ) async throws -> (ShardReplay<Adapter>, StreamOffset)? {
+        ) async throws -> Read<Adapter> {
             let replay = ShardReplay<Adapter>(journal: ServiceTopology.journal(service, shard: shard), shard: shard)
             var window = window
             var next = start
-            var records = 0
+            var firstRead: Int64?
             let consumer = try await connection.consume(
                 queue: replay.journal, prefetch: 100, arguments: ["x-stream-offset": start.argument])
             try await QuietDrain.read(consumer, quietPeriod: .milliseconds(quietMs)) { delivery in
                 try delivery.ack()
-                records += 1
-                if let offset = delivery.properties.headers["x-stream-offset"]?.intValue { next = .offset(offset + 1) }
+                if let offset = delivery.properties.headers["x-stream-offset"]?.intValue {
+                    firstRead = firstRead ?? offset
+                    next = .offset(offset + 1)
+                }
                 var steps = await steps(of: delivery, in: replay, printer: printer)
                 if window != nil {
                     let undecided = window!.verdict == .undecided
@@ -132,9 +169,9 @@ struct JournalCommand: AsyncParsableCommand {
                 }
                 return printer.catchingUp(steps, of: replay.journal) ? .stop : .keepReading
             }
-            // A journal with nothing since the read's start is caught up, unless the replay must go on from here.
-            if let window, window.verdict != .good, records > 0 || follow { return nil }
-            return (replay, next)
+            guard let window, window.verdict != .good else { return .caughtUp(replay, next: next) }
+            guard let firstRead else { return .empty(replay, next: next) }
+            return .tooLate(firstRead: firstRead)
         }
 
         /// The steps of one journal record; an unreadable one is reported and skipped, as a service does.
