@@ -40,6 +40,9 @@ struct JournalCommand: AsyncParsableCommand {
         var since: Instant?
         @Option(help: "Stop reading a journal once it has been quiet this long, in ms.") var quietMs: Int = 1_000
         @Flag(help: "Then go on printing what the shards do as they do it, until Ctrl-C.") var follow = false
+        /// With `--since`, a journal of at most this many records is read from its start: that is quicker than
+        /// looking for a snapshot in it. (Hidden: for tests, to look for one in any journal.)
+        @Option(help: .hidden) var readWholeUpTo = 1_000
 
         func validate() throws {
             if let negative = shards.first(where: { $0 < 0 }) { throw ValidationError("no shard \(negative): shards count from 0") }
@@ -84,9 +87,6 @@ struct JournalCommand: AsyncParsableCommand {
 
         /// With `--since`, a journal is first read from this long before it, in seconds.
         private static let lookback: Int64 = 15
-        /// A journal of at most this many records is read from its start: that is quicker than looking for a
-        /// snapshot in it.
-        private static let readWholeUpTo = 1_000
 
         /// Reads journal `shard` up to the moment the command started, printing what it shows, and returns its
         /// replay and where to go on reading it.
@@ -102,7 +102,7 @@ struct JournalCommand: AsyncParsableCommand {
             // A stream's message count is the number of records it holds.
             if let since,
                 try await connection.queueStatus(ServiceTopology.journal(service, shard: shard))?.messageCount ?? 0
-                    > Self.readWholeUpTo
+                    > readWholeUpTo
             {
                 start = .timestamp(UInt64(max(0, since.millisecondsSinceEpoch / 1_000 - Self.lookback)))
                 var stepBack: Int64 = 100

@@ -125,9 +125,9 @@ def test_journal_replay_shows_each_decision_with_the_ids_it_was_published_under(
                      rf"command\.rejected offer\.accept by {first['agent']} for j-conv \(offerExpired\)$", router, re.MULTILINE), router
 
     # From the re-offer on: the timer that made it and the accept after it, not the request before. Each journal
-    # is read from a snapshot before that time (or from its start): what it shows is what the whole replay shows
-    # from then on.
-    since = succeeds(cli, "journal", "replay", "router", "--desk", desk.desk, "--since", second["at"])
+    # is read from a snapshot before that time (or, when it has none, from its start; small ones are read whole
+    # unless told otherwise): what it shows is what the whole replay shows from then on.
+    since = succeeds(cli, "journal", "replay", "router", "--desk", desk.desk, "--since", second["at"], "--read-whole-up-to", "0")
     assert " offer.expired j-conv " in since and " conversation.assigned j-conv " in since, since
     assert "conversation.requested" not in since and " offer.made j-conv user u-j-conv to " + first["agent"] not in since, since
     assert replayed_effects(since, "router", desk.desk) == replayed_effects(dated_from(router, second["at"]), "router", desk.desk)
