@@ -29,11 +29,14 @@ public struct RelayedEvent: Hashable, Sendable {
     public var kind: Kind
     /// The body exactly as published, sent to the page as one text frame.
     public var text: String
+    /// The agent's status, when the event tells it (`status.changed`, `state`).
+    public var status: AgentStatus?
 
-    public init(seq: UInt64, kind: Kind, text: String) {
+    public init(seq: UInt64, kind: Kind, text: String, status: AgentStatus? = nil) {
         self.seq = seq
         self.kind = kind
         self.text = text
+        self.status = status
     }
 
     public init(_ event: WorkstationEvent, text: String) {
@@ -43,7 +46,13 @@ public struct RelayedEvent: Hashable, Sendable {
         case .state: kind = .state
         case .ring, .ringStopped, .sessionStarted, .sessionEnded, .statusChanged, .commandRejected: kind = .counted
         }
-        self.init(seq: event.seq, kind: kind, text: text)
+        let status: AgentStatus?
+        switch event.body {
+        case .statusChanged(let changed, _): status = changed
+        case .state(let state): status = state.status
+        default: status = nil
+        }
+        self.init(seq: event.seq, kind: kind, text: text, status: status)
     }
 }
 
@@ -54,6 +63,10 @@ public struct RelayedEvent: Hashable, Sendable {
 /// Lifecycle: created when the agent's first socket opens; `subscribed` once its queue is bound (a sync
 /// asked for before that waits, or its answer could arrive before the binding and be lost); `signedOff`
 /// when the grace period ran out with no socket, after which the shell drops it and every input is ignored.
+///
+/// A sync also waits until the agent's presence is held (`presenceHeld`; the shell lets it go with the grace
+/// period): a page's first state is then never older than the moment other gateways can see it open, so a
+/// sign-off by another gateway either comes before that state, which shows it, or is set back (`signOff`).
 public struct AgentSession: Sendable {
     public struct Settings: Hashable, Sendable {
         /// How long a session outlives its last socket before the agent is signed off.
@@ -76,6 +89,8 @@ public struct AgentSession: Sendable {
         case socketClosed(SocketID)
         /// The agent's queue is bound and consumed.
         case subscribed
+        /// The agent's presence is held again (or cannot be), after the first socket opened or a grace period.
+        case presenceHeld
         case event(RelayedEvent)
         /// The timer of `Effect.startGraceTimer` fired (possibly after a reconnect made it moot).
         case graceTimerFired
@@ -88,8 +103,10 @@ public struct AgentSession: Sendable {
         case requestSync
         /// Feed `graceTimerFired` at this time.
         case startGraceTimer(at: Instant)
-        /// Publish `agent.status offline` for this agent, stop consuming its queue and forget the session.
-        case signOff
+        /// Publish `agent.status offline` for this agent, stop consuming its queue and forget the session. If a
+        /// page of the agent opened on another gateway meanwhile, set its status back to `restoring` (the
+        /// last one this gateway relayed; `nil` if none, or offline).
+        case signOff(restoring: AgentStatus?)
     }
 
     public enum Phase: Hashable, Sendable {
@@ -107,6 +124,9 @@ public struct AgentSession: Sendable {
     /// The `seq` of the last counted event relayed; `nil` before the first.
     public private(set) var lastSeq: UInt64?
     public private(set) var isSubscribed = false
+    public private(set) var isPresenceHeld = false
+    /// The agent's status as the last event that told it said.
+    public private(set) var lastStatus: AgentStatus?
     /// Events that arrived during the grace period, in order.
     public private(set) var buffered: [String] = []
     private var bufferOverflowed = false
@@ -131,17 +151,17 @@ public struct AgentSession: Sendable {
             return socketClosed(socket, at: now)
         case .subscribed:
             isSubscribed = true
-            guard syncPending else { return [] }
-            syncPending = false
-            syncRequestedAt = now
-            return [.requestSync]
+            return pendingSync(at: now)
+        case .presenceHeld:
+            isPresenceHeld = true
+            return pendingSync(at: now)
         case .event(let event):
             return received(event, at: now)
         case .graceTimerFired:
             guard case .grace(let deadline) = phase, now >= deadline else { return [] }
             phase = .signedOff
             buffered = []
-            return [.signOff]
+            return [.signOff(restoring: lastStatus == .offline ? nil : lastStatus)]
         }
     }
 
@@ -171,6 +191,8 @@ public struct AgentSession: Sendable {
         guard sockets.isEmpty else { return [] }
         let deadline = now + settings.graceMs
         phase = .grace(until: deadline)
+        // The shell lets the presence go with the grace period.
+        isPresenceHeld = false
         return [.startGraceTimer(at: deadline)]
     }
 
@@ -200,6 +222,7 @@ public struct AgentSession: Sendable {
             }
             lastSeq = event.seq
         }
+        if let status = event.status { lastStatus = status }
         return relay(event) + effects
     }
 
@@ -222,9 +245,17 @@ public struct AgentSession: Sendable {
         }
     }
 
+    /// The sync asked for while the queue was not bound or the presence not held, once both are.
+    private mutating func pendingSync(at now: Instant) -> [Effect] {
+        guard syncPending, isSubscribed, isPresenceHeld else { return [] }
+        syncPending = false
+        syncRequestedAt = now
+        return [.requestSync]
+    }
+
     /// `force`: a new socket needs the state whatever was asked before.
     private mutating func requestSync(at now: Instant, force: Bool) -> [Effect] {
-        guard isSubscribed else {
+        guard isSubscribed, isPresenceHeld else {
             syncPending = true
             return []
         }

@@ -47,6 +47,8 @@ public actor SignedInAgents {
         var graceTask: Task<Void, Never>?
         /// Held while a page is open: tells other gateways this agent is still served (`signOff`).
         var presenceTask: Task<Void, Never>?
+        /// Numbers each hold, so that only the latest reports itself held.
+        var presenceHold: UInt64 = 0
     }
 
     private let broker: GatewayBroker
@@ -60,16 +62,22 @@ public actor SignedInAgents {
     private var isShutDown = false
     /// Grace periods that ended, whose sign-off is still being decided or published.
     public private(set) var pendingSignOffs = 0
+    /// Runs when a sign-off has found no page of the agent on another gateway, before it publishes `offline`.
+    private let beforeSignOff: @Sendable (AgentIdentity) async -> Void
 
+    /// `beforeSignOff` runs when a sign-off has found no page of the agent open elsewhere, before it publishes
+    /// `offline` (tests use it to order two gateways' steps).
     public init(
         broker: GatewayBroker, settings: AgentSession.Settings, metrics: GatewayMetrics, logger: Logger,
-        now: @escaping @Sendable () -> Instant = Instant.wallClock
+        now: @escaping @Sendable () -> Instant = Instant.wallClock,
+        beforeSignOff: @escaping @Sendable (AgentIdentity) async -> Void = { _ in }
     ) {
         self.broker = broker
         self.settings = settings
         self.metrics = metrics
         self.logger = logger
         self.now = now
+        self.beforeSignOff = beforeSignOff
     }
 
     /// Registers a socket of `identity`, signing the agent in if it is not yet, and returns its id.
@@ -199,11 +207,14 @@ public actor SignedInAgents {
     /// the consumer itself is the signal, and the connection declares and consumes it again after a
     /// reconnect. Without it another gateway may sign the agent off at the end of its own grace period.
     private func holdPresence(_ key: String) {
-        guard let identity = live[key]?.identity else { return }
+        guard let identity = live[key]?.identity, let generation = live[key]?.generation else { return }
         live[key]?.presenceTask?.cancel()
+        live[key]?.presenceHold += 1
+        let hold = live[key]?.presenceHold
         live[key]?.presenceTask = Task { [broker, logger] in
             do {
                 let consumer = try await broker.holdPresence(identity)
+                self.presenceHeld(key: key, generation: generation, hold: hold)
                 await withTaskCancellationHandler {
                     do {
                         for try await _ in consumer {}
@@ -217,8 +228,15 @@ public actor SignedInAgents {
                 logger.warning(
                     "the agent's presence cannot be held; another gateway may sign the agent off",
                     metadata: ["agent": "\(identity.agent)", "error": "\(error)"])
+                // The page is served all the same.
+                self.presenceHeld(key: key, generation: generation, hold: hold)
             }
         }
+    }
+
+    private func presenceHeld(key: String, generation: UInt64, hold: UInt64?) {
+        guard let agent = live[key], agent.generation == generation, agent.presenceHold == hold else { return }
+        handle(.presenceHeld, for: key)
     }
 
     // MARK: - Effects
@@ -264,7 +282,7 @@ public actor SignedInAgents {
                 }
                 self.graceTimerFired(key: key, generation: generation)
             }
-        case .signOff:
+        case .signOff(let restoring):
             live[key] = nil
             agent.presenceTask?.cancel()
             agent.consumer?.cancel()
@@ -273,7 +291,7 @@ public actor SignedInAgents {
             let identity = agent.identity
             pendingSignOffs += 1
             Task {
-                await self.signOffUnlessServedElsewhere(identity)
+                await self.signOffUnlessServedElsewhere(identity, restoring: restoring)
                 self.pendingSignOffs -= 1
             }
         }
@@ -281,7 +299,12 @@ public actor SignedInAgents {
 
     /// Publishes `agent.status offline` for an agent whose grace period ended here, unless a page of the
     /// agent is open on another gateway (it moved there, or has a second tab there).
-    private func signOffUnlessServedElsewhere(_ identity: AgentIdentity) async {
+    ///
+    /// A page that opens elsewhere while this is decided holds the agent's presence before it shows any state
+    /// (`AgentSession`). So once `offline` is confirmed, a second look settles it: if a page holds the presence
+    /// now, its state may predate the sign-off, and the agent's status is set back to `restoring`; if not, any
+    /// page that opens from then on starts from a state that already says offline.
+    private func signOffUnlessServedElsewhere(_ identity: AgentIdentity, restoring: AgentStatus?) async {
         let metadata: Logger.Metadata = ["desk": "\(identity.desk)", "agent": "\(identity.agent)"]
         do {
             if try await broker.gatewaysWithPagesOpen(identity) > 0 {
@@ -294,9 +317,15 @@ public actor SignedInAgents {
                 "cannot tell whether another gateway serves the agent; signing it off",
                 metadata: metadata.merging(["error": "\(error)"]) { $1 })
         }
+        await beforeSignOff(identity)
         metrics.signOffs.increment()
         logger.info("agent signed off after the grace period", metadata: metadata)
         await publishOffline(identity)
+        guard let restoring, (try? await broker.gatewaysWithPagesOpen(identity)) ?? 0 > 0 else { return }
+        logger.info(
+            "a page of the agent opened on another gateway meanwhile; its status is set back",
+            metadata: metadata.merging(["status": "\(restoring)"]) { $1 })
+        await publish(.status(restoring), for: identity)
     }
 
     private func graceTimerFired(key: String, generation: UInt64) {

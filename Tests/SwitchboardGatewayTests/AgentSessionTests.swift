@@ -18,19 +18,30 @@ private func state(_ seq: UInt64) -> RelayedEvent {
     RelayedEvent(seq: seq, kind: .state, text: "state-\(seq)")
 }
 
-/// A session with one open, subscribed socket, past its sign-in sync.
+/// A session with one open, subscribed socket whose presence is held, past its sign-in sync.
 private func connectedSession(graceMs: Milliseconds = 15_000) -> AgentSession {
     var session = AgentSession(settings: .init(graceMs: graceMs))
     _ = session.handle(.socketOpened(socketA), at: start)
     _ = session.handle(.subscribed, at: start)
+    _ = session.handle(.presenceHeld, at: start)
     return session
 }
 
+private func statusChanged(_ seq: UInt64, _ status: AgentStatus) -> RelayedEvent {
+    RelayedEvent(seq: seq, kind: .counted, text: "status-\(seq)", status: status)
+}
+
 @Suite struct AgentSessionTests {
-    @Test func signInAsksForSyncOnceTheQueueIsBound() {
+    @Test func signInAsksForSyncOnceTheQueueIsBoundAndThePresenceHeld() {
         var session = AgentSession(settings: .init(graceMs: 15_000))
         #expect(session.handle(.socketOpened(socketA), at: start) == [])
-        #expect(session.handle(.subscribed, at: start) == [.requestSync])
+        #expect(session.handle(.subscribed, at: start) == [])
+        #expect(session.handle(.presenceHeld, at: start) == [.requestSync])
+
+        var heldFirst = AgentSession(settings: .init(graceMs: 15_000))
+        #expect(heldFirst.handle(.socketOpened(socketA), at: start) == [])
+        #expect(heldFirst.handle(.presenceHeld, at: start) == [])
+        #expect(heldFirst.handle(.subscribed, at: start) == [.requestSync])
     }
 
     @Test func eventsInOrderAreRelayedToEverySocket() {
@@ -113,7 +124,7 @@ private func connectedSession(graceMs: Milliseconds = 15_000) -> AgentSession {
         var session = connectedSession(graceMs: 15_000)
         _ = session.handle(.socketClosed(socketA), at: start)
         #expect(session.handle(.graceTimerFired, at: start + 14_999) == [])
-        #expect(session.handle(.graceTimerFired, at: start + 15_000) == [.signOff])
+        #expect(session.handle(.graceTimerFired, at: start + 15_000) == [.signOff(restoring: nil)])
         #expect(session.phase == .signedOff)
         #expect(session.handle(.event(counted(1)), at: start + 15_001) == [])
     }
@@ -125,9 +136,11 @@ private func connectedSession(graceMs: Milliseconds = 15_000) -> AgentSession {
         #expect(session.handle(.event(counted(2)), at: start + 2_000) == [])
         #expect(session.handle(.event(countdown(2)), at: start + 2_500) == [])
         #expect(session.handle(.event(counted(3)), at: start + 3_000) == [])
+        // The buffered events at once; the state once the presence is held again.
         #expect(
             session.handle(.socketOpened(socketB), at: start + 4_000)
-                == [.deliver("event-2", to: [socketB]), .deliver("event-3", to: [socketB]), .requestSync])
+                == [.deliver("event-2", to: [socketB]), .deliver("event-3", to: [socketB])])
+        #expect(session.handle(.presenceHeld, at: start + 4_100) == [.requestSync])
         #expect(session.phase == .connected)
         #expect(session.buffered.isEmpty)
         #expect(session.handle(.graceTimerFired, at: start + 16_000) == [])
@@ -143,7 +156,23 @@ private func connectedSession(graceMs: Milliseconds = 15_000) -> AgentSession {
             _ = session.handle(.event(counted(seq)), at: start + 1_000)
         }
         #expect(session.buffered.isEmpty)
-        #expect(session.handle(.socketOpened(socketB), at: start + 2_000) == [.requestSync])
+        #expect(session.handle(.socketOpened(socketB), at: start + 2_000) == [])
+        #expect(session.handle(.presenceHeld, at: start + 2_000) == [.requestSync])
+    }
+
+    @Test func aSignOffSetsBackTheLastStatusRelayedIfAPageOpenedElsewhere() {
+        var session = connectedSession(graceMs: 15_000)
+        _ = session.handle(.event(statusChanged(1, .online)), at: start)
+        _ = session.handle(.event(statusChanged(1, .offline)), at: start)  // a redelivery: not taken
+        #expect(session.lastStatus == .online)
+        _ = session.handle(.socketClosed(socketA), at: start)
+        _ = session.handle(.event(statusChanged(2, .break)), at: start + 1_000)
+        #expect(session.handle(.graceTimerFired, at: start + 15_000) == [.signOff(restoring: .break)])
+
+        var offline = connectedSession(graceMs: 15_000)
+        _ = offline.handle(.event(statusChanged(1, .offline)), at: start)
+        _ = offline.handle(.socketClosed(socketA), at: start)
+        #expect(offline.handle(.graceTimerFired, at: start + 15_000) == [.signOff(restoring: nil)])
     }
 
     @Test func everyNewSocketAsksForSyncEvenWhileOneIsAwaited() {

@@ -174,6 +174,55 @@ import Testing
         }
     }
 
+    /// The race a grace period's end could lose: alice's page opens on gateway b just as a, where her page
+    /// closed, has found no page of hers elsewhere and is about to sign her off. Her page on b holds her
+    /// presence before it shows any state, so a's second look, once its `offline` is confirmed, finds it and
+    /// sets her status back to the one a last relayed.
+    @Test func aPageThatOpensElsewhereWhileTheAgentIsSignedOffGetsTheStatusBack() async throws {
+        try await TestBroker.withDedicatedNode(label: "gateway-race") { node in
+            let (admin, commands) = try await Self.adminWatchingCommands(node)
+            let alice = try AgentID("alice")
+            let identity = AgentIdentity(desk: try DeskID("gwtest"), agent: alice, name: "Alice")
+            let (signingOff, signOffReached) = AsyncStream<Void>.makeStream()
+            let (released, release) = AsyncStream<Void>.makeStream()
+            let holdSignOff: @Sendable (AgentIdentity) async -> Void = { _ in
+                signOffReached.yield()
+                for await _ in released { break }
+            }
+            try await withGateway(node: node, instance: "a", beforeSignOff: holdSignOff) { portA, _ in
+                try await withGateway(node: node, instance: "b") { portB, _ in
+                    let onA = PageClient(url: Self.alicePage(portA))
+                    _ = try await commands.next { $0.properties.type == "agent.sync" }
+                    let online = WorkstationEvent(
+                        desk: identity.desk, agent: alice, seq: 1, at: Instant(millisecondsSinceEpoch: 1_800_000_000_000),
+                        body: .statusChanged(status: .online, reason: .command))
+                    try await admin.publisher(confirmWindow: 1).publish(
+                        try WireCodec.outgoing(online, id: try MessageID("ws-gwtest-alice-1")))
+                    _ = try await onA.frame { $0.contains(#""type":"status.changed""#) }
+
+                    // a's grace period ends, and it finds no page of alice's elsewhere.
+                    await onA.close()
+                    var reached = signingOff.makeAsyncIterator()
+                    _ = await reached.next()
+
+                    // Her page opens on b: b holds her presence before it asks for her state.
+                    let onB = PageClient(url: Self.alicePage(portB))
+                    _ = try await commands.next { $0.properties.type == "agent.sync" }
+                    let presence = try await admin.queueStatus(GatewayBroker.presenceQueueName(for: identity))
+                    #expect(presence?.consumerCount == 1)
+
+                    release.yield()
+                    let offline = try await commands.next { $0.properties.type == "agent.status" }
+                    #expect(offline.message.body == .agentStatus(agent: alice, status: .offline))
+                    let back = try await commands.next { $0.properties.type == "agent.status" }
+                    #expect(back.message.body == .agentStatus(agent: alice, status: .online))
+                    await onB.close()
+                }
+            }
+            await admin.close()
+        }
+    }
+
     /// Publishes a marker command and expects no `agent.status` on `switchboard.in` before it: whatever
     /// was published before the marker reaches the queue before it.
     private static func expectNoStatusCommandBeforeAMarker(_ admin: AMQPConnection, _ commands: CommandQueue) async throws {
@@ -197,7 +246,8 @@ import Testing
     /// Runs the gateway (its broker side and its HTTP server) as the `switchboard-gateway` user of the
     /// deploy definitions, and `body` with its port and its agents once it is connected.
     private func withGateway(
-        node: TestBroker, instance: String = "test", _ body: (Int, SignedInAgents) async throws -> Void
+        node: TestBroker, instance: String = "test", beforeSignOff: @escaping @Sendable (AgentIdentity) async -> Void = { _ in },
+        _ body: (Int, SignedInAgents) async throws -> Void
     ) async throws {
         let logger = Logger(label: "test.gateway")
         let tokens = try AgentTokens(entries: [
@@ -210,7 +260,8 @@ import Testing
             instanceName: instance, graceMilliseconds: Self.graceMilliseconds, logger: logger)
         let metrics = GatewayMetrics()
         let agents = SignedInAgents(
-            broker: broker, settings: .init(graceMs: Milliseconds(Self.graceMilliseconds)), metrics: metrics, logger: logger)
+            broker: broker, settings: .init(graceMs: Milliseconds(Self.graceMilliseconds)), metrics: metrics, logger: logger,
+            beforeSignOff: beforeSignOff)
         let service = GatewayService(broker: broker, agents: agents)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let server = GatewayServer.application(
