@@ -61,7 +61,7 @@ struct JournalCommand: AsyncParsableCommand {
             let connection = try await connection.connect("journal-replay")
             try await Failure.reporting {
                 let shards = try await self.shards.isEmpty ? everyShard(on: connection) : shardsGiven(on: connection)
-                var caughtUp: [(replay: ShardReplay<Adapter>, next: StreamOffset)] = []
+                var caughtUp: [(replay: JournalReplay<Adapter>, next: StreamOffset)] = []
                 for shard in shards {
                     printer.begin(ServiceTopology.journal(service, shard: shard))
                     caughtUp.append(try await catchUp(Adapter.self, shard: shard, on: connection, printer: printer))
@@ -97,7 +97,7 @@ struct JournalCommand: AsyncParsableCommand {
         /// none), 100 before the last start, then 800, 6,400 and so on, and at last at the journal's start.
         private func catchUp<Adapter: ShardCoreAdapter>(
             _: Adapter.Type, shard: Int, on connection: AMQPConnection, printer: Printer
-        ) async throws -> (ShardReplay<Adapter>, StreamOffset) {
+        ) async throws -> (JournalReplay<Adapter>, StreamOffset) {
             var start = StreamOffset.first
             // A stream's message count is the number of records it holds.
             if let since,
@@ -133,9 +133,9 @@ struct JournalCommand: AsyncParsableCommand {
         /// How one read of `catchUp` ended.
         private enum Read<Adapter: ShardCoreAdapter> {
             /// Read up to the moment the command started; go on at `next`.
-            case caughtUp(ShardReplay<Adapter>, next: StreamOffset)
+            case caughtUp(JournalReplay<Adapter>, next: StreamOffset)
             /// The journal holds nothing from where the read began.
-            case empty(ShardReplay<Adapter>, next: StreamOffset)
+            case empty(JournalReplay<Adapter>, next: StreamOffset)
             /// The read, whose first record was at offset `firstRead`, began too late for `--since`.
             case tooLate(firstRead: Int64)
         }
@@ -145,7 +145,7 @@ struct JournalCommand: AsyncParsableCommand {
             _: Adapter.Type, shard: Int, from start: StreamOffset, window: SinceStart?, on connection: AMQPConnection,
             printer: Printer
         ) async throws -> Read<Adapter> {
-            let replay = ShardReplay<Adapter>(journal: ServiceTopology.journal(service, shard: shard), shard: shard)
+            let replay = JournalReplay<Adapter>(shard: shard)
             var window = window
             var next = start
             var firstRead: Int64?
@@ -176,10 +176,10 @@ struct JournalCommand: AsyncParsableCommand {
 
         /// The steps of one journal record; an unreadable one is reported and skipped, as a service does.
         private func steps<Adapter: ShardCoreAdapter>(
-            of delivery: AMQPDelivery, in replay: ShardReplay<Adapter>, printer: Printer
+            of delivery: AMQPDelivery, in replay: JournalReplay<Adapter>, printer: Printer
         ) async -> [JournalStep] {
             do {
-                return try await replay.steps.receive(delivery.body)
+                return try await replay.receive(delivery.body)
             } catch {
                 printer.emit(["an unreadable record (skipped, as the service does): \(error)"], of: replay.journal)
                 return []
@@ -209,17 +209,6 @@ struct JournalCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             return shards
-        }
-    }
-
-    /// One shard's journal and its replay.
-    private struct ShardReplay<Adapter: ShardCoreAdapter>: Sendable {
-        let journal: String
-        let steps: JournalReplay<Adapter>
-
-        init(journal: String, shard: Int) {
-            self.journal = journal
-            steps = JournalReplay(shard: shard)
         }
     }
 

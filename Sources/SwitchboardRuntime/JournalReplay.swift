@@ -9,6 +9,9 @@ public struct JournalReplay<Adapter: ShardCoreAdapter>: Sendable {
     public let shard: Int
     private let ledger: ShardLedger<Adapter>
 
+    /// The stream it reads.
+    public var journal: String { ServiceTopology.journal(Adapter.service, shard: shard) }
+
     public init(shard: Int) {
         self.shard = shard
         ledger = ShardLedger(

@@ -178,7 +178,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
                 preamble.removeAll()
             }
             guard entry.epoch == epoch, let seq = entry.seq, seq > appliedSeq else {
-                if entry.epoch != epoch { steps?.append(.superseded(seq: entry.seq, epoch: entry.epoch, at: entry.now)) }
+                notTaken(entry)
                 break
             }
             pending[seq] = received
@@ -194,7 +194,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
                 break
             }
             guard entry.epoch == epoch, let seq = entry.seq, seq > appliedSeq else {
-                if entry.epoch != epoch { steps?.append(.superseded(seq: entry.seq, epoch: entry.epoch, at: entry.now)) }
+                notTaken(entry)
                 break
             }
             pending[seq] = received
@@ -203,6 +203,11 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         if entry.now + Self.presentWithin >= clock() {
             warmUp()
         }
+    }
+
+    /// An entry not taken in: of a superseded writer (a replaying ledger shows it), or already applied.
+    private func notTaken(_ entry: JournalEntry) {
+        if entry.epoch != epoch { steps?.append(.superseded(seq: entry.seq, epoch: entry.epoch, at: entry.now)) }
     }
 
     private func applyPendingInOrder() {
