@@ -40,15 +40,16 @@ struct DeskCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Settings, agents, waiting conversations, live rings and sessions, from switchboard.events.log.")
+            abstract: "Settings, agents, waiting conversations, live rings and sessions, as the Router holds them.",
+            discussion: "Read from the Router's shard journals, each from a recent snapshot. Exits 1 for an unknown desk.")
 
         @OptionGroup var connection: ConnectionOptions
-        @OptionGroup var reading: LogReadingOptions
+        @OptionGroup var reading: DeskReadingOptions
         @Argument(help: "The desk.") var desk: String
 
         func run() async throws {
-            let view = try await reading.foldDesk(try identifier(desk), connection: connection)
-            print(DeskTable.full(view, now: WallClock.now()))
+            let state = try await reading.read(try identifier(desk), connection: connection)
+            print(DeskTable.full(state, now: WallClock.now()))
         }
     }
 }
@@ -112,15 +113,16 @@ struct AgentCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The desk's agents with status, load and groups, from switchboard.events.log.")
+            abstract: "The desk's agents with status, load and groups, as the Router holds them.",
+            discussion: "Read as `desk show` reads them. Exits 1 for an unknown desk.")
 
         @OptionGroup var connection: ConnectionOptions
-        @OptionGroup var reading: LogReadingOptions
+        @OptionGroup var reading: DeskReadingOptions
         @Argument(help: "The desk.") var desk: String
 
         func run() async throws {
-            let view = try await reading.foldDesk(try identifier(desk), connection: connection)
-            print(DeskTable.agents(view))
+            let state = try await reading.read(try identifier(desk), connection: connection)
+            print(DeskTable.agents(state))
         }
     }
 }

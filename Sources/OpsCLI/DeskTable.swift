@@ -2,41 +2,33 @@ import Foundation
 import SwitchboardCommon
 import SwitchboardOps
 
-/// Plain-text tables of a `DeskView`.
+/// Plain-text tables of a desk's state.
 enum DeskTable {
-    static func full(_ view: DeskView, now: Instant) -> String {
-        var sections: [String] = []
-        if let settings = view.settings {
-            sections.append("desk \(view.desk) (last event #\(view.lastSeq))\n  \(EventLine.describe(settings))")
-        } else if view.lastSeq == 0 {
-            sections.append("desk \(view.desk): no events in switchboard.events.log (never configured, or retention removed them)")
-            return sections.joined()
-        } else {
-            sections.append("desk \(view.desk) (last event #\(view.lastSeq); its desk.configured is no longer in the log)")
-        }
-        sections.append(agents(view))
-        let waiting = view.waiting.sorted { $0.value.position < $1.value.position }.map { conversation, entry in
-            [conversation.rawValue, entry.user.rawValue, "\(entry.position)", entry.reason.rawValue,
+    static func full(_ desk: RouterDeskState, now: Instant) -> String {
+        var sections = ["desk \(desk.desk) (last event #\(desk.lastSeq))\n  \(EventLine.describe(desk.settings))"]
+        sections.append(agents(desk))
+        let waiting = desk.waiting.map { entry in
+            [entry.conversation.rawValue, entry.user.rawValue, "\(entry.position)", entry.reason?.rawValue ?? "-",
              age(since: entry.since, now: now)]
         }
         sections.append(table("waiting", ["CONVERSATION", "USER", "POSITION", "REASON", "WAITING"], waiting))
-        let rings = view.rings.sorted { $0.key < $1.key }.map { conversation, ring in
-            [conversation.rawValue, ring.user.rawValue, ring.agent.rawValue, "\(ring.attempt)",
+        let rings = desk.rings.map { ring in
+            [ring.conversation.rawValue, ring.user.rawValue, ring.agent.rawValue, "\(ring.attempt)",
              remaining(until: ring.expiresAt, now: now), ring.offer.rawValue]
         }
         sections.append(table("ringing", ["CONVERSATION", "USER", "AGENT", "ATTEMPT", "EXPIRES", "OFFER"], rings))
-        let sessions = view.sessions.sorted { $0.key < $1.key }.map { conversation, session in
-            [conversation.rawValue, session.user.rawValue, session.agent.rawValue, session.mode.rawValue,
+        let sessions = desk.sessions.map { session in
+            [session.conversation.rawValue, session.user.rawValue, session.agent.rawValue, session.mode?.rawValue ?? "-",
              age(since: session.since, now: now)]
         }
         sections.append(table("serving", ["CONVERSATION", "USER", "AGENT", "MODE", "FOR"], sessions))
         return sections.joined(separator: "\n\n")
     }
 
-    static func agents(_ view: DeskView) -> String {
-        let rows = view.agents.sorted { $0.key < $1.key }.map { agent, state in
-            [agent.rawValue, state.status.rawValue, "\(state.load)/\(state.capacity)",
-             state.groups.isEmpty ? "-" : state.groups.map(\.rawValue).joined(separator: ",")]
+    static func agents(_ desk: RouterDeskState) -> String {
+        let rows = desk.agents.map { agent in
+            [agent.agent.rawValue, agent.status.rawValue, "\(agent.load)/\(agent.capacity)",
+             agent.groups.isEmpty ? "-" : agent.groups.map(\.rawValue).joined(separator: ",")]
         }
         return table("agents", ["AGENT", "STATUS", "LOAD", "GROUPS"], rows)
     }
@@ -54,8 +46,9 @@ enum DeskTable {
         return "\(title) (\(rows.count)):\n" + lines.map { "  " + $0 }.joined(separator: "\n")
     }
 
-    private static func age(since: Instant, now: Instant) -> String {
-        "\(max(0, now - since) / 1000)s"
+    /// `-` when the Router does not know since when.
+    private static func age(since: Instant?, now: Instant) -> String {
+        since.map { "\(max(0, now - $0) / 1000)s" } ?? "-"
     }
 
     private static func remaining(until: Instant, now: Instant) -> String {

@@ -5,37 +5,6 @@ import SwitchboardCommon
 import SwitchboardOps
 import SwitchboardRuntime
 
-struct LogReadingOptions: ParsableArguments {
-    @Option(help: "Stop reading once the log has been quiet this long, in ms.")
-    var quietMs: Int = 1_000
-
-    /// Replays `switchboard.events.log` from `first` and folds the desk's facts.
-    func foldDesk(_ desk: DeskID, connection options: ConnectionOptions) async throws -> DeskView {
-        let connection = try await options.connect("desk-show")
-        var view = DeskView(desk: desk)
-        var undecodable = 0
-        try await Failure.reporting {
-            let consumer = try await connection.consume(
-                queue: ServiceTopology.eventsLog, prefetch: 1_000, arguments: ["x-stream-offset": StreamOffset.first.argument])
-            try await QuietDrain.read(consumer, quietPeriod: .milliseconds(quietMs)) { delivery in
-                try delivery.ack()
-                guard delivery.properties.headers["desk"]?.stringValue == desk.rawValue else { return .keepReading }
-                do {
-                    view.apply(try WireCodec.decodeRouterEvent(Data(delivery.body)).message)
-                } catch {
-                    undecodable += 1
-                }
-                return .keepReading
-            }
-        }
-        await connection.close()
-        if undecodable > 0 {
-            Failure.printError("\(undecodable) event(s) of desk \(desk) in the log could not be decoded and were skipped")
-        }
-        return view
-    }
-}
-
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events", abstract: "The Router's facts.", subcommands: [Tail.self])

@@ -41,7 +41,7 @@ struct JournalCommand: AsyncParsableCommand {
         @Option(help: "Stop reading a journal once it has been quiet this long, in ms.") var quietMs: Int = 1_000
         @Flag(help: "Then go on printing what the shards do as they do it, until Ctrl-C.") var follow = false
         /// With `--since`, a journal of at most this many records is read from its start: that is quicker than
-        /// looking for a snapshot in it. (Hidden: for tests, to look for one in any journal.)
+        /// looking for a snapshot in it. (Hidden: for tests; negative, to look for one in any journal.)
         @Option(help: .hidden) var readWholeUpTo = 1_000
 
         func validate() throws {
@@ -60,11 +60,13 @@ struct JournalCommand: AsyncParsableCommand {
             let printer = Printer(desk: try desk.map { try identifier($0) }, since: since, until: WallClock.now(), follow: follow)
             let connection = try await connection.connect("journal-replay")
             try await Failure.reporting {
-                let shards = try await self.shards.isEmpty ? everyShard(on: connection) : shardsGiven(on: connection)
+                let journals = JournalCatchUp<Adapter>(
+                    connection: connection, quietPeriod: .milliseconds(quietMs), readWholeUpTo: readWholeUpTo)
+                let shards = try await self.shards.isEmpty ? everyJournal(of: service, on: connection) : shardsGiven(on: connection)
                 var caughtUp: [(replay: JournalReplay<Adapter>, next: StreamOffset)] = []
                 for shard in shards {
                     printer.begin(ServiceTopology.journal(service, shard: shard))
-                    caughtUp.append(try await catchUp(Adapter.self, shard: shard, on: connection, printer: printer))
+                    caughtUp.append(try await journals.catchUp(shard: shard, since: since, needsState: follow, reader: printer))
                 }
                 guard follow else { return }
                 printer.following()
@@ -75,7 +77,7 @@ struct JournalCommand: AsyncParsableCommand {
                                 queue: replay.journal, prefetch: 100, arguments: ["x-stream-offset": next.argument])
                             for try await delivery in consumer {
                                 try delivery.ack()
-                                printer.following(await steps(of: delivery, in: replay, printer: printer), of: replay.journal)
+                                printer.following(await journals.steps(of: delivery, in: replay, reader: printer), of: replay.journal)
                             }
                         }
                     }
@@ -83,107 +85,6 @@ struct JournalCommand: AsyncParsableCommand {
                 }
             }
             await connection.close()
-        }
-
-        /// With `--since`, a journal is first read from this long before it, in seconds.
-        private static let lookback: Int64 = 15
-
-        /// Reads journal `shard` up to the moment the command started, printing what it shows, and returns its
-        /// replay and where to go on reading it.
-        ///
-        /// With `--since`, the read begins `lookback` before it: the first snapshot read must be older than
-        /// `--since` (services write one at least every 30 s while busy, by default). If it is not, the read
-        /// begins again further back, in records (a time when the shard was idle, or its service down, holds
-        /// none), 100 before the last start, then 800, 6,400 and so on, and at last at the journal's start.
-        private func catchUp<Adapter: ShardCoreAdapter>(
-            _: Adapter.Type, shard: Int, on connection: AMQPConnection, printer: Printer
-        ) async throws -> (JournalReplay<Adapter>, StreamOffset) {
-            var start = StreamOffset.first
-            // A stream's message count is the number of records it holds.
-            if let since,
-                try await connection.queueStatus(ServiceTopology.journal(service, shard: shard))?.messageCount ?? 0
-                    > readWholeUpTo
-            {
-                start = .timestamp(UInt64(max(0, since.millisecondsSinceEpoch / 1_000 - Self.lookback)))
-                var stepBack: Int64 = 100
-                while start != .first {
-                    switch try await read(
-                        Adapter.self, shard: shard, from: start, window: SinceStart(since: since), on: connection,
-                        printer: printer)
-                    {
-                    case .caughtUp(let replay, let next):
-                        return (replay, next)
-                    case .empty(let replay, let next):
-                        // Nothing happened since: nothing to show. A replay that goes on needs the state: the
-                        // journal's last chunk most often holds the snapshot written after its last activity.
-                        guard follow else { return (replay, next) }
-                        start = start == .last ? .first : .last
-                    case .tooLate(let firstRead):
-                        start = firstRead > stepBack ? .offset(firstRead - stepBack) : .first
-                        stepBack *= 8
-                    }
-                }
-            }
-            guard case .caughtUp(let replay, let next) = try await read(
-                Adapter.self, shard: shard, from: start, window: nil, on: connection, printer: printer)
-            else { preconditionFailure("a read from the journal's start is always caught up") }
-            return (replay, next)
-        }
-
-        /// How one read of `catchUp` ended.
-        private enum Read<Adapter: ShardCoreAdapter> {
-            /// Read up to the moment the command started; go on at `next`.
-            case caughtUp(JournalReplay<Adapter>, next: StreamOffset)
-            /// The journal holds nothing from where the read began.
-            case empty(JournalReplay<Adapter>, next: StreamOffset)
-            /// The read, whose first record was at offset `firstRead`, began too late for `--since`.
-            case tooLate(firstRead: Int64)
-        }
-
-        /// One read of `catchUp` from `start`; with `window`, it is caught up only when the window says so.
-        private func read<Adapter: ShardCoreAdapter>(
-            _: Adapter.Type, shard: Int, from start: StreamOffset, window: SinceStart?, on connection: AMQPConnection,
-            printer: Printer
-        ) async throws -> Read<Adapter> {
-            let replay = JournalReplay<Adapter>(shard: shard)
-            var window = window
-            var next = start
-            var firstRead: Int64?
-            let consumer = try await connection.consume(
-                queue: replay.journal, prefetch: 100, arguments: ["x-stream-offset": start.argument])
-            try await QuietDrain.read(consumer, quietPeriod: .milliseconds(quietMs)) { delivery in
-                try delivery.ack()
-                if let offset = delivery.properties.headers["x-stream-offset"]?.intValue {
-                    firstRead = firstRead ?? offset
-                    next = .offset(offset + 1)
-                }
-                var steps = await steps(of: delivery, in: replay, printer: printer)
-                if window != nil {
-                    let undecided = window!.verdict == .undecided
-                    steps = window!.take(steps)
-                    switch window!.verdict {
-                    case .tooLate: return .stop
-                    case .good where undecided: printer.startedFromSnapshot(asOf: window!.restoredAsOf, of: replay.journal)
-                    case .good, .undecided: break
-                    }
-                }
-                return printer.catchingUp(steps, of: replay.journal) ? .stop : .keepReading
-            }
-            guard let window, window.verdict != .good else { return .caughtUp(replay, next: next) }
-            guard let firstRead else { return .empty(replay, next: next) }
-            return .tooLate(firstRead: firstRead)
-        }
-
-        /// The steps of one journal record; an unreadable one is reported and skipped, as a service does.
-        private func steps<Adapter: ShardCoreAdapter>(
-            of delivery: AMQPDelivery, in replay: JournalReplay<Adapter>, printer: Printer
-        ) async -> [JournalStep] {
-            do {
-                return try await replay.receive(delivery.body)
-            } catch {
-                printer.emit(["an unreadable record (skipped, as the service does): \(error)"], of: replay.journal)
-                return []
-            }
         }
 
         /// The shards given, each checked to have a journal before any is read.
@@ -196,25 +97,11 @@ struct JournalCommand: AsyncParsableCommand {
             }
             return shards
         }
-
-        /// The service's journals on the broker: shard 0 up to the first missing one.
-        private func everyShard(on connection: AMQPConnection) async throws -> [Int] {
-            var shards: [Int] = []
-            while try await connection.queueStatus(ServiceTopology.journal(service, shard: shards.count)) != nil {
-                shards.append(shards.count)
-            }
-            guard !shards.isEmpty else {
-                Failure.printError(
-                    "there is no \(ServiceTopology.journal(service, shard: 0)): the \(service.rawValue) has not run on this broker")
-                throw ExitCode(1)
-            }
-            return shards
-        }
     }
 
     /// Prints what the journals show: each journal's history under its name, then, following, each record's
     /// lines under the name of its journal when it is not the one printed last.
-    private final class Printer: Sendable {
+    private final class Printer: JournalHistoryReader {
         let desk: DeskID?
         let since: Instant?
         /// History ends at the moment the command started.
@@ -240,7 +127,7 @@ struct JournalCommand: AsyncParsableCommand {
 
         /// Prints the steps of one record of a journal's history, and returns whether it reached the moment the
         /// command started. Without following, what is past that moment is left out.
-        func catchingUp(_ steps: [JournalStep], of journal: String) -> Bool {
+        func history(_ steps: [JournalStep], of journal: String) -> Bool {
             let past = steps.firstIndex { step in step.at.map { $0 > until } ?? false }
             emit(lines(of: past.map { follow ? steps[...] : steps[..<$0] } ?? steps[...]), of: journal)
             return past != nil
@@ -259,12 +146,15 @@ struct JournalCommand: AsyncParsableCommand {
             emit(lines(of: steps[...]), of: journal)
         }
 
-        func startedFromSnapshot(asOf: UInt64?, of journal: String) {
-            guard let asOf else { return }
+        func startedFromSnapshot(asOf: UInt64, of journal: String) {
             emit(["read from the snapshot as of #\(asOf), taken before --since"], of: journal)
         }
 
-        func emit(_ lines: [String], of journal: String) {
+        func unreadable(_ error: any Error, of journal: String) {
+            emit(["an unreadable record (skipped, as the service does): \(error)"], of: journal)
+        }
+
+        private func emit(_ lines: [String], of journal: String) {
             guard !lines.isEmpty else { return }
             current.withLock { current in
                 if current != journal {
@@ -283,4 +173,15 @@ struct JournalCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// The service's journals on the broker; an error when it never ran there.
+func everyJournal(of service: ServiceName, on connection: AMQPConnection) async throws -> [Int] {
+    let shards = try await ShardJournals.every(of: service, on: connection)
+    guard !shards.isEmpty else {
+        Failure.printError(
+            "there is no \(ServiceTopology.journal(service, shard: 0)): the \(service.rawValue) has not run on this broker")
+        throw ExitCode(1)
+    }
+    return shards
 }

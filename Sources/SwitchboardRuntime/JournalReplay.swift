@@ -23,6 +23,11 @@ public struct JournalReplay<Adapter: ShardCoreAdapter>: Sendable {
         await ledger.receive(try JournalEntry.decodeRecord(record))
         return await ledger.takeSteps()
     }
+
+    /// The core as of the last record taken in.
+    public var core: Adapter.Core {
+        get async { await ledger.coreForSnapshot().core }
+    }
 }
 
 /// One step of a shard's history, as replaying its journal shows it.

@@ -31,12 +31,14 @@ def running(cli, *arguments):
 
 
 def eventually_shows(cli, pattern, *arguments, timeout=30):
-    """Runs the command until its output matches `pattern` (the Router takes what was published a moment later)."""
+    """Runs the command until it succeeds with output matching `pattern` (the Router takes what was published a
+    moment later)."""
     last = []
 
     def shown():
-        last[:] = [succeeds(cli, *arguments)]
-        return re.search(pattern, last[0], re.MULTILINE)
+        status, out, err = switchboard(cli, *arguments)
+        last[:] = [f"exit status {status}\n{out}{err}"]
+        return status == 0 and re.search(pattern, out, re.MULTILINE)
 
     return wait_until(shown, timeout, lambda: f"`switchboard {' '.join(arguments)}` to show {pattern!r}; it showed:\n"
                       + (last[0] if last else "nothing"))
@@ -45,17 +47,37 @@ def eventually_shows(cli, pattern, *arguments, timeout=30):
 def test_desks_and_agents_are_configured_shown_and_removed(desk_factory, cli):
     client = desk_factory("cli")
     desk = client.desk
-    assert "confirmed by the broker" in succeeds(cli, "desk", "configure", desk, "--ring-ms", "4000", "--auto-accept", "false")
+    status, out, err = switchboard(cli, "desk", "show", desk)
+    assert status == 1 and f"no desk {desk}: the Router has none by that name" in err, (status, out, err)
+
+    assert "confirmed by the broker" in succeeds(cli, "desk", "configure", desk, "--ring-ms", "60000", "--auto-accept", "false")
     succeeds(cli, "agent", "upsert", desk, "ann", "--groups", "sales,support", "--capacity", "2")
     eventually_shows(cli, r"^agents \(1\):\n\s+AGENT\s+STATUS\s+LOAD\s+GROUPS\n\s+ann\s+offline\s+0/2\s+sales,support$",
                      "agent", "list", desk)
 
-    # No agent is online: a conversation waits, and the desk's state says so.
+    # No agent is online: conversations wait, in order, and the desk's state says so.
     client.request("cli-waits", user="una")
-    shown = eventually_shows(cli, r"^waiting \(1\):", "desk", "show", desk).string
-    assert re.search(rf"^desk {desk} \(last event #\d+\)", shown, re.MULTILINE), shown
-    assert re.search(r"^\s+cli-waits\s+una\s+1\s+\w+\s+\d+s$", shown, re.MULTILINE), shown
+    client.request("cli-next", user="ned")
+    shown = eventually_shows(cli, r"^waiting \(2\):", "desk", "show", desk).string
+    assert re.search(rf"^desk {desk} \(last event #\d+\)\n  ring 60s, ", shown, re.MULTILINE), shown
+    assert re.search(r"^\s+cli-waits\s+una\s+1\s+noAgent\s+\d+s\n\s+cli-next\s+ned\s+2\s+noAgent\s+\d+s$", shown,
+                     re.MULTILINE), shown
     assert "ringing: none" in shown and "serving: none" in shown, shown
+
+    # ann comes online: she rings with the first and, accepting it, rings with the next. Her load counts both,
+    # though the Router's events say so only by the offer and the assignment.
+    client.publish("agent.status", agent="ann", status="online")
+    first = client.wait_event("offer.made", conversation="cli-waits")
+    client.accept("ann", "cli-waits", first["offer"])
+    second = client.wait_event("offer.made", conversation="cli-next")
+    shown = eventually_shows(cli, r"^serving \(1\):", "desk", "show", desk).string
+    assert re.search(r"^\s+ann\s+online\s+2/2\s+sales,support$", shown, re.MULTILINE), shown
+    assert re.search(rf"^\s+cli-next\s+ned\s+ann\s+1\s+in \d+s\s+{second['offer']}$", shown, re.MULTILINE), shown
+    assert re.search(r"^\s+cli-waits\s+una\s+ann\s+accepted\s+\d+s$", shown, re.MULTILINE), shown
+    assert "waiting: none" in shown, shown
+    # Read from a snapshot, whatever the journal's size, it is the same state.
+    from_snapshot = succeeds(cli, "desk", "show", desk, "--read-whole-up-to=-1")
+    assert re.sub(r"\d+s\b", "", from_snapshot) == re.sub(r"\d+s\b", "", shown), (from_snapshot, shown)
 
     succeeds(cli, "agent", "remove", desk, "ann")
     eventually_shows(cli, r"^agents: none$", "agent", "list", desk)
@@ -127,7 +149,7 @@ def test_journal_replay_shows_each_decision_with_the_ids_it_was_published_under(
     # From the re-offer on: the timer that made it and the accept after it, not the request before. Each journal
     # is read from a snapshot before that time (or, when it has none, from its start; small ones are read whole
     # unless told otherwise): what it shows is what the whole replay shows from then on.
-    since = succeeds(cli, "journal", "replay", "router", "--desk", desk.desk, "--since", second["at"], "--read-whole-up-to", "0")
+    since = succeeds(cli, "journal", "replay", "router", "--desk", desk.desk, "--since", second["at"], "--read-whole-up-to=-1")
     assert " offer.expired j-conv " in since and " conversation.assigned j-conv " in since, since
     assert "conversation.requested" not in since and " offer.made j-conv user u-j-conv to " + first["agent"] not in since, since
     assert replayed_effects(since, "router", desk.desk) == replayed_effects(dated_from(router, second["at"]), "router", desk.desk)

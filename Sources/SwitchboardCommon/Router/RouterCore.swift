@@ -217,6 +217,16 @@ public struct RouterCore: Codable, Sendable, Equatable {
         return nil
     }
 
+    // MARK: - Reading
+
+    /// The desks of this shard.
+    public var deskIDs: [DeskID] { desks.keys.sorted() }
+
+    /// A desk as it is now; `nil` when it was never configured here.
+    public func state(of desk: DeskID) -> RouterDeskState? {
+        desks[desk]?.state
+    }
+
     // MARK: - Snapshot
 
     /// Equal when their snapshots hold the same state (compared by value: encoded bytes vary with

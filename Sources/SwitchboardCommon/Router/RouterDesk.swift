@@ -684,6 +684,14 @@ struct RouterDesk: Codable, Sendable, Equatable {
     private mutating func emit(_ body: RouterEventBody, _ out: inout DeskOutput) {
         lastSeq += 1
         out.events.append(RouterEvent(desk: id, seq: lastSeq, at: out.at, body: body))
+        switch body {
+        case .conversationQueued(let conversation, _, _, let reason):
+            conversations[conversation]?.entered = PhaseEntry(at: out.at, queueReason: reason)
+        case .conversationAssigned(let conversation, _, _, _, let mode):
+            conversations[conversation]?.entered = PhaseEntry(at: out.at, mode: mode)
+        default:
+            break
+        }
     }
 
     private mutating func emitAgentChanged(_ agentID: AgentID, _ reason: AgentChangeReason, _ out: inout DeskOutput) {

@@ -68,6 +68,16 @@ struct RouterConversation: Codable, Hashable, Sendable {
     var attempts: Int = 0
     /// Agents this pass must not offer it to: every agent offered it in this pass, and the agent who transferred it.
     var passExcludes: [AgentID] = []
+    /// What its latest `conversation.queued` or `conversation.assigned` said: since when it waits or is served,
+    /// and why or how. Shown by `switchboard desk show`; `nil` in a snapshot taken before it was kept.
+    var entered: PhaseEntry?
+}
+
+/// When a conversation last joined the waiting queue or was assigned, and why it waits or how it is served.
+struct PhaseEntry: Codable, Hashable, Sendable {
+    let at: Instant
+    var queueReason: QueueReason?
+    var mode: AssignMode?
 }
 
 /// An offer that is no longer live, remembered so a late accept gets a precise rejection.

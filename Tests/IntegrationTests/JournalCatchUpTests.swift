@@ -1,0 +1,90 @@
+import Foundation
+import Synchronization
+import SwitchboardAMQP
+import SwitchboardCommon
+import SwitchboardOps
+import SwitchboardRuntime
+import SwitchboardTestSupport
+import Testing
+
+/// Reading a shard's state the way `switchboard desk show` does: from a recent snapshot, not from the
+/// journal's first record, with the same result.
+@Suite(.stopsServices) struct JournalCatchUpTests {
+    /// Keeps nothing of the history but where the replay started and what could not be read.
+    private final class StateReader: JournalHistoryReader {
+        let startedAsOf = Mutex<UInt64?>(nil)
+        let unreadableCount = Mutex(0)
+
+        func history(_ steps: [JournalStep], of journal: String) -> Bool { false }
+
+        func startedFromSnapshot(asOf: UInt64, of journal: String) {
+            startedAsOf.withLock { $0 = asOf }
+        }
+
+        func unreadable(_ error: any Error, of journal: String) {
+            unreadableCount.withLock { $0 += 1 }
+        }
+    }
+
+    @Test func anIdleShardsStateIsReadFromItsLastSnapshotAndEqualsTheWholeJournals() async throws {
+        try await TestBroker.withDedicatedNode(label: "catch-up") { broker in
+            let ann = try AgentID("ann")
+            let (connection, events, publisher, desk) = try await deskClient(broker, name: "catch-up")
+            // A snapshot after every batch: the journal ends with one once the shard is idle.
+            let router = try RunningService<RouterAdapter>.start(
+                broker, name: "router-catch-up", shards: [0], shardCount: 1, snapshotEveryBatch: true)
+            try await router.waitUntilReady()
+
+            func send(_ body: InboundBody, _ description: String, until done: @escaping (RouterEvent) -> Bool) async throws {
+                try await publisher.publish(desk.wire(body))
+                try await events.waitForEvent(desk: desk.desk, description, where: done)
+            }
+            func chat(_ number: Int) throws -> ConversationID { try ConversationID("c\(number)") }
+            try await send(.deskConfigure(DeskSettingsPatch(autoAccept: true)), "configured") { $0.seq == 1 }
+            try await send(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 3)), "ann") { $0.seq == 2 }
+            try await send(.agentStatus(agent: ann, status: .online), "ann online") { $0.seq == 3 }
+            for number in 1...5 {
+                let conversation = try chat(number)
+                try await send(
+                    .conversationRequested(ConversationRequest(conversation: conversation, user: try UserID("u\(number)"))),
+                    "c\(number) assigned or queued"
+                ) { event in
+                    switch event.body {
+                    case .conversationAssigned(conversation, _, _, _, _), .conversationQueued(conversation, _, _, _): true
+                    default: false
+                    }
+                }
+            }
+            let fourth = try chat(4)
+            try await send(.sessionEnd(agent: ann, conversation: try chat(1)), "c4 assigned") { event in
+                if case .conversationAssigned(fourth, _, _, _, _) = event.body { return true }
+                return false
+            }
+
+            // The whole journal, from its first record.
+            let whole = StateReader()
+            let read = try await JournalCatchUp<RouterAdapter>(
+                connection: connection, quietPeriod: .milliseconds(500), readWholeUpTo: .max
+            ).catchUp(shard: 0, since: nil, needsState: true, reader: whole)
+            let expected = try #require(await read.replay.core.state(of: desk.desk))
+            #expect(expected.agents.map(\.load) == [3])
+            #expect(expected.sessions.map(\.conversation) == [try chat(2), try chat(3), try chat(4)])
+            #expect(expected.sessions.allSatisfy { $0.mode == .autoAccepted })
+            #expect(expected.waiting.map(\.conversation) == [try chat(5)])
+            #expect(whole.startedAsOf.withLock { $0 } == nil)
+
+            // Nothing happened from a moment on (here: one to come): the state comes from the journal's last
+            // snapshot, and it is the same.
+            let recent = StateReader()
+            let fromSnapshot = try await JournalCatchUp<RouterAdapter>(
+                connection: connection, quietPeriod: .milliseconds(500), readWholeUpTo: -1
+            ).catchUp(
+                shard: 0, since: WallClock.now() + 60_000, needsState: true, reader: recent)
+            let asOf = try #require(recent.startedAsOf.withLock { $0 }, "read from a snapshot")
+            #expect(asOf > 3)
+            #expect(await fromSnapshot.replay.core.state(of: desk.desk) == expected)
+            #expect(whole.unreadableCount.withLock { $0 } == 0 && recent.unreadableCount.withLock { $0 } == 0)
+            try await router.stop()
+        }
+    }
+}
