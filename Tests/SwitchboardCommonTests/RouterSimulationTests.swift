@@ -65,6 +65,7 @@ private struct RouterSimulation {
         let twinEffects = twin.handle(input, at: now)
         #expect(twinEffects == effects, "seed \(seed): a restored core diverged at step \(messageCount)")
         oracle.check(input, effects, at: now, seed: seed)
+        oracle.checkState(of: core, seed: seed)
     }
 
     mutating func nextInput() -> RouterCore.Input {
@@ -178,6 +179,8 @@ private struct RouterOracle {
     }
 
     var phases: [DeskID: [ConversationID: Phase]] = [:]
+    /// The time and the reason or mode of each conversation's latest `conversation.queued` or `conversation.assigned`.
+    var entered: [DeskID: [ConversationID: (at: Instant, reason: QueueReason?, mode: AssignMode?)]] = [:]
     var agents: [DeskID: [AgentID: Agent]] = [:]
     var configured: Set<DeskID> = []
     var lastSeq: [DeskID: UInt64] = [:]
@@ -273,6 +276,41 @@ private struct RouterOracle {
         }
     }
 
+    /// What `switchboard desk show` reads from the core (`RouterCore.state(of:)`) is what the published facts say.
+    func checkState(of core: RouterCore, seed: UInt64) {
+        for desk in configured {
+            let context = Comment(rawValue: "seed \(seed), desk \(desk)")
+            guard let state = core.state(of: desk) else {
+                Issue.record("a configured desk has no state; \(context)")
+                continue
+            }
+            let conversations = phases[desk, default: [:]]
+            let known = agents[desk, default: [:]]
+            #expect(state.lastSeq == lastSeq[desk, default: 0], context)
+            #expect(state.agents.map(\.agent) == known.keys.sorted(), context)
+            for agent in state.agents {
+                #expect(agent.status == known[agent.agent]?.status && agent.capacity == known[agent.agent]?.capacity, context)
+                #expect(agent.load == load(of: agent.agent, on: desk), "\(agent.agent)'s load; \(context)")
+            }
+            #expect(Set(state.waiting.map(\.conversation)) == Set(conversations.filter { $0.value == .waiting }.keys), context)
+            #expect(state.waiting.map(\.position) == Array(state.waiting.indices.map { $0 + 1 }), context)
+            for waiting in state.waiting {
+                let entry = entered[desk]?[waiting.conversation]
+                #expect(waiting.since == entry?.at && waiting.reason == entry?.reason && entry?.reason != nil, context)
+            }
+            #expect(state.rings.count == liveOffers(on: desk).count, context)
+            for ring in state.rings {
+                #expect(conversations[ring.conversation] == .ringing(agent: ring.agent, offer: ring.offer, expiresAt: ring.expiresAt), context)
+            }
+            #expect(state.sessions.count == served(on: desk).count, context)
+            for session in state.sessions {
+                let entry = entered[desk]?[session.conversation]
+                #expect(conversations[session.conversation] == .serving(session.agent), context)
+                #expect(session.since == entry?.at && session.mode == entry?.mode && entry?.mode != nil, context)
+            }
+        }
+    }
+
     /// An accept gets exactly one answer: the assignment, one definitive rejection, or (unknown desk) a dead letter.
     private func checkAnswered(_ message: InboundMessage, _ effects: [RouterCore.Effect], _ context: Comment) {
         guard case .offerAccept(_, let conversation, let offer) = message.body else { return }
@@ -311,13 +349,14 @@ private struct RouterOracle {
                 agents[desk, default: [:]][agent] = Agent(status: status, capacity: capacity)
                 #expect(load == self.load(of: agent, on: desk), "reported load; \(context)")
             }
-        case .conversationQueued(let conversation, _, let position, _):
+        case .conversationQueued(let conversation, _, let position, let reason):
             #expect(position >= 1)
             switch phase(conversation) {
             case nil, .moving, .serving: break
             case .waiting, .ringing: Issue.record("queued while waiting or ringing; \(context)")
             }
             set(conversation, .waiting)
+            entered[desk, default: [:]][conversation] = (now, reason, nil)
         case .offerMade(let conversation, _, let agent, let offer, let attempt, let expiresAt, let ringMs):
             #expect(attempt >= 1 && expiresAt == now + ringMs, context)
             switch phase(conversation) {
@@ -358,6 +397,7 @@ private struct RouterOracle {
                 expectCanTake(agent)
             }
             set(conversation, .serving(agent))
+            entered[desk, default: [:]][conversation] = (now, nil, mode)
         case .conversationEnded(let conversation, let agent, _):
             switch phase(conversation) {
             case .waiting, .moving:
