@@ -8,10 +8,11 @@ enum DeskTable {
         var sections = ["desk \(desk.desk) (last event #\(desk.lastSeq))\n  \(EventLine.describe(desk.settings))"]
         sections.append(agents(desk))
         let waiting = desk.waiting.map { entry in
-            [entry.conversation.rawValue, entry.user.rawValue, "\(entry.position)", entry.reason?.rawValue ?? "-",
-             age(since: entry.since, now: now)]
+            [entry.conversation.rawValue, entry.user.rawValue, "\(entry.position)", "\(entry.priority)",
+             entry.group?.rawValue ?? "-", entry.reason?.rawValue ?? "-", age(since: entry.since, now: now)]
         }
-        sections.append(table("waiting", ["CONVERSATION", "USER", "POSITION", "REASON", "WAITING"], waiting))
+        sections.append(
+            table("waiting", ["CONVERSATION", "USER", "POSITION", "PRIORITY", "GROUP", "REASON", "WAITING"], waiting))
         let rings = desk.rings.map { ring in
             [ring.conversation.rawValue, ring.user.rawValue, ring.agent.rawValue, "\(ring.attempt)",
              remaining(until: ring.expiresAt, now: now), ring.offer.rawValue]

@@ -91,7 +91,6 @@ private let token = RouterFixture.token
 
     @Test func anUnknownDeskHasNoState() {
         #expect(busyDesk().core.state(of: RouterFixture.zeta) == nil)
-        #expect(busyDesk().core.deskIDs == [acme])
     }
 
     @Test func aSnapshotTakenBeforeTimesWereKeptStillLoadsAndShowsThemAsUnknown() throws {

@@ -60,8 +60,8 @@ def test_desks_and_agents_are_configured_shown_and_removed(desk_factory, cli):
     client.request("cli-next", user="ned")
     shown = eventually_shows(cli, r"^waiting \(2\):", "desk", "show", desk).string
     assert re.search(rf"^desk {desk} \(last event #\d+\)\n  ring 60s, ", shown, re.MULTILINE), shown
-    assert re.search(r"^\s+cli-waits\s+una\s+1\s+noAgent\s+\d+s\n\s+cli-next\s+ned\s+2\s+noAgent\s+\d+s$", shown,
-                     re.MULTILINE), shown
+    assert re.search(r"^\s+cli-waits\s+una\s+1\s+0\s+-\s+noAgent\s+\d+s\n\s+cli-next\s+ned\s+2\s+0\s+-\s+noAgent\s+\d+s$",
+                     shown, re.MULTILINE), shown
     assert "ringing: none" in shown and "serving: none" in shown, shown
 
     # ann comes online: she rings with the first and, accepting it, rings with the next. Her load counts both,

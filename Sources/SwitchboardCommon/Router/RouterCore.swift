@@ -219,9 +219,6 @@ public struct RouterCore: Codable, Sendable, Equatable {
 
     // MARK: - Reading
 
-    /// The desks of this shard.
-    public var deskIDs: [DeskID] { desks.keys.sorted() }
-
     /// A desk as it is now; `nil` when it was never configured here.
     public func state(of desk: DeskID) -> RouterDeskState? {
         desks[desk]?.state

@@ -8,10 +8,6 @@ public struct RouterDeskState: Hashable, Sendable {
         /// Live rings and sessions.
         public let load: Int
         public let groups: [GroupID]
-        /// `nil`: the desk's `autoAccept` applies.
-        public let autoAccept: Bool?
-        /// Expired rings since its last accept.
-        public let missedRings: Int
     }
 
     public struct Waiting: Hashable, Sendable {
@@ -64,8 +60,7 @@ extension RouterDesk {
     var state: RouterDeskState {
         let agents = agents.values.sorted { $0.id < $1.id }.map { agent in
             RouterDeskState.Agent(
-                agent: agent.id, status: agent.status, capacity: agent.capacity, load: agent.load, groups: agent.groups,
-                autoAccept: agent.autoAcceptOverride, missedRings: agent.consecutiveMisses)
+                agent: agent.id, status: agent.status, capacity: agent.capacity, load: agent.load, groups: agent.groups)
         }
         var waiting: [(WaitingTicket, RouterConversation)] = []
         var rings: [RouterDeskState.Ring] = []
