@@ -175,9 +175,12 @@ struct JournalCommand: AsyncParsableCommand {
     }
 }
 
-/// The service's journals on the broker; an error when it never ran there.
+/// The service's journals on the broker, shard 0 up to the first missing one; an error when it never ran there.
 func everyJournal(of service: ServiceName, on connection: AMQPConnection) async throws -> [Int] {
-    let shards = try await ShardJournals.every(of: service, on: connection)
+    var shards: [Int] = []
+    while try await connection.queueStatus(ServiceTopology.journal(service, shard: shards.count)) != nil {
+        shards.append(shards.count)
+    }
     guard !shards.isEmpty else {
         Failure.printError(
             "there is no \(ServiceTopology.journal(service, shard: 0)): the \(service.rawValue) has not run on this broker")

@@ -245,9 +245,12 @@ public struct AgentSession: Sendable {
         }
     }
 
+    /// A sync's answer reaches the page (the queue is bound) and shows the presence other gateways see.
+    private var canSync: Bool { isSubscribed && isPresenceHeld }
+
     /// The sync asked for while the queue was not bound or the presence not held, once both are.
     private mutating func pendingSync(at now: Instant) -> [Effect] {
-        guard syncPending, isSubscribed, isPresenceHeld else { return [] }
+        guard syncPending, canSync else { return [] }
         syncPending = false
         syncRequestedAt = now
         return [.requestSync]
@@ -255,7 +258,7 @@ public struct AgentSession: Sendable {
 
     /// `force`: a new socket needs the state whatever was asked before.
     private mutating func requestSync(at now: Instant, force: Bool) -> [Effect] {
-        guard isSubscribed, isPresenceHeld else {
+        guard canSync else {
             syncPending = true
             return []
         }

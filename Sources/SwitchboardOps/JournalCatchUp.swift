@@ -130,14 +130,3 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
         return .tooLate(firstRead: firstRead)
     }
 }
-
-public enum ShardJournals {
-    /// The service's journals on the broker: shard 0 up to the first missing one; none if it never ran there.
-    public static func every(of service: ServiceName, on connection: AMQPConnection) async throws -> [Int] {
-        var shards: [Int] = []
-        while try await connection.queueStatus(ServiceTopology.journal(service, shard: shards.count)) != nil {
-            shards.append(shards.count)
-        }
-        return shards
-    }
-}

@@ -63,9 +63,8 @@ import Testing
 
             // The whole journal, from its first record.
             let whole = StateReader()
-            let read = try await JournalCatchUp<RouterAdapter>(
-                connection: connection, quietPeriod: .milliseconds(500), readWholeUpTo: .max
-            ).catchUp(shard: 0, since: nil, needsState: true, reader: whole)
+            let read = try await JournalCatchUp<RouterAdapter>(connection: connection, quietPeriod: .milliseconds(500))
+                .catchUp(shard: 0, since: nil, needsState: true, reader: whole)
             let expected = try #require(await read.replay.core.state(of: desk.desk))
             #expect(expected.agents.map(\.load) == [3])
             #expect(expected.sessions.map(\.conversation) == [try chat(2), try chat(3), try chat(4)])
