@@ -53,6 +53,15 @@ public struct JournalEntry: Hashable, Sendable {
         return [try WireCodec.decodeSnapshot(JournalEntry.self, from: Data(bytes))]
     }
 
+    /// The record of one snapshot entry: what `encodeRecords([entry])` makes, with the state's base64 as
+    /// encoded beforehand (a large core's state takes milliseconds to turn into base64, better spent off the
+    /// writer's path).
+    static func snapshotRecord(_ entry: JournalEntry, state: SnapshotState) -> [UInt8] {
+        var json = JournalJSON()
+        json.writeRecord(entry, stateBase64: state.base64)
+        return json.bytes
+    }
+
     /// The entries in order, as records (JSON arrays) of at most `maxBytes` each, each with the entries
     /// it holds; an entry larger than that is a record of its own. A shard appends a batch's entries as one
     /// record, so a batch costs the broker one journal message, not one per entry.
@@ -78,6 +87,17 @@ public struct JournalEntry: Hashable, Sendable {
             records.append((current, entries[start...]))
         }
         return records
+    }
+}
+
+/// A core's encoded state, and its base64 as a snapshot record carries it: both made once, off the writer's path.
+struct SnapshotState: Sendable {
+    let state: Data
+    let base64: [UInt8]
+
+    init(_ state: Data) {
+        self.state = state
+        base64 = Array(state.base64EncodedData())
     }
 }
 
@@ -130,7 +150,15 @@ extension UInt8 {
 struct JournalJSON {
     private(set) var bytes: [UInt8] = []
 
-    mutating func write(_ entry: JournalEntry) {
+    /// A record of `entry` alone, with its snapshot state (if it is a snapshot) already in base64.
+    mutating func writeRecord(_ entry: JournalEntry, stateBase64: [UInt8]) {
+        bytes.reserveCapacity(stateBase64.count + 256)
+        bytes.append(UInt8(ascii: "["))
+        write(entry, stateBase64: stateBase64)
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    mutating func write(_ entry: JournalEntry, stateBase64: [UInt8]? = nil) {
         let kind: StaticString =
             switch entry.content {
             case .input: "input"
@@ -145,7 +173,11 @@ struct JournalJSON {
         fields.add("kind", &self) { $0.string("\(kind)") }
         fields.add("now", &self) { $0.number(entry.now.millisecondsSinceEpoch) }
         if let seq = entry.seq { fields.add("seq", &self) { $0.number(seq) } }
-        if case .snapshot(let state, _) = entry.content { fields.add("state", &self) { $0.base64(state) } }
+        if case .snapshot(let state, _) = entry.content {
+            fields.add("state", &self) { json in
+                if let stateBase64 { json.quoted(stateBase64) } else { json.base64(state) }
+            }
+        }
         fields.end(&self)
     }
 
@@ -191,6 +223,13 @@ struct JournalJSON {
     private mutating func base64(_ data: Data) {
         bytes.append(UInt8(ascii: "\""))
         bytes.append(contentsOf: data.base64EncodedData())
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Bytes that need no escaping (base64), in quotes.
+    private mutating func quoted(_ plain: [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: plain)
         bytes.append(UInt8(ascii: "\""))
     }
 

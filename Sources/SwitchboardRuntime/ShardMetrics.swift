@@ -48,6 +48,9 @@ struct ShardMetrics: Sendable {
         let timerToBatch: Metrics.Timer
         /// From publishing an encoded snapshot to the journal to its confirm: the batch it starts waits for it.
         let snapshotAppend: Metrics.Timer
+        /// From a snapshot's encoding finishing to the batch that appends it: the wait for room before the
+        /// shard's next deadline.
+        let snapshotHeld: Metrics.Timer
 
         init(dimensions: [(String, String)], factory: any MetricsFactory) {
             func stage(_ name: String) -> Metrics.Timer {
@@ -61,6 +64,7 @@ struct ShardMetrics: Sendable {
             ack = stage("ack")
             timerToBatch = stage("timer_to_batch")
             snapshotAppend = stage("snapshot_append")
+            snapshotHeld = stage("snapshot_held")
         }
     }
 

@@ -1,5 +1,6 @@
 import Metrics
 import SwitchboardAMQP
+import SwitchboardCommon
 
 /// What one service instance runs and its limits. Every limit is also reported as a metric
 /// (`switchboard_limit{limit=...}`).
@@ -71,4 +72,19 @@ public struct ShardRuntimeConfiguration: Sendable {
         guard entries > 0 else { return false }
         return (entries >= snapshotEveryEntries && journalBytes >= lastSnapshotBytes) || sinceLastSnapshot >= snapshotEvery
     }
+
+    /// Whether a snapshot that is ready is appended now. Appending it holds the shard's journal for as long as
+    /// the broker takes to write it, tens of milliseconds for the Router's megabytes, and a timer that fires
+    /// meanwhile is late by as much: so while the shard's next deadline is closer than twice what the last
+    /// snapshot took (50 ms at least), the snapshot waits for the timer to fire, for `snapshotHoldLimit` at
+    /// most. A deadline is known in advance; a delivery is not, and waits either way.
+    func snapshotAppendsNow(nextDeadline: Instant?, now: Instant, lastAppend: Duration, heldFor: Duration) -> Bool {
+        guard let nextDeadline, heldFor < Self.snapshotHoldLimit else { return true }
+        let room = max(.milliseconds(50), lastAppend * 2)
+        return .milliseconds(nextDeadline - now) > room
+    }
+
+    /// The longest a ready snapshot waits for room before the shard's next deadline: a shard whose deadlines
+    /// never leave room (many rings, each expiring soon) still gets its snapshots.
+    static var snapshotHoldLimit: Duration { .seconds(5) }
 }

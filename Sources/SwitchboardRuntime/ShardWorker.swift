@@ -19,6 +19,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         var bytesSinceSnapshot = 0
         var lastSnapshotBytes = 0
         var lastSnapshotAt: ContinuousClock.Instant
+        /// How long the last snapshot took the broker to append: about how long the next one holds the journal.
+        var lastSnapshotAppend = Duration.zero
         /// A snapshot being encoded off the writer's path, appended at the first batch after it is ready.
         var encodingSnapshot: EncodingSnapshot?
         /// The last batch's effects, while the broker confirms them and the next batch is journaled.
@@ -402,10 +404,10 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         try await appendSnapshot(try encodeSnapshot(core), asOf: asOf, term: &term)
     }
 
-    private func encodeSnapshot(_ core: Adapter.Core) throws -> Data {
+    private func encodeSnapshot(_ core: Adapter.Core) throws -> SnapshotState {
         let started = ContinuousClock.now
         defer { metrics.snapshotEncoding.recordInterval(since: started) }
-        return try WireCodec.encodeSnapshot(core)
+        return SnapshotState(try WireCodec.encodeSnapshot(core))
     }
 
     /// Starts encoding a snapshot of the core as it is now on a thread of its own: a large core takes long
@@ -421,27 +423,36 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         term.restartSnapshotCounters()
     }
 
-    /// Appends the snapshot being encoded, if it is ready.
+    /// Appends the snapshot being encoded, if it is ready and the shard's next deadline leaves room for it
+    /// (see `ShardRuntimeConfiguration.snapshotAppendsNow`).
     private func appendEncodedSnapshot(_ term: inout Term) async throws {
-        guard let encoding = term.encodingSnapshot, let result = encoding.result else { return }
+        guard let encoding = term.encodingSnapshot, let outcome = encoding.outcome else { return }
+        guard
+            configuration.snapshotAppendsNow(
+                nextDeadline: await ledger.nextDeadline, now: Self.wallClock(), lastAppend: term.lastSnapshotAppend,
+                heldFor: outcome.readyAt.duration(to: .now))
+        else { return }
         term.encodingSnapshot = nil
-        switch result {
+        metrics.stages.snapshotHeld.recordInterval(since: outcome.readyAt)
+        switch outcome.result {
         case .success(let state):
-            let appending = ContinuousClock.now
             try await appendSnapshot(state, asOf: encoding.asOf, term: &term)
-            metrics.stages.snapshotAppend.recordInterval(since: appending)
         case .failure(let error):
             logger.error("a snapshot could not be encoded", metadata: ["error": "\(error)"])
         }
     }
 
-    private func appendSnapshot(_ state: Data, asOf: UInt64, term: inout Term) async throws {
+    private func appendSnapshot(_ state: SnapshotState, asOf: UInt64, term: inout Term) async throws {
         let snapshot = JournalEntry(
-            seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .snapshot(state, asOf: asOf))
+            seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .snapshot(state.state, asOf: asOf))
         // Read back as prepared, not decoded again: a large core's snapshot takes the journal's reader tens of
         // milliseconds to decode, and the entries after it wait behind it.
         await ledger.prepare([(snapshot, nil)], epoch: term.epoch)
-        term.lastSnapshotBytes = try await append([snapshot])
+        let appending = ContinuousClock.now
+        term.lastSnapshotBytes = try await append(
+            records: [(JournalEntry.snapshotRecord(snapshot, state: state), [snapshot][...])])
+        term.lastSnapshotAppend = appending.duration(to: .now)
+        metrics.stages.snapshotAppend.record(duration: term.lastSnapshotAppend)
         term.nextSeq += 1
         metrics.snapshots.increment()
         metrics.snapshotBytes.record(term.lastSnapshotBytes)
@@ -453,7 +464,12 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     /// returns the bytes appended.
     @discardableResult
     private func append(_ entries: [JournalEntry]) async throws -> Int {
-        let messages = JournalEntry.encodeRecords(entries, maxBytes: Self.maxRecordBytes).map { record in
+        try await append(records: JournalEntry.encodeRecords(entries, maxBytes: Self.maxRecordBytes))
+    }
+
+    /// Appends the records, each with the entries it holds; returns the bytes appended.
+    private func append(records: [(body: [UInt8], entries: ArraySlice<JournalEntry>)]) async throws -> Int {
+        let messages = records.map { record in
             OutgoingMessage(
                 body: record.body, exchange: "", routingKey: journalName,
                 properties: AMQPProperties(
@@ -463,7 +479,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         }
         try await publishAll(messages)
         metrics.journalAppends.increment(by: messages.count)
-        metrics.journalEntries.increment(by: entries.count)
+        metrics.journalEntries.increment(by: records.reduce(0) { $0 + $1.entries.count })
         return messages.reduce(0) { $0 + $1.body.count }
     }
 
@@ -561,16 +577,18 @@ struct PendingEffects: Sendable {
 final class EncodingSnapshot: Sendable {
     /// The seq the encoded core is as of.
     let asOf: UInt64
-    private let outcome = Mutex<Result<Data, any Error>?>(nil)
+    private let finished = Mutex<(result: Result<SnapshotState, any Error>, at: ContinuousClock.Instant)?>(nil)
 
     init(asOf: UInt64) {
         self.asOf = asOf
     }
 
-    func finish(_ result: Result<Data, any Error>) {
-        outcome.withLock { $0 = result }
+    func finish(_ result: Result<SnapshotState, any Error>) {
+        finished.withLock { $0 = (result, .now) }
     }
 
-    /// `nil` while encoding.
-    var result: Result<Data, any Error>? { outcome.withLock { $0 } }
+    /// The encoding's result and when it was ready; `nil` while encoding.
+    var outcome: (result: Result<SnapshotState, any Error>, readyAt: ContinuousClock.Instant)? {
+        finished.withLock { $0.map { ($0.result, $0.at) } }
+    }
 }

@@ -220,9 +220,9 @@ struct RuntimeTests {
             try await waitUntil("the input's event") { events.routerEvents(desk: desk.desk).count > count }
         }
         /// The sum of a metric's samples over the Router's shards, as `GET /metrics` would show them.
-        func total(_ name: String) -> Double {
+        func total(_ name: String, _ label: String = #"service="router""#) -> Double {
             registry.emitToString().split(separator: "\n").reduce(0) { sum, line in
-                guard line.hasPrefix(name + "{"), line.contains(#"service="router""#),
+                guard line.hasPrefix(name + "{"), line.contains(#"service="router""#), line.contains(label),
                     let value = line.split(separator: " ").last.flatMap({ Double($0) })
                 else { return sum }
                 return sum + value
@@ -237,6 +237,9 @@ struct RuntimeTests {
         #expect(total("switchboard_snapshot_bytes") > 0)
         #expect(total("switchboard_snapshot_encode_seconds_count") >= 1)
         #expect(total("switchboard_stage_seconds_count") > 0)
+        // How long each snapshot waited for room before a deadline, and how long its append held the journal.
+        #expect(total("switchboard_stage_seconds_count", #"stage="snapshot_held""#) >= 1)
+        #expect(total("switchboard_stage_seconds_count", #"stage="snapshot_append""#) >= 1)
         try await router.stop()
         await connection.close()
     }

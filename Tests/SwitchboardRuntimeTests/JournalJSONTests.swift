@@ -1,7 +1,7 @@
 import Foundation
 import PropertyBased
 import SwitchboardCommon
-import SwitchboardRuntime
+@testable import SwitchboardRuntime
 import SwitchboardTestSupport
 import Testing
 
@@ -20,6 +20,14 @@ import Testing
             for maxBytes in [1, 600, 1 << 20] {
                 let records = JournalEntry.encodeRecords(entries, maxBytes: maxBytes)
                 #expect(try records.flatMap { try JournalEntry.decodeRecord($0.body) } == entries)
+            }
+            // A snapshot's record, with its state encoded beforehand off the writer's path, is the one any
+            // other record of it would be.
+            for entry in entries {
+                guard case .snapshot(let state, _) = entry.content else { continue }
+                #expect(
+                    JournalEntry.snapshotRecord(entry, state: SnapshotState(state))
+                        == JournalEntry.encodeRecords([entry], maxBytes: 1)[0].body)
             }
         }
     }

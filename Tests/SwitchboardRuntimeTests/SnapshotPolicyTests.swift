@@ -1,4 +1,5 @@
 import SwitchboardAMQP
+import SwitchboardCommon
 @testable import SwitchboardRuntime
 import Testing
 
@@ -24,5 +25,23 @@ import Testing
     @Test func aQuietShardIsSnapshottedAfterTheInterval() {
         #expect(!configuration.snapshotDue(entries: 3, journalBytes: 300, lastSnapshotBytes: 4_000_000, sinceLastSnapshot: .seconds(29)))
         #expect(configuration.snapshotDue(entries: 3, journalBytes: 300, lastSnapshotBytes: 4_000_000, sinceLastSnapshot: .seconds(30)))
+    }
+
+    /// A ready snapshot waits while a deadline is closer than twice what the last append took (50 ms at
+    /// least), so the timer is not late behind it; never longer than the hold limit, and never for nothing.
+    @Test func aReadySnapshotWaitsForRoomBeforeTheNextDeadline() {
+        let now = Instant(millisecondsSinceEpoch: 1_800_000_000_000)
+        func appendsNow(deadlineIn: Milliseconds?, lastAppend: Duration = .milliseconds(10), heldFor: Duration = .zero) -> Bool {
+            configuration.snapshotAppendsNow(
+                nextDeadline: deadlineIn.map { now + $0 }, now: now, lastAppend: lastAppend, heldFor: heldFor)
+        }
+        #expect(appendsNow(deadlineIn: nil))
+        #expect(!appendsNow(deadlineIn: -5))
+        #expect(!appendsNow(deadlineIn: 50))
+        #expect(appendsNow(deadlineIn: 51))
+        #expect(!appendsNow(deadlineIn: 80, lastAppend: .milliseconds(40)))
+        #expect(appendsNow(deadlineIn: 81, lastAppend: .milliseconds(40)))
+        #expect(!appendsNow(deadlineIn: 10, heldFor: ShardRuntimeConfiguration.snapshotHoldLimit - .milliseconds(1)))
+        #expect(appendsNow(deadlineIn: 10, heldFor: ShardRuntimeConfiguration.snapshotHoldLimit))
     }
 }
