@@ -21,7 +21,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         var lastSnapshotAt: ContinuousClock.Instant
         /// How long the last snapshot took the broker to append: about how long the next one holds the journal.
         var lastSnapshotAppend = Duration.zero
-        /// A snapshot being encoded off the writer's path, appended at the first batch after it is ready.
+        /// A snapshot being encoded off the writer's path, appended at the first batch after it is ready that
+        /// leaves room before the shard's next deadline.
         var encodingSnapshot: EncodingSnapshot?
         /// The last batch's effects, while the broker confirms them and the next batch is journaled.
         var pending: PendingEffects?
