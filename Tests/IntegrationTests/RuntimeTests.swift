@@ -4,6 +4,7 @@ import SwitchboardAMQP
 import SwitchboardTestSupport
 import SwitchboardCommon
 @testable import SwitchboardRuntime
+import Synchronization
 import Testing
 
 private let ann = try! AgentID("ann")
@@ -241,6 +242,59 @@ struct RuntimeTests {
         #expect(total("switchboard_stage_seconds_count", #"stage="snapshot_held""#) >= 1)
         #expect(total("switchboard_stage_seconds_count", #"stage="snapshot_append""#) >= 1)
         try await router.stop()
+        await connection.close()
+    }
+
+    /// A snapshot that is ready while a ring is about to expire waits until the ring's tick is journaled:
+    /// appending it would hold the journal, and the tick behind it. Here a snapshot is due after every batch,
+    /// and a batch runs every few milliseconds, yet none is appended in the 50 ms before the deadline.
+    @Test func aSnapshotWaitsUntilTheTimerAboutToFireHasFired() async throws {
+        let broker = try TestBroker.shared
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "snapshot-hold")
+        let router = try RunningService<RouterAdapter>.start(broker, name: "router-snapshot-hold", snapshotEveryBatch: true)
+        try await router.waitUntilEveryShard(.active)
+        for body: InboundBody in [
+            .deskConfigure(DeskSettingsPatch(ringMs: 500)),
+            .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
+            .agentUpsert(AgentProfile(agent: bob, groups: [], capacity: 1)),
+            .agentStatus(agent: ann, status: .online),
+            .conversationRequested(ConversationRequest(conversation: chat1, user: user1)),
+        ] {
+            try await publisher.publish(desk.wire(body))
+        }
+        let ring = try await events.waitForEvent(desk: desk.desk, "ann's ring") { $0.body.offerMade != nil }
+        guard case .offerMade(_, _, _, _, _, let expiresAt, _) = ring.event.body else { return }
+        // bob comes and goes, one confirmed publish after another, until the ring has expired: the shard runs
+        // batch after batch, each with a snapshot due.
+        var status = AgentStatus.break
+        let giveUp = ContinuousClock.now + .seconds(30)
+        while !events.routerEvents(desk: desk.desk).contains(where: { $0.event.body.isOfferExpired }) {
+            try #require(ContinuousClock.now < giveUp, "ann's ring expired")
+            for _ in 0..<10 {
+                status = status == .online ? .break : .online
+                try await publisher.publish(desk.wire(.agentStatus(agent: bob, status: status)))
+            }
+        }
+        try await router.stop()
+
+        var checked = false
+        for shard in 0..<2 {
+            let journal = try await journalEntries(broker, service: .router, shard: shard)
+            // This router's term on the shard that holds the desk.
+            guard let epoch = journal.last(where: { entry in
+                if case .input(let input) = entry.content { input.deskHeader == desk.desk.rawValue } else { false }
+            })?.epoch else { continue }
+            let term = journal.filter { $0.epoch == epoch }
+            let tick = try #require(term.firstIndex { $0.content == .tick && $0.now >= expiresAt }, "the expiry's tick")
+            let snapshots = term[..<tick].filter { if case .snapshot = $0.content { true } else { false } }
+            #expect(snapshots.count > 1, "snapshots were appended while the ring was live")
+            // The hold begins 50 ms before the deadline; 20 ms of those are left for the writer's thread to be
+            // preempted between deciding and stamping the entry.
+            let msBeforeDeadline = snapshots.map { expiresAt - $0.now }
+            #expect(msBeforeDeadline.allSatisfy { $0 >= 30 }, "each snapshot's milliseconds before the deadline")
+            checked = true
+        }
+        #expect(checked, "the desk's shard was found")
         await connection.close()
     }
 
@@ -540,6 +594,36 @@ extension RuntimeTests {
         try await standby.waitUntilEveryShard(.active, timeout: .seconds(15))
         try await standby.stop()
     }
+}
+
+/// The entries of a shard's journal, in order, from its start to where it stood still for `quiet`.
+func journalEntries(
+    _ broker: TestBroker, service: ServiceName, shard: Int, quiet: Duration = .seconds(1)
+) async throws -> [JournalEntry] {
+    let connection = try await broker.connect(name: "journal-reader")
+    let consumer = try await connection.consume(
+        queue: ServiceTopology.journal(service, shard: shard), prefetch: 500,
+        arguments: ["x-stream-offset": StreamOffset.first.argument])
+    let entries = Mutex<[JournalEntry]>([])
+    let reading = Task {
+        for try await delivery in consumer {
+            try delivery.ack()
+            let record = try JournalEntry.decodeRecord(delivery.body)
+            entries.withLock { $0 += record }
+        }
+    }
+    // A journal the test reads was written to: it is not empty, and it is whole once it stops growing.
+    var seen = 0
+    try await waitUntil("the journal read to its end") {
+        let count = entries.withLock { $0.count }
+        defer { seen = count }
+        if count == 0 || count != seen { try await Task.sleep(for: quiet) }
+        return count > 0 && count == seen
+    }
+    reading.cancel()
+    consumer.cancel()
+    await connection.close()
+    return entries.withLock { $0 }
 }
 
 /// Reads the journals of `shards` from their start and returns the first entry matching `matches`, or nil
