@@ -53,13 +53,16 @@ public struct JournalEntry: Hashable, Sendable {
         return [try WireCodec.decodeSnapshot(JournalEntry.self, from: Data(bytes))]
     }
 
-    /// The record of one snapshot entry: what `encodeRecords([entry])` makes, with the state's base64 as
-    /// encoded beforehand (a large core's state takes milliseconds to turn into base64, better spent off the
-    /// writer's path).
-    static func snapshotRecord(_ entry: JournalEntry, state: SnapshotState) -> [UInt8] {
+    /// A snapshot entry and its record, which is what `encodeRecords([entry])` makes, with the state's base64
+    /// as encoded beforehand: a large core's state takes milliseconds to turn into base64, better spent off the
+    /// writer's path.
+    static func snapshot(
+        seq: UInt64, now: Instant, epoch: String, asOf: UInt64, state: SnapshotState
+    ) -> (entry: JournalEntry, record: [UInt8]) {
+        let entry = JournalEntry(seq: seq, now: now, epoch: epoch, content: .snapshot(state.json, asOf: asOf))
         var json = JournalJSON()
         json.writeRecord(entry, stateBase64: state.base64)
-        return json.bytes
+        return (entry, json.bytes)
     }
 
     /// The entries in order, as records (JSON arrays) of at most `maxBytes` each, each with the entries
@@ -92,12 +95,12 @@ public struct JournalEntry: Hashable, Sendable {
 
 /// A core's encoded state, and its base64 as a snapshot record carries it: both made once, off the writer's path.
 struct SnapshotState: Sendable {
-    let state: Data
+    let json: Data
     let base64: [UInt8]
 
-    init(_ state: Data) {
-        self.state = state
-        base64 = Array(state.base64EncodedData())
+    init(_ json: Data) {
+        self.json = json
+        base64 = Array(json.base64EncodedData())
     }
 }
 

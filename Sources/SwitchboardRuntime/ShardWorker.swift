@@ -444,14 +444,13 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     }
 
     private func appendSnapshot(_ state: SnapshotState, asOf: UInt64, term: inout Term) async throws {
-        let snapshot = JournalEntry(
-            seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .snapshot(state.state, asOf: asOf))
+        let (snapshot, record) = JournalEntry.snapshot(
+            seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, asOf: asOf, state: state)
         // Read back as prepared, not decoded again: a large core's snapshot takes the journal's reader tens of
         // milliseconds to decode, and the entries after it wait behind it.
         await ledger.prepare([(snapshot, nil)], epoch: term.epoch)
         let appending = ContinuousClock.now
-        term.lastSnapshotBytes = try await append(
-            records: [(JournalEntry.snapshotRecord(snapshot, state: state), [snapshot][...])])
+        term.lastSnapshotBytes = try await append(records: [(record, [snapshot][...])])
         term.lastSnapshotAppend = appending.duration(to: .now)
         metrics.stages.snapshotAppend.record(duration: term.lastSnapshotAppend)
         term.nextSeq += 1

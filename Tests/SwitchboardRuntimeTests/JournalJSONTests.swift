@@ -24,10 +24,11 @@ import Testing
             // A snapshot's record, with its state encoded beforehand off the writer's path, is the one any
             // other record of it would be.
             for entry in entries {
-                guard case .snapshot(let state, _) = entry.content else { continue }
-                #expect(
-                    JournalEntry.snapshotRecord(entry, state: SnapshotState(state))
-                        == JournalEntry.encodeRecords([entry], maxBytes: 1)[0].body)
+                guard case .snapshot(let state, let asOf) = entry.content, let seq = entry.seq else { continue }
+                let snapshot = JournalEntry.snapshot(
+                    seq: seq, now: entry.now, epoch: entry.epoch, asOf: asOf, state: SnapshotState(state))
+                #expect(snapshot.entry == entry)
+                #expect(snapshot.record == JournalEntry.encodeRecords([entry], maxBytes: 1)[0].body)
             }
         }
     }
