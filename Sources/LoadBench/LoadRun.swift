@@ -112,6 +112,8 @@ struct LoadResult: Codable {
     var inactivityToClosure: LatencySummary
     /// The services' own timer lateness in the 25% phase (where the ring-expiry and inactivity conversations run).
     var timerLatenessAt25Percent: [TimerLateness]
+    /// What the services' snapshots cost from the closed-loop phase to the end of the 75% phase.
+    var snapshots: [SnapshotCosts]
     var publishFailures: Int
     /// CPU time of the broker, the services and the load generator from the start of the closed-loop phase
     /// until its conversations drained, and that window's length.
@@ -185,6 +187,7 @@ struct LoadRun {
         let at25 = try await paced(players, rate: maxRate * 0.25, withTimers: true, probed: true)
         let timerLatenessAt25 = (try ServiceCounters.scrape(options.metricsEndpoints) - afterMax).timerLatenessSummaries
         let at75 = try await paced(players, rate: maxRate * 0.75, withTimers: false, probed: false)
+        let snapshots = (try ServiceCounters.scrape(options.metricsEndpoints) - before).snapshotSummaries
 
         let result = LoadResult(
             loadDesks: desks.load.count, agents: desks.load.count * desks.agentsPerDesk,
@@ -199,7 +202,7 @@ struct LoadRun {
             expiryToNextRing: await LatencySummary(players.expiryToNextRing),
             expiryToNextRingLegs: await players.expiryToNextRingLegs.summary,
             inactivityToClosure: await LatencySummary(players.inactivityToClosure),
-            timerLatenessAt25Percent: timerLatenessAt25, publishFailures: await players.publishFailures, cpuAtMax: cpuAtMax,
+            timerLatenessAt25Percent: timerLatenessAt25, snapshots: snapshots, publishFailures: await players.publishFailures, cpuAtMax: cpuAtMax,
             cpuWindowSeconds: cpuWindow)
         await publishing.close()
         await consuming.close()

@@ -266,6 +266,9 @@ func markdownSections(_ report: SystemReport, heading: String) -> [String] {
         "The timer target is judged end to end, from the deadline to what the workstation or the user receives. The "
             + "services' own timer lateness is the first part of that: the Router's for a ring expiry, the Closer's for "
             + "an inactivity close.",
+    ]
+    lines += snapshotSection(load.snapshots, heading: heading)
+    lines += [
         "",
         "\(heading) Memory",
         "",
@@ -274,6 +277,35 @@ func markdownSections(_ report: SystemReport, heading: String) -> [String] {
     ]
     lines += report.memory.map { "| \($0.service) | \($0.peakKilobytes / 1024) MiB | \($0.endKilobytes / 1024) MiB |" }
     if load.publishFailures > 0 { lines += ["", "**\(load.publishFailures) publishes failed during the run.**"] }
+    return lines
+}
+
+/// Appending a snapshot holds its shard's journal, and whatever comes meanwhile waits: the snapshots' sizes and
+/// append times tell how much they weigh on latency, and their holds how often a deadline was near.
+private func snapshotSection(_ snapshots: [SnapshotCosts], heading: String) -> [String] {
+    func ms(_ value: Double?) -> String { value.map(milliseconds) ?? "–" }
+    func atMost(_ value: Double?, _ count: Int) -> String { value.map { "≤ " + milliseconds($0) } ?? (count > 0 ? "past the largest bucket" : "–") }
+    var lines = [
+        "",
+        "\(heading) Snapshots (closed-loop phase to the end of the 75% phase)",
+        "",
+        "| service | snapshots | largest latest | append: mean | over 25 ms | longest | held for a deadline: mean | longest |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += snapshots.map { costs in
+        "| \(costs.service) | \(costs.snapshots) | "
+            + String(format: "%.1f MB", Double(costs.largestLatestBytes) / 1e6)
+            + " | \(ms(costs.appendMeanMilliseconds)) | \(costs.appendsOver25Milliseconds) | "
+            + "\(atMost(costs.longestAppendAtMostMilliseconds, costs.snapshots)) | \(ms(costs.heldMeanMilliseconds)) | "
+            + "\(atMost(costs.longestHeldAtMostMilliseconds, costs.snapshots)) |"
+    }
+    lines += [
+        "",
+        "A snapshot is encoded beside the shard's work, then appended to its journal; what the shard journals meanwhile "
+            + "waits behind it. A ready snapshot waits while the shard's next deadline is closer than twice what the last "
+            + "append took (50 ms at least), for 5 s at most; \"held\" is from ready to appended, the wait for the next "
+            + "batch included.",
+    ]
     return lines
 }
 

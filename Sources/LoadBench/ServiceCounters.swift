@@ -1,14 +1,16 @@
 import BenchOptions
 import Foundation
 
-/// The services' own counts of what they moved, summed over shards, and their timer-lateness histograms, read
-/// from their `/metrics`.
+/// The services' own counts of what they moved, summed over shards, their timer-lateness histograms and what
+/// their snapshots cost, read from their `/metrics`.
 struct ServiceCounters: Sendable {
     var effectsPublished: Double = 0
     var journalAppends: Double = 0
     var inputsConsumed: Double = 0
     /// `switchboard_timer_lateness_seconds` by service: cumulative count by bucket bound in seconds.
     var timerLateness: [String: [Double: Double]] = [:]
+    /// By service.
+    var snapshots: [String: SnapshotCounters] = [:]
 
     static func - (lhs: Self, rhs: Self) -> Self {
         ServiceCounters(
@@ -17,32 +19,61 @@ struct ServiceCounters: Sendable {
             inputsConsumed: lhs.inputsConsumed - rhs.inputsConsumed,
             timerLateness: lhs.timerLateness.merging(rhs.timerLateness.mapValues { $0.mapValues { -$0 } }) { now, then in
                 now.merging(then, uniquingKeysWith: +)
-            })
+            },
+            snapshots: lhs.snapshots.merging(rhs.snapshots) { now, then in now - then })
     }
 
     /// Scrapes every endpoint with curl (Foundation's HTTP client is not in every Linux toolchain).
     static func scrape(_ endpoints: [String]) throws -> ServiceCounters {
         var total = ServiceCounters()
         for endpoint in endpoints {
-            let text = try fetch("http://\(endpoint)/metrics")
-            total.effectsPublished += sum("switchboard_effects_published_total", in: text)
-            total.journalAppends += sum("switchboard_journal_appends_total", in: text)
-            total.inputsConsumed += sum("switchboard_inputs_total", in: text)
-            for line in text.split(separator: "\n") where line.hasPrefix("switchboard_timer_lateness_seconds_bucket{") {
-                guard let service = label("service", in: line), let bound = label("le", in: line).flatMap(Double.init),
-                    let count = line.split(separator: " ").last.flatMap({ Double($0) })
-                else { continue }
-                total.timerLateness[service, default: [:]][bound, default: 0] += count
-            }
+            total.add(try fetch("http://\(endpoint)/metrics"))
         }
         return total
     }
 
+    /// Adds one service's `/metrics` text.
+    mutating func add(_ text: String) {
+        effectsPublished += Self.sum("switchboard_effects_published_total", in: text)
+        journalAppends += Self.sum("switchboard_journal_appends_total", in: text)
+        inputsConsumed += Self.sum("switchboard_inputs_total", in: text)
+        for line in text.split(separator: "\n") {
+            guard let service = Self.label("service", in: line),
+                let value = line.split(separator: " ").last.flatMap({ Double($0) })
+            else { continue }
+            let bound = Self.label("le", in: line).flatMap(Double.init)
+            if line.hasPrefix("switchboard_timer_lateness_seconds_bucket{"), let bound {
+                timerLateness[service, default: [:]][bound, default: 0] += value
+            } else if line.hasPrefix("switchboard_snapshots_total{") {
+                snapshots[service, default: SnapshotCounters()].snapshots += value
+            } else if line.hasPrefix("switchboard_snapshot_bytes{") {
+                snapshots[service, default: SnapshotCounters()].largestLatestBytes = max(
+                    snapshots[service]?.largestLatestBytes ?? 0, value)
+            } else if line.hasPrefix("switchboard_stage_seconds_"), let stage = Self.label("stage", in: line) {
+                let histogram: WritableKeyPath<SnapshotCounters, StageHistogram>
+                switch stage {
+                case "snapshot_append": histogram = \.append
+                case "snapshot_held": histogram = \.held
+                default: continue
+                }
+                snapshots[service, default: SnapshotCounters()][keyPath: histogram].add(line, value: value, bound: bound)
+            }
+        }
+    }
+
+    /// Each service's snapshots, in the order the services come in the pipeline.
+    var snapshotSummaries: [SnapshotCosts] {
+        snapshots.keys.sorted { Self.rank($0) < Self.rank($1) }.map { SnapshotCosts(service: $0, snapshots[$0]!) }
+    }
+
+    private static func rank(_ service: String) -> (Int, String) {
+        let order = ["router", "notifier", "closer"]
+        return (order.firstIndex(of: service) ?? order.count, service)
+    }
+
     /// Each service's timer lateness, from its histogram, in the order the services come in the pipeline.
     var timerLatenessSummaries: [TimerLateness] {
-        let order = ["router", "notifier", "closer"]
-        func rank(_ service: String) -> (Int, String) { (order.firstIndex(of: service) ?? order.count, service) }
-        return timerLateness.keys.sorted { rank($0) < rank($1) }.map { service in
+        timerLateness.keys.sorted { Self.rank($0) < Self.rank($1) }.map { service in
             TimerLateness(service: service, cumulativeCounts: timerLateness[service] ?? [:])
         }
     }
@@ -99,5 +130,79 @@ struct TimerLateness: Codable, Sendable {
         ticks = Int(total)
         p50AtMostMilliseconds = atMost(0.5)
         p99AtMostMilliseconds = atMost(0.99)
+    }
+}
+
+/// One service's snapshot metrics, summed over its shards.
+struct SnapshotCounters: Sendable {
+    var snapshots: Double = 0
+    /// The largest of the shards' latest snapshot sizes (a gauge: not subtracted).
+    var largestLatestBytes: Double = 0
+    /// `switchboard_stage_seconds{stage="snapshot_append"}`: how long each append held the journal.
+    var append = StageHistogram()
+    /// `stage="snapshot_held"`: how long each ready snapshot waited for room before a deadline.
+    var held = StageHistogram()
+
+    static func - (lhs: Self, rhs: Self) -> Self {
+        SnapshotCounters(
+            snapshots: lhs.snapshots - rhs.snapshots, largestLatestBytes: lhs.largestLatestBytes,
+            append: lhs.append - rhs.append, held: lhs.held - rhs.held)
+    }
+}
+
+/// A Prometheus histogram's samples, summed over shards: sum and count, and cumulative counts by bound in seconds.
+struct StageHistogram: Sendable {
+    var sum: Double = 0
+    var count: Double = 0
+    var cumulative: [Double: Double] = [:]
+
+    mutating func add(_ line: Substring, value: Double, bound: Double?) {
+        if line.contains("_sum{") {
+            sum += value
+        } else if line.contains("_count{") {
+            count += value
+        } else if let bound {
+            cumulative[bound, default: 0] += value
+        }
+    }
+
+    static func - (lhs: Self, rhs: Self) -> Self {
+        StageHistogram(
+            sum: lhs.sum - rhs.sum, count: lhs.count - rhs.count,
+            cumulative: lhs.cumulative.merging(rhs.cumulative.mapValues { -$0 }, uniquingKeysWith: +))
+    }
+
+    var meanMilliseconds: Double? { count > 0 ? 1_000 * sum / count : nil }
+
+    /// How many samples lay above `seconds` (a bucket bound).
+    func above(_ seconds: Double) -> Int { Int(count - (cumulative[seconds] ?? count)) }
+
+    /// The smallest bound that holds every sample, in milliseconds; `nil` with no samples or past the largest bound.
+    var longestAtMostMilliseconds: Double? {
+        guard count > 0 else { return nil }
+        return cumulative.keys.sorted().first { (cumulative[$0] ?? 0) >= count }.flatMap { $0.isFinite ? $0 * 1_000 : nil }
+    }
+}
+
+/// What one service's snapshots cost over a stretch of the run.
+struct SnapshotCosts: Codable, Sendable {
+    var service: String
+    var snapshots: Int
+    var largestLatestBytes: Int
+    var appendMeanMilliseconds: Double?
+    var appendsOver25Milliseconds: Int
+    var longestAppendAtMostMilliseconds: Double?
+    var heldMeanMilliseconds: Double?
+    var longestHeldAtMostMilliseconds: Double?
+
+    init(service: String, _ counters: SnapshotCounters) {
+        self.service = service
+        snapshots = Int(counters.snapshots)
+        largestLatestBytes = Int(counters.largestLatestBytes)
+        appendMeanMilliseconds = counters.append.meanMilliseconds
+        appendsOver25Milliseconds = counters.append.above(0.025)
+        longestAppendAtMostMilliseconds = counters.append.longestAtMostMilliseconds
+        heldMeanMilliseconds = counters.held.meanMilliseconds
+        longestHeldAtMostMilliseconds = counters.held.longestAtMostMilliseconds
     }
 }

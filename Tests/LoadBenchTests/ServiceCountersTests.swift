@@ -1,0 +1,56 @@
+import Testing
+
+@testable import LoadBench
+
+/// What the load generator reads of the services' own metrics.
+@Suite struct ServiceCountersTests {
+    /// A Router's `/metrics` with two shards, as swift-prometheus writes them.
+    static func routerMetrics(snapshots: Int, appendSum: Double, appendBuckets: [Double], heldSum: Double) -> String {
+        let bounds = ["0.005", "0.01", "0.025", "0.05", "0.1", "+Inf"]
+        var lines: [String] = []
+        for shard in 0..<2 {
+            let labels = #"service="router",shard="\#(shard)""#
+            lines += [
+                "switchboard_snapshots_total{\(labels)} \(snapshots / 2)",
+                "switchboard_snapshot_bytes{\(labels)} \(shard == 0 ? 7_800_000 : 1_000)",
+                #"switchboard_stage_seconds_sum{\#(labels),stage="snapshot_append"} \#(appendSum / 2)"#,
+                #"switchboard_stage_seconds_count{\#(labels),stage="snapshot_append"} \#(snapshots / 2)"#,
+                #"switchboard_stage_seconds_sum{\#(labels),stage="snapshot_held"} \#(heldSum / 2)"#,
+                #"switchboard_stage_seconds_count{\#(labels),stage="snapshot_held"} \#(snapshots / 2)"#,
+                #"switchboard_stage_seconds_sum{\#(labels),stage="journal_confirm"} 99"#,
+                #"switchboard_stage_seconds_count{\#(labels),stage="journal_confirm"} 99"#,
+            ]
+            lines += zip(bounds, appendBuckets).map { bound, count in
+                #"switchboard_stage_seconds_bucket{\#(labels),stage="snapshot_append",le="\#(bound)"} \#(count / 2)"#
+            }
+            lines += bounds.map { bound in
+                #"switchboard_stage_seconds_bucket{\#(labels),stage="snapshot_held",le="\#(bound)"} \#(snapshots / 2)"#
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Snapshots over a stretch of the run: counts, sums and buckets taken as the difference of two scrapes, the
+    /// latest size as it is at the end.
+    @Test func snapshotCostsAreTheDifferenceOfTwoScrapes() throws {
+        var before = ServiceCounters()
+        before.add(Self.routerMetrics(snapshots: 4, appendSum: 0.08, appendBuckets: [0, 0, 4, 4, 4, 4], heldSum: 0.04))
+        var after = ServiceCounters()
+        after.add(Self.routerMetrics(snapshots: 14, appendSum: 0.38, appendBuckets: [0, 2, 10, 12, 14, 14], heldSum: 0.14))
+        let costs = try #require((after - before).snapshotSummaries.first)
+        #expect(costs.service == "router")
+        #expect(costs.snapshots == 10)
+        #expect(costs.largestLatestBytes == 7_800_000)
+        #expect(try abs(#require(costs.appendMeanMilliseconds) - 30) < 1e-9)
+        // 6 of the 10 appends took 10–25 ms, 2 up to 50 ms, 2 up to 100 ms.
+        #expect(costs.appendsOver25Milliseconds == 4)
+        #expect(costs.longestAppendAtMostMilliseconds == 100)
+        #expect(try abs(#require(costs.heldMeanMilliseconds) - 10) < 1e-9)
+        #expect(costs.longestHeldAtMostMilliseconds == 5)
+    }
+
+    @Test func theRoundsMarkdownShowsWhatSnapshotsCost() throws {
+        let text = markdown(try RoundFixture.load().report())
+        #expect(text.contains("| router | 34 | 7.8 MB | 27.10 ms | 12 | ≤ 100.00 ms | 13.70 ms | ≤ 100.00 ms |"))
+    }
+}
