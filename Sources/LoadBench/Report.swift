@@ -294,7 +294,9 @@ private func snapshotSection(_ snapshots: [SnapshotCosts], heading: String) -> [
     ]
     lines += snapshots.map { costs in
         "| \(costs.service) | \(costs.snapshots) | "
-            + String(format: "%.1f MB", Double(costs.largestLatestBytes) / 1e6)
+            + (costs.largestLatestBytes < 1_000_000
+                ? String(format: "%.0f kB", Double(costs.largestLatestBytes) / 1e3)
+                : String(format: "%.1f MB", Double(costs.largestLatestBytes) / 1e6))
             + " | \(ms(costs.appendMeanMilliseconds)) | \(costs.appendsOver25Milliseconds) | "
             + "\(atMost(costs.longestAppendAtMostMilliseconds, costs.snapshots)) | \(ms(costs.heldMeanMilliseconds)) | "
             + "\(atMost(costs.longestHeldAtMostMilliseconds, costs.snapshots)) |"

@@ -52,5 +52,6 @@ import Testing
     @Test func theRoundsMarkdownShowsWhatSnapshotsCost() throws {
         let text = markdown(try RoundFixture.load().report())
         #expect(text.contains("| router | 34 | 7.8 MB | 27.10 ms | 12 | ≤ 100.00 ms | 13.70 ms | ≤ 100.00 ms |"))
+        #expect(text.contains("| notifier | 145 | 18 kB | 5.40 ms | 1 |"))
     }
 }
