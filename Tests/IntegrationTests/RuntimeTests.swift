@@ -220,7 +220,8 @@ struct RuntimeTests {
             // One at a time: every input its own batch, so a snapshot starts and lands between them.
             try await waitUntil("the input's event") { events.routerEvents(desk: desk.desk).count > count }
         }
-        /// The sum of a metric's samples over the Router's shards, as `GET /metrics` would show them.
+        /// The sum of a metric's samples over the Router's shards (those with `label` too, when given), as `GET /metrics`
+        /// would show them.
         func total(_ name: String, _ label: String? = nil) -> Double {
             registry.emitToString().split(separator: "\n").reduce(0) { sum, line in
                 guard line.hasPrefix(name + "{"), line.contains(#"service="router""#), label.map(line.contains) ?? true,
