@@ -50,7 +50,7 @@ struct ServiceCounters: Sendable {
                 snapshots[service, default: SnapshotCounters()].largestLatestBytes = max(
                     snapshots[service]?.largestLatestBytes ?? 0, value)
             } else if line.hasPrefix("switchboard_stage_seconds_"), let stage = Self.label("stage", in: line) {
-                let histogram: WritableKeyPath<SnapshotCounters, StageHistogram>
+                let histogram: WritableKeyPath<SnapshotCounters, BucketCounts>
                 switch stage {
                 case "snapshot_append": histogram = \.append
                 case "snapshot_held": histogram = \.held
@@ -119,17 +119,13 @@ struct TimerLateness: Codable, Sendable {
     var p99AtMostMilliseconds: Double?
 
     init(service: String, cumulativeCounts: [Double: Double]) {
-        let bounds = cumulativeCounts.keys.sorted()
-        let total = bounds.last.flatMap { cumulativeCounts[$0] } ?? 0
-        func atMost(_ quantile: Double) -> Double? {
-            guard total > 0 else { return nil }
-            let rank = (quantile * total).rounded(.up)
-            return bounds.first { (cumulativeCounts[$0] ?? 0) >= rank }.flatMap { $0.isFinite ? $0 * 1_000 : nil }
-        }
+        // The largest bound (+Inf) counts every tick.
+        let total = cumulativeCounts.keys.max().flatMap { cumulativeCounts[$0] } ?? 0
+        let histogram = BucketCounts(count: total, cumulative: cumulativeCounts)
         self.service = service
         ticks = Int(total)
-        p50AtMostMilliseconds = atMost(0.5)
-        p99AtMostMilliseconds = atMost(0.99)
+        p50AtMostMilliseconds = histogram.atMostMilliseconds(0.5)
+        p99AtMostMilliseconds = histogram.atMostMilliseconds(0.99)
     }
 }
 
@@ -139,9 +135,9 @@ struct SnapshotCounters: Sendable {
     /// The largest of the shards' latest snapshot sizes (a gauge: not subtracted).
     var largestLatestBytes: Double = 0
     /// `switchboard_stage_seconds{stage="snapshot_append"}`: how long each append held the journal.
-    var append = StageHistogram()
+    var append = BucketCounts()
     /// `stage="snapshot_held"`: how long each ready snapshot waited for room before a deadline.
-    var held = StageHistogram()
+    var held = BucketCounts()
 
     static func - (lhs: Self, rhs: Self) -> Self {
         SnapshotCounters(
@@ -151,7 +147,7 @@ struct SnapshotCounters: Sendable {
 }
 
 /// A Prometheus histogram's samples, summed over shards: sum and count, and cumulative counts by bound in seconds.
-struct StageHistogram: Sendable {
+struct BucketCounts: Sendable {
     var sum: Double = 0
     var count: Double = 0
     var cumulative: [Double: Double] = [:]
@@ -167,7 +163,7 @@ struct StageHistogram: Sendable {
     }
 
     static func - (lhs: Self, rhs: Self) -> Self {
-        StageHistogram(
+        BucketCounts(
             sum: lhs.sum - rhs.sum, count: lhs.count - rhs.count,
             cumulative: lhs.cumulative.merging(rhs.cumulative.mapValues { -$0 }, uniquingKeysWith: +))
     }
@@ -177,10 +173,12 @@ struct StageHistogram: Sendable {
     /// How many samples lay above `seconds` (a bucket bound).
     func above(_ seconds: Double) -> Int { Int(count - (cumulative[seconds] ?? count)) }
 
-    /// The smallest bound that holds every sample, in milliseconds; `nil` with no samples or past the largest bound.
-    var longestAtMostMilliseconds: Double? {
+    /// The smallest bound that holds the `quantile` of the samples, in milliseconds; `nil` with no samples or past
+    /// the largest finite bound.
+    func atMostMilliseconds(_ quantile: Double) -> Double? {
         guard count > 0 else { return nil }
-        return cumulative.keys.sorted().first { (cumulative[$0] ?? 0) >= count }.flatMap { $0.isFinite ? $0 * 1_000 : nil }
+        let rank = (quantile * count).rounded(.up)
+        return cumulative.keys.sorted().first { (cumulative[$0] ?? 0) >= rank }.flatMap { $0.isFinite ? $0 * 1_000 : nil }
     }
 }
 
@@ -201,8 +199,8 @@ struct SnapshotCosts: Codable, Sendable {
         largestLatestBytes = Int(counters.largestLatestBytes)
         appendMeanMilliseconds = counters.append.meanMilliseconds
         appendsOver25Milliseconds = counters.append.above(0.025)
-        longestAppendAtMostMilliseconds = counters.append.longestAtMostMilliseconds
+        longestAppendAtMostMilliseconds = counters.append.atMostMilliseconds(1)
         heldMeanMilliseconds = counters.held.meanMilliseconds
-        longestHeldAtMostMilliseconds = counters.held.longestAtMostMilliseconds
+        longestHeldAtMostMilliseconds = counters.held.atMostMilliseconds(1)
     }
 }

@@ -49,6 +49,19 @@ import Testing
         #expect(costs.longestHeldAtMostMilliseconds == 5)
     }
 
+    /// A service's own timer lateness, as bucket bounds: 148 of 150 ticks within 5 ms, two within 50 ms.
+    @Test func timerLatenessPercentilesAreTheBucketBoundsThatHoldThem() throws {
+        var counters = ServiceCounters()
+        counters.add(
+            [("0.001", 100), ("0.005", 148), ("0.05", 150), ("+Inf", 150)].map { bound, count in
+                #"switchboard_timer_lateness_seconds_bucket{service="router",shard="0",le="\#(bound)"} \#(count)"#
+            }.joined(separator: "\n"))
+        let lateness = try #require(counters.timerLatenessSummaries.first)
+        #expect(lateness.service == "router" && lateness.ticks == 150)
+        #expect(lateness.p50AtMostMilliseconds == 1)
+        #expect(lateness.p99AtMostMilliseconds == 50)
+    }
+
     @Test func theRoundsMarkdownShowsWhatSnapshotsCost() throws {
         let text = markdown(try RoundFixture.load().report())
         #expect(text.contains("| router | 34 | 7.8 MB | 27.10 ms | 12 | ≤ 100.00 ms | 13.70 ms | ≤ 100.00 ms |"))
