@@ -16,6 +16,8 @@
 #   SB_DEFINITIONS [<repo>/deploy/rabbitmq/definitions.json]
 #   SB_PLUGINS [rabbitmq_management,rabbitmq_prometheus,rabbitmq_consistent_hash_exchange]
 #   SB_STARTUP_TIMEOUT [120] seconds
+#   SB_MAX_MESSAGE_BYTES [16777216]: the broker's max_message_size; the default is RabbitMQ 4's (3.x allows
+#     128 MiB), so what works on this node works on a RabbitMQ 4 broker left at its defaults.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,6 +32,7 @@ node_dir=${SB_NODE_DIR:-$repo_root/var/rabbitmq}
 definitions=${SB_DEFINITIONS:-$repo_root/deploy/rabbitmq/definitions.json}
 plugins=${SB_PLUGINS:-rabbitmq_management,rabbitmq_prometheus,rabbitmq_consistent_hash_exchange}
 startup_timeout=${SB_STARTUP_TIMEOUT:-120}
+max_message_bytes=${SB_MAX_MESSAGE_BYTES:-16777216}
 
 # The real scripts, not Debian's /usr/sbin wrappers: the wrappers run everything through
 # `su rabbitmq`, which replaces HOME (and with it the cookie) by /var/lib/rabbitmq.
@@ -39,6 +42,7 @@ say() { echo "rabbitmq-node [$node_name]: $*"; }
 die() { say "$*" >&2; exit 1; }
 
 [[ $node_name == *@* ]] || die "SB_NODE_NAME must look like name@host"
+[[ $max_message_bytes =~ ^[1-9][0-9]*$ ]] || die "SB_MAX_MESSAGE_BYTES must be a positive number of bytes"
 node_dir=$(realpath -m "$node_dir")
 
 # Environment shared by the server and by rabbitmqctl, so both see the same cookie (HOME)
@@ -153,6 +157,7 @@ write_node_files() {
         echo "loopback_users.switchboard = true"
         echo "# Publishers stay blocked after every boot until deploy/rabbitmq/hash-rings.sh opens the node."
         echo "vm_memory_high_watermark.relative = 0.0"
+        echo "max_message_size = $max_message_bytes"
         # Settings of a plugin that is not enabled would stop the node from booting.
         if plugin_enabled rabbitmq_management; then
             echo "management.tcp.ip = 127.0.0.1"

@@ -34,7 +34,7 @@ public final class TestBroker: Sendable {
     private let nodeDirectory: String
     private let environment: [String: String]
 
-    private init(label: String, withTLS: Bool) throws {
+    private init(label: String, withTLS: Bool, maxMessageBytes: Int?) throws {
         let suffix = "\(label)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
         nodeName = "sbtest-\(suffix)@localhost"
         let ports = try Self.freePorts(count: 5)
@@ -51,15 +51,17 @@ public final class TestBroker: Sendable {
         environment["SB_AMQPS_PORT"] = amqpsPort.map { "\($0)" }
         // Only what the tests use: a smaller node boots faster on a loaded machine.
         environment["SB_PLUGINS"] = "rabbitmq_consistent_hash_exchange"
+        environment["SB_MAX_MESSAGE_BYTES"] = maxMessageBytes.map { "\($0)" }
         self.environment = environment
     }
 
     /// Starts a node; `label` goes into its name, to tell nodes apart in `ps` and in logs. `withTLS` adds
-    /// a TLS listener (`amqpsPort`) with certificates of the node's own (`tlsFile`).
-    public static func start(label: String, withTLS: Bool = false) async throws -> TestBroker {
+    /// a TLS listener (`amqpsPort`) with certificates of the node's own (`tlsFile`). `maxMessageBytes` sets the
+    /// broker's `max_message_size` (scripts/rabbitmq-node.sh's default otherwise).
+    public static func start(label: String, withTLS: Bool = false, maxMessageBytes: Int? = nil) async throws -> TestBroker {
         var attempt = 1
         while true {
-            let broker = try TestBroker(label: label, withTLS: withTLS)
+            let broker = try TestBroker(label: label, withTLS: withTLS, maxMessageBytes: maxMessageBytes)
             do {
                 try await broker.start()
                 return broker
@@ -75,9 +77,9 @@ public final class TestBroker: Sendable {
     /// Runs `body` with a node of its own, and stops the node however `body` ends: wiped when `body`
     /// returns, left with its data and logs when it throws.
     public static func withDedicatedNode<T: Sendable>(
-        label: String, withTLS: Bool = false, _ body: (TestBroker) async throws -> T
+        label: String, withTLS: Bool = false, maxMessageBytes: Int? = nil, _ body: (TestBroker) async throws -> T
     ) async throws -> T {
-        let broker = try await start(label: label, withTLS: withTLS)
+        let broker = try await start(label: label, withTLS: withTLS, maxMessageBytes: maxMessageBytes)
         do {
             let result = try await body(broker)
             try await broker.wipe()
