@@ -98,7 +98,7 @@ struct LoadResult: Codable {
     /// Every message published to the broker: inputs from users and agents, the services' effects, and
     /// their journal records (each a message published, stored and read back like any other).
     var messagesPerConversation: Double
-    /// Journal records (one per batch of entries) per conversation.
+    /// Journal messages (one per batch of entries, or a large snapshot's parts) per conversation.
     var journalAppendsPerConversation: Double
     var serviceDeliveriesPerConversation: Double
     var meanBodyBytes: Int

@@ -77,7 +77,7 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
         of delivery: AMQPDelivery, in replay: JournalReplay<Adapter>, reader: some JournalHistoryReader
     ) async -> [JournalStep] {
         do {
-            return try await replay.receive(delivery.body)
+            return try await replay.receive(delivery.body, headers: delivery.properties.headers)
         } catch {
             reader.unreadable(error, of: replay.journal)
             return []

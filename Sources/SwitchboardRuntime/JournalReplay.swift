@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SwitchboardAMQP
 import SwitchboardCommon
 
 /// Replays one shard's journal, record by record from its first, through the core, by the rules a service
@@ -8,6 +9,7 @@ import SwitchboardCommon
 public struct JournalReplay<Adapter: ShardCoreAdapter>: Sendable {
     public let shard: Int
     private let ledger: ShardLedger<Adapter>
+    private let assembler = JournalRecordAssembler()
 
     /// The stream it reads.
     public var journal: String { ServiceTopology.journal(Adapter.service, shard: shard) }
@@ -18,10 +20,16 @@ public struct JournalReplay<Adapter: ShardCoreAdapter>: Sendable {
             replaying: shard, logger: Logger(label: "switchboard.journal-replay", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
-    /// Takes in one journal record (a journal message's body) and returns what the shard did with it, in order.
-    public func receive(_ record: [UInt8]) async throws -> [JournalStep] {
-        await ledger.receive(try JournalEntry.decodeRecord(record))
-        return await ledger.takeSteps()
+    /// Takes in the next journal message (its body and headers) and returns what the shard did with it, in
+    /// order: nothing for a part of a record until the record's last part.
+    public func receive(_ body: [UInt8], headers: AMQPTable) async throws -> [JournalStep] {
+        switch assembler.add(body, headers: headers) {
+        case .record(let record):
+            await ledger.receive(try JournalEntry.decodeRecord(record.body))
+            return await ledger.takeSteps()
+        case .held, .dropped:
+            return []
+        }
     }
 
     /// The core as of the last record taken in.

@@ -16,7 +16,8 @@ struct ShardMetrics: Sendable {
     private let rejectedByContract: Counter
     private let rejectedByCore: Counter
     let effectsPublished: Counter
-    /// Journal messages (records) published; each holds one or more entries.
+    /// Journal messages published: records, each of one or more entries, or the parts of a record too large
+    /// for one message.
     let journalAppends: Counter
     let journalEntries: Counter
     let batchSize: Recorder

@@ -38,6 +38,11 @@ public struct ShardRuntimeConfiguration: Sendable {
     /// effects, and which encoding off the path reaches only by chance).
     var encodesSnapshotsInline = false
 
+    /// The largest journal message: a record larger than this (a large core's snapshot) is appended in parts
+    /// (`JournalRecordParts`). Far below the broker's `max_message_size` (16 MiB by default since RabbitMQ 4.0);
+    /// a batch of 256 inputs of the largest allowed body fits in a few records.
+    var journalMessageBytes = 4 << 20
+
     /// The factory the shards' metrics are made with.
     var metrics: any MetricsFactory { metricsFactory ?? MetricsSystem.factory }
 

@@ -103,13 +103,20 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             arguments: ["x-stream-offset": StreamOffset.first.argument])
         consumers.withLock { $0.append(journal) }
         let follower = Task { [ledger, journalName] in
+            let assembler = JournalRecordAssembler()
             do {
                 for try await delivery in journal {
                     do {
-                        // This instance's own records need no decoding: the ledger has their entries.
-                        let label = JournalRecordLabel(delivery.properties.headers)
-                        if await !ledger.receivePrepared(label) {
-                            await ledger.receive(try JournalEntry.decodeRecord(delivery.body))
+                        switch assembler.add(delivery.body, headers: delivery.properties.headers) {
+                        case .record(let record):
+                            // This instance's own records need no decoding: the ledger has their entries.
+                            if await !ledger.receivePrepared(record.label) {
+                                await ledger.receive(try JournalEntry.decodeRecord(record.body))
+                            }
+                        case .held:
+                            break
+                        case .dropped(let reason):
+                            logger.warning("skipping a journal record that is not whole", metadata: ["reason": "\(reason)"])
                         }
                     } catch {
                         logger.error("skipping an unreadable journal record", metadata: ["error": "\(error)"])
@@ -464,28 +471,28 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     /// returns the bytes appended.
     @discardableResult
     private func append(_ entries: [JournalEntry]) async throws -> Int {
-        try await append(records: JournalEntry.encodeRecords(entries, maxBytes: Self.maxRecordBytes))
+        try await append(records: JournalEntry.encodeRecords(entries, maxBytes: configuration.journalMessageBytes))
     }
 
-    /// Appends the records, each with the entries it holds; returns the bytes appended.
+    /// Appends the records, each with the entries it holds, a record larger than a journal message in parts;
+    /// returns the bytes appended.
     private func append(records: [(body: [UInt8], entries: ArraySlice<JournalEntry>)]) async throws -> Int {
-        let messages = records.map { record in
-            OutgoingMessage(
-                body: record.body, exchange: "", routingKey: journalName,
-                properties: AMQPProperties(
-                    contentType: WireProperties.jsonContentType,
-                    headers: JournalRecordLabel(record.entries)?.headers ?? [:], deliveryMode: .persistent),
-                mandatory: true)
+        let messages = records.flatMap { record in
+            JournalRecordParts.messages(
+                of: record.body, label: JournalRecordLabel(record.entries), maxBytes: configuration.journalMessageBytes
+            ).map { message in
+                OutgoingMessage(
+                    body: message.body, exchange: "", routingKey: journalName,
+                    properties: AMQPProperties(
+                        contentType: WireProperties.jsonContentType, headers: message.headers, deliveryMode: .persistent),
+                    mandatory: true)
+            }
         }
         try await publishAll(messages)
         metrics.journalAppends.increment(by: messages.count)
         metrics.journalEntries.increment(by: records.reduce(0) { $0 + $1.entries.count })
         return messages.reduce(0) { $0 + $1.body.count }
     }
-
-    /// Far below the broker's message size limit; a batch of 256 inputs of the largest allowed body fits
-    /// in a few records.
-    static var maxRecordBytes: Int { 4 << 20 }
 
     /// Publishes all in order, pipelined within the confirm window, and returns when every one is confirmed.
     private func publishAll(_ messages: [OutgoingMessage]) async throws {

@@ -71,7 +71,7 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
         _ broker: TestBroker, name: String, shards: [Int] = [0, 1], shardCount: Int = 2, snapshotEveryEntries: Int = 1_000,
         snapshotEveryBatch: Bool = false, snapshotOnStop: Bool = true, admission: (@Sendable (JournalInput) -> String?)? = nil,
         retention: ServiceTopology.Retention = ServiceTopology.Retention(), metricsFactory: (any MetricsFactory)? = nil,
-        operationTimeout: Duration? = nil
+        operationTimeout: Duration? = nil, journalMessageBytes: Int? = nil
     ) throws -> RunningService {
         guard let started = StopsServicesTrait.current else {
             throw StopsServicesTrait.Missing()
@@ -83,6 +83,7 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
             amqp: amqp, shards: shards, shardCount: shardCount, snapshotEveryEntries: snapshotEveryEntries,
             pulseInterval: .milliseconds(200), catchUpTimeout: .seconds(20), retention: retention, instanceName: name,
             metricsFactory: metricsFactory)
+        if let journalMessageBytes { configuration.journalMessageBytes = journalMessageBytes }
         if snapshotEveryBatch {
             configuration.snapshotEvery = .zero
             configuration.encodesSnapshotsInline = true

@@ -600,26 +600,25 @@ extension RuntimeTests {
     }
 }
 
-/// The entries of a shard's journal, in order, from its start to where it stood still for `quiet`.
-func journalEntries(
+/// Every message of a shard's journal from its start, as appended: body and headers.
+func journalMessages(
     _ broker: TestBroker, service: ServiceName, shard: Int, quiet: Duration = .seconds(1)
-) async throws -> [JournalEntry] {
+) async throws -> [(body: [UInt8], headers: AMQPTable)] {
     let connection = try await broker.connect(name: "journal-reader")
     let consumer = try await connection.consume(
         queue: ServiceTopology.journal(service, shard: shard), prefetch: 500,
         arguments: ["x-stream-offset": StreamOffset.first.argument])
-    let entries = Mutex<[JournalEntry]>([])
+    let messages = Mutex<[(body: [UInt8], headers: AMQPTable)]>([])
     let reading = Task {
         for try await delivery in consumer {
             try delivery.ack()
-            let record = try JournalEntry.decodeRecord(delivery.body)
-            entries.withLock { $0 += record }
+            messages.withLock { $0.append((delivery.body, delivery.properties.headers)) }
         }
     }
     // A journal the test reads was written to: it is not empty, and it is whole once it stops growing.
     var seen = 0
     try await waitUntil("the journal read to its end") {
-        let count = entries.withLock { $0.count }
+        let count = messages.withLock { $0.count }
         defer { seen = count }
         if count == 0 || count != seen { try await Task.sleep(for: quiet) }
         return count > 0 && count == seen
@@ -627,7 +626,18 @@ func journalEntries(
     reading.cancel()
     consumer.cancel()
     await connection.close()
-    return entries.withLock { $0 }
+    return messages.withLock { $0 }
+}
+
+/// The entries of a shard's journal, in order, from its start to where it stood still for `quiet`.
+func journalEntries(
+    _ broker: TestBroker, service: ServiceName, shard: Int, quiet: Duration = .seconds(1)
+) async throws -> [JournalEntry] {
+    let assembler = JournalRecordAssembler()
+    return try await journalMessages(broker, service: service, shard: shard, quiet: quiet).flatMap { message in
+        guard case .record(let record) = assembler.add(message.body, headers: message.headers) else { return [JournalEntry]() }
+        return try JournalEntry.decodeRecord(record.body)
+    }
 }
 
 /// Reads the journals of `shards` from their start and returns the first entry matching `matches`, or nil

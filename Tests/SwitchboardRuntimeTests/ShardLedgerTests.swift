@@ -319,7 +319,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         let service = await ledger.applied(1...3)
 
         let replay = JournalReplay<RouterAdapter>(shard: 3)
-        let steps = try await replay.receive(record(journal))
+        let steps = try await replay.receive(record(journal), headers: [:])
         #expect(steps.first == .writerTerm(epoch: "a", at: t0))
         let replayed = applied(steps)
         #expect(replayed.map(\.seq) == [1, 2, 3])
@@ -337,11 +337,11 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
 
     @Test func entriesOfASupersededWriterAreShownAndNotApplied() async throws {
         let replay = JournalReplay<RouterAdapter>(shard: 0)
-        _ = try await replay.receive(record([marker("a"), entry(1, "a", .input(configure))]))
-        #expect(try await replay.receive(record([marker("b")])) == [.writerTerm(epoch: "b", at: t0)])
+        _ = try await replay.receive(record([marker("a"), entry(1, "a", .input(configure))]), headers: [:])
+        #expect(try await replay.receive(record([marker("b")]), headers: [:]) == [.writerTerm(epoch: "b", at: t0)])
         // The old writer's late append, then its successor's own entry 2.
-        #expect(try await replay.receive(record([entry(2, "a", .input(upsert))])) == [.superseded(seq: 2, epoch: "a", at: t0)])
-        let steps = try await replay.receive(record([entry(2, "b", .input(sync))]))
+        #expect(try await replay.receive(record([entry(2, "a", .input(upsert))]), headers: [:]) == [.superseded(seq: 2, epoch: "a", at: t0)])
+        let steps = try await replay.receive(record([entry(2, "b", .input(sync))]), headers: [:])
         #expect(applied(steps).map(\.seq) == [2])
         #expect(applied(steps).map(\.input) == [sync])
     }
@@ -352,10 +352,10 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         let (state, asOf) = try await encodedSnapshot(writer)
 
         let replay = JournalReplay<RouterAdapter>(shard: 0)
-        #expect(try await replay.receive(record([entry(2, "a", .input(upsert))])).isEmpty)
-        let steps = try await replay.receive(record([entry(3, "a", .snapshot(state, asOf: asOf))]))
+        #expect(try await replay.receive(record([entry(2, "a", .input(upsert))]), headers: [:]).isEmpty)
+        let steps = try await replay.receive(record([entry(3, "a", .snapshot(state, asOf: asOf))]), headers: [:])
         #expect(steps == [.restored(asOf: 2, failure: nil), .snapshot(seq: 3, asOf: 2, at: t0)])
-        let next = applied(try await replay.receive(record([entry(4, "a", .input(sync))])))
+        let next = applied(try await replay.receive(record([entry(4, "a", .input(sync))]), headers: [:]))
         // The restored desk knows ann and continues its numbering.
         guard case .success(.publish(let message)) = next.first?.actions.first?.action else {
             Issue.record("expected agent.state, got \(next)")
@@ -366,7 +366,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
 
     @Test func aSnapshotThatCannotBeDecodedIsShownWithWhy() async throws {
         let replay = JournalReplay<RouterAdapter>(shard: 0)
-        let steps = try await replay.receive(record([entry(5, "a", .snapshot(Data("{}".utf8), asOf: 4))]))
+        let steps = try await replay.receive(record([entry(5, "a", .snapshot(Data("{}".utf8), asOf: 4))]), headers: [:])
         guard case .restored(4, let failure?) = steps.first else {
             Issue.record("expected a failed restore, got \(steps)")
             return
@@ -381,7 +381,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         let replay = JournalReplay<RouterAdapter>(shard: 0)
         let steps = applied(
             try await replay.receive(
-                record([marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .input(upsert)), entry(3, "a", .input(invalid))])))
+                record([marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .input(upsert)), entry(3, "a", .input(invalid))]), headers: [:]))
         let rejected = try #require(steps.last)
         #expect(rejected.rejection?.contains("offer.accept") == true)
         guard case .success(.publish(let message)) = rejected.actions.first?.action else {
@@ -393,6 +393,6 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
 
     @Test func anUnreadableRecordFails() async throws {
         let replay = JournalReplay<RouterAdapter>(shard: 0)
-        await #expect(throws: (any Error).self) { try await replay.receive(Array("not json".utf8)) }
+        await #expect(throws: (any Error).self) { try await replay.receive(Array("not json".utf8), headers: [:]) }
     }
 }
