@@ -159,6 +159,7 @@ class Broker:
     def __init__(self, root):
         self.node_dir = root / f"systests-node-{os.getpid()}"
         self.amqp_port = free_port()
+        self.prometheus_port = free_port()
         self.env = dict(
             os.environ,
             SB_NODE_NAME=f"systests{os.getpid()}@localhost",
@@ -166,8 +167,9 @@ class Broker:
             SB_AMQP_PORT=str(self.amqp_port),
             SB_MGMT_PORT=str(free_port()),
             SB_DIST_PORT=str(free_port()),
-            SB_PROMETHEUS_PORT=str(free_port()),
-            SB_PLUGINS="rabbitmq_consistent_hash_exchange",
+            SB_PROMETHEUS_PORT=str(self.prometheus_port),
+            # Prometheus: test_alerts.py checks the alert rules against the series the broker exports.
+            SB_PLUGINS="rabbitmq_consistent_hash_exchange,rabbitmq_prometheus",
         )
         self.url = f"amqp://switchboard:switchboard@127.0.0.1:{self.amqp_port}/switchboard"
 
