@@ -656,9 +656,12 @@ func findJournalEntry(
     let found = try await withThrowingTaskGroup(of: JournalEntry?.self) { group in
         for consumer in consumers {
             group.addTask {
+                let assembler = JournalRecordAssembler()
                 for try await delivery in consumer {
                     try delivery.ack()
-                    let record = (try? JournalEntry.decodeRecord(delivery.body)) ?? []
+                    guard case .record(let whole) = assembler.add(delivery.body, headers: delivery.properties.headers)
+                    else { continue }
+                    let record = (try? JournalEntry.decodeRecord(whole.body)) ?? []
                     if let entry = record.first(where: matches) { return entry }
                 }
                 return nil
