@@ -43,10 +43,11 @@ enum JournalRecordParts {
 /// writer stopped before it had appended the rest, and a successor's marker follows) are dropped: that
 /// record was never whole in the journal, so no reader ever takes it in.
 final class JournalRecordAssembler: Sendable {
-    /// A whole record, and the label it carries.
+    /// A whole record, the label it carries, and where it is in the journal (its first part's offset).
     struct Record {
         let body: [UInt8]
         let label: JournalRecordLabel?
+        var offset: Int64?
     }
 
     enum Outcome {
@@ -59,6 +60,7 @@ final class JournalRecordAssembler: Sendable {
 
     private struct Partial {
         var body: [UInt8]
+        let offset: Int64?
         var nextPart: Int
         let parts: Int
     }
@@ -71,7 +73,10 @@ final class JournalRecordAssembler: Sendable {
     /// Takes in the next message of the journal.
     func add(_ body: [UInt8], headers: AMQPTable) -> Outcome {
         let label = JournalRecordLabel(headers)
-        guard let position = JournalRecordParts.position(headers) else { return .record(Record(body: body, label: label)) }
+        let offset = headers[streamOffsetHeader]?.intValue
+        guard let position = JournalRecordParts.position(headers) else {
+            return .record(Record(body: body, label: label, offset: offset))
+        }
         guard position.of >= 2, (1...position.of).contains(position.part) else {
             return .dropped("part \(position.part) of \(position.of) is no part of a record")
         }
@@ -80,7 +85,7 @@ final class JournalRecordAssembler: Sendable {
             if position.part == 1 {
                 if let index { partials.remove(at: index) }
                 if partials.count == Self.partialLimit { partials.removeFirst() }
-                partials.append((label, Partial(body: body, nextPart: 2, parts: position.of)))
+                partials.append((label, Partial(body: body, offset: offset, nextPart: 2, parts: position.of)))
                 return .held
             }
             guard let index, partials[index].partial.nextPart == position.part, partials[index].partial.parts == position.of
@@ -91,7 +96,8 @@ final class JournalRecordAssembler: Sendable {
             partials[index].partial.body += body
             partials[index].partial.nextPart += 1
             guard position.part == position.of else { return .held }
-            return .record(Record(body: partials.remove(at: index).partial.body, label: label))
+            let whole = partials.remove(at: index).partial
+            return .record(Record(body: whole.body, label: label, offset: whole.offset))
         }
     }
 }

@@ -44,6 +44,8 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private struct Received {
         let entry: JournalEntry
         let decoded: DecodedDelivery<Adapter.Input>?
+        /// Where the record that holds it is in the journal, when known.
+        var offset: Int64?
     }
 
     private struct PreparedKey: Hashable {
@@ -81,7 +83,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private var pending: [UInt64: Received] = [:]
     /// Entries read before any marker or snapshot (the journal's start was cut off by retention): the
     /// first snapshot may be as of a seq before some of them.
-    private var preamble: [JournalEntry] = []
+    private var preamble: [Received] = []
     /// Entries this instance's writer is appending, with their deliveries as it decoded them at intake.
     /// Read back, a record of them is taken from here instead of being decoded again (its headers say
     /// which entries it holds): decoding is deterministic, so this changes nothing but the cost.
@@ -90,6 +92,12 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private var tail: [AppliedEntry] = []
     private(set) var nextDeadline: Instant?
     private var waiters: [UInt64: Waiter] = [:]
+    /// Where the latest snapshot taken in lets a reader begin (`JournalRestartPoint`); the writer stamps it on
+    /// what it appends.
+    private(set) var restartPoint: JournalRestartPoint?
+    /// The journal offset of each entry applied after the latest snapshot's `asOf`, in seq order: where the
+    /// next snapshot's restart point is. `nil` for an entry whose record's offset is not known.
+    private var appliedOffsets: [(seq: UInt64, offset: Int64?)] = []
     /// What replaying the journal did, in order, until `takeSteps()`; `nil` in a service, which keeps no such log.
     private var steps: [JournalStep]?
     /// The shard a replaying ledger reads, for the message ids of its effects.
@@ -127,9 +135,18 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
 
     // MARK: Reading the journal
 
-    /// Takes in one journal record: the entries of one journal message, in order.
-    func receive(_ record: [JournalEntry]) {
-        for entry in record { take(Received(entry: entry, decoded: nil)) }
+    /// Reading begins at `point` instead of at the journal's start: until a marker is read, only entries of
+    /// its epoch count, as they would for a reader from the start at that point. Called before any record.
+    func begin(at point: JournalRestartPoint) {
+        precondition(epoch == nil && appliedSeq == 0, "a ledger begins before it takes in any record")
+        epoch = point.epoch
+        restartPoint = point
+    }
+
+    /// Takes in one journal record: the entries of one journal message, in order; `offset` is where the
+    /// record is in the journal (its first part's, for a record in parts).
+    func receive(_ record: [JournalEntry], at offset: Int64? = nil) {
+        for entry in record { take(Received(entry: entry, decoded: nil, offset: offset)) }
         resumeSatisfiedWaiters()
     }
 
@@ -144,12 +161,14 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
 
     /// Takes in the record labelled `label` when the writer prepared all its entries, and returns whether
     /// it did; if not (or there is no label), the caller decodes the record and calls `receive`.
-    func receivePrepared(_ label: JournalRecordLabel?) -> Bool {
+    func receivePrepared(_ label: JournalRecordLabel?, at offset: Int64? = nil) -> Bool {
         guard let label,
             label.seqs.allSatisfy({ prepared[PreparedKey(epoch: label.epoch, seq: $0)] != nil })
         else { return false }
         for seq in label.seqs {
-            take(prepared.removeValue(forKey: PreparedKey(epoch: label.epoch, seq: seq))!)
+            var received = prepared.removeValue(forKey: PreparedKey(epoch: label.epoch, seq: seq))!
+            received.offset = offset
+            take(received)
         }
         resumeSatisfiedWaiters()
         return true
@@ -167,13 +186,15 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             pending.removeAll()
             preamble.removeAll()
             prepared = prepared.filter { $0.key.epoch == entry.epoch }
+            // The new writer's snapshots are as of its takeover or later: what came before is in them.
+            appliedOffsets.removeAll()
         case .snapshot(let state, let asOf):
             if epoch == nil {
                 // The journal's start was cut off by retention: the first snapshot is where reading can begin,
                 // with the entries after its `asOf` read before it.
                 epoch = entry.epoch
-                for early in preamble where early.epoch == entry.epoch && early.seq! > asOf {
-                    pending[early.seq!] = Received(entry: early, decoded: nil)
+                for early in preamble where early.entry.epoch == entry.epoch && early.entry.seq! > asOf {
+                    pending[early.entry.seq!] = early
                 }
                 preamble.removeAll()
             }
@@ -190,7 +211,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             }
         case .input, .tick:
             if epoch == nil {
-                preamble.append(entry)
+                preamble.append(received)
                 break
             }
             guard entry.epoch == epoch, let seq = entry.seq, seq > appliedSeq else {
@@ -220,6 +241,8 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         let entry = received.entry
         let seq = appliedSeq + 1
         appliedSeq = seq
+        appliedOffsets.append((seq, received.offset))
+        if case .snapshot(_, let asOf) = entry.content { tookSnapshot(asOf: asOf, epoch: entry.epoch) }
         switch mode {
         case .cold(var snapshot, var entries):
             switch entry.content {
@@ -235,6 +258,16 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         case .warm:
             run(entry, seq: seq, decoded: received.decoded)
         }
+    }
+
+    /// A snapshot as of `asOf` was applied in `epoch`, in seq order: a reader can begin at the first record of
+    /// the entries after `asOf` (its own included), all of `epoch` (a writer's snapshots are as of its takeover
+    /// or later), when their offsets are known.
+    private func tookSnapshot(asOf: UInt64, epoch: String) {
+        appliedOffsets.removeAll { $0.seq <= asOf }
+        let offsets = appliedOffsets.map(\.offset)
+        guard !offsets.contains(nil), let first = offsets.lazy.compactMap({ $0 }).min() else { return }
+        restartPoint = JournalRestartPoint(offset: first, epoch: epoch)
     }
 
     /// Runs history kept while cold: the latest snapshot, then the entries after it.
@@ -306,6 +339,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private func restore(_ state: Data, asOf: UInt64) {
         appliedSeq = asOf
         pending = pending.filter { $0.key > asOf }
+        appliedOffsets.removeAll()
         switch mode {
         case .cold:
             mode = .cold(snapshot: (asOf, state), entries: [])

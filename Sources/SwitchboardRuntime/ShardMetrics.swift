@@ -20,6 +20,9 @@ struct ShardMetrics: Sendable {
     /// for one message.
     let journalAppends: Counter
     let journalEntries: Counter
+    /// Journal records this instance read (whole ones, as the journal's readers take them in): what catching
+    /// up and standing by cost.
+    let journalRecordsRead: Counter
     let batchSize: Recorder
     let processing: Metrics.Timer
     let timerLateness: Metrics.Timer
@@ -83,6 +86,7 @@ struct ShardMetrics: Sendable {
         effectsPublished = counter("switchboard_effects_published_total")
         journalAppends = counter("switchboard_journal_appends_total")
         journalEntries = counter("switchboard_journal_entries_total")
+        journalRecordsRead = counter("switchboard_journal_records_read_total")
         batchSize = Recorder(label: "switchboard_batch_size", dimensions: dimensions, factory: factory)
         processing = timer("switchboard_batch_processing_seconds")
         timerLateness = timer(Self.timerLatenessLabel)

@@ -83,7 +83,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         journalName = ServiceTopology.journal(Adapter.service, shard: shard)
     }
 
-    /// Subscribes to the journal (tailing from its start) and to the shard queue, and starts the pulses.
+    /// Subscribes to the journal (tailing from its restart point, or its start) and to the shard queue, and
+    /// starts the pulses.
     /// A subscription the broker ends (not `stop()`) is reported to `lost`.
     static func start(
         shard: Int, configuration: ShardRuntimeConfiguration, connection: AMQPConnection, readiness: Readiness,
@@ -98,20 +99,31 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     }
 
     private func subscribe() async throws {
+        var start = StreamOffset.first
+        if let point = try await JournalRestartPoint.find(
+            journalName, on: connection, quietPeriod: configuration.restartPointQuietPeriod)
+        {
+            await ledger.begin(at: point)
+            start = .offset(point.offset)
+            logger.info(
+                "reading the journal from its restart point", metadata: ["offset": "\(point.offset)", "epoch": "\(point.epoch)"])
+        } else {
+            logger.info("reading the journal from its start")
+        }
         let journal = try await connection.consume(
-            queue: journalName, prefetch: configuration.prefetch,
-            arguments: ["x-stream-offset": StreamOffset.first.argument])
+            queue: journalName, prefetch: configuration.prefetch, arguments: ["x-stream-offset": start.argument])
         consumers.withLock { $0.append(journal) }
-        let follower = Task { [ledger, journalName] in
+        let follower = Task { [ledger, journalName, metrics] in
             let assembler = JournalRecordAssembler()
             do {
                 for try await delivery in journal {
                     do {
                         switch assembler.add(delivery.body, headers: delivery.properties.headers) {
                         case .record(let record):
+                            metrics.journalRecordsRead.increment()
                             // This instance's own records need no decoding: the ledger has their entries.
-                            if await !ledger.receivePrepared(record.label) {
-                                await ledger.receive(try JournalEntry.decodeRecord(record.body))
+                            if await !ledger.receivePrepared(record.label, at: record.offset) {
+                                await ledger.receive(try JournalEntry.decodeRecord(record.body), at: record.offset)
                             }
                         case .held:
                             break
@@ -475,8 +487,10 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     }
 
     /// Appends the records, each with the entries it holds, a record larger than a journal message in parts;
-    /// returns the bytes appended.
+    /// returns the bytes appended. Every message carries the latest restart point this instance knows (or says
+    /// to read from the start), for an instance starting later.
     private func append(records: [(body: [UInt8], entries: ArraySlice<JournalEntry>)]) async throws -> Int {
+        let restartHeaders = await ledger.restartPoint?.headers ?? JournalRestartPoint.fromTheStart
         let messages = records.flatMap { record in
             JournalRecordParts.messages(
                 of: record.body, label: JournalRecordLabel(record.entries), maxBytes: configuration.journalMessageBytes
@@ -484,7 +498,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 OutgoingMessage(
                     body: message.body, exchange: "", routingKey: journalName,
                     properties: AMQPProperties(
-                        contentType: WireProperties.jsonContentType, headers: message.headers, deliveryMode: .persistent),
+                        contentType: WireProperties.jsonContentType,
+                        headers: message.headers.merging(restartHeaders) { own, _ in own }, deliveryMode: .persistent),
                     mandatory: true)
             }
         }

@@ -41,14 +41,20 @@ import Testing
         }
     }
 
+    /// Each record is where its first part is in the journal: a reader that begins there reads all of it.
     @Test func anotherWritersRecordBetweenTwoPartsPassesAtOnce() {
         let parts = JournalRecordParts.messages(of: Array(0..<30), label: Self.label, maxBytes: 10)
         let other = JournalRecordParts.messages(of: [42], label: nil, maxBytes: 10)[0]
+        func at(_ offset: Int64, _ headers: AMQPTable) -> AMQPTable { headers.merging([streamOffsetHeader: .int(offset)]) { $1 } }
         let assembler = JournalRecordAssembler()
-        #expect(assembler.add(parts[0].body, headers: parts[0].headers).isHeld)
-        #expect(assembler.add(other.body, headers: other.headers).record?.body == [42])
-        #expect(assembler.add(parts[1].body, headers: parts[1].headers).isHeld)
-        #expect(assembler.add(parts[2].body, headers: parts[2].headers).record?.body == Array(0..<30))
+        #expect(assembler.add(parts[0].body, headers: at(10, parts[0].headers)).isHeld)
+        let between = assembler.add(other.body, headers: at(11, other.headers)).record
+        #expect(between?.body == [42])
+        #expect(between?.offset == 11)
+        #expect(assembler.add(parts[1].body, headers: at(12, parts[1].headers)).isHeld)
+        let whole = assembler.add(parts[2].body, headers: at(13, parts[2].headers)).record
+        #expect(whole?.body == Array(0..<30))
+        #expect(whole?.offset == 10)
     }
 
     /// A read that begins after a record's first part, and a writer that stopped before its last: the parts

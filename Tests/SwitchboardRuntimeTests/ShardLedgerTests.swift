@@ -396,3 +396,91 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         await #expect(throws: (any Error).self) { try await replay.receive(Array("not json".utf8), headers: [:]) }
     }
 }
+
+/// Where a reader can begin the journal instead of at its start (`JournalRestartPoint`).
+@Suite struct JournalRestartPointTests {
+    /// Writer a journals 1 and 2, a snapshot as of 1 (encoded while 2 was journaled), then 4. Writer b takes
+    /// over at 4 and journals 5; a, not yet aware of it, appends a snapshot after b's marker; b journals 6, then
+    /// its snapshot as of its takeover, then 8. Each record is at the offset of its index.
+    private func twoWritersJournal() async throws -> [[JournalEntry]] {
+        let a = ShardLedger<RouterAdapter>(logger: Logger(label: "a"), clock: { t0 })
+        await a.receive([marker("a"), entry(1, "a", .input(configure))])
+        let (asOf1, one) = try await encodedSnapshot(a)
+        await a.receive([entry(2, "a", .input(upsert))])
+        await a.receive([entry(3, "a", .snapshot(asOf1, asOf: one))])
+        await a.receive([entry(4, "a", .input(sync))])
+        let (asOf4, four) = try await encodedSnapshot(a)
+        #expect(one == 1 && four == 4)
+        return [
+            [marker("a")], [entry(1, "a", .input(configure))], [entry(2, "a", .input(upsert))],
+            [entry(3, "a", .snapshot(asOf1, asOf: 1))], [entry(4, "a", .input(sync))],
+            [marker("b")], [entry(5, "b", .input(delivery(.agentSync(agent: ann), id: "m5")))],
+            [entry(5, "a", .snapshot(asOf4, asOf: 4))],
+            [entry(6, "b", .input(delivery(.agentSync(agent: ann), id: "m6")))],
+            [entry(7, "b", .snapshot(asOf4, asOf: 4))],
+            [entry(8, "b", .input(delivery(.agentSync(agent: ann), id: "m8")))],
+        ]
+    }
+
+    private func read(
+        _ journal: [[JournalEntry]], from offset: Int = 0, beginningAt point: JournalRestartPoint? = nil, clock: Instant
+    ) async -> ShardLedger<RouterAdapter> {
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { clock })
+        if let point { await ledger.begin(at: point) }
+        for (index, record) in journal.enumerated().dropFirst(offset) {
+            await ledger.receive(record, at: Int64(index))
+        }
+        return ledger
+    }
+
+    @Test func aSnapshotTakenInIsARestartPointAtTheFirstRecordItNeeds() async throws {
+        let journal = try await twoWritersJournal()
+        let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 })
+        var points: [JournalRestartPoint?] = []
+        for (index, record) in journal.enumerated() {
+            await ledger.receive(record, at: Int64(index))
+            points.append(await ledger.restartPoint)
+        }
+        let a = JournalRestartPoint(offset: 2, epoch: "a")
+        let b = JournalRestartPoint(offset: 6, epoch: "b")
+        // a's snapshot needs entry 2 (offset 2); a's snapshot after b's marker is no one's; b's needs 5 on.
+        #expect(points == [nil, nil, nil, a, a, a, a, a, a, b, b])
+        // A record whose offset is not known makes no restart point.
+        let unplaced = await read(journal, clock: t0)
+        let (state, asOf) = try await encodedSnapshot(unplaced)
+        await unplaced.receive([entry(9, "b", .input(delivery(.agentSync(agent: ann), id: "m9")))])
+        await unplaced.receive([entry(10, "b", .snapshot(state, asOf: asOf))], at: 12)
+        #expect(await unplaced.restartPoint == b)
+        await unplaced.receive([entry(11, "b", .snapshot(state, asOf: asOf))], at: 13)
+        #expect(await unplaced.restartPoint == b, "entry 9 is still needed")
+        let (later, laterAsOf) = try await encodedSnapshot(unplaced)
+        await unplaced.receive([entry(12, "b", .snapshot(later, asOf: laterAsOf))], at: 14)
+        #expect(await unplaced.restartPoint == JournalRestartPoint(offset: 14, epoch: "b"))
+    }
+
+    /// Whether the reader catches up warm (the journal is recent) or cold (it runs history only at a takeover).
+    @Test(arguments: [t0, t0 + 86_400_000])
+    func aReaderThatBeginsAtARestartPointReachesTheStateOfAReaderFromTheStart(clock: Instant) async throws {
+        let journal = try await twoWritersJournal()
+        let whole = await read(journal, clock: clock)
+        #expect(await whole.appliedSeq == 8)
+        for point in [JournalRestartPoint(offset: 2, epoch: "a"), JournalRestartPoint(offset: 6, epoch: "b")] {
+            let begun = await read(journal, from: Int(point.offset), beginningAt: point, clock: clock)
+            #expect(await begun.appliedSeq == 8, "from \(point)")
+            #expect(await begun.epoch == "b")
+            #expect(await begun.restartPoint == whole.restartPoint)
+            #expect(await begun.coreForSnapshot().core == whole.coreForSnapshot().core)
+            for ledger in [whole, begun] { await ledger.receive([marker("c\(point.offset)")]) }
+            let (wholeSeq, wholeTail) = try await whole.takeOver(epoch: "c\(point.offset)")
+            let (begunSeq, begunTail) = try await begun.takeOver(epoch: "c\(point.offset)")
+            #expect(begunSeq == wholeSeq)
+            #expect(begunTail.map(\.seq) == wholeTail.map(\.seq))
+            #expect(eventSeqs(begunTail) == eventSeqs(wholeTail))
+        }
+        // Without its epoch, a reader from offset 6 would take a's snapshot after b's marker as its state, and
+        // b's entries as a superseded writer's.
+        let blind = await read(journal, from: 6, clock: clock)
+        #expect(await blind.epoch == "a")
+        #expect(await blind.appliedSeq == 5)
+    }
+}

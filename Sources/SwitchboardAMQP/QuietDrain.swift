@@ -1,5 +1,4 @@
 import Synchronization
-import SwitchboardAMQP
 
 /// Reads a consumer until it has been quiet for a while: how a one-shot command knows it has seen what
 /// a queue or stream holds now (AMQP 0-9-1 has no "end of queue" for a subscription).
