@@ -57,7 +57,8 @@ def test_promtool_accepts_the_rules_and_their_unit_tests_pass():
     assert fired == {rule["alert"] for rule in rules()}
 
 
-def test_every_series_the_rules_read_is_exported(services, broker):
+def exported_series(services, broker):
+    """Every sample the running services and the broker's Prometheus plugin export, by metric name."""
     exported = {}
     for service in SERVICES:
         port = services.processes[services.instances(service)[0]][2]
@@ -75,19 +76,31 @@ def test_every_series_the_rules_read_is_exported(services, broker):
                lambda: f"the broker's metrics of the dead letters and the unroutable queue (has {sorted(queues())})")
     for name, samples in scrape(f"{broker_base}/metrics/per-object").items():
         exported.setdefault(name, []).extend(samples)
+    return exported
 
+
+def series_read(where, expression, exported):
+    """The metric names `expression` reads; fails unless each is exported with the label values it matches and
+    the labels it groups by."""
+    grouped_by = {label.strip() for clause in BY.findall(expression) for label in clause.split(",")}
+    names = set()
+    for name, matchers in METRIC.findall(expression):
+        samples = exported.get(name)
+        assert samples, f"{where}: no series {name} is exported"
+        wanted = dict(MATCHER.findall(matchers))
+        matching = [labels for labels in samples if wanted.items() <= labels.items()]
+        assert matching, f"{where}: no series {name} with {wanted}"
+        needed = grouped_by - SCRAPE_LABELS
+        assert any(needed <= labels.keys() for labels in matching), \
+            f"{where}: no series {name} with the labels {sorted(needed)}"
+        names.add(name)
+    return names
+
+
+def test_every_series_the_rules_read_is_exported(services, broker):
+    exported = exported_series(services, broker)
     checked = set()
     for rule in rules():
-        expression = rule["expr"]
-        grouped_by = {label.strip() for clause in BY.findall(expression) for label in clause.split(",")}
-        for name, matchers in METRIC.findall(expression):
-            samples = exported.get(name)
-            assert samples, f"{rule['alert']}: no series {name} is exported"
-            wanted = dict(MATCHER.findall(matchers))
-            matching = [labels for labels in samples if wanted.items() <= labels.items()]
-            assert matching, f"{rule['alert']}: no series {name} with {wanted}"
-            missing = grouped_by - SCRAPE_LABELS - set(matching[0])
-            assert not missing, f"{rule['alert']}: {name} has no label {sorted(missing)}"
-            checked.add(name)
+        checked |= series_read(rule["alert"], rule["expr"], exported)
     assert {"switchboard_shard_active", "switchboard_timer_lateness_seconds_bucket",
             "rabbitmq_queue_messages", "rabbitmq_alarms_memory_used_watermark"} <= checked
