@@ -47,7 +47,9 @@ struct JournalRestartPoint: Sendable, Hashable {
     /// `nil` for the journal's start (an empty journal, a writer that knew no restart point, or messages of a
     /// writer that stamped none). Gives up waiting after `quietPeriod` without a message: the start is always
     /// a correct place to begin, only a slower one.
-    static func find(_ journal: String, on connection: AMQPConnection, quietPeriod: Duration) async throws -> Self? {
+    static func find(
+        _ journal: String, on connection: AMQPConnection, quietPeriod: Duration = .seconds(1)
+    ) async throws -> Self? {
         // The count lags a few seconds behind appends: a journal written just now may read from its start.
         guard try await connection.queueStatus(journal)?.messageCount ?? 0 > 0 else { return nil }
         let consumer = try await connection.consume(

@@ -43,10 +43,6 @@ public struct ShardRuntimeConfiguration: Sendable {
     /// a batch of 256 inputs of the largest allowed body fits in a few records.
     var journalMessageBytes = 4 << 20
 
-    /// How long a starting instance waits for the journal's last messages, which say where it can begin reading
-    /// (`JournalRestartPoint`), before it reads the journal from its start.
-    var restartPointQuietPeriod = Duration.seconds(1)
-
     /// The factory the shards' metrics are made with.
     var metrics: any MetricsFactory { metricsFactory ?? MetricsSystem.factory }
 

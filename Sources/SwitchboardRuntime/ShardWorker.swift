@@ -100,9 +100,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
 
     private func subscribe() async throws {
         var start = StreamOffset.first
-        if let point = try await JournalRestartPoint.find(
-            journalName, on: connection, quietPeriod: configuration.restartPointQuietPeriod)
-        {
+        if let point = try await JournalRestartPoint.find(journalName, on: connection) {
             await ledger.begin(at: point)
             start = .offset(point.offset)
             logger.info(

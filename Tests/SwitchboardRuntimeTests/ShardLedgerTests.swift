@@ -405,19 +405,19 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
     private func twoWritersJournal() async throws -> [[JournalEntry]] {
         let a = ShardLedger<RouterAdapter>(logger: Logger(label: "a"), clock: { t0 })
         await a.receive([marker("a"), entry(1, "a", .input(configure))])
-        let (asOf1, one) = try await encodedSnapshot(a)
+        let (stateAt1, one) = try await encodedSnapshot(a)
         await a.receive([entry(2, "a", .input(upsert))])
-        await a.receive([entry(3, "a", .snapshot(asOf1, asOf: one))])
+        await a.receive([entry(3, "a", .snapshot(stateAt1, asOf: one))])
         await a.receive([entry(4, "a", .input(sync))])
-        let (asOf4, four) = try await encodedSnapshot(a)
+        let (stateAt4, four) = try await encodedSnapshot(a)
         #expect(one == 1 && four == 4)
         return [
             [marker("a")], [entry(1, "a", .input(configure))], [entry(2, "a", .input(upsert))],
-            [entry(3, "a", .snapshot(asOf1, asOf: 1))], [entry(4, "a", .input(sync))],
+            [entry(3, "a", .snapshot(stateAt1, asOf: 1))], [entry(4, "a", .input(sync))],
             [marker("b")], [entry(5, "b", .input(delivery(.agentSync(agent: ann), id: "m5")))],
-            [entry(5, "a", .snapshot(asOf4, asOf: 4))],
+            [entry(5, "a", .snapshot(stateAt4, asOf: 4))],
             [entry(6, "b", .input(delivery(.agentSync(agent: ann), id: "m6")))],
-            [entry(7, "b", .snapshot(asOf4, asOf: 4))],
+            [entry(7, "b", .snapshot(stateAt4, asOf: 4))],
             [entry(8, "b", .input(delivery(.agentSync(agent: ann), id: "m8")))],
         ]
     }
