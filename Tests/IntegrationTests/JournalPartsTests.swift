@@ -57,15 +57,8 @@ import Testing
             let messages = try await journalMessages(broker, service: .router, shard: 0)
             let largest = messages.map(\.body.count).max() ?? 0
             #expect(largest <= Self.messageLimit, "no journal message is larger than the Router's limit")
-            let assembler = JournalRecordAssembler()
-            var records: [JournalRecordAssembler.Record] = []
-            for message in messages {
-                switch assembler.add(message.body, headers: message.headers) {
-                case .record(let record): records.append(record)
-                case .held: break
-                case .dropped(let reason): Issue.record("a part dropped: \(reason)")
-                }
-            }
+            let (records, dropped) = journalRecords(messages)
+            for reason in dropped { Issue.record("a part dropped: \(reason)") }
             let wholeRecords = records.filter { $0.body.count > Self.brokerLimit }
             #expect(!wholeRecords.isEmpty, "a record the broker would have refused whole")
             #expect(try wholeRecords.allSatisfy { record in

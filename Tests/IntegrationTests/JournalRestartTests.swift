@@ -39,10 +39,8 @@ import Testing
             /// The journal's records, whole, and how many messages carry a restart point or say to read from the start.
             func readJournal() async throws -> (records: Int, restartPoints: Int, fromTheStart: Int) {
                 let messages = try await journalMessages(broker, service: .router, shard: 0)
-                let assembler = JournalRecordAssembler()
-                let records = messages.count { if case .record = assembler.add($0.body, headers: $0.headers) { true } else { false } }
                 return (
-                    records, messages.count { JournalRestartPoint($0.headers) != nil },
+                    journalRecords(messages).records.count, messages.count { JournalRestartPoint($0.headers) != nil },
                     messages.count { $0.headers[JournalRestartPoint.offsetHeader] == .int(-1) }
                 )
             }

@@ -629,15 +629,30 @@ func journalMessages(
     return messages.withLock { $0 }
 }
 
+/// The whole records of a journal's messages, in order, joined from their parts as a service joins them, and
+/// why any parts made no record.
+func journalRecords(
+    _ messages: [(body: [UInt8], headers: AMQPTable)]
+) -> (records: [JournalRecordAssembler.Record], dropped: [String]) {
+    let assembler = JournalRecordAssembler()
+    var records: [JournalRecordAssembler.Record] = []
+    var dropped: [String] = []
+    for message in messages {
+        switch assembler.add(message.body, headers: message.headers) {
+        case .record(let record): records.append(record)
+        case .held: break
+        case .dropped(let reason): dropped.append(reason)
+        }
+    }
+    return (records, dropped)
+}
+
 /// The entries of a shard's journal, in order, from its start to where it stood still for `quiet`.
 func journalEntries(
     _ broker: TestBroker, service: ServiceName, shard: Int, quiet: Duration = .seconds(1)
 ) async throws -> [JournalEntry] {
-    let assembler = JournalRecordAssembler()
-    return try await journalMessages(broker, service: service, shard: shard, quiet: quiet).flatMap { message in
-        guard case .record(let record) = assembler.add(message.body, headers: message.headers) else { return [JournalEntry]() }
-        return try JournalEntry.decodeRecord(record.body)
-    }
+    let messages = try await journalMessages(broker, service: service, shard: shard, quiet: quiet)
+    return try journalRecords(messages).records.flatMap { try JournalEntry.decodeRecord($0.body) }
 }
 
 /// Reads the journals of `shards` from their start and returns the first entry matching `matches`, or nil
