@@ -130,14 +130,14 @@ do {
         + (leftovers > 0 ? ", and \(leftovers) left over from earlier runs" : ""))
 
     let replay = try await consuming.consume(
-        queue: logStream, prefetch: 256, arguments: ["x-stream-offset": StreamOffset.timestamp(replayFrom).argument])
+        queue: logStream, prefetch: 256, arguments: StreamOffset.timestamp(replayFrom).consumerArguments)
     let (replayed, firstOffset) = try await within(stepDeadline, "the stream replay") {
         var count = 0
         var firstOffset: Int64?
         for try await delivery in replay {
             try delivery.ack()
             guard isFromThisRun(delivery, run) else { continue }
-            if firstOffset == nil { firstOffset = delivery.properties.headers["x-stream-offset"]?.intValue }
+            if firstOffset == nil { firstOffset = StreamOffset.position(in: delivery.properties.headers) }
             count += 1
             if count == pipelinedCount + 1 { break }
         }

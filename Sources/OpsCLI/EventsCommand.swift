@@ -52,7 +52,7 @@ struct EventsCommand: AsyncParsableCommand {
             try await Failure.reporting {
                 let consumer = try await connection.consume(
                     queue: ServiceTopology.eventsLog, prefetch: 500,
-                    arguments: ["x-stream-offset": from.streamOffset.argument])
+                    arguments: from.streamOffset.consumerArguments)
                 for try await delivery in consumer {
                     try delivery.ack()
                     if let deskFilter, delivery.properties.headers["desk"]?.stringValue != deskFilter.rawValue { continue }

@@ -74,7 +74,7 @@ struct JournalCommand: AsyncParsableCommand {
                     for (replay, next) in caughtUp {
                         group.addTask {
                             let consumer = try await connection.consume(
-                                queue: replay.journal, prefetch: 100, arguments: ["x-stream-offset": next.argument])
+                                queue: replay.journal, prefetch: 100, arguments: next.consumerArguments)
                             for try await delivery in consumer {
                                 try delivery.ack()
                                 printer.following(await journals.steps(of: delivery, in: replay, reader: printer), of: replay.journal)

@@ -150,6 +150,18 @@ public enum StreamOffset: Sendable, Hashable {
     /// Seconds since the Unix epoch.
     case timestamp(UInt64)
 
+    /// The consumer argument that says where a stream read begins, and the header in which the broker tells
+    /// where a delivered record is in its stream.
+    public static let name = "x-stream-offset"
+
+    /// Where a delivered record is in its stream, from its headers; `nil` for a message not read from a stream.
+    public static func position(in headers: AMQPTable) -> Int64? {
+        headers[name]?.intValue
+    }
+
+    /// The consumer arguments of a read that begins here.
+    public var consumerArguments: AMQPTable { [Self.name: argument] }
+
     /// The value of the `x-stream-offset` consumer argument.
     public var argument: AMQPFieldValue {
         switch self {

@@ -147,8 +147,8 @@ final class ConnectionDriver: @unchecked Sendable {
 
         var subscribeArguments: AMQPTable {
             var arguments = spec.arguments
-            if let lastStreamRecord, arguments["x-stream-offset"] != nil {
-                arguments["x-stream-offset"] = .int(lastStreamRecord.offset)
+            if let lastStreamRecord, arguments[StreamOffset.name] != nil {
+                arguments[StreamOffset.name] = .int(lastStreamRecord.offset)
             }
             return arguments
         }
@@ -601,7 +601,7 @@ final class ConnectionDriver: @unchecked Sendable {
 
     private func deliver(_ content: IncomingContent, to consumer: ConsumerChannel, channel: UInt16) {
         guard case .delivery(let deliveryTag, let redelivered) = content.kind else { return }
-        if case .int(let offset)? = content.properties.headers["x-stream-offset"] {
+        if let offset = StreamOffset.position(in: content.properties.headers) {
             if let check = consumer.resumeCheck {
                 consumer.resumeCheck = nil
                 // The record read before the reconnect. (A later one means retention removed it meanwhile.)
@@ -858,7 +858,7 @@ final class ConnectionDriver: @unchecked Sendable {
         // A stream read from a fixed offset starts over at 0 when it is deleted and declared again; resumed
         // past its end, this subscription would wait for nothing, or later read other records as its own.
         consumer.resumeCheck = consumer.lastStreamRecord.flatMap { record in
-            spec.arguments["x-stream-offset"] == nil ? nil : (record, .now + configuration.operationTimeout)
+            spec.arguments[StreamOffset.name] == nil ? nil : (record, .now + configuration.operationTimeout)
         }
         consumer.subscription = nextSubscription
         nextSubscription += 1

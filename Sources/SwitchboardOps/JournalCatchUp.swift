@@ -103,10 +103,10 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
         var next = start
         var firstRead: Int64?
         let consumer = try await connection.consume(
-            queue: replay.journal, prefetch: 100, arguments: ["x-stream-offset": start.argument])
+            queue: replay.journal, prefetch: 100, arguments: start.consumerArguments)
         try await QuietDrain.read(consumer, quietPeriod: quietPeriod) { delivery in
             try delivery.ack()
-            if let offset = delivery.properties.headers["x-stream-offset"]?.intValue {
+            if let offset = StreamOffset.position(in: delivery.properties.headers) {
                 firstRead = firstRead ?? offset
                 next = .offset(offset + 1)
             }

@@ -73,7 +73,7 @@ final class JournalRecordAssembler: Sendable {
     /// Takes in the next message of the journal.
     func add(_ body: [UInt8], headers: AMQPTable) -> Outcome {
         let label = JournalRecordLabel(headers)
-        let offset = headers[streamOffsetHeader]?.intValue
+        let offset = StreamOffset.position(in: headers)
         guard let position = JournalRecordParts.position(headers) else {
             return .record(Record(body: body, label: label, offset: offset))
         }

@@ -53,7 +53,7 @@ struct JournalRestartPoint: Sendable, Hashable {
         // The count lags a few seconds behind appends: a journal written just now may read from its start.
         guard try await connection.queueStatus(journal)?.messageCount ?? 0 > 0 else { return nil }
         let consumer = try await connection.consume(
-            queue: journal, prefetch: 64, arguments: ["x-stream-offset": StreamOffset.last.argument])
+            queue: journal, prefetch: 64, arguments: StreamOffset.last.consumerArguments)
         var found: Self?
         try await QuietDrain.read(consumer, quietPeriod: quietPeriod) { delivery in
             try? delivery.ack()
@@ -64,6 +64,3 @@ struct JournalRestartPoint: Sendable, Hashable {
         return found
     }
 }
-
-/// The header in which the broker tells where a delivered record is in its stream.
-let streamOffsetHeader = "x-stream-offset"

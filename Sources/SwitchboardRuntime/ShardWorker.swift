@@ -109,7 +109,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             logger.info("reading the journal from its start")
         }
         let journal = try await connection.consume(
-            queue: journalName, prefetch: configuration.prefetch, arguments: ["x-stream-offset": start.argument])
+            queue: journalName, prefetch: configuration.prefetch, arguments: start.consumerArguments)
         consumers.withLock { $0.append(journal) }
         let follower = Task { [ledger, journalName, metrics] in
             let assembler = JournalRecordAssembler()

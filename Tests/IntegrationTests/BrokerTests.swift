@@ -333,10 +333,10 @@ struct BrokerTests {
         #expect(Set(shardOfDesk.keys) == Set(desks))
         #expect(Set(received.map(\.shard)) == [0, 1], "20 desks all hashed to one shard")
 
-        let stream = try await connection.consume(queue: log, prefetch: 100, arguments: ["x-stream-offset": StreamOffset.first.argument])
+        let stream = try await connection.consume(queue: log, prefetch: 100, arguments: StreamOffset.first.consumerArguments)
         let logged = try await receive(10, from: stream)
         #expect(logged.compactMap(messageNumber) == Array(0..<10))
-        #expect(logged.compactMap { $0.properties.headers["x-stream-offset"]?.intValue } == Array(0..<10))
+        #expect(logged.compactMap { StreamOffset.position(in: $0.properties.headers) } == Array(0..<10))
         await connection.close()
     }
 

@@ -64,7 +64,7 @@ struct DeployDefinitionsTests {
 
         let journal = try await connection.consume(
             queue: ServiceTopology.journal(service, shard: 0), prefetch: 10,
-            arguments: ["x-stream-offset": StreamOffset.first.argument])
+            arguments: StreamOffset.first.consumerArguments)
         var journalDeliveries = journal.makeAsyncIterator()
         let entry = try #require(try await journalDeliveries.next())
         #expect(entry.body == Array("entry".utf8))
@@ -101,7 +101,7 @@ struct DeployDefinitionsTests {
         }
         await expectRefused("notifier reading the router's journal") {
             _ = try await notifier.consume(
-                queue: ServiceTopology.journal(.router, shard: 0), arguments: ["x-stream-offset": StreamOffset.first.argument])
+                queue: ServiceTopology.journal(.router, shard: 0), arguments: StreamOffset.first.consumerArguments)
         }
         await expectRefused("notifier declaring a router queue") {
             try await notifier.declare(Topology(queues: [.init("switchboard.router.shard.9", kind: .quorum)]))
@@ -167,7 +167,7 @@ struct DeployDefinitionsTests {
         }
         await expectRefused("gateway reading the events log") {
             _ = try await gateway.consume(
-                queue: ServiceTopology.eventsLog, arguments: ["x-stream-offset": StreamOffset.first.argument])
+                queue: ServiceTopology.eventsLog, arguments: StreamOffset.first.consumerArguments)
         }
         await expectRefused("gateway reading a router shard") {
             _ = try await gateway.consume(queue: ServiceTopology.shardQueue(.router, shard: 0))
@@ -186,14 +186,14 @@ struct DeployDefinitionsTests {
         try await ops.publisher().publish(
             Array("{}".utf8), exchange: ContractExchange.inbound.rawValue, routingKey: "desk.configure", properties: Self.properties)
         let log = try await ops.consume(
-            queue: ServiceTopology.eventsLog, arguments: ["x-stream-offset": StreamOffset.first.argument])
+            queue: ServiceTopology.eventsLog, arguments: StreamOffset.first.consumerArguments)
         log.cancel()
         let deadLetters = try await ops.consume(queue: ServiceTopology.deadLetterQueue)
         deadLetters.cancel()
         // `switchboard journal replay` finds the shards' journals and reads them.
         #expect(try await ops.queueStatus(ServiceTopology.journal(.router, shard: 1)) != nil)
         let journal = try await ops.consume(
-            queue: ServiceTopology.journal(.router, shard: 1), arguments: ["x-stream-offset": StreamOffset.first.argument])
+            queue: ServiceTopology.journal(.router, shard: 1), arguments: StreamOffset.first.consumerArguments)
         journal.cancel()
 
         await expectRefused("ops reading a router shard") {

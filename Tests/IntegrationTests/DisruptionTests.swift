@@ -320,13 +320,13 @@ import Testing
             let (connection, publisher, consumer) = try await streamConsumer(broker, stream: stream)
             try await publishNumbers(0..<3, to: stream, with: publisher)
             let before = try await receive(3, from: consumer)
-            #expect(before.compactMap { $0.properties.headers["x-stream-offset"]?.intValue } == [0, 1, 2])
+            #expect(before.compactMap { StreamOffset.position(in: $0.properties.headers) } == [0, 1, 2])
 
             try await broker.ctl("close_all_connections", "-p", "switchboard", "resume test")
             try await waitUntil("the connection is back") { connection.generation > 1 && connection.state == .connected }
             try await publishNumbers(3..<5, to: stream, with: publisher)
             let after = try await receive(2, from: consumer)
-            #expect(after.compactMap { $0.properties.headers["x-stream-offset"]?.intValue } == [3, 4])
+            #expect(after.compactMap { StreamOffset.position(in: $0.properties.headers) } == [3, 4])
             #expect(after.compactMap(messageNumber) == [3, 4])
             await connection.close()
         }
@@ -448,7 +448,7 @@ private func streamConsumer(
 /// Consumes `stream` (a stream queue, declared as the consumer's own topology) from its first record.
 private func consumeStream(_ stream: String, on connection: AMQPConnection) async throws -> AMQPConsumer {
     try await connection.consume(
-        queue: stream, prefetch: 100, arguments: ["x-stream-offset": StreamOffset.first.argument],
+        queue: stream, prefetch: 100, arguments: StreamOffset.first.consumerArguments,
         declaring: Topology(queues: [.init(stream, kind: .stream)]))
 }
 

@@ -607,7 +607,7 @@ func journalMessages(
     let connection = try await broker.connect(name: "journal-reader")
     let consumer = try await connection.consume(
         queue: ServiceTopology.journal(service, shard: shard), prefetch: 500,
-        arguments: ["x-stream-offset": StreamOffset.first.argument])
+        arguments: StreamOffset.first.consumerArguments)
     let messages = Mutex<[(body: [UInt8], headers: AMQPTable)]>([])
     let reading = Task {
         for try await delivery in consumer {
@@ -666,7 +666,7 @@ func findJournalEntry(
     for shard in shards {
         consumers.append(try await connection.consume(
             queue: ServiceTopology.journal(service, shard: shard), prefetch: 500,
-            arguments: ["x-stream-offset": StreamOffset.first.argument]))
+            arguments: StreamOffset.first.consumerArguments))
     }
     let found = try await withThrowingTaskGroup(of: JournalEntry?.self) { group in
         for consumer in consumers {

@@ -45,7 +45,7 @@ import Testing
     @Test func anotherWritersRecordBetweenTwoPartsPassesAtOnce() {
         let parts = JournalRecordParts.messages(of: Array(0..<30), label: Self.label, maxBytes: 10)
         let other = JournalRecordParts.messages(of: [42], label: nil, maxBytes: 10)[0]
-        func at(_ offset: Int64, _ headers: AMQPTable) -> AMQPTable { headers.merging([streamOffsetHeader: .int(offset)]) { $1 } }
+        func at(_ offset: Int64, _ headers: AMQPTable) -> AMQPTable { headers.merging([StreamOffset.name: .int(offset)]) { $1 } }
         let assembler = JournalRecordAssembler()
         #expect(assembler.add(parts[0].body, headers: at(10, parts[0].headers)).isHeld)
         let between = assembler.add(other.body, headers: at(11, other.headers)).record
