@@ -50,11 +50,11 @@ import Testing
 }
 
 private enum RandomEntry {
-    static func batch(_ rng: inout some RandomNumberGenerator) -> [JournalEntry] {
+    static func batch(_ rng: inout some RandomNumberGenerator & SendableMetatype) -> [JournalEntry] {
         (0..<Int.random(in: 1...6, using: &rng)).map { _ in entry(&rng) }
     }
 
-    static func entry(_ rng: inout some RandomNumberGenerator) -> JournalEntry {
+    static func entry(_ rng: inout some RandomNumberGenerator & SendableMetatype) -> JournalEntry {
         let content: JournalEntry.Content =
             switch Int.random(in: 0..<6, using: &rng) {
             case 0: .tick
@@ -69,7 +69,7 @@ private enum RandomEntry {
             epoch: text(&rng), content: content)
     }
 
-    static func input<R: RandomNumberGenerator>(_ rng: inout R) -> JournalInput {
+    static func input<R: RandomNumberGenerator & SendableMetatype>(_ rng: inout R) -> JournalInput {
         func maybe<T>(_ make: (inout R) -> T) -> T? {
             Bool.random(using: &rng) ? make(&rng) : nil
         }
