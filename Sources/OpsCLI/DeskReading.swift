@@ -68,7 +68,7 @@ struct DeskReadingOptions: ParsableArguments {
             steps.contains { step in step.at.map { $0 > until } ?? false }
         }
 
-        func startedFromSnapshot(asOf: UInt64, of journal: String) {}
+        func startedFromSnapshot(asOf: UInt64, atRestartPoint: Bool, of journal: String) {}
 
         func unreadable(_ error: any Error, of journal: String) {
             skipped.withLock { $0[journal, default: 0] += 1 }

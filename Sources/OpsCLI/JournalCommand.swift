@@ -146,8 +146,9 @@ struct JournalCommand: AsyncParsableCommand {
             emit(lines(of: steps[...]), of: journal)
         }
 
-        func startedFromSnapshot(asOf: UInt64, of journal: String) {
-            emit(["read from the snapshot as of #\(asOf), taken before --since"], of: journal)
+        func startedFromSnapshot(asOf: UInt64, atRestartPoint: Bool, of journal: String) {
+            let whence = atRestartPoint ? " (the journal's restart point)" : ""
+            emit(["read from the snapshot as of #\(asOf), taken before --since\(whence)"], of: journal)
         }
 
         func unreadable(_ error: any Error, of journal: String) {

@@ -7,8 +7,9 @@ public protocol JournalHistoryReader: Sendable {
     /// The steps of one record of the history, in order; returns whether they reached the end of the history
     /// wanted (the read stops there).
     func history(_ steps: [JournalStep], of journal: String) -> Bool
-    /// The replay started from the snapshot as of `asOf`, taken before the time asked for.
-    func startedFromSnapshot(asOf: UInt64, of journal: String)
+    /// The replay started from the snapshot as of `asOf`, taken before the time asked for; `atRestartPoint`:
+    /// read from the journal's restart point, where a starting instance of the service begins.
+    func startedFromSnapshot(asOf: UInt64, atRestartPoint: Bool, of journal: String)
     /// A record that could not be read: skipped, as the service does.
     func unreadable(_ error: any Error, of journal: String)
 }
@@ -16,9 +17,11 @@ public protocol JournalHistoryReader: Sendable {
 /// Reads shard journals through the service's core (`JournalReplay`) up to the end of the history a reader
 /// wants, and, with a time to begin at (`since`), without reading a long journal from its first record.
 ///
-/// With `since`, the read begins `lookback` seconds before it: the first snapshot read must be older than
-/// `since` (services write one at least every 30 s while busy, by default), or something from then on would be
-/// hidden inside it (`SinceStart`). If it is not, the read begins again further back, in records (a time when
+/// With `since`, the read begins at the journal's restart point, where its latest snapshot begins (as a starting
+/// instance of the service does): the first snapshot read must be older than `since`, or something from then on
+/// would be hidden inside it (`SinceStart`). That holds for a shard's state now (`desk show`), and for a shard
+/// quiet since then. If it does not, the read begins `lookback` seconds before `since` (services write a snapshot
+/// at least every 30 s while busy, by default), and if that is too late, further back, in records (a time when
 /// the shard was idle, or its service down, holds none), 100 before the last start, then 800, 6,400 and so on,
 /// and at last at the journal's start. A journal of at most `readWholeUpTo` records is read whole: that is
 /// quicker than looking (the broker's count of a stream's records lags a few seconds behind; a negative
@@ -52,10 +55,21 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
             try await connection.queueStatus(ServiceTopology.journal(Adapter.service, shard: shard))?.messageCount ?? 0
                 > readWholeUpTo
         {
+            // The journal's restart point is where its latest snapshot begins: good whenever that snapshot is
+            // older than `since` (a shard's state now, or a shard quiet since then).
+            var fromRestartPoint = JournalReplay<Adapter>(shard: shard)
+            if let point = try await fromRestartPoint.beginAtRestartPoint(on: connection, quietPeriod: quietPeriod),
+                case .caughtUp(let replay, let next) = try await read(
+                    fromRestartPoint, from: point, window: SinceStart(since: since), reader: reader)
+            {
+                return (replay, next)
+            }
             start = .timestamp(UInt64(max(0, since.millisecondsSinceEpoch / 1_000 - Self.lookback)))
             var stepBack: Int64 = 100
             while start != .first {
-                switch try await read(shard: shard, from: start, window: SinceStart(since: since), reader: reader) {
+                switch try await read(
+                    JournalReplay(shard: shard), from: start, window: SinceStart(since: since), reader: reader)
+                {
                 case .caughtUp(let replay, let next):
                     return (replay, next)
                 case .empty(let replay, let next):
@@ -67,7 +81,9 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
                 }
             }
         }
-        guard case .caughtUp(let replay, let next) = try await read(shard: shard, from: start, window: nil, reader: reader)
+        guard
+            case .caughtUp(let replay, let next) = try await read(
+                JournalReplay(shard: shard), from: start, window: nil, reader: reader)
         else { preconditionFailure("a read from the journal's start is always caught up") }
         return (replay, next)
     }
@@ -94,11 +110,10 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
         case tooLate(firstRead: Int64)
     }
 
-    /// One read from `start`; with `window`, it is caught up only when the window says so.
+    /// One read into `replay` from `start`; with `window`, it is caught up only when the window says so.
     private func read(
-        shard: Int, from start: StreamOffset, window: SinceStart?, reader: some JournalHistoryReader
+        _ replay: JournalReplay<Adapter>, from start: StreamOffset, window: SinceStart?, reader: some JournalHistoryReader
     ) async throws -> Read {
-        let replay = JournalReplay<Adapter>(shard: shard)
         var window = window
         var next = start
         var firstRead: Int64?
@@ -118,7 +133,9 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
                 case .tooLate:
                     return .stop
                 case .good where undecided:
-                    if let asOf = window!.restoredAsOf { reader.startedFromSnapshot(asOf: asOf, of: replay.journal) }
+                    if let asOf = window!.restoredAsOf {
+                        reader.startedFromSnapshot(asOf: asOf, atRestartPoint: replay.begunAtRestartPoint, of: replay.journal)
+                    }
                 case .good, .undecided:
                     break
                 }

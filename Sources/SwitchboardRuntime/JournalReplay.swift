@@ -11,6 +11,9 @@ public struct JournalReplay<Adapter: ShardCoreAdapter>: Sendable {
     private let ledger: ShardLedger<Adapter>
     private let assembler = JournalRecordAssembler()
 
+    /// Whether it began at the journal's restart point (`beginAtRestartPoint`), not at its start.
+    public private(set) var begunAtRestartPoint = false
+
     /// The stream it reads.
     public var journal: String { ServiceTopology.journal(Adapter.service, shard: shard) }
 
@@ -18,6 +21,16 @@ public struct JournalReplay<Adapter: ShardCoreAdapter>: Sendable {
         self.shard = shard
         ledger = ShardLedger(
             replaying: shard, logger: Logger(label: "switchboard.journal-replay", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// Begins the replay at the journal's restart point, where a starting instance of the service begins to
+    /// reach the shard's latest state, and returns that offset to read from; `nil` (and begins nothing) when the
+    /// journal's last messages say to read it from its start, or say nothing within `quietPeriod`.
+    public mutating func beginAtRestartPoint(on connection: AMQPConnection, quietPeriod: Duration) async throws -> StreamOffset? {
+        guard let point = try await JournalRestartPoint.find(journal, on: connection, quietPeriod: quietPeriod) else { return nil }
+        await ledger.begin(at: point)
+        begunAtRestartPoint = true
+        return .offset(point.offset)
     }
 
     /// Takes in the next journal message (its body and headers) and returns what the shard did with it, in

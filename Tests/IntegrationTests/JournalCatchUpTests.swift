@@ -13,12 +13,14 @@ import Testing
     /// Keeps nothing of the history but where the replay started and what could not be read.
     private final class StateReader: JournalHistoryReader {
         let startedAsOf = Mutex<UInt64?>(nil)
+        let atRestartPoint = Mutex<Bool?>(nil)
         let unreadableCount = Mutex(0)
 
         func history(_ steps: [JournalStep], of journal: String) -> Bool { false }
 
-        func startedFromSnapshot(asOf: UInt64, of journal: String) {
+        func startedFromSnapshot(asOf: UInt64, atRestartPoint: Bool, of journal: String) {
             startedAsOf.withLock { $0 = asOf }
+            self.atRestartPoint.withLock { $0 = atRestartPoint }
         }
 
         func unreadable(_ error: any Error, of journal: String) {
@@ -43,6 +45,9 @@ import Testing
             try await send(.deskConfigure(DeskSettingsPatch(autoAccept: true)), "configured") { $0.seq == 1 }
             try await send(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 3)), "ann") { $0.seq == 2 }
             try await send(.agentStatus(agent: ann, status: .online), "ann online") { $0.seq == 3 }
+            // A time before the last batches, so before the journal's latest snapshots: the last message's restart
+            // point is the snapshot's before it (its writer learns of a snapshot as it reads it back).
+            let beforeTheRequests = WallClock.now()
             for number in 1...5 {
                 let conversation = try chat(number)
                 try await send(
@@ -73,16 +78,30 @@ import Testing
             #expect(whole.startedAsOf.withLock { $0 } == nil)
 
             // Nothing happened from a moment on (here: one to come): the state comes from the journal's last
-            // snapshot, and it is the same.
+            // snapshot, read from the restart point its last message names, and it is the same. (The restart
+            // point is looked for once the broker counts the journal's records, a few seconds after appends.)
+            try await waitUntil("the broker counts the journal's records") {
+                try await connection.queueStatus(ServiceTopology.journal(.router, shard: 0))?.messageCount ?? 0 > 0
+            }
             let recent = StateReader()
-            let fromSnapshot = try await JournalCatchUp<RouterAdapter>(
-                connection: connection, quietPeriod: .milliseconds(500), readWholeUpTo: -1
-            ).catchUp(
+            let catchUp = JournalCatchUp<RouterAdapter>(connection: connection, quietPeriod: .milliseconds(500), readWholeUpTo: -1)
+            let fromSnapshot = try await catchUp.catchUp(
                 shard: 0, since: WallClock.now() + 60_000, needsState: true, reader: recent)
             let asOf = try #require(recent.startedAsOf.withLock { $0 }, "read from a snapshot")
             #expect(asOf > 3)
+            #expect(recent.atRestartPoint.withLock { $0 } == true)
+            #expect(fromSnapshot.replay.begunAtRestartPoint)
             #expect(await fromSnapshot.replay.core.state(of: desk.desk) == expected)
-            #expect(whole.unreadableCount.withLock { $0 } == 0 && recent.unreadableCount.withLock { $0 } == 0)
+
+            // From a time the latest snapshot does not precede: the restart point would hide what happened from
+            // then on, so the read begins earlier (here: at the journal's start, 15 s before), and still ends in the
+            // same state.
+            let earlier = StateReader()
+            let fromEarlier = try await catchUp.catchUp(shard: 0, since: beforeTheRequests, needsState: true, reader: earlier)
+            #expect(!fromEarlier.replay.begunAtRestartPoint)
+            #expect(earlier.atRestartPoint.withLock { $0 } != true)
+            #expect(await fromEarlier.replay.core.state(of: desk.desk) == expected)
+            for reader in [whole, recent, earlier] { #expect(reader.unreadableCount.withLock { $0 } == 0) }
             try await router.stop()
         }
     }
