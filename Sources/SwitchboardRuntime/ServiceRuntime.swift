@@ -57,12 +57,7 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
                     for: Adapter.service, shards: configuration.shardCount, retention: configuration.retention))
             readiness.setTopologyDeclared()
             ShardMetrics.recordLimits(configuration, service: Adapter.service)
-            for shard in configuration.shards {
-                workers.append(
-                    try await ShardWorker<Adapter>.start(
-                        shard: shard, configuration: configuration, connection: connection, readiness: readiness,
-                        lost: lost, logger: logger))
-            }
+            workers = try await startWorkers(on: connection, lost: lost)
         } catch {
             for worker in workers { await worker.stop() }
             await connection.close()
@@ -91,6 +86,38 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
         await connection.close()
         if let firstLoss { throw firstLoss }
         logger.info("stopped")
+    }
+
+    /// Starts every configured shard's worker side by side (each finds where to read its journal from, which
+    /// may take a second), in shard order; on a failure, stops those that started and throws the first error.
+    private func startWorkers(
+        on connection: AMQPConnection, lost: AsyncStream<SubscriptionLost>.Continuation
+    ) async throws -> [ShardWorker<Adapter>] {
+        try await withThrowingTaskGroup(of: ShardWorker<Adapter>.self) { group in
+            for shard in configuration.shards {
+                group.addTask { [configuration, readiness, logger] in
+                    try await ShardWorker<Adapter>.start(
+                        shard: shard, configuration: configuration, connection: connection, readiness: readiness,
+                        lost: lost, logger: logger)
+                }
+            }
+            var started: [ShardWorker<Adapter>] = []
+            var failure: (any Error)?
+            while let result = await group.nextResult() {
+                switch result {
+                case .success(let worker):
+                    started.append(worker)
+                case .failure(let error):
+                    if failure == nil { group.cancelAll() }
+                    failure = failure ?? error
+                }
+            }
+            if let failure {
+                for worker in started { await worker.stop() }
+                throw failure
+            }
+            return started.sorted { $0.shard < $1.shard }
+        }
     }
 
     /// Refuses, before anything is declared, to join a deployment of this service with another shard count
