@@ -66,8 +66,11 @@ public enum GatewayServer {
         router.get("/agent.js") { _, _ in
             page(PackageResources.agent_js, contentType: "text/javascript; charset=utf-8")
         }
+        // The page asks here first, and opens /ws only for a token that signs someone in: a refused sign-in
+        // from the page is counted here, one from another client at /ws.
         router.get("/session") { request, _ -> EditedResponse<String> in
             guard let identity = signedIn(request, dependencies) else {
+                dependencies.metrics.rejected(.invalidToken)
                 return EditedResponse(
                     status: .unauthorized, headers: [.contentType: "application/json"],
                     response: PageMessages.error(invalidTokenMessage))
@@ -78,7 +81,7 @@ public enum GatewayServer {
                     identity, graceMilliseconds: dependencies.graceMilliseconds, serverTime: dependencies.now()))
         }
         OperationsServer.addRoutes(to: router, health: dependencies.health, registry: dependencies.registry)
-        // Reached by a request to /ws that was not upgraded: says why, once per refused sign-in.
+        // Reached by a request to /ws that was not upgraded: says why.
         router.get("/ws") { request, _ -> EditedResponse<String> in
             guard signedIn(request, dependencies) != nil else {
                 dependencies.metrics.rejected(.invalidToken)

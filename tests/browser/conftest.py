@@ -29,16 +29,19 @@ ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
 PROBE_SCRIPT = (Path(__file__).parent / "probe.js").read_text()
 
 
-def _load_system_suite():
-    """The system suite's conftest, under a name of its own: this folder's conftest is `conftest` too."""
-    spec = importlib.util.spec_from_file_location("system_suite", REPO_ROOT / "tests/system/conftest.py")
+def _load_system_suite_module(name, file):
+    """A module of the system suite, under `name`: its conftest under a name of its own, since this folder's
+    conftest is `conftest` too."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tests/system" / file)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["system_suite"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-system_suite = _load_system_suite()
+system_suite = _load_system_suite_module("system_suite", "conftest.py")
+# The check that what the dashboard reads is exported; here, for the gateway's panels.
+metric_queries = _load_system_suite_module("metric_queries", "metric_queries.py")
 # Fixtures reused as they are: one node for the whole run.
 test_root = system_suite.test_root
 broker = system_suite.broker

@@ -2,40 +2,20 @@
 metric, label and label value the rules read is one the running services (or the broker's Prometheus plugin)
 export, so no rule silently watches a series that does not exist."""
 
-import re
 import subprocess
-import urllib.request
 
 import yaml
 
 from conftest import REPO_ROOT, SERVICES, wait_until
+from metric_queries import scrape, series_read
 
 RULES = REPO_ROOT / "deploy/prometheus/switchboard-alerts.yml"
 RULE_TESTS = REPO_ROOT / "deploy/prometheus/switchboard-alerts.test.yml"
-# Labels Prometheus adds to every series it scrapes.
-SCRAPE_LABELS = {"instance", "job"}
-
-METRIC = re.compile(r"\b((?:switchboard|rabbitmq)_[a-z_]+)(\{[^}]*\})?")
-MATCHER = re.compile(r'(\w+)="([^"]*)"')
-BY = re.compile(r"\bby \(([^)]*)\)")
-SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ")
 
 
 def promtool():
     return subprocess.run([str(REPO_ROOT / "scripts/promtool.sh")], check=True, stdout=subprocess.PIPE,
                           text=True).stdout.strip()
-
-
-def scrape(url):
-    """Each sample's metric name with the labels of each of its samples."""
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        match = SAMPLE.match(line)
-        if match:
-            samples.setdefault(match.group(1), []).append(dict(MATCHER.findall(match.group(2) or "")))
-    return samples
 
 
 def rules():
@@ -77,24 +57,6 @@ def exported_series(services, broker):
     for name, samples in scrape(f"{broker_base}/metrics/per-object").items():
         exported.setdefault(name, []).extend(samples)
     return exported
-
-
-def series_read(where, expression, exported):
-    """The metric names `expression` reads; fails unless each is exported with the label values it matches and
-    the labels it groups by."""
-    grouped_by = {label.strip() for clause in BY.findall(expression) for label in clause.split(",")}
-    names = set()
-    for name, matchers in METRIC.findall(expression):
-        samples = exported.get(name)
-        assert samples, f"{where}: no series {name} is exported"
-        wanted = dict(MATCHER.findall(matchers))
-        matching = [labels for labels in samples if wanted.items() <= labels.items()]
-        assert matching, f"{where}: no series {name} with {wanted}"
-        needed = grouped_by - SCRAPE_LABELS
-        assert any(needed <= labels.keys() for labels in matching), \
-            f"{where}: no series {name} with the labels {sorted(needed)}"
-        names.add(name)
-    return names
 
 
 def test_every_series_the_rules_read_is_exported(services, broker):
