@@ -28,7 +28,6 @@ actor Players {
         var requestedAtWall: Instant
         var rang = false
         var firstExpiry: Instant?
-        var closeDueAt: Instant?
     }
 
     let desks: BenchDesks
@@ -40,6 +39,9 @@ actor Players {
     private var nextNumber = 0
     private var nextLoadDesk = 0
     private var open: [ConversationID: Conversation] = [:]
+    /// When each inactivity conversation's closure is due. Kept apart from `open`: its closure message and its
+    /// `session.ended` come through different queues, in either order.
+    private var closuresDue: [ConversationID: Instant] = [:]
 
     /// While set, each finished lifecycle conversation is replaced by a new one (closed loop).
     private var keepConcurrency = false
@@ -117,7 +119,7 @@ actor Players {
         bodies += 1
         switch message.body {
         case .closureMessage(let conversation, _, _, _):
-            guard let due = open[conversation]?.closeDueAt else { return }
+            guard let due = closuresDue.removeValue(forKey: conversation) else { return }
             Self.record(milliseconds: WallClock.now() - due, in: &inactivityToClosure)
         case .inactivityWarning:
             break
@@ -157,7 +159,7 @@ actor Players {
     }
 
     private func onSessionStarted(_ conversation: ConversationID, agent: AgentID) {
-        guard var entry = open[conversation] else { return }
+        guard let entry = open[conversation] else { return }
         let end = InboundBody.sessionEnd(agent: agent, conversation: conversation)
         switch entry.kind {
         case .lifecycle:
@@ -171,8 +173,7 @@ actor Players {
             send(desk: entry.desk, [end])
         case .inactivity:
             let sentAt = WallClock.now()
-            entry.closeDueAt = sentAt + desks.inactivityMs
-            open[conversation] = entry
+            closuresDue[conversation] = sentAt + desks.inactivityMs
             let posted = PostedMessage(conversation: conversation, from: .agent, agent: agent, sentAt: sentAt)
             send(desk: entry.desk, [.messagePosted(posted)])
         }
