@@ -27,8 +27,9 @@ public struct JournalReplay<Adapter: ShardCoreAdapter>: Sendable {
     /// reach the shard's latest state, and returns that offset to read from; `nil` (and begins nothing) when the
     /// journal's last messages say to read it from its start, or say nothing within `quietPeriod`.
     public mutating func beginAtRestartPoint(on connection: AMQPConnection, quietPeriod: Duration) async throws -> StreamOffset? {
-        guard let point = try await JournalRestartPoint.find(journal, on: connection, quietPeriod: quietPeriod) else { return nil }
-        await ledger.begin(at: point)
+        guard let point = try await ledger.beginAtRestartPoint(of: journal, on: connection, quietPeriod: quietPeriod) else {
+            return nil
+        }
         begunAtRestartPoint = true
         return .offset(point.offset)
     }

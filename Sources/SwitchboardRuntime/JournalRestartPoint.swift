@@ -64,3 +64,17 @@ struct JournalRestartPoint: Sendable, Hashable {
         return found
     }
 }
+
+extension ShardLedger {
+    /// Finds `journal`'s restart point (`JournalRestartPoint.find`) and begins reading there (`begin(at:)`), so
+    /// that no reader begins at a point without its epoch. Returns the point, or `nil`: read from the start.
+    func beginAtRestartPoint(
+        of journal: String, on connection: AMQPConnection, quietPeriod: Duration = .seconds(1)
+    ) async throws -> JournalRestartPoint? {
+        guard let point = try await JournalRestartPoint.find(journal, on: connection, quietPeriod: quietPeriod) else {
+            return nil
+        }
+        begin(at: point)
+        return point
+    }
+}

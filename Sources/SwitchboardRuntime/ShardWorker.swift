@@ -100,8 +100,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
 
     private func subscribe() async throws {
         var start = StreamOffset.first
-        if let point = try await JournalRestartPoint.find(journalName, on: connection) {
-            await ledger.begin(at: point)
+        if let point = try await ledger.beginAtRestartPoint(of: journalName, on: connection) {
             start = .offset(point.offset)
             logger.info(
                 "reading the journal from its restart point", metadata: ["offset": "\(point.offset)", "epoch": "\(point.epoch)"])
