@@ -49,9 +49,7 @@ rm -f "$results_dir"/system-round-*
 say "building the C baseline and the services and load generator (release)"
 # shellcheck disable=SC2046 # pkg-config prints several flags
 cc -O2 -Wall -Wextra -o "$build_dir/c-baseline" bench/c-baseline.c $(pkg-config --cflags --libs librabbitmq) -lpthread
-for product in switchboard-router switchboard-notifier switchboard-closer switchboard-loadbench; do
-    scripts/swift.sh build --scratch-path "$scratch_path" -c release --product "$product"
-done
+scripts/swift.sh build --scratch-path "$scratch_path" -c release
 bin_dir=$(scripts/swift.sh build --scratch-path "$scratch_path" -c release --show-bin-path)
 
 run_root=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-system-bench.XXXXXX")

@@ -5,8 +5,8 @@
 #   tests/browser/run.sh [swift build options, e.g. --scratch-path .build -c release] [-- pytest options]
 #
 # Uses the system suite's virtualenv var/venv (with tests/browser/requirements.txt added), Debian's chromium and
-# chromium-driver (scripts/install-deps.sh installs them), builds switchboard-router, -notifier, -closer and
-# -gateway with the given options, and runs pytest. The node and the logs go under SWITCHBOARD_TEST_ROOT
+# chromium-driver (scripts/install-deps.sh installs them), builds the package (switchboard-router, -notifier,
+# -closer and -gateway) with the given options, and runs pytest. The node and the logs go under SWITCHBOARD_TEST_ROOT
 # (scripts/test.sh sets it and stops the node whatever happens; without it the suite makes its own).
 # Screenshots of every test go to artifacts/browser/.
 set -euo pipefail
@@ -17,5 +17,4 @@ for program in "${CHROMIUM:-/usr/bin/chromium}" "${CHROMEDRIVER:-/usr/bin/chrome
     [[ -x $program ]] || { echo "browser tests: $program is missing (scripts/install-deps.sh installs chromium and chromium-driver)" >&2; exit 1; }
 done
 
-exec "$repo_root/tests/pytest-suite.sh" browser \
-    "switchboard-router switchboard-notifier switchboard-closer switchboard-gateway" "$@"
+exec "$repo_root/tests/pytest-suite.sh" browser "$@"
