@@ -50,6 +50,9 @@ actor DemoRun {
     private var open: [ConversationID: (desk: DeskID, user: UserID)] = [:]
     private var next = 1
     private var pending: [Task<Void, Never>] = []
+    /// The set-up the Router has yet to show (each desk configured, each simulated agent online): the first user
+    /// asks once it has all been shown, so the screen tells the story in order.
+    private var setUpUnseen: Set<String> = []
 
     init(connection: AMQPConnection, terminal: Terminal, settings: DemoSettings, seed: UInt64) {
         self.connection = connection
@@ -123,6 +126,8 @@ actor DemoRun {
             missesBeforeBreak: 1_000, inactivityMs: settings.inactivityMs, warningMs: settings.warningMs)
         var automatic = ringing
         automatic.autoAccept = true
+        setUpUnseen = Set([Self.ringingDesk, Self.automaticDesk].map { Self.setUpKey($0) })
+            .union(Self.agents.map { Self.setUpKey($0.desk, $0.agent) })
         try await publish(publisher, desk: Self.ringingDesk, .deskConfigure(ringing))
         try await publish(publisher, desk: Self.automaticDesk, .deskConfigure(automatic))
         for entry in Self.agents {
@@ -142,9 +147,19 @@ actor DemoRun {
                 + "frank (demo) and grace (auto) are yours on the agent page: sign in, choose online")
     }
 
+    private static func setUpKey(_ desk: DeskID, _ agent: AgentID? = nil) -> String {
+        agent.map { "\(desk)/\($0)" } ?? "\(desk)"
+    }
+
     private func requestConversations() async throws {
         let publisher = try requirePublisher()
         let capacity = Self.agents.reduce(0) { $0 + $1.capacity }
+        // A Router that is slow to show the set-up (catching up after a restart) holds the traffic back for 10 s
+        // at most: its events show when they come.
+        let shown = ContinuousClock.now + .seconds(10)
+        while !setUpUnseen.isEmpty, ContinuousClock.now < shown {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         while true {
             // Enough to keep every agent busy and a short queue, not a flood.
             if open.count < capacity + 2 {
@@ -181,8 +196,10 @@ actor DemoRun {
         else { return }
         switch event.body {
         case .deskConfigured(let settings):
+            setUpUnseen.remove(Self.setUpKey(event.desk))
             terminal.line(.dim, "  desk \(event.desk) configured: \(EventLine.describe(settings))")
         case .agentChanged(let agent, let status, let capacity, let load, _, let reason):
+            if status == .online { setUpUnseen.remove(Self.setUpKey(event.desk, agent)) }
             switch reason {
             case .command, .missedRings, .removed:
                 terminal.line(.dim, "  \(agent) (\(event.desk)) is \(status.rawValue), \(load)/\(capacity) (\(reason.rawValue))")

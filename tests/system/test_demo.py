@@ -23,6 +23,11 @@ SHOWN = {
 }
 RING = re.compile(r"🔔 (re-offered: )?(\S+) rings (\S+) for")
 EXPIRY = re.compile(r"⌛ (\S+) did not answer (\S+): the ring expired")
+# The set-up the Router shows before the first user asks: both desks configured, each simulated agent online.
+SET_UP = [r"desk demo configured: ", r"desk auto configured: "] + [
+    rf"{agent} \({desk}\) is online, " for desk, agents in (("demo", "alice bob carol"), ("auto", "dave erin"))
+    for agent in agents.split()]
+FIRST_REQUEST = re.compile(r"→ \S+ asks for a human on desk ")
 SUMMARY = re.compile(
     r"conversations requested (\d+), assigned (\d+) \((\d+) by automatic service\), ended (\d+)"
     r"(?: \(and (\d+) still open, ended on exit\))?\n"
@@ -58,6 +63,13 @@ def test_the_demo_shows_every_part_of_the_flow_and_ctrl_c_ends_it_with_a_summary
         wait_until(lambda: demo.poll() is not None or not missing(), 180,
                    lambda: f"the demo to show {missing()}; it printed:\n{''.join(lines[-40:])}")
         assert demo.poll() is None, f"the demo exited with {demo.returncode}:\n{''.join(lines[-40:])}"
+
+        # The screen tells the story in order: the desks and agents are shown ready before traffic starts.
+        shown = list(lines)
+        first_request = next(index for index, line in enumerate(shown) if FIRST_REQUEST.search(line))
+        for pattern in SET_UP:
+            assert any(re.search(pattern, line) for line in shown[:first_request]), \
+                f"{pattern!r} not shown before the first request:\n{''.join(shown[:first_request + 1])}"
 
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=60) == 0, "".join(lines[-40:])
