@@ -14,16 +14,24 @@ struct DeskCommand: AsyncParsableCommand {
 
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "The desk.") var desk: String
-        @Option(help: "How long an offer rings, in ms.") var ringMs: Int64?
-        @Option(help: "Cadence of countdown events while ringing, in ms (0: none).") var countdownEveryMs: Int64?
+        // Numbers are taken as given: `--ring-ms -5` is a value that the contract's check refuses, not a missing one.
+        @Option(parsing: .unconditional, help: "How long an offer rings, in ms.")
+        var ringMs: Int64?
+        @Option(parsing: .unconditional, help: "Cadence of countdown events while ringing, in ms (0: none).")
+        var countdownEveryMs: Int64?
         @Option(help: "Automatic service: true or false.") var autoAccept: Bool?
-        @Option(help: "Offers per pass before the conversation goes back to the queue.") var maxOfferAttempts: Int?
-        @Option(help: "Consecutive expired rings before an agent is put on break.") var missesBeforeBreak: Int?
+        @Option(parsing: .unconditional, help: "Offers per pass before the conversation goes back to the queue.")
+        var maxOfferAttempts: Int?
+        @Option(parsing: .unconditional, help: "Consecutive expired rings before an agent is put on break.")
+        var missesBeforeBreak: Int?
         @Option(help: "longestIdle, leastBusy or roundRobin.") var routing: RoutingPolicy?
-        @Option(help: "User silence after an agent's message before the conversation closes, in ms (0: never).")
+        @Option(
+            parsing: .unconditional,
+            help: "User silence after an agent's message before the conversation closes, in ms (0: never).")
         var inactivityMs: Int64?
         @Option(help: "The automatic closure message.") var closureText: String?
-        @Option(help: "Warn the user this long before the close, in ms (0: no warning).") var warningMs: Int64?
+        @Option(parsing: .unconditional, help: "Warn the user this long before the close, in ms (0: no warning).")
+        var warningMs: Int64?
         @Option(help: "The warning's text.") var warningText: String?
 
         func run() async throws {
@@ -78,7 +86,8 @@ struct AgentCommand: AsyncParsableCommand {
         @Argument(help: "The desk.") var desk: String
         @Argument(help: "The agent.") var agent: String
         @Option(help: "Comma-separated groups, e.g. sales,support.") var groups: String = ""
-        @Option(help: "Conversations at once (at least 1).") var capacity: Int
+        @Option(parsing: .unconditional, help: "Conversations at once (at least 1).")
+        var capacity: Int
         @Option(help: "true, false or default (the desk's setting).") var autoAccept: AutoAcceptChoice = .default
 
         func validate() throws {

@@ -202,6 +202,11 @@ def test_journal_replay_follows_the_shards_after_their_history_until_ctrl_c(desk
 def test_exit_status_tells_bad_arguments_an_unreachable_broker_and_a_refused_login_apart(cli, broker):
     status, _, err = switchboard(cli, "agent", "upsert", "some-desk", "ann", "--capacity", "0")
     assert status == 64 and "--capacity must be at least 1" in err, (status, err)
+    # A negative number is a value the check refuses, not an option's missing value.
+    status, _, err = switchboard(cli, "agent", "upsert", "some-desk", "ann", "--capacity", "-1")
+    assert status == 64 and "--capacity must be at least 1" in err, (status, err)
+    status, _, err = switchboard(cli, "desk", "configure", "some-desk", "--ring-ms", "-5")
+    assert status == 64 and "ringMs" in err and "Missing value" not in err, (status, err)
     status, _, err = switchboard(cli, "desk", "configure", "not a desk!")
     assert status == 64 and "is not a valid" in err, (status, err)
     status, _, err = switchboard(cli, "dead-letters", "requeue")
