@@ -2,6 +2,8 @@
 # Stops what scripts/up.sh started: the gateway and each service with SIGTERM (graceful: the gateway
 # signs its agents off, a service finishes its batch and snapshots), through its supervisor so that it is
 # not started again, SIGKILL if it is still there after DOWN_STOP_TIMEOUT [20] seconds; then the local node.
+#
+#   scripts/down.sh [SERVICE...]   only these (router, notifier, closer, gateway), and not the node
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,7 +14,10 @@ stop_timeout=${DOWN_STOP_TIMEOUT:-20}
 
 say() { echo "down: $*"; }
 
-for service in gateway closer notifier router; do
+services=("$@")
+((${#services[@]})) || services=(gateway closer notifier router)
+for service in "${services[@]}"; do
+    [[ $service =~ ^(gateway|closer|notifier|router)$ ]] || { echo "down: no service $service" >&2; exit 2; }
     # The supervisor first, so that it does not start the service again: it passes SIGTERM on.
     supervisor_file=$run_dir/$service.supervisor.pid
     if supervisor=$(supervisor_pid "$service"); then kill -TERM "$supervisor"; fi
@@ -44,4 +49,4 @@ for service in gateway closer notifier router; do
     fi
     rm -f "$pid_file" "$supervisor_file"
 done
-scripts/rabbitmq-node.sh stop
+(($#)) || scripts/rabbitmq-node.sh stop

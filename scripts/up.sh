@@ -32,8 +32,31 @@ say() { echo "up: $*"; }
 die() { echo "up: $*" >&2; exit 1; }
 
 is_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/health/ready"; }
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Stops a service that does not get ready (its supervisor would start it again and again), prints the end of
+# its log and fails.
+give_up() {
+    local service=$1 why=$2
+    scripts/down.sh "$service" >/dev/null || true
+    tail -n 30 "$log_dir/$service.log" >&2 || true
+    die "switchboard-$service $why; the end of $log_dir/$service.log is above. It is stopped; what else runs" \
+        "keeps running (make down stops it)"
+}
 
 scripts/install-deps.sh
+
+# A port some other program holds would have a service fail to listen and be started again until the wait
+# below ran out; say so at once, before anything starts.
+for entry in "${services[@]}"; do
+    service=${entry%%:*}
+    port=${entry##*:}
+    if ! supervisor_pid "$service" >/dev/null && ! running_pid "$service" >/dev/null && port_in_use "$port"; then
+        hint="stop it first"
+        [[ $service == gateway ]] && hint="stop it, or give the gateway another port: GATEWAY_PORT=8081 make up"
+        die "port $port, switchboard-$service's, is taken by another program ($hint; \`ss -ltnp 'sport = :$port'\` names it)"
+    fi
+done
+
 scripts/rabbitmq-node.sh start
 
 mkdir -p "$log_dir" "$run_dir"
@@ -63,6 +86,7 @@ if [[ ! -s $tokens_file ]]; then
     say "made sign-in tokens in $tokens_file"
 fi
 
+
 for entry in "${services[@]}"; do
     service=${entry%%:*}
     port=${entry##*:}
@@ -87,15 +111,17 @@ for entry in "${services[@]}"; do
     service=${entry%%:*}
     port=${entry##*:}
     deadline=$((SECONDS + ready_timeout))
+    # Each new pid in the service's pid file is one more start by its supervisor.
+    last_pid= starts=0
     until is_ready "$port"; do
         if ! running_pid "$service" >/dev/null && ! supervisor_pid "$service" >/dev/null; then
             tail -n 30 "$log_dir/$service.log" >&2 || true
             die "switchboard-$service exited; the end of $log_dir/$service.log is above"
         fi
-        if ((SECONDS >= deadline)); then
-            tail -n 30 "$log_dir/$service.log" >&2 || true
-            die "switchboard-$service not ready after ${ready_timeout}s; the end of $log_dir/$service.log is above"
-        fi
+        pid=$(cat "$run_dir/$service.pid" 2>/dev/null || true)
+        if [[ -n $pid && $pid != "$last_pid" ]]; then last_pid=$pid starts=$((starts + 1)); fi
+        ((starts <= 3)) || give_up "$service" "failed $((starts - 1)) times while starting"
+        ((SECONDS < deadline)) || give_up "$service" "was not ready after ${ready_timeout}s"
         sleep 0.5
     done
     say "switchboard-$service ready"
