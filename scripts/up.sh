@@ -86,7 +86,6 @@ if [[ ! -s $tokens_file ]]; then
     say "made sign-in tokens in $tokens_file"
 fi
 
-
 for entry in "${services[@]}"; do
     service=${entry%%:*}
     port=${entry##*:}
