@@ -110,7 +110,8 @@ for entry in "${services[@]}"; do
     service=${entry%%:*}
     port=${entry##*:}
     deadline=$((SECONDS + ready_timeout))
-    # Each new pid in the service's pid file is one more start by its supervisor.
+    # Each new pid in the service's pid file is one more start by its supervisor. The file is read as it is, not
+    # through running_pid: a start that dies within the half second between looks is still one more start.
     last_pid= starts=0
     until is_ready "$port"; do
         if ! running_pid "$service" >/dev/null && ! supervisor_pid "$service" >/dev/null; then
