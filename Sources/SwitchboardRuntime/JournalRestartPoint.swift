@@ -43,15 +43,12 @@ struct JournalRestartPoint: Sendable, Hashable {
     /// later message says more.
     static var fromTheStart: AMQPTable { [offsetHeader: .int(-1)] }
 
-    /// How long `find` waits for a journal's last message by default.
-    static let quietPeriod: Duration = .seconds(1)
-
     /// Where a reader of `journal` begins: as the first message of the journal's last chunk that says so, or
     /// `nil` for the journal's start (an empty journal, a writer that knew no restart point, or messages of a
     /// writer that stamped none). Gives up waiting after `quietPeriod` without a message: the start is always
     /// a correct place to begin, only a slower one.
     static func find(
-        _ journal: String, on connection: AMQPConnection, quietPeriod: Duration = Self.quietPeriod
+        _ journal: String, on connection: AMQPConnection, quietPeriod: Duration
     ) async throws -> Self? {
         // The count lags a few seconds behind appends: a journal written just now may read from its start.
         guard try await connection.queueStatus(journal)?.messageCount ?? 0 > 0 else { return nil }
@@ -72,7 +69,7 @@ extension ShardLedger {
     /// Finds `journal`'s restart point (`JournalRestartPoint.find`) and begins reading there (`begin(at:)`), so
     /// that no reader begins at a point without its epoch. Returns the point, or `nil`: read from the start.
     func beginAtRestartPoint(
-        of journal: String, on connection: AMQPConnection, quietPeriod: Duration = JournalRestartPoint.quietPeriod
+        of journal: String, on connection: AMQPConnection, quietPeriod: Duration = .seconds(1)
     ) async throws -> JournalRestartPoint? {
         guard let point = try await JournalRestartPoint.find(journal, on: connection, quietPeriod: quietPeriod) else {
             return nil
