@@ -112,6 +112,8 @@ struct LoadResult: Codable {
     var inactivityToClosure: LatencySummary
     /// The services' own timer lateness in the 25% phase (where the ring-expiry and inactivity conversations run).
     var timerLatenessAt25Percent: [TimerLateness]
+    /// Where the services' batches spent their time in the 25% phase.
+    var batchesAt25Percent: [BatchCosts]
     /// What the services' snapshots cost from the closed-loop phase to the end of the 75% phase.
     var snapshots: [SnapshotCosts]
     var publishFailures: Int
@@ -185,7 +187,7 @@ struct LoadRun {
         say(String(format: "max %.1f conversations/s (%d finished)", maxRate, completions.count))
 
         let at25 = try await paced(players, rate: maxRate * 0.25, withTimers: true, probed: true)
-        let timerLatenessAt25 = (try ServiceCounters.scrape(options.metricsEndpoints) - afterMax).timerLatenessSummaries
+        let at25Counters = try ServiceCounters.scrape(options.metricsEndpoints) - afterMax
         let at75 = try await paced(players, rate: maxRate * 0.75, withTimers: false, probed: false)
         let snapshots = (try ServiceCounters.scrape(options.metricsEndpoints) - before).snapshotSummaries
 
@@ -202,7 +204,8 @@ struct LoadRun {
             expiryToNextRing: await LatencySummary(players.expiryToNextRing),
             expiryToNextRingLegs: await players.expiryToNextRingLegs.summary,
             inactivityToClosure: await LatencySummary(players.inactivityToClosure),
-            timerLatenessAt25Percent: timerLatenessAt25, snapshots: snapshots, publishFailures: await players.publishFailures, cpuAtMax: cpuAtMax,
+            timerLatenessAt25Percent: at25Counters.timerLatenessSummaries, batchesAt25Percent: at25Counters.batchSummaries,
+            snapshots: snapshots, publishFailures: await players.publishFailures, cpuAtMax: cpuAtMax,
             cpuWindowSeconds: cpuWindow)
         await publishing.close()
         await consuming.close()

@@ -267,6 +267,7 @@ func markdownSections(_ report: SystemReport, heading: String) -> [String] {
             + "services' own timer lateness is the first part of that: the Router's for a ring expiry, the Closer's for "
             + "an inactivity close.",
     ]
+    lines += batchSection(load.batchesAt25Percent, heading: heading)
     lines += snapshotSection(load.snapshots, heading: heading)
     lines += [
         "",
@@ -277,6 +278,34 @@ func markdownSections(_ report: SystemReport, heading: String) -> [String] {
     ]
     lines += report.memory.map { "| \($0.service) | \($0.peakKilobytes / 1024) MiB | \($0.endKilobytes / 1024) MiB |" }
     if load.publishFailures > 0 { lines += ["", "**\(load.publishFailures) publishes failed during the run.**"] }
+    return lines
+}
+
+/// Where request→ring's time goes inside the services at 25% load: how long deliveries waited for their batch,
+/// and each stage of the batch.
+private func batchSection(_ batches: [BatchCosts], heading: String) -> [String] {
+    func ms(_ value: Double?) -> String { value.map(milliseconds) ?? "–" }
+    var lines = [
+        "",
+        "\(heading) Batches at 25% load (means over the phase)",
+        "",
+        "| service | batches | deliveries per batch | inbox wait | journal confirm | apply | effects confirm | whole batch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += batches.map { costs in
+        "| \(costs.service) | \(costs.batches) | \(costs.meanSize.map { String(format: "%.1f", $0) } ?? "–") | "
+            + "\(ms(costs.inboxWaitMeanMilliseconds)) | \(ms(costs.journalConfirmMeanMilliseconds)) | "
+            + "\(ms(costs.applyMeanMilliseconds)) | \(ms(costs.effectsConfirmMeanMilliseconds)) | "
+            + "\(ms(costs.wholeMeanMilliseconds)) |"
+    }
+    lines += [
+        "",
+        "A shard takes whatever deliveries wait as one batch; they waited for it while the batch before was under way "
+            + "(inbox wait, from the oldest delivery's arrival). The batch's entries are appended to the journal and "
+            + "confirmed (journal confirm), then applied as read back (apply); its effects go out once the last batch's "
+            + "are confirmed, and are confirmed while the next batch is journaled (effects confirm). The whole batch "
+            + "runs from its start to its effects published.",
+    ]
     return lines
 }
 

@@ -1,8 +1,8 @@
 import BenchOptions
 import Foundation
 
-/// The services' own counts of what they moved, summed over shards, their timer-lateness histograms and what
-/// their snapshots cost, read from their `/metrics`.
+/// The services' own counts of what they moved, summed over shards, their timer-lateness histograms, where
+/// their batches' time went and what their snapshots cost, read from their `/metrics`.
 struct ServiceCounters: Sendable {
     var effectsPublished: Double = 0
     var journalAppends: Double = 0
@@ -11,6 +11,8 @@ struct ServiceCounters: Sendable {
     var timerLateness: [String: [Double: Double]] = [:]
     /// By service.
     var snapshots: [String: SnapshotCounters] = [:]
+    /// By service.
+    var batches: [String: BatchCounters] = [:]
 
     static func - (lhs: Self, rhs: Self) -> Self {
         ServiceCounters(
@@ -20,7 +22,8 @@ struct ServiceCounters: Sendable {
             timerLateness: lhs.timerLateness.merging(rhs.timerLateness.mapValues { $0.mapValues { -$0 } }) { now, then in
                 now.merging(then, uniquingKeysWith: +)
             },
-            snapshots: lhs.snapshots.merging(rhs.snapshots) { now, then in now - then })
+            snapshots: lhs.snapshots.merging(rhs.snapshots) { now, then in now - then },
+            batches: lhs.batches.merging(rhs.batches) { now, then in now - then })
     }
 
     /// Scrapes every endpoint with curl (Foundation's HTTP client is not in every Linux toolchain).
@@ -49,16 +52,29 @@ struct ServiceCounters: Sendable {
             } else if line.hasPrefix("switchboard_snapshot_bytes{") {
                 snapshots[service, default: SnapshotCounters()].largestLatestBytes = max(
                     snapshots[service]?.largestLatestBytes ?? 0, value)
+            } else if line.hasPrefix("switchboard_batch_size_") {
+                batches[service, default: BatchCounters()].size.add(line, value: value, bound: bound)
+            } else if line.hasPrefix("switchboard_batch_processing_seconds_") {
+                batches[service, default: BatchCounters()].whole.add(line, value: value, bound: bound)
             } else if line.hasPrefix("switchboard_stage_seconds_"), let stage = Self.label("stage", in: line) {
-                let histogram: WritableKeyPath<SnapshotCounters, BucketCounts>
                 switch stage {
-                case "snapshot_append": histogram = \.append
-                case "snapshot_held": histogram = \.held
-                default: continue
+                case "snapshot_append":
+                    snapshots[service, default: SnapshotCounters()].append.add(line, value: value, bound: bound)
+                case "snapshot_held":
+                    snapshots[service, default: SnapshotCounters()].held.add(line, value: value, bound: bound)
+                case _ where BatchCounters.stages.contains(stage):
+                    batches[service, default: BatchCounters()].stages[stage, default: BucketCounts()].add(
+                        line, value: value, bound: bound)
+                default:
+                    continue
                 }
-                snapshots[service, default: SnapshotCounters()][keyPath: histogram].add(line, value: value, bound: bound)
             }
         }
+    }
+
+    /// Each service's batches, in the order the services come in the pipeline.
+    var batchSummaries: [BatchCosts] {
+        batches.keys.sorted { Self.rank($0) < Self.rank($1) }.map { BatchCosts(service: $0, batches[$0]!) }
     }
 
     /// Each service's snapshots, in the order the services come in the pipeline.
@@ -202,5 +218,50 @@ struct SnapshotCosts: Codable, Sendable {
         longestAppendAtMostMilliseconds = counters.append.atMostMilliseconds(1)
         heldMeanMilliseconds = counters.held.meanMilliseconds
         longestHeldAtMostMilliseconds = counters.held.atMostMilliseconds(1)
+    }
+}
+
+/// One service's batch metrics, summed over its shards: `switchboard_batch_size`, `switchboard_batch_processing_seconds`
+/// and the stages of `switchboard_stage_seconds` a batch goes through.
+struct BatchCounters: Sendable {
+    /// The stages, in a batch's order.
+    static let stages = ["inbox_wait", "journal_confirm", "apply", "effects_confirm"]
+
+    var size = BucketCounts()
+    var whole = BucketCounts()
+    var stages: [String: BucketCounts] = [:]
+
+    static func - (lhs: Self, rhs: Self) -> Self {
+        BatchCounters(
+            size: lhs.size - rhs.size, whole: lhs.whole - rhs.whole,
+            stages: lhs.stages.merging(rhs.stages) { now, then in now - then })
+    }
+}
+
+/// Where one service's batches spent their time over a stretch of the run, as means.
+struct BatchCosts: Codable, Sendable {
+    var service: String
+    var batches: Int
+    var meanSize: Double?
+    /// From the oldest delivery's arrival to the start of its batch.
+    var inboxWaitMeanMilliseconds: Double?
+    /// From appending the batch's entries to the journal to their confirms.
+    var journalConfirmMeanMilliseconds: Double?
+    /// From those confirms to the entries applied as read back.
+    var applyMeanMilliseconds: Double?
+    /// From publishing the batch's effects to their confirms (while the next batch is journaled).
+    var effectsConfirmMeanMilliseconds: Double?
+    /// From the batch's start to its effects published: the last batch's effects confirmed first.
+    var wholeMeanMilliseconds: Double?
+
+    init(service: String, _ counters: BatchCounters) {
+        self.service = service
+        batches = Int(counters.whole.count)
+        meanSize = counters.size.count > 0 ? counters.size.sum / counters.size.count : nil
+        inboxWaitMeanMilliseconds = counters.stages["inbox_wait"]?.meanMilliseconds
+        journalConfirmMeanMilliseconds = counters.stages["journal_confirm"]?.meanMilliseconds
+        applyMeanMilliseconds = counters.stages["apply"]?.meanMilliseconds
+        effectsConfirmMeanMilliseconds = counters.stages["effects_confirm"]?.meanMilliseconds
+        wholeMeanMilliseconds = counters.whole.meanMilliseconds
     }
 }

@@ -62,6 +62,61 @@ import Testing
         #expect(lateness.p99AtMostMilliseconds == 50)
     }
 
+    /// A service's batches over a stretch of the run, summed over its shards: sizes and each stage's mean time,
+    /// snapshot stages and unknown ones left out.
+    @Test func batchCostsAreMeansOverTheStretchSummedOverShards() throws {
+        func metrics(batches: Int, sizeSum: Int, wholeSum: Double, stageSums: [String: Double]) -> String {
+            var lines: [String] = []
+            for shard in 0..<2 {
+                let labels = #"service="notifier",shard="\#(shard)""#
+                lines += [
+                    "switchboard_batch_size_sum{\(labels)} \(Double(sizeSum) / 2)",
+                    "switchboard_batch_size_count{\(labels)} \(batches / 2)",
+                    #"switchboard_batch_size_bucket{\#(labels),le="+Inf"} \#(batches / 2)"#,
+                    "switchboard_batch_processing_seconds_sum{\(labels)} \(wholeSum / 2)",
+                    "switchboard_batch_processing_seconds_count{\(labels)} \(batches / 2)",
+                    #"switchboard_batch_processing_seconds_bucket{\#(labels),le="0.01"} \#(batches / 2)"#,
+                ]
+                for (stage, sum) in stageSums {
+                    lines += [
+                        #"switchboard_stage_seconds_sum{\#(labels),stage="\#(stage)"} \#(sum / 2)"#,
+                        #"switchboard_stage_seconds_count{\#(labels),stage="\#(stage)"} \#(batches / 2)"#,
+                    ]
+                }
+            }
+            return lines.joined(separator: "\n")
+        }
+        var before = ServiceCounters()
+        before.add(
+            metrics(
+                batches: 100, sizeSum: 150, wholeSum: 1,
+                stageSums: ["inbox_wait": 5, "journal_confirm": 0.3, "apply": 0.1, "effects_confirm": 0.5, "ack": 9]))
+        var after = ServiceCounters()
+        after.add(
+            metrics(
+                batches: 1_100, sizeSum: 3_150, wholeSum: 7,
+                stageSums: ["inbox_wait": 9, "journal_confirm": 3.3, "apply": 1.1, "effects_confirm": 4.5, "ack": 99]))
+        let costs = try #require((after - before).batchSummaries.first)
+        #expect(costs.service == "notifier")
+        #expect(costs.batches == 1_000)
+        #expect(costs.meanSize == 3)
+        func near(_ value: Double?, _ expected: Double) -> Bool { value.map { abs($0 - expected) < 1e-9 } ?? false }
+        #expect(near(costs.inboxWaitMeanMilliseconds, 4))
+        #expect(near(costs.journalConfirmMeanMilliseconds, 3))
+        #expect(near(costs.applyMeanMilliseconds, 1))
+        #expect(near(costs.effectsConfirmMeanMilliseconds, 4))
+        #expect(near(costs.wholeMeanMilliseconds, 6))
+        #expect(BatchCounters.stages.allSatisfy { after.batches["notifier"]?.stages[$0] != nil })
+        #expect(after.batches["notifier"]?.stages["ack"] == nil)
+    }
+
+    @Test func theRoundsMarkdownShowsWhereBatchesSpentTheirTime() throws {
+        let text = markdown(try RoundFixture.load().report())
+        #expect(text.contains("| router | 1412 | 3.1 | 4.12 ms | 2.71 ms | 1.38 ms | 4.95 ms | 5.87 ms |"))
+        // A service whose stages were not reported shows none.
+        #expect(text.contains("| closer | 2702 | 2.4 | – | – | – | – | – |"))
+    }
+
     @Test func theRoundsMarkdownShowsWhatSnapshotsCost() throws {
         let text = markdown(try RoundFixture.load().report())
         #expect(text.contains("| router | 34 | 7.8 MB | 27.10 ms | 12 | ≤ 100.00 ms | 13.70 ms | ≤ 100.00 ms |"))
