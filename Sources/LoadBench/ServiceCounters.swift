@@ -62,11 +62,9 @@ struct ServiceCounters: Sendable {
                     snapshots[service, default: SnapshotCounters()].append.add(line, value: value, bound: bound)
                 case "snapshot_held":
                     snapshots[service, default: SnapshotCounters()].held.add(line, value: value, bound: bound)
-                case _ where BatchCounters.stages.contains(stage):
-                    batches[service, default: BatchCounters()].stages[stage, default: BucketCounts()].add(
-                        line, value: value, bound: bound)
                 default:
-                    continue
+                    guard let histogram = BatchCounters.stage(stage) else { continue }
+                    batches[service, default: BatchCounters()][keyPath: histogram].add(line, value: value, bound: bound)
                 }
             }
         }
@@ -224,17 +222,29 @@ struct SnapshotCosts: Codable, Sendable {
 /// One service's batch metrics, summed over its shards: `switchboard_batch_size`, `switchboard_batch_processing_seconds`
 /// and the stages of `switchboard_stage_seconds` a batch goes through.
 struct BatchCounters: Sendable {
-    /// The stages, in a batch's order.
-    static let stages = ["inbox_wait", "journal_confirm", "apply", "effects_confirm"]
-
     var size = BucketCounts()
     var whole = BucketCounts()
-    var stages: [String: BucketCounts] = [:]
+    var inboxWait = BucketCounts()
+    var journalConfirm = BucketCounts()
+    var apply = BucketCounts()
+    var effectsConfirm = BucketCounts()
+
+    /// Where the samples of `switchboard_stage_seconds{stage=name}` go; `nil` for a stage that is not a batch's.
+    static func stage(_ name: String) -> WritableKeyPath<BatchCounters, BucketCounts>? {
+        switch name {
+        case "inbox_wait": \.inboxWait
+        case "journal_confirm": \.journalConfirm
+        case "apply": \.apply
+        case "effects_confirm": \.effectsConfirm
+        default: nil
+        }
+    }
 
     static func - (lhs: Self, rhs: Self) -> Self {
         BatchCounters(
-            size: lhs.size - rhs.size, whole: lhs.whole - rhs.whole,
-            stages: lhs.stages.merging(rhs.stages) { now, then in now - then })
+            size: lhs.size - rhs.size, whole: lhs.whole - rhs.whole, inboxWait: lhs.inboxWait - rhs.inboxWait,
+            journalConfirm: lhs.journalConfirm - rhs.journalConfirm, apply: lhs.apply - rhs.apply,
+            effectsConfirm: lhs.effectsConfirm - rhs.effectsConfirm)
     }
 }
 
@@ -258,10 +268,10 @@ struct BatchCosts: Codable, Sendable {
         self.service = service
         batches = Int(counters.whole.count)
         meanSize = counters.size.count > 0 ? counters.size.sum / counters.size.count : nil
-        inboxWaitMeanMilliseconds = counters.stages["inbox_wait"]?.meanMilliseconds
-        journalConfirmMeanMilliseconds = counters.stages["journal_confirm"]?.meanMilliseconds
-        applyMeanMilliseconds = counters.stages["apply"]?.meanMilliseconds
-        effectsConfirmMeanMilliseconds = counters.stages["effects_confirm"]?.meanMilliseconds
+        inboxWaitMeanMilliseconds = counters.inboxWait.meanMilliseconds
+        journalConfirmMeanMilliseconds = counters.journalConfirm.meanMilliseconds
+        applyMeanMilliseconds = counters.apply.meanMilliseconds
+        effectsConfirmMeanMilliseconds = counters.effectsConfirm.meanMilliseconds
         wholeMeanMilliseconds = counters.whole.meanMilliseconds
     }
 }
