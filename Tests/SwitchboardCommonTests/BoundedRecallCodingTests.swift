@@ -25,6 +25,19 @@ import Testing
         #expect(next.oldestFirst.map(\.key) == ["d", "e", "f", "g"], "the oldest goes first after a restore too")
     }
 
+    @Test func aSmallerLimitForgetsTheOldestAtOnceAndALargerOneKeepsMore() throws {
+        var recall = Self.recall()
+        recall.changeLimit(to: 2)
+        #expect(recall.oldestFirst.map(\.key) == ["d", "e"])
+        #expect(recall.limit == 2)
+        recall.changeLimit(to: 3)
+        recall.remember("f", 6)
+        recall.remember("g", 7)
+        #expect(recall.oldestFirst.map(\.key) == ["e", "f", "g"])
+        let decoded = try WireCodec.decodeSnapshot(BoundedRecall<String, Int>.self, from: WireCodec.encodeSnapshot(recall))
+        #expect(decoded == recall)
+    }
+
     @Test func keysAndValuesAreWrittenApartAndValuesAsRuns() throws {
         let json = try #require(String(data: WireCodec.encodeSnapshot(Self.recall()), encoding: .utf8))
         #expect(json.contains(#""keys":["b","d","e"]"#))

@@ -301,6 +301,22 @@ private func servedConversation(warningMs: Milliseconds = 0) -> CloserHarness {
         #expect(closer.assign(chat1, at: t0 + 62_000) == [.wakeUp(at: t0 + 121_000)])
     }
 
+    @Test func aSmallerEndedMemoryForgetsTheOldestAtOnce() throws {
+        var closer = CloserHarness()
+        _ = closer.configure()
+        _ = closer.event(.conversationEnded(conversation: chat1, agent: nil, reason: .user), at: t0)
+        _ = closer.event(.conversationEnded(conversation: chat2, agent: nil, reason: .user), at: t0)
+        let small = CloserCore.Limits(unassignedConversations: 5, endedConversations: 1)
+        closer.core.changeLimits(to: small)
+        #expect(closer.core.limits == small)
+        // chat1 is forgotten: its messages wait for an assignment again; chat2 is still ended, its messages dropped.
+        #expect(closer.post(.agent, sentAt: t0 + 1_000, in: chat2) == [])
+        #expect(closer.post(.agent, sentAt: t0 + 1_000, in: chat1) == [])
+        #expect(closer.assign(chat1, at: t0 + 2_000) == [.wakeUp(at: t0 + 61_000)])
+        let restored = try WireCodec.decodeSnapshot(CloserCore.self, from: WireCodec.encodeSnapshot(closer.core))
+        #expect(restored == closer.core)
+    }
+
     @Test func aShorterInactivitySettingMovesRunningDeadlinesEarlier() {
         var closer = servedConversation()
         _ = closer.post(.agent, sentAt: t0)

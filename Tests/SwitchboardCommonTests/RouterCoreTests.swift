@@ -88,6 +88,32 @@ private let token = RouterFixture.token
         #expect(h.send(.agentSync(agent: ann), id: "sync-1") == h.events(state))
     }
 
+    @Test func smallerLimitsForgetTheOldestAtOnceAndBoundWhatComesAfter() throws {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann, capacity: 3)
+        let state = RouterEventBody.agentState(AgentState(agent: ann, status: .online, rings: [], sessions: []))
+        for id in ["sync-1", "sync-2", "sync-3"] { h.send(.agentSync(agent: ann), id: id) }
+        h.request(1)
+        h.request(2)
+        h.send(.conversationEnded(conversation: chat(1), by: .user))
+        h.send(.conversationEnded(conversation: chat(2), by: .user))
+        h.addAgent(bob)
+
+        let small = RouterCore.Limits(rememberedMessages: 2, rememberedOffersPerDesk: 1)
+        h.core.changeLimits(to: small)
+        #expect(h.core.limits == small)
+        // The two newest message ids stay (bob's upsert and status); every sync is forgotten.
+        #expect(h.send(.agentSync(agent: ann), id: "sync-3") == h.events(state))
+        // Both offers were ann's. Offer 1 is forgotten: bob's click on it is told it is over, no longer that it
+        // was not his; offer 2 is still remembered.
+        #expect(h.accept(bob, 1, offer: 1) == h.events(h.rejected("offer.accept", bob, 1, .offerExpired)))
+        #expect(h.accept(bob, 2, offer: 2) == h.events(h.rejected("offer.accept", bob, 2, .offerNotYours)))
+        let restored = try WireCodec.decodeSnapshot(RouterCore.self, from: WireCodec.encodeSnapshot(h.core))
+        #expect(restored == h.core)
+        #expect(restored.limits == small)
+    }
+
     // MARK: - Agents
 
     @Test func aNewAgentStartsOfflineAndStatusCommandsReportTheChange() {

@@ -26,7 +26,7 @@ public struct CloserCore: Codable, Sendable, Equatable {
         case wakeUp(at: Instant)
     }
 
-    public struct Limits: Codable, Hashable, Sendable {
+    public struct Limits: Codable, CoreLimits {
         /// Conversations whose messages arrived before their assignment, kept until it arrives.
         public var unassignedConversations: Int
         /// Ended or closed conversations remembered, so late messages are dropped and a conversation is
@@ -37,9 +37,22 @@ public struct CloserCore: Codable, Sendable, Equatable {
             self.unassignedConversations = unassignedConversations
             self.endedConversations = endedConversations
         }
+
+        public static var described: [CoreLimitDescription<Self>] {
+            [
+                .init(
+                    "unassignedConversations", \.unassignedConversations,
+                    summary: "conversations a Closer shard keeps messages of while their assignment has not arrived"),
+                .init(
+                    "endedConversations", \.endedConversations,
+                    summary: "ended conversations a Closer shard remembers, so late messages are dropped and each"
+                        + " conversation is closed at most once"),
+            ]
+        }
     }
 
-    private var limits: Limits
+    /// What the core remembers at most.
+    public private(set) var limits: Limits
     private var desks: [DeskConfig] = []
     /// Interning: per-conversation state names its desk by a small number instead of a string.
     private var deskNumbers: [DeskID: DeskNumber] = [:]
@@ -58,6 +71,15 @@ public struct CloserCore: Codable, Sendable, Equatable {
         self.limits = limits
         unassigned = BoundedRecall(limit: limits.unassignedConversations)
         ended = BoundedRecall(limit: limits.endedConversations)
+    }
+
+    /// Changes what the core remembers at most; a smaller limit forgets the oldest entries beyond it at once.
+    /// Not an input a message can cause: the runtime journals a change, so every reader makes it at the same
+    /// entry.
+    public mutating func changeLimits(to limits: Limits) {
+        self.limits = limits
+        unassigned.changeLimit(to: limits.unassignedConversations)
+        ended.changeLimit(to: limits.endedConversations)
     }
 
     /// Conversations being served, with or without a running clock.

@@ -4,7 +4,7 @@ import DequeModule
 /// remembered; updating a value does not make it younger). Removal is O(1): the arrival queue is cleaned
 /// lazily and compacted when stale arrivals outnumber live ones, so memory stays proportional to `count`.
 struct BoundedRecall<Key: Hashable & Codable & Sendable, Value: Hashable & Codable & Sendable>: Sendable {
-    let limit: Int
+    private(set) var limit: Int
     private var entries: [Key: Entry] = [:]
     private var arrivals: Deque<Arrival> = []
     private var nextStamp: UInt64 = 0
@@ -56,6 +56,15 @@ struct BoundedRecall<Key: Hashable & Codable & Sendable, Value: Hashable & Codab
             arrivals = Deque(arrivals.filter { entries[$0.key]?.stamp == $0.stamp })
         }
         return entry.value
+    }
+
+    /// Changes the limit; a smaller one forgets the oldest entries beyond it at once.
+    mutating func changeLimit(to limit: Int) {
+        self.limit = limit
+        forgetBeyondLimit()
+        if arrivals.count > 2 * entries.count + 1_024 {
+            arrivals = Deque(arrivals.filter { entries[$0.key]?.stamp == $0.stamp })
+        }
     }
 
     /// The live entries, oldest first.

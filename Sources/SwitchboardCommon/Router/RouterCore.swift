@@ -54,7 +54,7 @@ public struct RouterCore: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Limits: Hashable, Sendable {
+    public struct Limits: CoreLimits {
         /// Message ids remembered per shard to drop duplicate deliveries.
         public var rememberedMessages: Int
         /// Finished offers remembered per desk so that a late accept gets a precise rejection.
@@ -64,17 +64,45 @@ public struct RouterCore: Codable, Sendable, Equatable {
             self.rememberedMessages = rememberedMessages
             self.rememberedOffersPerDesk = rememberedOffersPerDesk
         }
+
+        public static var described: [CoreLimitDescription<Self>] {
+            [
+                .init(
+                    "rememberedMessages", \.rememberedMessages,
+                    summary: "message ids a Router shard remembers to drop duplicate deliveries"),
+                .init(
+                    "rememberedOffersPerDesk", \.rememberedOffersPerDesk,
+                    summary: "finished offers remembered per desk, so a late accept is told offerExpired or offerNotYours"
+                        + " (an older one of the desk's own is still offerExpired)"),
+            ]
+        }
     }
 
     private var desks: [DeskID: RouterDesk] = [:]
     private var seenMessages: BoundedRecall<MessageID, Bool>
-    private let rememberedOffersPerDesk: Int
+    private var rememberedOffersPerDesk: Int
     /// Derived from the desks' live rings; may hold stale deadlines, dropped when they come up.
     private var deadlines = Heap<RingDeadline>()
 
     public init(limits: Limits = Limits()) {
         seenMessages = BoundedRecall(limit: limits.rememberedMessages)
         rememberedOffersPerDesk = limits.rememberedOffersPerDesk
+    }
+
+    /// What the core remembers at most.
+    public var limits: Limits {
+        Limits(rememberedMessages: seenMessages.limit, rememberedOffersPerDesk: rememberedOffersPerDesk)
+    }
+
+    /// Changes what the core remembers at most; a smaller limit forgets the oldest entries beyond it at once.
+    /// Not an input a message can cause: the runtime journals a change, so every reader makes it at the same
+    /// entry.
+    public mutating func changeLimits(to limits: Limits) {
+        seenMessages.changeLimit(to: limits.rememberedMessages)
+        rememberedOffersPerDesk = limits.rememberedOffersPerDesk
+        for id in desks.keys {
+            desks[id]!.finishedOffers.changeLimit(to: limits.rememberedOffersPerDesk)
+        }
     }
 
     public mutating func handle(_ input: Input, at now: Instant) -> [Effect] {
