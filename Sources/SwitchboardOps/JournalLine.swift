@@ -7,7 +7,8 @@ import SwitchboardRuntime
 public enum JournalLine {
     /// The lines of one step. With `desk`, only what concerns that desk: an input of that desk with all it
     /// did, a timer firing with that desk's effects only (none: no lines), and the shard-wide steps that
-    /// explain a history (a writer's term, a restore, an entry not applied), but not its snapshots.
+    /// explain a history (a writer's term, a restore, an entry not applied, a change of limits), but not its
+    /// snapshots.
     public static func describe(_ step: JournalStep, desk: DeskID? = nil) -> [String] {
         switch step {
         case .writerTerm(let epoch, let at):
@@ -21,6 +22,9 @@ public enum JournalLine {
         case .superseded(let seq, let epoch, let at):
             let entry = seq.map { "#\($0)" } ?? "an entry"
             return ["\(at.rfc3339) \(entry) of writer term \(epoch) not applied: a later term had begun"]
+        case .limits(let seq, let limits, let at):
+            let values = limits.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            return ["\(at.rfc3339) #\(seq) memory limits from here on: \(values)"]
         case .applied(let applied):
             return describe(applied, desk: desk)
         }

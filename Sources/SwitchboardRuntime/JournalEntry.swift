@@ -19,6 +19,10 @@ public struct JournalEntry: Hashable, Sendable {
         case snapshot(Data, asOf: UInt64)
         /// A writer starts its term; its `epoch` is the marker's nonce.
         case marker
+        /// The core's memory limits change to these, by name (`CoreLimits`), from this entry on. A writer
+        /// journals this when it takes over with other limits configured than the core holds, so every reader
+        /// changes them at the same entry; a name the core does not have is ignored.
+        case limits([String: Int])
     }
 
     /// Gapless per journal, assigned by the writer. `nil` for markers: a writer appends its marker before it
@@ -168,12 +172,14 @@ struct JournalJSON {
             case .tick: "tick"
             case .snapshot: "snapshot"
             case .marker: "marker"
+            case .limits: "limits"
             }
         var fields = Fields()
         if case .snapshot(_, let asOf) = entry.content { fields.add("asOf", &self) { $0.number(asOf) } }
         fields.add("epoch", &self) { $0.string(entry.epoch) }
         if case .input(let input) = entry.content { fields.add("input", &self) { $0.write(input) } }
         fields.add("kind", &self) { $0.string("\(kind)") }
+        if case .limits(let limits) = entry.content { fields.add("limits", &self) { $0.write(limits) } }
         fields.add("now", &self) { $0.number(entry.now.millisecondsSinceEpoch) }
         if let seq = entry.seq { fields.add("seq", &self) { $0.number(seq) } }
         if case .snapshot(let state, _) = entry.content {
@@ -200,16 +206,38 @@ struct JournalJSON {
         fields.end(&self)
     }
 
+    /// An object of numbers, its keys in sorted order.
+    private mutating func write(_ numbers: [String: Int]) {
+        var fields = Fields()
+        for (name, value) in numbers.sorted(by: { $0.key < $1.key }) {
+            fields.add(name, &self) { $0.number(value) }
+        }
+        fields.end(&self)
+    }
+
     /// The members of one object, written as they are added.
     private struct Fields {
         private var count = 0
 
+        /// A member whose key needs no escaping.
         mutating func add(_ key: StaticString, _ json: inout JournalJSON, value: (inout JournalJSON) -> Void) {
+            add(&json, value: value) {
+                $0.quoted(UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+            }
+        }
+
+        /// A member whose key is not known at compile time.
+        mutating func add(_ key: String, _ json: inout JournalJSON, value: (inout JournalJSON) -> Void) {
+            add(&json, value: value) { $0.string(key) }
+        }
+
+        private mutating func add(
+            _ json: inout JournalJSON, value: (inout JournalJSON) -> Void, key: (inout JournalJSON) -> Void
+        ) {
             json.bytes.append(count == 0 ? UInt8(ascii: "{") : UInt8(ascii: ","))
             count += 1
-            json.bytes.append(UInt8(ascii: "\""))
-            json.bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
-            json.bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+            key(&json)
+            json.bytes.append(UInt8(ascii: ":"))
             value(&json)
         }
 
@@ -229,8 +257,8 @@ struct JournalJSON {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// Bytes that need no escaping (base64), in quotes.
-    private mutating func quoted(_ plain: [UInt8]) {
+    /// Bytes that need no escaping (base64, a key), in quotes.
+    private mutating func quoted(_ plain: some Sequence<UInt8>) {
         bytes.append(UInt8(ascii: "\""))
         bytes.append(contentsOf: plain)
         bytes.append(UInt8(ascii: "\""))
@@ -261,11 +289,11 @@ struct JournalJSON {
 
 extension JournalEntry: Decodable {
     private enum Kind: String, Decodable {
-        case input, tick, snapshot, marker
+        case input, tick, snapshot, marker, limits
     }
 
     private enum CodingKeys: String, CodingKey {
-        case kind, seq, now, epoch, input, state, asOf
+        case kind, seq, now, epoch, input, state, asOf, limits
     }
 
     public init(from decoder: any Decoder) throws {
@@ -284,6 +312,7 @@ extension JournalEntry: Decodable {
             let asOf = try container.decodeIfPresent(UInt64.self, forKey: .asOf) ?? seq - 1
             content = .snapshot(try container.decode(Data.self, forKey: .state), asOf: asOf)
         case .marker: content = .marker
+        case .limits: content = .limits(try container.decode([String: Int].self, forKey: .limits))
         }
     }
 }

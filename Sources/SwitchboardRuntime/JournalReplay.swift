@@ -63,12 +63,14 @@ public enum JournalStep: Hashable, Sendable {
     case restored(asOf: UInt64, failure: String?)
     /// An entry of a writer whose successor's marker was read first: not applied, by a service or here.
     case superseded(seq: UInt64?, epoch: String, at: Instant)
+    /// The writer changed what the core remembers at most: its limits from entry `seq` on, by name.
+    case limits(seq: UInt64, limits: [String: Int], at: Instant)
     case applied(AppliedStep)
 
     /// The wall-clock time of the entry the step is about; `nil` for a restore.
     public var at: Instant? {
         switch self {
-        case .writerTerm(_, let at), .snapshot(_, _, let at), .superseded(_, _, let at): at
+        case .writerTerm(_, let at), .snapshot(_, _, let at), .superseded(_, _, let at), .limits(_, _, let at): at
         case .restored: nil
         case .applied(let applied): applied.at
         }

@@ -1,5 +1,6 @@
 import Logging
 import SwitchboardAMQP
+import SwitchboardCommon
 
 /// Runs one service's configured shards over one connection.
 ///
@@ -56,7 +57,8 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
                 ServiceTopology.topology(
                     for: Adapter.service, shards: configuration.shardCount, retention: configuration.retention))
             readiness.setTopologyDeclared()
-            ShardMetrics.recordLimits(configuration, service: Adapter.service)
+            ShardMetrics.recordLimits(
+                configuration, coreLimits: configuration.coreLimits(of: Adapter.self).named, service: Adapter.service)
             workers = try await startWorkers(on: connection, lost: lost)
         } catch {
             for worker in workers { await worker.stop() }
@@ -148,6 +150,15 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
         }
         guard configuration.prefetch > 0, configuration.confirmWindow > 0, configuration.snapshotEveryEntries > 0 else {
             throw InvalidConfiguration(description: "prefetch, confirm window and snapshot interval must be at least 1")
+        }
+        let known = Set(Adapter.Limits.described.map(\.name))
+        for (name, value) in configuration.limits.sorted(by: { $0.key < $1.key }) {
+            guard known.contains(name) else {
+                throw InvalidConfiguration(description: "the \(Adapter.service.rawValue) has no memory limit named \(name)")
+            }
+            guard value >= 1 else {
+                throw InvalidConfiguration(description: "the memory limit \(name) must be at least 1")
+            }
         }
     }
 }

@@ -28,6 +28,7 @@ public protocol ShardCoreAdapter: Sendable {
     associatedtype Core: Codable & Sendable
     associatedtype Input: Sendable
     associatedtype Effect: Sendable
+    associatedtype Limits: CoreLimits = NoCoreLimits
 
     static var service: ServiceName { get }
     static func makeCore() -> Core
@@ -41,6 +42,20 @@ public protocol ShardCoreAdapter: Sendable {
     static func deadline(of effect: Effect) -> Instant?
     /// The action for `effect`; `id` is the message id derived from the journal position.
     static func action(for effect: Effect, id: MessageID) throws(ContractError) -> ShardAction
+    /// What the core remembers at most.
+    static func limits(of core: Core) -> Limits
+    /// Changes what the core remembers at most (only as a journaled `limits` entry is applied).
+    static func changeLimits(of core: inout Core, to limits: Limits)
+}
+
+extension ShardCoreAdapter where Limits == NoCoreLimits {
+    public static func limits(of core: Core) -> NoCoreLimits { NoCoreLimits() }
+    public static func changeLimits(of core: inout Core, to limits: NoCoreLimits) {}
+}
+
+extension ShardCoreAdapter {
+    /// The limits of a core started empty: what a service runs with unless configured otherwise.
+    public static var defaultLimits: Limits { limits(of: makeCore()) }
 }
 
 /// The Router: `switchboard.in` commands and requests in, facts to `switchboard.events` out.
@@ -79,6 +94,12 @@ public enum RouterAdapter: ShardCoreAdapter {
         } catch {
             return .rejected(reason: error.description, answer: rejectedCommand(delivery, reason: .invalid))
         }
+    }
+
+    public static func limits(of core: RouterCore) -> RouterCore.Limits { core.limits }
+
+    public static func changeLimits(of core: inout RouterCore, to limits: RouterCore.Limits) {
+        core.changeLimits(to: limits)
     }
 
     private static func rejectedCommand(_ delivery: JournalInput, reason: RejectionReason) -> RouterCore.Input? {
@@ -171,6 +192,12 @@ public enum CloserAdapter: ShardCoreAdapter {
 
     public static func handle(_ input: CloserCore.Input, in core: inout CloserCore, at now: Instant) -> [CloserCore.Effect] {
         core.handle(input, at: now)
+    }
+
+    public static func limits(of core: CloserCore) -> CloserCore.Limits { core.limits }
+
+    public static func changeLimits(of core: inout CloserCore, to limits: CloserCore.Limits) {
+        core.changeLimits(to: limits)
     }
 
     public static func deadline(of effect: CloserCore.Effect) -> Instant? {

@@ -209,7 +209,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             } else {
                 applyPendingInOrder()
             }
-        case .input, .tick:
+        case .input, .tick, .limits:
             if epoch == nil {
                 preamble.append(received)
                 break
@@ -249,7 +249,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             case .snapshot(let state, let asOf):
                 snapshot = (asOf, state)
                 entries.removeAll { $0.seq! <= asOf }
-            case .input, .tick:
+            case .input, .tick, .limits:
                 entries.append(entry)
             case .marker:
                 break
@@ -317,6 +317,12 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             // Read in order, a snapshot holds a state already here: only the entries after it stay in the tail.
             tail.removeAll { $0.seq <= asOf }
             steps?.append(.snapshot(seq: seq, asOf: asOf, at: entry.now))
+        case .limits(let named):
+            let limits = Adapter.limits(of: core).changing(named)
+            Adapter.changeLimits(of: &core, to: limits)
+            // Changes nothing a takeover would publish again, and no deadline.
+            tail.append(AppliedEntry(seq: seq, input: nil, effects: []))
+            steps?.append(.limits(seq: seq, limits: limits.named, at: entry.now))
         case .marker:
             break
         }
@@ -369,6 +375,12 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     func coreForSnapshot() -> (core: Adapter.Core, asOf: UInt64) {
         warmUp()
         return (core, appliedSeq)
+    }
+
+    /// The core's memory limits as it is now.
+    func limits() -> Adapter.Limits {
+        warmUp()
+        return Adapter.limits(of: core)
     }
 
     /// After the writer's marker was read: where the journal ends and what may not have been published.

@@ -108,10 +108,11 @@ struct ShardMetrics: Sendable {
         }
     }
 
-    /// The configured limits, so dashboards can set usage (batch size, lateness) against them.
-    static func recordLimits(_ configuration: ShardRuntimeConfiguration, service: ServiceName) {
+    /// The configured limits, so dashboards can set usage (batch size, lateness) against them; the core's
+    /// memory limits by their names in snake case (`rememberedMessages` is `remembered_messages`).
+    static func recordLimits(_ configuration: ShardRuntimeConfiguration, coreLimits: [String: Int], service: ServiceName) {
         let factory = configuration.metrics
-        let limits: [(String, Double)] = [
+        var limits: [(String, Double)] = [
             ("prefetch", Double(configuration.prefetch)),
             ("batch_size", Double(configuration.prefetch)),
             ("confirm_window", Double(configuration.confirmWindow)),
@@ -119,6 +120,12 @@ struct ShardMetrics: Sendable {
             ("timers_per_shard", 1),
             ("max_body_bytes", Double(WireCodec.maxBodyBytes)),
         ]
+        for (name, value) in coreLimits.sorted(by: { $0.key < $1.key }) {
+            let snakeCase = name.reduce(into: "") { text, character in
+                text += character.isUppercase ? "_" + character.lowercased() : String(character)
+            }
+            limits.append((snakeCase, Double(value)))
+        }
         for (name, value) in limits {
             Gauge(label: "switchboard_limit", dimensions: [("service", service.rawValue), ("limit", name)], factory: factory)
                 .record(value)

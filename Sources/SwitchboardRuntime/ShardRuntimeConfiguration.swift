@@ -32,6 +32,10 @@ public struct ShardRuntimeConfiguration: Sendable {
     public var admission: @Sendable (JournalInput) -> String?
     /// Where the shards' metrics go; the process's `MetricsSystem` unless set.
     public var metricsFactory: (any MetricsFactory)?
+    /// The core's memory limits by name (`CoreLimits`); a limit not named here is the core's default. A writer
+    /// that takes over a shard whose core holds other limits journals the change, so a shard keeps the limits of
+    /// the last instance that took it.
+    public var limits: [String: Int] = [:]
 
     /// Encodes each snapshot on the writer's path instead of a thread of its own, so that it is ready at the
     /// first chance to append it (for tests: the case in which a snapshot must still never cover unconfirmed
@@ -42,6 +46,11 @@ public struct ShardRuntimeConfiguration: Sendable {
     /// (`JournalRecordParts`). Far below the broker's `max_message_size` (16 MiB by default since RabbitMQ 4.0);
     /// a batch of 256 inputs of the largest allowed body fits in a few records.
     var journalMessageBytes = 4 << 20
+
+    /// The memory limits a writer of `Adapter`'s shards holds its core to.
+    func coreLimits<Adapter: ShardCoreAdapter>(of _: Adapter.Type) -> Adapter.Limits {
+        Adapter.defaultLimits.changing(limits)
+    }
 
     /// The factory the shards' metrics are made with.
     var metrics: any MetricsFactory { metricsFactory ?? MetricsSystem.factory }

@@ -303,7 +303,9 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             var term = Term(
                 epoch: nonce, connectionGeneration: connectionGeneration, nextSeq: appliedSeq + 1,
                 entriesSinceSnapshot: tail.count, lastSnapshotAt: .now)
-            if term.snapshotDue(configuration) { try await writeSnapshot(&term) }
+            let changedLimits = try await journalLimitsIfChanged(&term)
+            // After a change of limits, at once: a smaller core is what the next start reads.
+            if changedLimits || term.snapshotDue(configuration) { try await writeSnapshot(&term) }
             metrics.catchUp.recordInterval(since: started)
             metrics.active.record(1)
             readiness.set(.active, shard: shard)
@@ -316,6 +318,24 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             readiness.set(.standby, shard: shard)
             return nil
         }
+    }
+
+    /// Journals the configured memory limits as the term's first entry when the core holds others (the
+    /// configuration changed, or a new version has other defaults), so every reader changes them at that
+    /// entry; returns whether it did.
+    private func journalLimitsIfChanged(_ term: inout Term) async throws -> Bool {
+        let held = await ledger.limits()
+        let wanted = configuration.coreLimits(of: Adapter.self)
+        guard held != wanted else { return false }
+        let entry = JournalEntry(seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, content: .limits(wanted.named))
+        await ledger.prepare([(entry, nil)], epoch: term.epoch)
+        term.bytesSinceSnapshot += try await append([entry])
+        try await ledger.waitUntil(.applied(through: term.nextSeq, epoch: term.epoch), timeout: configuration.catchUpTimeout)
+        term.nextSeq += 1
+        term.entriesSinceSnapshot += 1
+        logger.notice(
+            "memory limits changed", metadata: ["from": "\(held.named.sorted { $0.key < $1.key })", "to": "\(wanted.named.sorted { $0.key < $1.key })"])
+        return true
     }
 
     private func demote(reason: String) {

@@ -150,6 +150,9 @@ public enum ConfigurationKeys {
                 defaultDescription: ServiceDefaults.journalMaxAge
             ),
         ]
+        for limit in defaults.limits {
+            keys.append(.init(key: limit.key, summary: "\(limit.summary), at least 1", defaultDescription: String(limit.value)))
+        }
         if let agentCommandUsers = defaults.agentCommandUsers {
             keys.append(
                 .init(

@@ -62,7 +62,8 @@ public enum ConfigurationLoader {
             pulseIntervalMilliseconds: try values.int(ConfigurationKeys.pulseIntervalMilliseconds, atLeast: 10),
             journalMaxAge: try validMaxAge(values.string(ConfigurationKeys.journalMaxAge)),
             agentCommandUsers: defaults.agentCommandUsers == nil
-                ? nil : try values.agentCommandUsers(ConfigurationKeys.agentCommandUsers)
+                ? nil : try values.agentCommandUsers(ConfigurationKeys.agentCommandUsers),
+            limits: try limits(defaults, values)
         )
         for shard in configuration.shards where shard >= configuration.shardCount {
             throw ConfigurationError(
@@ -71,6 +72,16 @@ public enum ConfigurationLoader {
             )
         }
         return .run(configuration)
+    }
+
+    private static func limits(
+        _ defaults: ServiceDefaults, _ values: ConfiguredValues
+    ) throws(ConfigurationError) -> [String: Int] {
+        var limits: [String: Int] = [:]
+        for limit in defaults.limits {
+            limits[limit.name] = try values.int(limit.key, atLeast: 1)
+        }
+        return limits
     }
 
     // MARK: - Defaults
@@ -89,6 +100,9 @@ public enum ConfigurationLoader {
         ]) { _, own in own }
         if let agentCommandUsers = defaults.agentCommandUsers {
             values[ConfigurationKeys.agentCommandUsers] = .stringArray(agentCommandUsers)
+        }
+        for limit in defaults.limits {
+            values[limit.key] = .int(limit.value)
         }
         return values
     }

@@ -59,6 +59,7 @@ extension ServiceConfiguration {
             retention: ServiceTopology.Retention(journalMaxAge: journalMaxAge),
             instanceName: instanceName
         )
+        configuration.limits = limits
         if let agentCommandUsers {
             configuration.admission = RouterAdapter.admission(agentCommandUsers)
         }

@@ -11,18 +11,38 @@ public struct ServiceDefaults: Sendable, Equatable {
     /// The default rules of `router.agentCommandUsers`; `nil` for a service that takes no agent commands
     /// (and then has no such key).
     public let agentCommandUsers: [String]?
+    /// The core's memory limits, each a key `limits.<name>`, with their defaults: a core's own.
+    public let limits: [LimitDefault]
 
-    public init(executableName: String, httpPort: Int, agentCommandUsers: [String]? = nil) {
+    /// A memory limit of the service's core (`CoreLimits`) and its default.
+    public struct LimitDefault: Sendable, Equatable {
+        public let name: String
+        public let summary: String
+        public let value: Int
+
+        /// The limits of `defaults`, in their order.
+        public static func of<Limits: CoreLimits>(_ defaults: Limits) -> [LimitDefault] {
+            Limits.described.map { LimitDefault(name: $0.name, summary: $0.summary, value: defaults[keyPath: $0.keyPath]) }
+        }
+
+        /// The configuration key: `limits.rememberedMessages`.
+        public var key: String { "limits.\(name)" }
+    }
+
+    public init(executableName: String, httpPort: Int, agentCommandUsers: [String]? = nil, limits: [LimitDefault] = []) {
         self.executableName = executableName
         self.httpPort = httpPort
         self.agentCommandUsers = agentCommandUsers
+        self.limits = limits
     }
 
     /// The deployment's gateway user may send agent commands for every desk.
     public static let router = ServiceDefaults(
-        executableName: "switchboard-router", httpPort: 9101, agentCommandUsers: ["switchboard-gateway:*"])
+        executableName: "switchboard-router", httpPort: 9101, agentCommandUsers: ["switchboard-gateway:*"],
+        limits: LimitDefault.of(RouterCore().limits))
     public static let notifier = ServiceDefaults(executableName: "switchboard-notifier", httpPort: 9102)
-    public static let closer = ServiceDefaults(executableName: "switchboard-closer", httpPort: 9103)
+    public static let closer = ServiceDefaults(
+        executableName: "switchboard-closer", httpPort: 9103, limits: LimitDefault.of(CloserCore().limits))
 
     /// The project-local development broker that `scripts/rabbitmq-node.sh` starts.
     public static let amqpURL = "amqp://switchboard:switchboard@127.0.0.1:5673/switchboard"
@@ -81,6 +101,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// The broker users the Router takes agent commands from (`router.agentCommandUsers`); `nil` for the
     /// other services.
     public var agentCommandUsers: AgentCommandUsers?
+    /// The core's memory limits by name (`limits.<name>`), every one the service has.
+    public var limits: [String: Int]
 
     public init(
         amqp: AMQPConfiguration,
@@ -98,7 +120,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         snapshotEverySeconds: Int,
         pulseIntervalMilliseconds: Int,
         journalMaxAge: String,
-        agentCommandUsers: AgentCommandUsers? = nil
+        agentCommandUsers: AgentCommandUsers? = nil,
+        limits: [String: Int] = [:]
     ) {
         self.amqp = amqp
         self.prefetch = prefetch
@@ -116,6 +139,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         self.pulseIntervalMilliseconds = pulseIntervalMilliseconds
         self.journalMaxAge = journalMaxAge
         self.agentCommandUsers = agentCommandUsers
+        self.limits = limits
     }
 
     /// The shard numbers this instance consumes, in ascending order.
@@ -138,6 +162,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         ]
         if let agentCommandUsers {
             metadata[ConfigurationKeys.agentCommandUsers] = "\(agentCommandUsers.ruleDescription)"
+        }
+        for (name, value) in limits {
+            metadata["limits.\(name)"] = "\(value)"
         }
         return metadata
     }

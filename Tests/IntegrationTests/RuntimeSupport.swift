@@ -71,7 +71,7 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
         _ broker: TestBroker, name: String, shards: [Int] = [0, 1], shardCount: Int = 2, snapshotEveryEntries: Int = 1_000,
         snapshotEveryBatch: Bool = false, snapshotOnStop: Bool = true, admission: (@Sendable (JournalInput) -> String?)? = nil,
         retention: ServiceTopology.Retention = ServiceTopology.Retention(), metricsFactory: (any MetricsFactory)? = nil,
-        operationTimeout: Duration? = nil, journalMessageBytes: Int? = nil
+        operationTimeout: Duration? = nil, journalMessageBytes: Int? = nil, limits: [String: Int] = [:]
     ) throws -> RunningService {
         guard let started = StopsServicesTrait.current else {
             throw StopsServicesTrait.Missing()
@@ -84,6 +84,7 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
             pulseInterval: .milliseconds(200), catchUpTimeout: .seconds(20), retention: retention, instanceName: name,
             metricsFactory: metricsFactory)
         if let journalMessageBytes { configuration.journalMessageBytes = journalMessageBytes }
+        configuration.limits = limits
         if snapshotEveryBatch {
             configuration.snapshotEvery = .zero
             configuration.encodesSnapshotsInline = true

@@ -333,6 +333,65 @@ struct RuntimeTests {
         await connection.close()
     }
 
+    /// An instance started with other memory limits journals the change as its term's first entry, then a
+    /// snapshot; a standby applies it where it is journaled, and taking over with the same limits journals
+    /// nothing more.
+    @Test func otherMemoryLimitsAreJournaledAtTakeoverAndTheStandbyKeepsThem() async throws {
+        let broker = try TestBroker.shared
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "limits")
+        func agentStates() -> Int {
+            events.routerEvents(desk: desk.desk).count { if case .agentState = $0.event.body { true } else { false } }
+        }
+        let sync = desk.wire(.agentSync(agent: ann))
+        let later = desk.wire(.agentSync(agent: ann))
+
+        let first = try RunningService<RouterAdapter>.start(broker, name: "router-limits-1")
+        try await first.waitUntilEveryShard(.active)
+        for body: InboundBody in [
+            .deskConfigure(DeskSettingsPatch()), .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
+            .agentStatus(agent: ann, status: .online),
+        ] {
+            try await publisher.publish(desk.wire(body))
+        }
+        // With the default limits, `sync` delivered again is a duplicate: two states, for `sync` and `later`.
+        for message in [sync, sync, later] { try await publisher.publish(message) }
+        try await waitUntil("ann's state for sync and later") { agentStates() == 2 }
+        try await first.stop()
+
+        let small = ["rememberedMessages": 1]
+        let second = try RunningService<RouterAdapter>.start(broker, name: "router-limits-2", snapshotOnStop: false, limits: small)
+        try await second.waitUntilEveryShard(.active)
+        let standby = try RunningService<RouterAdapter>.start(broker, name: "router-limits-3", limits: small)
+        try await standby.waitUntilEveryShard(.standby)
+        // One message id remembered (`later`'s): `sync` is taken again.
+        try await publisher.publish(sync)
+        try await waitUntil("ann's state for sync once more") { agentStates() == 3 }
+
+        try await second.stop()
+        try await standby.waitUntilEveryShard(.active, timeout: .seconds(10))
+        // The standby holds the change too: only `sync` is remembered, and `later` is taken again.
+        try await publisher.publish(later)
+        try await waitUntil("ann's state for later once more") { agentStates() == 4 }
+
+        let expected = RouterAdapter.defaultLimits.changing(small).named
+        for shard in 0..<2 {
+            let entries = try await journalEntries(broker, service: .router, shard: shard)
+            let changes = entries.indices.filter { if case .limits = entries[$0].content { true } else { false } }
+            #expect(changes.count == 1, "shard \(shard): one change, by the second instance; none by the standby")
+            guard let index = changes.first, case .limits(let limits) = entries[index].content, let seq = entries[index].seq
+            else { continue }
+            #expect(limits == expected)
+            let next = entries[(index + 1)...].first { $0.seq != nil && $0.epoch == entries[index].epoch }
+            guard case .snapshot(_, let asOf)? = next?.content else {
+                Issue.record("shard \(shard): a snapshot follows the change, not \(String(describing: next))")
+                continue
+            }
+            #expect(asOf == seq)
+        }
+        try await standby.stop()
+        await connection.close()
+    }
+
     /// What `.stopsServices` is for: a test that fails while its runtime runs does not leave that runtime
     /// holding the shards. Were it left running, the successor here would stay a standby.
     @Test func aRuntimeLeftRunningByAFailedTestIsStoppedWithIt() async throws {

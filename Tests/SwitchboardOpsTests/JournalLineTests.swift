@@ -95,5 +95,9 @@ struct JournalLineTests {
             ])
         #expect(JournalLine.describe(.restored(asOf: 9, failure: nil)).first?.contains("from the snapshot as of #9") == true)
         #expect(JournalLine.describe(.restored(asOf: 9, failure: "bad state")).first?.contains("cannot be decoded (bad state)") == true)
+        #expect(
+            JournalLine.describe(
+                .limits(seq: 13, limits: ["rememberedOffersPerDesk": 500, "rememberedMessages": 20_000], at: t0), desk: acme)
+                == ["2025-11-25T18:00:00.000Z #13 memory limits from here on: rememberedMessages 20000, rememberedOffersPerDesk 500"])
     }
 }

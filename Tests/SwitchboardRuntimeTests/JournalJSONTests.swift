@@ -47,6 +47,17 @@ import Testing
             + #""routingKey":"offer.accept"},"kind":"input","now":1764000000123,"seq":7}"#
         #expect(String(decoding: entry.encoded(), as: UTF8.self) == expected)
     }
+
+    @Test("a change of limits is an object of numbers, its names in sorted order")
+    func limitsEntry() throws {
+        let entry = JournalEntry(
+            seq: 3, now: Instant(millisecondsSinceEpoch: 5), epoch: "e",
+            content: .limits(["rememberedOffersPerDesk": 1_000, "rememberedMessages": 20_000]))
+        let expected =
+            #"{"epoch":"e","kind":"limits","limits":{"rememberedMessages":20000,"rememberedOffersPerDesk":1000},"now":5,"seq":3}"#
+        #expect(String(decoding: entry.encoded(), as: UTF8.self) == expected)
+        #expect(try JournalEntry.decodeRecord(Array(expected.utf8)) == [entry])
+    }
 }
 
 private enum RandomEntry {
@@ -56,10 +67,11 @@ private enum RandomEntry {
 
     static func entry(_ rng: inout some RandomNumberGenerator & SendableMetatype) -> JournalEntry {
         let content: JournalEntry.Content =
-            switch Int.random(in: 0..<6, using: &rng) {
+            switch Int.random(in: 0..<7, using: &rng) {
             case 0: .tick
             case 1: .marker
             case 2: .snapshot(bytes(&rng), asOf: UInt64.random(in: 0...UInt64.max - 1, using: &rng))
+            case 3: .limits(limits(&rng))
             default: .input(input(&rng))
             }
         let seq: UInt64? =
@@ -78,6 +90,15 @@ private enum RandomEntry {
             messageID: maybe(text), type: maybe(text), timestamp: maybe { Int64.random(in: .min ... .max, using: &$0) },
             deliveryMode: maybe { UInt8.random(in: 0...255, using: &$0) }, deskHeader: maybe(text), userID: maybe(text),
             refusal: maybe(text))
+    }
+
+    /// Names that JSON must escape, or must not, and any numbers.
+    static func limits(_ rng: inout some RandomNumberGenerator) -> [String: Int] {
+        var limits: [String: Int] = [:]
+        for _ in 0..<Int.random(in: 0...4, using: &rng) {
+            limits[text(&rng)] = Int.random(in: .min ... .max, using: &rng)
+        }
+        return limits
     }
 
     static func bytes(_ rng: inout some RandomNumberGenerator) -> Data {

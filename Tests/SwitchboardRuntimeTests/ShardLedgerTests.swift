@@ -206,6 +206,44 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         #expect(eventSeqs(await late.applied(2...4)) == eventSeqs(warmTail))
     }
 
+    /// A change of limits counts from its entry on, for every reader: one reading as the journal is written,
+    /// one reading old history a day later, and one whose journal starts at a snapshot taken after the change.
+    @Test func aChangeOfLimitsIsAppliedAtItsEntryByEveryReader() async throws {
+        let small = RouterCore.Limits(rememberedMessages: 1, rememberedOffersPerDesk: 2)
+        // A message id the core remembered before the change, and forgets with it.
+        let again = delivery(.agentSync(agent: ann), id: "m2")
+        let journal = [
+            marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .input(upsert)),
+            entry(3, "a", .limits(small.named)), entry(4, "a", .input(sync)), entry(5, "a", .input(again)),
+        ]
+        let warm = ShardLedger<RouterAdapter>(logger: Logger(label: "warm"), clock: { t0 })
+        await warm.receive(journal)
+        #expect(await warm.limits() == small)
+        // Only m3 is remembered after the change: a delivery with m2's id is taken (the agent's state is
+        // published); with the limits the core had, it would have been dropped as a duplicate.
+        #expect(await warm.applied(3...3).flatMap(\.effects).isEmpty)
+        #expect(!eventSeqs(await warm.applied(5...5)).isEmpty)
+        let unchanged = ShardLedger<RouterAdapter>(logger: Logger(label: "unchanged"), clock: { t0 })
+        await unchanged.receive(journal.filter { if case .limits = $0.content { false } else { true } })
+        #expect(await unchanged.limits() == RouterCore.Limits())
+        #expect(eventSeqs(await unchanged.applied(5...5)).isEmpty)
+
+        let cold = ShardLedger<RouterAdapter>(logger: Logger(label: "cold"), clock: { t0 + 86_400_000 })
+        await cold.receive(journal)
+        await cold.receive([marker("b")])
+        let (coldSeq, coldTail) = try await cold.takeOver(epoch: "b")
+        #expect(coldSeq == 5)
+        #expect(coldTail.map(\.seq) == [1, 2, 3, 4, 5])
+        #expect(eventSeqs(coldTail) == eventSeqs(await warm.applied(1...5)))
+        #expect(await cold.limits() == small)
+
+        let (state, asOf) = try await encodedSnapshot(warm)
+        let late = ShardLedger<RouterAdapter>(logger: Logger(label: "late"), clock: { t0 })
+        await late.receive([entry(6, "a", .snapshot(state, asOf: asOf))])
+        #expect(await late.appliedSeq == 6)
+        #expect(await late.limits() == small)
+    }
+
     @Test func anInvalidAgentCommandIsReplayedAsItsAnswer() async throws {
         let ledger = ShardLedger<RouterAdapter>(logger: Logger(label: "test"), clock: { t0 })
         var invalid = delivery(.agentSync(agent: ann), id: "bad-1")
@@ -229,6 +267,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
             entry(1, "a", .input(configure)),
             JournalEntry(seq: 2, now: t0 + 5, epoch: "a", content: .tick),
             entry(3, "a", .snapshot(Data("{}".utf8), asOf: 1)),
+            entry(4, "a", .limits(["rememberedMessages": 10])),
             marker("b"),
         ]
         for original in entries {
@@ -333,6 +372,12 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         #expect(published.map(\.0) == ["router.3.1.0", "router.3.2.0", "router.3.3.0"])
         #expect(published.map(\.1.routingKey) == ["desk.configured", "agent.changed", "agent.state"])
         #expect(published.allSatisfy { $0.1.properties.messageID == $0.0 })
+    }
+
+    @Test func aChangeOfLimitsIsShownWhereItIsJournaled() async throws {
+        let journal = [marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .limits(["rememberedMessages": 7]))]
+        let steps = try await JournalReplay<RouterAdapter>(shard: 0).receive(record(journal), headers: [:])
+        #expect(steps.last == .limits(seq: 2, limits: ["rememberedMessages": 7, "rememberedOffersPerDesk": 10_000], at: t0))
     }
 
     @Test func entriesOfASupersededWriterAreShownAndNotApplied() async throws {

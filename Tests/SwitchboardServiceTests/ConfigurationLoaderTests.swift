@@ -1,6 +1,8 @@
 import Foundation
 import Logging
 import SwitchboardAMQP
+import SwitchboardCommon
+import SwitchboardRuntime
 import SwitchboardService
 import Testing
 
@@ -57,7 +59,8 @@ import Testing
                     snapshotEveryEntries: 1_000,
                     snapshotEverySeconds: 30,
                     pulseIntervalMilliseconds: 1_000,
-                    journalMaxAge: "7D"
+                    journalMaxAge: "7D",
+                    limits: ["unassignedConversations": 100_000, "endedConversations": 1_000_000]
                 )
         )
         #expect(configuration.shards == [0, 1, 2, 3])
@@ -165,6 +168,26 @@ import Testing
         let missing = "/nonexistent/switchboard.json"
         let missingError = await loadError(["--config", missing])
         #expect(missingError?.hasPrefix("cannot read config file \(missing): ") == true)
+    }
+
+    @Test func memoryLimitsAreTheCoresOwnUnlessSetAndEachServiceHasOnlyItsOwn() async throws {
+        #expect(try await load(defaults: .router).limits == RouterAdapter.defaultLimits.named)
+        #expect(try await load(defaults: .closer).limits == CloserAdapter.defaultLimits.named)
+        #expect(try await load(defaults: .notifier).limits.isEmpty)
+        let file = try files.write(#"{"limits": {"rememberedOffersPerDesk": 500}}"#)
+        let configuration = try await load(
+            ["--config", file, "--limits-remembered-messages", "20000"],
+            environment: ["SWITCHBOARD_LIMITS_REMEMBERED_OFFERS_PER_DESK": "700"])
+        #expect(configuration.limits == ["rememberedMessages": 20_000, "rememberedOffersPerDesk": 700])
+        #expect(configuration.runtimeConfiguration.limits == configuration.limits)
+        #expect(try await load(["--config", file]).limits["rememberedOffersPerDesk"] == 500)
+        #expect(
+            await loadError(["--limits-remembered-messages", "0"])
+                == "invalid limits.rememberedMessages: 0 is below the minimum 1")
+        let closerFlag = "--limits-ended-conversations"
+        await #expect(throws: ConfigurationError("unknown flag \(closerFlag) (see --help for the keys)")) {
+            try await load([closerFlag, "5"], defaults: .router)
+        }
     }
 
     @Test func helpListsEveryKeyWithItsFlagAndVariable() async throws {
