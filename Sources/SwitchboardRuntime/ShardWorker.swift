@@ -333,8 +333,10 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         try await ledger.waitUntil(.applied(through: term.nextSeq, epoch: term.epoch), timeout: configuration.catchUpTimeout)
         term.nextSeq += 1
         term.entriesSinceSnapshot += 1
-        logger.notice(
-            "memory limits changed", metadata: ["from": "\(held.named.sorted { $0.key < $1.key })", "to": "\(wanted.named.sorted { $0.key < $1.key })"])
+        func listed(_ limits: Adapter.Limits) -> Logger.MetadataValue {
+            "\(limits.named.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
+        }
+        logger.notice("memory limits changed", metadata: ["from": listed(held), "to": listed(wanted)])
         return true
     }
 
