@@ -1,6 +1,7 @@
 import Logging
 import SwitchboardAMQP
 import SwitchboardCommon
+import SwitchboardRuntime
 
 /// What differs between the three services before any configuration is read.
 public struct ServiceDefaults: Sendable, Equatable {
@@ -11,7 +12,8 @@ public struct ServiceDefaults: Sendable, Equatable {
     /// The default rules of `router.agentCommandUsers`; `nil` for a service that takes no agent commands
     /// (and then has no such key).
     public let agentCommandUsers: [String]?
-    /// The core's memory limits, each a key `limits.<name>`, with their defaults: a core's own.
+    /// The core's memory limits, each a key `limits.<name>`, with their defaults: the runtime's
+    /// (`ShardCoreAdapter.defaultLimits`), which a writer holds a shard to when none is configured.
     public let limits: [LimitDefault]
 
     /// A memory limit of the service's core (`CoreLimits`) and its default.
@@ -39,10 +41,10 @@ public struct ServiceDefaults: Sendable, Equatable {
     /// The deployment's gateway user may send agent commands for every desk.
     public static let router = ServiceDefaults(
         executableName: "switchboard-router", httpPort: 9101, agentCommandUsers: ["switchboard-gateway:*"],
-        limits: LimitDefault.of(RouterCore().limits))
+        limits: LimitDefault.of(RouterAdapter.defaultLimits))
     public static let notifier = ServiceDefaults(executableName: "switchboard-notifier", httpPort: 9102)
     public static let closer = ServiceDefaults(
-        executableName: "switchboard-closer", httpPort: 9103, limits: LimitDefault.of(CloserCore().limits))
+        executableName: "switchboard-closer", httpPort: 9103, limits: LimitDefault.of(CloserAdapter.defaultLimits))
 
     /// The project-local development broker that `scripts/rabbitmq-node.sh` starts.
     public static let amqpURL = "amqp://switchboard:switchboard@127.0.0.1:5673/switchboard"
