@@ -17,6 +17,14 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         let effects: [Adapter.Effect]
     }
 
+    /// An instance's configured memory limits, set against those of the shard's core as the journal is read:
+    /// an instance of the same service configured otherwise changes them at every takeover, back and forth.
+    struct LimitsWatch: Sendable {
+        let configured: Adapter.Limits
+        /// Told each time the core's limits come to differ from `configured`, or to match them again.
+        let report: @Sendable (_ differ: Bool, _ held: Adapter.Limits) -> Void
+    }
+
     enum Condition: Sendable {
         /// The marker with this nonce was read.
         case markerRead(String)
@@ -107,12 +115,17 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private var nextWaiterID: UInt64 = 0
     private var journalEnded = false
     private let logger: Logger
+    private let limitsWatch: LimitsWatch?
+    /// Whether the core's limits differ from `limitsWatch`'s configured ones; `nil` until the ledger is warm
+    /// (a cold ledger has not run its history through the core).
+    private(set) var limitsDiffer: Bool?
 
     /// `clock` is the wall clock, to tell old history from the present.
-    init(logger: Logger, clock: @escaping @Sendable () -> Instant) {
+    init(logger: Logger, clock: @escaping @Sendable () -> Instant, limitsWatch: LimitsWatch? = nil) {
         core = Adapter.makeCore()
         self.logger = logger
         self.clock = clock
+        self.limitsWatch = limitsWatch
     }
 
     /// A ledger that runs every entry through the core as it is read, from the first, and keeps a log of what
@@ -121,6 +134,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         core = Adapter.makeCore()
         self.logger = logger
         clock = { Instant(millisecondsSinceEpoch: 0) }
+        limitsWatch = nil
         mode = .warm
         steps = []
         replayedShard = shard
@@ -147,7 +161,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     /// record is in the journal (its first part's, for a record in parts).
     func receive(_ record: [JournalEntry], at offset: Int64? = nil) {
         for entry in record { take(Received(entry: entry, decoded: nil, offset: offset)) }
-        resumeSatisfiedWaiters()
+        tookRecord()
     }
 
     /// Called by the writer before it appends `entries` of its term `epoch`; `decoded` has each entry's
@@ -170,8 +184,23 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             received.offset = offset
             take(received)
         }
-        resumeSatisfiedWaiters()
+        tookRecord()
         return true
+    }
+
+    private func tookRecord() {
+        checkLimits()
+        resumeSatisfiedWaiters()
+    }
+
+    /// Sets the core's limits against the configured ones, once warm, and reports a change of the answer.
+    private func checkLimits() {
+        guard let limitsWatch, case .warm = mode else { return }
+        let held = Adapter.limits(of: core)
+        let differ = held != limitsWatch.configured
+        guard differ != limitsDiffer else { return }
+        limitsDiffer = differ
+        limitsWatch.report(differ, held)
     }
 
     private func take(_ received: Received) {
@@ -289,6 +318,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         for entry in entries {
             run(entry, seq: entry.seq!)
         }
+        checkLimits()
     }
 
     /// `decoded` is the entry's delivery as the writer decoded it, when this is the writer's own entry.

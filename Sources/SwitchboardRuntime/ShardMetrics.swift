@@ -33,6 +33,9 @@ struct ShardMetrics: Sendable {
     let snapshotEncoding: Metrics.Timer
     let catchUp: Metrics.Timer
     let active: Gauge
+    /// 1 while the shard's core holds other memory limits than this instance is configured with (as it reads
+    /// the journal, writer or standby), else 0.
+    let limitsDiffer: Gauge
     let routerGaps: Counter
     /// Where a batch's time goes, one `stage` label each (`switchboard_stage_seconds`).
     let stages: Stages
@@ -95,6 +98,9 @@ struct ShardMetrics: Sendable {
         snapshotEncoding = timer("switchboard_snapshot_encode_seconds")
         catchUp = timer("switchboard_catch_up_seconds")
         active = gauge("switchboard_shard_active")
+        limitsDiffer = gauge("switchboard_limits_differ")
+        // Exported from the start, as not known to differ until the journal is read.
+        limitsDiffer.record(0)
         routerGaps = counter("switchboard_router_gaps_total")
         stages = Stages(dimensions: dimensions, factory: factory)
     }

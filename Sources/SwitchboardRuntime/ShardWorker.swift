@@ -76,9 +76,18 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         var logger = logger
         logger[metadataKey: "shard"] = "\(shard)"
         self.logger = logger
-        ledger = ShardLedger(logger: logger, clock: { Self.wallClock() })
+        let metrics = ShardMetrics(service: Adapter.service, shard: shard, factory: configuration.metrics)
+        self.metrics = metrics
+        let configured = configuration.coreLimits(of: Adapter.self)
+        let limitsWatch = ShardLedger<Adapter>.LimitsWatch(configured: configured) { [logger] differ, held in
+            metrics.limitsDiffer.record(differ ? 1 : 0)
+            guard differ else { return }
+            logger.notice(
+                "the shard holds other memory limits than this instance is configured with; a takeover by this instance changes them",
+                metadata: ["held": held.listed, "configured": configured.listed])
+        }
+        ledger = ShardLedger(logger: logger, clock: { Self.wallClock() }, limitsWatch: limitsWatch)
         timer = ShardTimer(inbox: inbox)
-        metrics = ShardMetrics(service: Adapter.service, shard: shard, factory: configuration.metrics)
         queueName = ServiceTopology.shardQueue(Adapter.service, shard: shard)
         journalName = ServiceTopology.journal(Adapter.service, shard: shard)
     }
@@ -333,10 +342,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         try await ledger.waitUntil(.applied(through: term.nextSeq, epoch: term.epoch), timeout: configuration.catchUpTimeout)
         term.nextSeq += 1
         term.entriesSinceSnapshot += 1
-        func listed(_ limits: Adapter.Limits) -> Logger.MetadataValue {
-            "\(limits.named.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
-        }
-        logger.notice("memory limits changed", metadata: ["from": listed(held), "to": listed(wanted)])
+        logger.notice("memory limits changed", metadata: ["from": held.listed, "to": wanted.listed])
         return true
     }
 
@@ -631,5 +637,12 @@ final class EncodingSnapshot: Sendable {
     /// The encoding's result and when it was ready; `nil` while encoding.
     var outcome: (result: Result<SnapshotState, any Error>, readyAt: ContinuousClock.Instant)? {
         finished.withLock { $0.map { ($0.result, $0.at) } }
+    }
+}
+
+extension CoreLimits {
+    /// As a log shows them: `name=value` pairs in name order, comma-separated.
+    fileprivate var listed: Logger.MetadataValue {
+        "\(named.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
     }
 }

@@ -392,6 +392,33 @@ struct RuntimeTests {
         await connection.close()
     }
 
+    /// An instance configured with other limits than the shard's writer says so on its metrics while it stands
+    /// by (`switchboard_limits_differ`, what the alert on it reads), and no longer once it has taken over and
+    /// journaled its own.
+    @Test func aStandbyConfiguredWithOtherLimitsThanTheWriterReportsItUntilItTakesOver() async throws {
+        let broker = try TestBroker.shared
+        let writer = try RunningService<RouterAdapter>.start(
+            broker, name: "router-limits-writer", limits: ["rememberedOffersPerDesk": 5])
+        try await writer.waitUntilEveryShard(.active)
+        let registry = PrometheusCollectorRegistry()
+        let standby = try RunningService<RouterAdapter>.start(
+            broker, name: "router-limits-standby", metricsFactory: PrometheusMetricsFactory(registry: registry))
+        try await standby.waitUntilEveryShard(.standby)
+        /// The shards for which the standby reports other limits, as `GET /metrics` would show them.
+        func differing() -> [Substring] {
+            registry.emitToString().split(separator: "\n").filter { line in
+                line.hasPrefix("switchboard_limits_differ{") && line.split(separator: " ").last.flatMap { Double($0) } == 1
+            }
+        }
+        try await waitUntil("both shards reported as holding other limits") { differing().count == 2 }
+
+        try await writer.stop()
+        try await standby.waitUntilEveryShard(.active, timeout: .seconds(10))
+        try await waitUntil("no shard reported once the standby journaled its limits") { differing().isEmpty }
+        #expect(registry.emitToString().contains("switchboard_limits_differ{"))
+        try await standby.stop()
+    }
+
     /// What `.stopsServices` is for: a test that fails while its runtime runs does not leave that runtime
     /// holding the shards. Were it left running, the successor here would stay a standby.
     @Test func aRuntimeLeftRunningByAFailedTestIsStoppedWithIt() async throws {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SwitchboardAMQP
 import SwitchboardCommon
+import Synchronization
 @testable import SwitchboardRuntime
 import Testing
 
@@ -242,6 +243,49 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         await late.receive([entry(6, "a", .snapshot(state, asOf: asOf))])
         #expect(await late.appliedSeq == 6)
         #expect(await late.limits() == small)
+    }
+
+    /// A reader configured with other limits than the shard's core holds says so once it is warm, and again
+    /// each time that changes (a writer's change of limits); a cold reader says nothing until it has run its
+    /// history, and one that starts from a snapshot judges the limits the snapshot holds.
+    @Test func aReaderConfiguredWithOtherLimitsThanTheShardsCoreReportsIt() async throws {
+        let small = RouterCore.Limits(rememberedMessages: 1, rememberedOffersPerDesk: 2)
+        /// What the ledger reports, in order.
+        final class Reports: Sendable {
+            let list = Mutex<[Bool]>([])
+        }
+        func watching(_ configured: RouterCore.Limits) -> (ShardLedger<RouterAdapter>.LimitsWatch, Reports) {
+            let reports = Reports()
+            return (.init(configured: configured) { differ, _ in reports.list.withLock { $0.append(differ) } }, reports)
+        }
+
+        let (watch, reports) = watching(small)
+        let warm = ShardLedger<RouterAdapter>(logger: Logger(label: "warm"), clock: { t0 }, limitsWatch: watch)
+        await warm.receive([marker("a"), entry(1, "a", .input(configure))])
+        #expect(await warm.limitsDiffer == true)
+        await warm.receive([entry(2, "a", .input(upsert))])
+        await warm.receive([entry(3, "a", .limits(small.named))])
+        #expect(await warm.limitsDiffer == false)
+        await warm.receive([entry(4, "a", .input(sync)), entry(5, "a", .limits(RouterCore.Limits().named))])
+        #expect(await warm.limitsDiffer == true)
+        #expect(reports.list.withLock { $0 } == [true, false, true], "reported when the answer changes, not per record")
+
+        let (coldWatch, coldReports) = watching(small)
+        let cold = ShardLedger<RouterAdapter>(
+            logger: Logger(label: "cold"), clock: { t0 + 86_400_000 }, limitsWatch: coldWatch)
+        await cold.receive([marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .limits(small.named))])
+        #expect(await cold.limitsDiffer == nil, "a cold reader has not run its history through the core")
+        #expect(coldReports.list.withLock { $0 }.isEmpty)
+        _ = await cold.limits()
+        #expect(await cold.limitsDiffer == false)
+        #expect(coldReports.list.withLock { $0 } == [false])
+
+        let (state, asOf) = try await encodedSnapshot(warm)
+        let (lateWatch, lateReports) = watching(RouterCore.Limits())
+        let late = ShardLedger<RouterAdapter>(logger: Logger(label: "late"), clock: { t0 }, limitsWatch: lateWatch)
+        await late.receive([entry(6, "a", .snapshot(state, asOf: asOf))])
+        #expect(await late.limitsDiffer == false, "the snapshot holds the defaults again, as configured")
+        #expect(lateReports.list.withLock { $0 } == [false])
     }
 
     @Test func anInvalidAgentCommandIsReplayedAsItsAnswer() async throws {
