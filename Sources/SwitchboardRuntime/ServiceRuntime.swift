@@ -35,7 +35,8 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
     /// When the broker ends a shard's journal or queue subscription (the queue was deleted, its channel
     /// closed), the shard can neither stand by nor go on writing, and holding its queue would keep a standby
     /// from taking over. So the runtime stops the same way and throws `SubscriptionLost`; its supervisor
-    /// starts it again, and the new run declares the topology and subscribes afresh.
+    /// starts it again, and the new run declares the topology and subscribes afresh. It stops the same way,
+    /// throwing `JournalUnreadable`, when it is handed a shard whose journal holds a record it could not read.
     public func run() async throws {
         try await run(snapshotOnStop: true)
     }
@@ -49,7 +50,7 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
         }
         let connection = try await AMQPConnection.connect(amqp, logger: logger)
         readiness.setConnection(connection)
-        let (losses, lost) = AsyncStream.makeStream(of: SubscriptionLost.self)
+        let (losses, lost) = AsyncStream.makeStream(of: (any ShardStop).self)
         var workers: [ShardWorker<Adapter>] = []
         do {
             try await checkShardCount(on: connection)
@@ -66,8 +67,8 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
             throw error
         }
         logger.info("running", metadata: ["shards": "\(configuration.shards)", "instance": "\(configuration.instanceName)"])
-        // The writers run until cancelled: by this task's cancellation, or here at the first lost subscription.
-        let firstLoss = await withTaskGroup(of: SubscriptionLost?.self) { group in
+        // The writers run until cancelled: by this task's cancellation, or here at the first shard that must stop.
+        let firstLoss = await withTaskGroup(of: (any ShardStop)?.self) { group in
             for worker in workers {
                 group.addTask {
                     await worker.runWriter(snapshotOnStop: snapshotOnStop)
@@ -75,11 +76,11 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
                 }
             }
             group.addTask { await losses.first { _ in true } }
-            var firstLoss: SubscriptionLost?
+            var firstLoss: (any ShardStop)?
             for await loss in group {
                 guard let loss, firstLoss == nil else { continue }
                 firstLoss = loss
-                logger.error("stopping: a shard lost a subscription", metadata: ["error": "\(loss)"])
+                logger.error("stopping: \(loss.headline)", metadata: ["error": "\(loss)"])
                 group.cancelAll()
             }
             return firstLoss
@@ -93,7 +94,7 @@ public final class ServiceRuntime<Adapter: ShardCoreAdapter>: Sendable {
     /// Starts every configured shard's worker side by side (each finds where to read its journal from, which
     /// may take a second), in shard order; on a failure, stops those that started and throws the first error.
     private func startWorkers(
-        on connection: AMQPConnection, lost: AsyncStream<SubscriptionLost>.Continuation
+        on connection: AMQPConnection, lost: AsyncStream<any ShardStop>.Continuation
     ) async throws -> [ShardWorker<Adapter>] {
         try await withThrowingTaskGroup(of: ShardWorker<Adapter>.self) { group in
             for shard in configuration.shards {
@@ -169,11 +170,29 @@ public struct InvalidConfiguration: Error, CustomStringConvertible {
     public var description: String
 }
 
+/// Why one of its shards stops the runtime; its supervisor starts it again.
+public protocol ShardStop: Error, CustomStringConvertible {
+    var shard: Int { get }
+    /// What the runtime logs as it stops, after `stopping: `.
+    var headline: String { get }
+}
+
 /// The broker ended one of a shard's subscriptions while the runtime ran.
-public struct SubscriptionLost: Error, CustomStringConvertible {
+public struct SubscriptionLost: ShardStop {
     public let shard: Int
     public let queue: String
     public let reason: String
 
     public var description: String { "shard \(shard) lost its subscription to \(queue): \(reason)" }
+    public var headline: String { "a shard lost a subscription" }
+}
+
+/// This instance was handed a shard (it became the consumer of its queue) whose journal holds a record it
+/// could not read, and no snapshot after it: its core may lack what other instances applied.
+public struct JournalUnreadable: ShardStop {
+    public let shard: Int
+    public let record: String
+
+    public var description: String { "shard \(shard): \(record)" }
+    public var headline: String { "handed a shard whose journal it could not read" }
 }

@@ -38,13 +38,38 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         case superseded
         /// This instance no longer reads the journal: nothing it waits for can arrive.
         case journalEnded
+        /// This instance could not read a record whose entries count: it must not write the shard.
+        case unread(UnreadRecord)
 
         var description: String {
             switch self {
             case .timedOut(let duration): "the journal did not reach the expected entry within \(duration)"
             case .superseded: "another instance started writing this shard's journal"
             case .journalEnded: "this instance no longer reads the shard's journal"
+            case .unread(let record): "\(record)"
             }
+        }
+    }
+
+    /// A journal record this reader could not read (a newer version's, or a snapshot it cannot decode) while
+    /// its entries may count. Other readers may have applied them: until a snapshot as of its last entry or
+    /// later is taken in, this core may lack what theirs hold, and a writer continuing from it would number
+    /// new entries with seqs they already have.
+    struct UnreadRecord: Equatable, Sendable, CustomStringConvertible {
+        /// The last seq the record may hold; `nil` when not known (a record that says nothing of itself).
+        var through: UInt64?
+        let reason: String
+
+        var description: String {
+            let which = through.map { "with entries up to seq \($0)" } ?? "whose entries are not known"
+            return "this instance could not read a journal record \(which) (\(reason)), and no snapshot after it yet"
+        }
+
+        /// Both unread: up to the later of the two.
+        func merged(with other: Self?) -> Self {
+            guard let other else { return self }
+            guard let mine = through, let theirs = other.through else { return Self(through: nil, reason: reason) }
+            return Self(through: max(mine, theirs), reason: reason)
         }
     }
 
@@ -116,6 +141,8 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private var journalEnded = false
     private let logger: Logger
     private let limitsWatch: LimitsWatch?
+    /// The latest record this ledger could not read and no snapshot has covered since: it must not write.
+    private(set) var unread: UnreadRecord?
     /// Whether the core's limits differ from `limitsWatch`'s configured ones; `nil` until the ledger is warm
     /// (a cold ledger has not run its history through the core).
     private(set) var limitsDiffer: Bool?
@@ -186,6 +213,29 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         }
         tookRecord()
         return true
+    }
+
+    /// A record of the journal could not be decoded (`reason`); `label` is what its headers say of it. Returns
+    /// whether its entries may count (else they are a superseded writer's, or applied already).
+    @discardableResult
+    func couldNotRead(_ label: JournalRecordLabel?, reason: String) -> Bool {
+        if let label, let epoch {
+            guard label.epoch == epoch, label.seqs.upperBound > appliedSeq else { return false }
+        }
+        unread = UnreadRecord(through: label?.seqs.upperBound, reason: reason).merged(with: unread)
+        return true
+    }
+
+    /// The core is now the state as of `asOf`, decoded from a snapshot: a record read before it, up to that seq,
+    /// no longer matters.
+    private func restored(asOf: UInt64) {
+        if let through = unread?.through, through <= asOf { unread = nil }
+    }
+
+    /// A snapshot as of `asOf` could not be decoded: the core lacks what it holds.
+    private func couldNotDecode(snapshotAsOf asOf: UInt64, _ error: any Error) {
+        unread = UnreadRecord(through: asOf, reason: "the snapshot as of seq \(asOf) cannot be decoded: \(error)")
+            .merged(with: unread)
     }
 
     private func tookRecord() {
@@ -306,10 +356,12 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         if let snapshot {
             do {
                 core = try WireCodec.decodeSnapshot(Adapter.Core.self, from: snapshot.state)
+                restored(asOf: snapshot.asOf)
             } catch {
                 logger.critical(
-                    "cannot decode the snapshot as of seq \(snapshot.asOf); the shard continues from an empty state",
+                    "cannot decode the snapshot as of seq \(snapshot.asOf); this instance does not write the shard until a later one",
                     metadata: ["error": "\(error)"])
+                couldNotDecode(snapshotAsOf: snapshot.asOf, error)
             }
             // No deadline is known until the next entry; the first tick after a takeover finds them all.
             nextDeadline = Instant(millisecondsSinceEpoch: 0)
@@ -388,11 +440,13 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private func decode(_ state: Data, at seq: UInt64) {
         do {
             core = try WireCodec.decodeSnapshot(Adapter.Core.self, from: state)
+            restored(asOf: seq)
             steps?.append(.restored(asOf: seq, failure: nil))
         } catch {
             logger.critical(
-                "cannot decode the snapshot as of seq \(seq); the shard continues from the state before it",
+                "cannot decode the snapshot as of seq \(seq); this instance does not write the shard until a later one",
                 metadata: ["error": "\(error)"])
+            couldNotDecode(snapshotAsOf: seq, error)
             steps?.append(.restored(asOf: seq, failure: "\(error)"))
         }
         tail.removeAll()
@@ -417,6 +471,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     func takeOver(epoch nonce: String) throws(WaitFailure) -> (appliedSeq: UInt64, tail: [AppliedEntry]) {
         guard epoch == nonce else { throw .superseded }
         warmUp()
+        if let unread { throw .unread(unread) }
         return (appliedSeq, tail)
     }
 

@@ -58,14 +58,18 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     private let background = Mutex<[Task<Void, Never>]>([])
     private let pulses = Mutex<Task<Void, Never>?>(nil)
     private let consumers = Mutex<[AMQPConsumer]>([])
-    /// Where a subscription that the broker ended is reported.
-    private let lost: AsyncStream<SubscriptionLost>.Continuation
+    /// Where a reason this shard stops the runtime is reported: a subscription the broker ended, or a journal
+    /// this instance was handed and could not read.
+    private let lost: AsyncStream<any ShardStop>.Continuation
     /// Set by `stop()`: the subscriptions it ends are no loss.
     private let stopping = Atomic<Bool>(false)
+    /// Set when this instance was handed the shard and must not write it (`JournalUnreadable`): the writer
+    /// tries no more, and the runtime stops.
+    private let refusedToWrite = Atomic<Bool>(false)
 
     private init(
         shard: Int, configuration: ShardRuntimeConfiguration, connection: AMQPConnection, publisher: AMQPPublisher,
-        readiness: Readiness, lost: AsyncStream<SubscriptionLost>.Continuation, logger: Logger
+        readiness: Readiness, lost: AsyncStream<any ShardStop>.Continuation, logger: Logger
     ) {
         self.shard = shard
         self.lost = lost
@@ -97,7 +101,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     /// A subscription the broker ends (not `stop()`) is reported to `lost`.
     static func start(
         shard: Int, configuration: ShardRuntimeConfiguration, connection: AMQPConnection, readiness: Readiness,
-        lost: AsyncStream<SubscriptionLost>.Continuation, logger: Logger
+        lost: AsyncStream<any ShardStop>.Continuation, logger: Logger
     ) async throws -> ShardWorker {
         let publisher = try await connection.publisher(confirmWindow: configuration.confirmWindow)
         let worker = ShardWorker(
@@ -123,21 +127,28 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             let assembler = JournalRecordAssembler()
             do {
                 for try await delivery in journal {
-                    do {
-                        switch assembler.add(delivery.body, headers: delivery.properties.headers) {
-                        case .record(let record):
-                            metrics.journalRecordsRead.increment()
-                            // This instance's own records need no decoding: the ledger has their entries.
-                            if await !ledger.receivePrepared(record.label, at: record.offset) {
-                                await ledger.receive(try JournalEntry.decodeRecord(record.body), at: record.offset)
+                    switch assembler.add(delivery.body, headers: delivery.properties.headers) {
+                    case .record(let record):
+                        metrics.journalRecordsRead.increment()
+                        // This instance's own records need no decoding: the ledger has their entries.
+                        guard await !ledger.receivePrepared(record.label, at: record.offset) else { break }
+                        do {
+                            await ledger.receive(try JournalEntry.decodeRecord(record.body), at: record.offset)
+                        } catch {
+                            let metadata: Logger.Metadata = ["error": "\(error)", "offset": "\(record.offset.map { "\($0)" } ?? "?")"]
+                            if await ledger.couldNotRead(record.label, reason: "\(error)") {
+                                logger.error(
+                                    "skipping an unreadable journal record; until a snapshot after it, this instance does not write the shard",
+                                    metadata: metadata)
+                            } else {
+                                logger.warning(
+                                    "skipping an unreadable journal record of a superseded writer, or one already applied", metadata: metadata)
                             }
-                        case .held:
-                            break
-                        case .dropped(let reason):
-                            logger.warning("skipping a journal record that is not whole", metadata: ["reason": "\(reason)"])
                         }
-                    } catch {
-                        logger.error("skipping an unreadable journal record", metadata: ["error": "\(error)"])
+                    case .held:
+                        break
+                    case .dropped(let reason):
+                        logger.warning("skipping a journal record that is not whole", metadata: ["reason": "\(reason)"])
                     }
                     try? delivery.ack()
                 }
@@ -244,6 +255,8 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 if term?.connectionGeneration != newest.connectionGeneration {
                     if term != nil { demote(reason: "the connection was re-established") }
                     term = await activate(connectionGeneration: newest.connectionGeneration)
+                    // Its deliveries go back to the queue as the runtime closes the connection.
+                    if refusedToWrite.load(ordering: .acquiring) { return }
                 }
             } else {
                 // Nothing new: a tick that may be due, or the last batch's confirms (which wake the writer) to settle.
@@ -322,6 +335,15 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             logger.info(
                 "shard active", metadata: ["seq": "\(appliedSeq)", "republished": "\(tail.count)", "epoch": "\(nonce)"])
             return term
+        } catch ShardLedger<Adapter>.WaitFailure.unread(let record) {
+            // Writing from a core that may lack what other readers applied would fork the shard's history.
+            // Stopped, this instance lets the broker hand the shard to another; started again, it reads the
+            // journal afresh from its latest snapshot.
+            logger.critical("cannot write the shard", metadata: ["reason": "\(record)"])
+            readiness.set(.standby, shard: shard)
+            refusedToWrite.store(true, ordering: .releasing)
+            lost.yield(JournalUnreadable(shard: shard, record: "\(record)"))
+            return nil
         } catch {
             logger.warning("could not take over the shard", metadata: ["error": "\(error)"])
             readiness.set(.standby, shard: shard)

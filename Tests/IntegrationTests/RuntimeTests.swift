@@ -683,6 +683,45 @@ extension RuntimeTests {
         #expect(lost.shard == 1 && lost.queue == journal)
         try await standby.waitUntilEveryShard(.active, timeout: .seconds(15))
         try await standby.stop()
+        // With journal 1 gone and journal 0 there, the broker would hold half a deployment of two shards, which
+        // an instance refuses to join: gone too, the next test finds none.
+        try await broker.ctl("delete_queue", "-p", "switchboard", ServiceTopology.journal(.router, shard: 0))
+    }
+
+    /// An instance handed a shard whose journal holds a record it cannot read (here one of a kind a newer
+    /// version might write), with no snapshot after it, stops instead of writing: its core lacks what the
+    /// record held, and the seqs it would number its entries with are taken.
+    @Test func anInstanceHandedAShardWhoseJournalItCannotReadStopsInsteadOfWritingIt() async throws {
+        let broker = try TestBroker.shared
+        let journal = ServiceTopology.journal(.router, shard: 0)
+        let first = try RunningService<RouterAdapter>.start(broker, name: "router-readable", shards: [0])
+        try await first.waitUntilEveryShard(.active)
+        try await first.stop()
+        let written = try await journalEntries(broker, service: .router, shard: 0)
+        let epoch = try #require(written.last { if case .marker = $0.content { true } else { false } }?.epoch)
+        let lastSeq = written.compactMap(\.seq).max() ?? 0
+
+        // The next entry of that writer's term, of a kind this version does not know.
+        let connection = try await broker.connect(name: "unreadable-writer")
+        let unknown = JournalEntry(seq: lastSeq + 1, now: .init(millisecondsSinceEpoch: 0), epoch: epoch, content: .tick)
+        let record = String(decoding: JournalEntry.encodeRecords([unknown], maxBytes: .max)[0].body, as: UTF8.self)
+            .replacingOccurrences(of: #""kind":"tick""#, with: #""kind":"hologram""#)
+        #expect(throws: (any Error).self) { try JournalEntry.decodeRecord(Array(record.utf8)) }
+        let label = try #require(JournalRecordLabel([unknown][...]))
+        try await connection.publisher().publish(
+            Array(record.utf8), exchange: "", routingKey: journal, properties: AMQPProperties(headers: label.headers))
+        await connection.close()
+
+        let second = try RunningService<RouterAdapter>.start(broker, name: "router-cannot-read", shards: [0])
+        let stop = try #require(try await second.waitUntilItStops() as? JournalUnreadable)
+        #expect(stop.shard == 0)
+        #expect(stop.record.contains("up to seq \(lastSeq + 1)"), "\(stop.record)")
+        // Nothing numbered after the unreadable record: no entry with a seq that other readers already hold.
+        let records = journalRecords(try await journalMessages(broker, service: .router, shard: 0)).records
+        let after = records.flatMap { (try? JournalEntry.decodeRecord($0.body)) ?? [] }.filter { $0.seq ?? 0 > lastSeq }
+        #expect(after.isEmpty, "\(after)")
+        // Gone, so that the next instance on shard 0 starts from a journal it can read.
+        try await broker.ctl("delete_queue", "-p", "switchboard", journal)
     }
 }
 

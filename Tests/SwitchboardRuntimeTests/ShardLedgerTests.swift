@@ -245,6 +245,69 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         #expect(await late.limits() == small)
     }
 
+    /// A record this reader could not read (a newer version's, say) whose entries count keeps it from taking
+    /// over: other readers applied it, and it did not. A later snapshot as of that record or after gives it the
+    /// state they hold, and then it may.
+    @Test func aReaderThatCouldNotReadARecordDoesNotTakeOverUntilASnapshotCoversIt() async throws {
+        typealias WaitFailure = ShardLedger<RouterAdapter>.WaitFailure
+        let full = ShardLedger<RouterAdapter>(logger: Logger(label: "full"), clock: { t0 })
+        let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 })
+        await full.receive([marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .input(upsert))])
+        await reader.receive([marker("a"), entry(1, "a", .input(configure))])
+        #expect(await reader.couldNotRead(label("a", 2...2), reason: "unknown kind"))
+        // The successor "b" continues from seq 2, as every reader that read it does.
+        for ledger in [full, reader] {
+            await ledger.receive([entry(3, "a", .input(sync))])
+            await ledger.receive([marker("b"), entry(4, "b", .tick)])
+        }
+        await reader.receive([marker("c")])
+        await #expect(throws: WaitFailure.unread(.init(through: 2, reason: "unknown kind"))) {
+            try await reader.takeOver(epoch: "c")
+        }
+
+        // b's snapshot as of seq 4, the state every reader of the whole journal holds.
+        await full.receive([marker("c")])
+        let (state, asOf) = try await encodedSnapshot(full)
+        #expect(asOf == 4)
+        await reader.receive([entry(5, "c", .snapshot(state, asOf: asOf))])
+        #expect(await reader.unread == nil)
+        await reader.receive([marker("d")])
+        let (seq, _) = try await reader.takeOver(epoch: "d")
+        #expect(seq == 5)
+    }
+
+    /// A record that no reader counts is no reason to stay out: one of a superseded writer, or one whose
+    /// entries were applied already. One that says nothing of itself might be anything, and counts.
+    @Test func anUnreadRecordThatNoReaderCountsDoesNotKeepAReaderFromTakingOver() async throws {
+        let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 })
+        await reader.receive([marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .input(upsert))])
+        #expect(await !reader.couldNotRead(label("a", 1...2), reason: "applied already"))
+        #expect(await !reader.couldNotRead(label("z", 3...3), reason: "superseded"))
+        await reader.receive([marker("b")])
+        let (seq, _) = try await reader.takeOver(epoch: "b")
+        #expect(seq == 2)
+        #expect(await reader.couldNotRead(nil, reason: "no label"))
+        await reader.receive([marker("c")])
+        await #expect(throws: ShardLedger<RouterAdapter>.WaitFailure.unread(.init(through: nil, reason: "no label"))) {
+            try await reader.takeOver(epoch: "c")
+        }
+    }
+
+    /// A snapshot this reader cannot decode leaves its core without the state the snapshot holds: it does not
+    /// take over with the state it had before.
+    @Test func aReaderThatCannotDecodeASnapshotDoesNotTakeOver() async throws {
+        let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 })
+        await reader.receive([marker("a"), entry(1, "a", .input(configure))])
+        await reader.receive([entry(3, "a", .snapshot(Data("not a core".utf8), asOf: 2))])
+        await reader.receive([marker("b")])
+        await #expect {
+            try await reader.takeOver(epoch: "b")
+        } throws: { error in
+            guard case .unread(let record) = error as? ShardLedger<RouterAdapter>.WaitFailure else { return false }
+            return record.through == 2 && record.reason.contains("snapshot as of seq 2")
+        }
+    }
+
     /// A reader configured with other limits than the shard's core holds says so once it is warm, and again
     /// each time that changes (a writer's change of limits); a cold reader says nothing until it has run its
     /// history, and one that starts from a snapshot judges the limits the snapshot holds.
