@@ -17,12 +17,15 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         let effects: [Adapter.Effect]
     }
 
-    /// An instance's configured memory limits, set against those of the shard's core as the journal is read:
-    /// an instance of the same service configured otherwise changes them at every takeover, back and forth.
-    struct LimitsWatch: Sendable {
-        let configured: Adapter.Limits
-        /// Told each time the core's limits come to differ from `configured`, or to match them again.
-        let report: @Sendable (_ differ: Bool, _ held: Adapter.Limits) -> Void
+    /// What a service's ledger tells its instance as it reads the journal, for its log and metrics.
+    struct Reports: Sendable {
+        /// The instance's configured memory limits, set against those of the shard's core: an instance of the
+        /// same service configured otherwise changes them at every takeover, back and forth.
+        let configuredLimits: Adapter.Limits
+        /// Told each time the core's limits come to differ from `configuredLimits`, or to match them again.
+        let limitsDiffer: @Sendable (_ differ: Bool, _ held: Adapter.Limits) -> Void
+        /// Told each time the ledger comes to hold an unread record (`unread`), and when it no longer does.
+        let unread: @Sendable (UnreadRecord?) -> Void
     }
 
     enum Condition: Sendable {
@@ -140,19 +143,23 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     private var nextWaiterID: UInt64 = 0
     private var journalEnded = false
     private let logger: Logger
-    private let limitsWatch: LimitsWatch?
+    private let reports: Reports?
     /// The latest record this ledger could not read and no snapshot has covered since: it must not write.
-    private(set) var unread: UnreadRecord?
-    /// Whether the core's limits differ from `limitsWatch`'s configured ones; `nil` until the ledger is warm
+    private(set) var unread: UnreadRecord? {
+        didSet {
+            if (oldValue == nil) != (unread == nil) { reports?.unread(unread) }
+        }
+    }
+    /// Whether the core's limits differ from `reports`' configured ones; `nil` until the ledger is warm
     /// (a cold ledger has not run its history through the core).
     private(set) var limitsDiffer: Bool?
 
     /// `clock` is the wall clock, to tell old history from the present.
-    init(logger: Logger, clock: @escaping @Sendable () -> Instant, limitsWatch: LimitsWatch? = nil) {
+    init(logger: Logger, clock: @escaping @Sendable () -> Instant, reports: Reports? = nil) {
         core = Adapter.makeCore()
         self.logger = logger
         self.clock = clock
-        self.limitsWatch = limitsWatch
+        self.reports = reports
     }
 
     /// A ledger that runs every entry through the core as it is read, from the first, and keeps a log of what
@@ -161,7 +168,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         core = Adapter.makeCore()
         self.logger = logger
         clock = { Instant(millisecondsSinceEpoch: 0) }
-        limitsWatch = nil
+        reports = nil
         mode = .warm
         steps = []
         replayedShard = shard
@@ -245,12 +252,12 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
 
     /// Sets the core's limits against the configured ones, once warm, and reports a change of the answer.
     private func checkLimits() {
-        guard let limitsWatch, case .warm = mode else { return }
+        guard let reports, case .warm = mode else { return }
         let held = Adapter.limits(of: core)
-        let differ = held != limitsWatch.configured
+        let differ = held != reports.configuredLimits
         guard differ != limitsDiffer else { return }
         limitsDiffer = differ
-        limitsWatch.report(differ, held)
+        reports.limitsDiffer(differ, held)
     }
 
     private func take(_ received: Received) {

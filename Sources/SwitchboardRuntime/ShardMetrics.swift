@@ -36,6 +36,9 @@ struct ShardMetrics: Sendable {
     /// 1 while the shard's core holds other memory limits than this instance is configured with (as it reads
     /// the journal, writer or standby), else 0.
     let limitsDiffer: Gauge
+    /// 1 while this instance holds a journal record it could not read, with no snapshot after it: it does not
+    /// take the shard over (a standby that cannot stand in), else 0.
+    let journalUnread: Gauge
     let routerGaps: Counter
     /// Where a batch's time goes, one `stage` label each (`switchboard_stage_seconds`).
     let stages: Stages
@@ -101,6 +104,8 @@ struct ShardMetrics: Sendable {
         limitsDiffer = gauge("switchboard_limits_differ")
         // Exported from the start, as not known to differ until the journal is read.
         limitsDiffer.record(0)
+        journalUnread = gauge("switchboard_journal_unread")
+        journalUnread.record(0)
         routerGaps = counter("switchboard_router_gaps_total")
         stages = Stages(dimensions: dimensions, factory: factory)
     }

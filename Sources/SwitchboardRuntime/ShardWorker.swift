@@ -83,14 +83,21 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         let metrics = ShardMetrics(service: Adapter.service, shard: shard, factory: configuration.metrics)
         self.metrics = metrics
         let configured = configuration.coreLimits(of: Adapter.self)
-        let limitsWatch = ShardLedger<Adapter>.LimitsWatch(configured: configured) { [logger] differ, held in
-            metrics.limitsDiffer.record(differ ? 1 : 0)
-            guard differ else { return }
-            logger.notice(
-                "the shard holds other memory limits than this instance is configured with; a takeover by this instance changes them",
-                metadata: ["held": held.listed, "configured": configured.listed])
-        }
-        ledger = ShardLedger(logger: logger, clock: { Self.wallClock() }, limitsWatch: limitsWatch)
+        let reports = ShardLedger<Adapter>.Reports(
+            configuredLimits: configured,
+            limitsDiffer: { [logger] differ, held in
+                metrics.limitsDiffer.record(differ ? 1 : 0)
+                guard differ else { return }
+                logger.notice(
+                    "the shard holds other memory limits than this instance is configured with; a takeover by this instance changes them",
+                    metadata: ["held": held.listed, "configured": configured.listed])
+            },
+            unread: { [logger] record in
+                metrics.journalUnread.record(record == nil ? 0 : 1)
+                guard record == nil else { return }
+                logger.notice("read a snapshot after the journal record this instance could not read: it may write the shard again")
+            })
+        ledger = ShardLedger(logger: logger, clock: { Self.wallClock() }, reports: reports)
         timer = ShardTimer(inbox: inbox)
         queueName = ServiceTopology.shardQueue(Adapter.service, shard: shard)
         journalName = ServiceTopology.journal(Adapter.service, shard: shard)

@@ -712,9 +712,13 @@ extension RuntimeTests {
             Array(record.utf8), exchange: "", routingKey: journal, properties: AMQPProperties(headers: label.headers))
         await connection.close()
 
-        let second = try RunningService<RouterAdapter>.start(broker, name: "router-cannot-read", shards: [0])
+        let registry = PrometheusCollectorRegistry()
+        let second = try RunningService<RouterAdapter>.start(
+            broker, name: "router-cannot-read", shards: [0], metricsFactory: PrometheusMetricsFactory(registry: registry))
         let stop = try #require(try await second.waitUntilItStops() as? JournalUnreadable)
         #expect(stop.shard == 0)
+        // What the alert on a standby that cannot stand in reads.
+        #expect(registry.emitToString().contains(#"switchboard_journal_unread{service="router",shard="0"} 1"#))
         #expect(stop.record.contains("up to seq \(lastSeq + 1)"), "\(stop.record)")
         // Nothing numbered after the unreadable record: no entry with a seq that other readers already hold.
         let records = journalRecords(try await journalMessages(broker, service: .router, shard: 0)).records

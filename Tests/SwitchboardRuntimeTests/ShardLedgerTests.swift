@@ -251,7 +251,10 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
     @Test func aReaderThatCouldNotReadARecordDoesNotTakeOverUntilASnapshotCoversIt() async throws {
         typealias WaitFailure = ShardLedger<RouterAdapter>.WaitFailure
         let full = ShardLedger<RouterAdapter>(logger: Logger(label: "full"), clock: { t0 })
-        let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 })
+        let told = Told<UInt64?>()
+        let reports = ShardLedger<RouterAdapter>.Reports(
+            configuredLimits: RouterCore.Limits(), limitsDiffer: { _, _ in }, unread: { told.add($0?.through) })
+        let reader = ShardLedger<RouterAdapter>(logger: Logger(label: "reader"), clock: { t0 }, reports: reports)
         await full.receive([marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .input(upsert))])
         await reader.receive([marker("a"), entry(1, "a", .input(configure))])
         #expect(await reader.couldNotRead(label("a", 2...2), reason: "unknown kind"))
@@ -274,6 +277,7 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         await reader.receive([marker("d")])
         let (seq, _) = try await reader.takeOver(epoch: "d")
         #expect(seq == 5)
+        #expect(told.list == [2, nil], "told once when it could not read, once when a snapshot covered it")
     }
 
     /// A record that no reader counts is no reason to stay out: one of a superseded writer, or one whose
@@ -313,17 +317,13 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
     /// history, and one that starts from a snapshot judges the limits the snapshot holds.
     @Test func aReaderConfiguredWithOtherLimitsThanTheShardsCoreReportsIt() async throws {
         let small = RouterCore.Limits(rememberedMessages: 1, rememberedOffersPerDesk: 2)
-        /// What the ledger reports, in order.
-        final class Reports: Sendable {
-            let list = Mutex<[Bool]>([])
-        }
-        func watching(_ configured: RouterCore.Limits) -> (ShardLedger<RouterAdapter>.LimitsWatch, Reports) {
-            let reports = Reports()
-            return (.init(configured: configured) { differ, _ in reports.list.withLock { $0.append(differ) } }, reports)
+        func watching(_ configured: RouterCore.Limits) -> (ShardLedger<RouterAdapter>.Reports, Told<Bool>) {
+            let told = Told<Bool>()
+            return (.init(configuredLimits: configured, limitsDiffer: { differ, _ in told.add(differ) }, unread: { _ in }), told)
         }
 
         let (watch, reports) = watching(small)
-        let warm = ShardLedger<RouterAdapter>(logger: Logger(label: "warm"), clock: { t0 }, limitsWatch: watch)
+        let warm = ShardLedger<RouterAdapter>(logger: Logger(label: "warm"), clock: { t0 }, reports: watch)
         await warm.receive([marker("a"), entry(1, "a", .input(configure))])
         #expect(await warm.limitsDiffer == true)
         await warm.receive([entry(2, "a", .input(upsert))])
@@ -331,24 +331,24 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         #expect(await warm.limitsDiffer == false)
         await warm.receive([entry(4, "a", .input(sync)), entry(5, "a", .limits(RouterCore.Limits().named))])
         #expect(await warm.limitsDiffer == true)
-        #expect(reports.list.withLock { $0 } == [true, false, true], "reported when the answer changes, not per record")
+        #expect(reports.list == [true, false, true], "reported when the answer changes, not per record")
 
         let (coldWatch, coldReports) = watching(small)
         let cold = ShardLedger<RouterAdapter>(
-            logger: Logger(label: "cold"), clock: { t0 + 86_400_000 }, limitsWatch: coldWatch)
+            logger: Logger(label: "cold"), clock: { t0 + 86_400_000 }, reports: coldWatch)
         await cold.receive([marker("a"), entry(1, "a", .input(configure)), entry(2, "a", .limits(small.named))])
         #expect(await cold.limitsDiffer == nil, "a cold reader has not run its history through the core")
-        #expect(coldReports.list.withLock { $0 }.isEmpty)
+        #expect(coldReports.list.isEmpty)
         _ = await cold.limits()
         #expect(await cold.limitsDiffer == false)
-        #expect(coldReports.list.withLock { $0 } == [false])
+        #expect(coldReports.list == [false])
 
         let (state, asOf) = try await encodedSnapshot(warm)
         let (lateWatch, lateReports) = watching(RouterCore.Limits())
-        let late = ShardLedger<RouterAdapter>(logger: Logger(label: "late"), clock: { t0 }, limitsWatch: lateWatch)
+        let late = ShardLedger<RouterAdapter>(logger: Logger(label: "late"), clock: { t0 }, reports: lateWatch)
         await late.receive([entry(6, "a", .snapshot(state, asOf: asOf))])
         #expect(await late.limitsDiffer == false, "the snapshot holds the defaults again, as configured")
-        #expect(lateReports.list.withLock { $0 } == [false])
+        #expect(lateReports.list == [false])
     }
 
     @Test func anInvalidAgentCommandIsReplayedAsItsAnswer() async throws {
@@ -635,4 +635,11 @@ private func eventSeqs(_ applied: [ShardLedger<RouterAdapter>.AppliedEntry]) -> 
         #expect(await blind.epoch == "a")
         #expect(await blind.appliedSeq == 5)
     }
+}
+
+/// What a ledger told its instance (`ShardLedger.Reports`), in order.
+private final class Told<Value: Sendable>: Sendable {
+    private let values = Mutex<[Value]>([])
+    var list: [Value] { values.withLock { $0 } }
+    func add(_ value: Value) { values.withLock { $0.append(value) } }
 }
