@@ -60,7 +60,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     /// new entries with seqs they already have.
     struct UnreadRecord: Equatable, Sendable, CustomStringConvertible {
         /// The last seq the record may hold; `nil` when not known (a record that says nothing of itself).
-        var through: UInt64?
+        let through: UInt64?
         let reason: String
 
         var description: String {
@@ -366,7 +366,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
                 restored(asOf: snapshot.asOf)
             } catch {
                 logger.critical(
-                    "cannot decode the snapshot as of seq \(snapshot.asOf); this instance does not write the shard until a later one",
+                    "cannot decode the snapshot as of seq \(snapshot.asOf); its state is missing until a later snapshot (a service does not write the shard meanwhile)",
                     metadata: ["error": "\(error)"])
                 couldNotDecode(snapshotAsOf: snapshot.asOf, error)
             }
@@ -451,7 +451,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             steps?.append(.restored(asOf: seq, failure: nil))
         } catch {
             logger.critical(
-                "cannot decode the snapshot as of seq \(seq); this instance does not write the shard until a later one",
+                "cannot decode the snapshot as of seq \(seq); its state is missing until a later snapshot (a service does not write the shard meanwhile)",
                 metadata: ["error": "\(error)"])
             couldNotDecode(snapshotAsOf: seq, error)
             steps?.append(.restored(asOf: seq, failure: "\(error)"))
