@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -266,12 +267,19 @@ class Services:
 
 
 @pytest.fixture(scope="session")
-def test_root():
+def test_root(request):
     root = os.environ.get("SWITCHBOARD_TEST_ROOT")
     path = Path(root) if root else Path(tempfile.mkdtemp(prefix="switchboard-systests."))
     # As root the node runs as the rabbitmq user, which must reach its folder.
     path.chmod(0o755)
-    return path
+    yield path
+    # A folder of its own (the suite run by hand; scripts/test.sh removes its root itself) goes after a pass, its
+    # node stopped by then; after a failure the node's data and the services' logs stay for a look.
+    if not root:
+        if request.session.testsfailed:
+            print(f"\nsystem suite: the node's data and the services' logs are in {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@
 # Creates the virtualenv var/venv from tests/system/requirements.txt, builds the package (switchboard-router,
 # -notifier and -closer, and switchboard-demo and the ops CLI switchboard, which tests run against them) with
 # the given options, and runs pytest. The node and the logs go under SWITCHBOARD_TEST_ROOT (scripts/test.sh sets it and
-# stops the node whatever happens; without it the suite makes its own).
+# stops the node whatever happens; without it the suite makes its own, and removes it after a pass).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
