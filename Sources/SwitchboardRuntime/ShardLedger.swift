@@ -195,7 +195,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     /// record is in the journal (its first part's, for a record in parts).
     func receive(_ record: [JournalEntry], at offset: Int64? = nil) {
         for entry in record { take(Received(entry: entry, decoded: nil, offset: offset)) }
-        tookRecord()
+        resumeSatisfiedWaiters()
     }
 
     /// Called by the writer before it appends `entries` of its term `epoch`; `decoded` has each entry's
@@ -218,7 +218,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             received.offset = offset
             take(received)
         }
-        tookRecord()
+        resumeSatisfiedWaiters()
         return true
     }
 
@@ -245,12 +245,8 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             .merged(with: unread)
     }
 
-    private func tookRecord() {
-        checkLimits()
-        resumeSatisfiedWaiters()
-    }
-
-    /// Sets the core's limits against the configured ones, once warm, and reports a change of the answer.
+    /// Sets the core's limits against the configured ones, once warm, and reports a change of the answer. Called
+    /// where they may change: a `limits` entry run, a snapshot decoded, the warm-up.
     private func checkLimits() {
         guard let reports, case .warm = mode else { return }
         let held = Adapter.limits(of: core)
@@ -359,7 +355,6 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     /// Runs history kept while cold: the latest snapshot, then the entries after it.
     private func warmUp() {
         guard case .cold(let snapshot, let entries) = mode else { return }
-        mode = .warm
         if let snapshot {
             do {
                 core = try WireCodec.decodeSnapshot(Adapter.Core.self, from: snapshot.state)
@@ -377,6 +372,9 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         for entry in entries {
             run(entry, seq: entry.seq!)
         }
+        // Warm only now: the limits are set against the configured ones as the history leaves them, not at each
+        // change in it.
+        mode = .warm
         checkLimits()
     }
 
@@ -409,6 +407,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         case .limits(let named):
             let limits = Adapter.limits(of: core).changing(named)
             Adapter.changeLimits(of: &core, to: limits)
+            checkLimits()
             // Changes nothing a takeover would publish again, and no deadline.
             tail.append(AppliedEntry(seq: seq, input: nil, effects: []))
             steps?.append(.limits(seq: seq, limits: limits.named, at: entry.now))
@@ -448,6 +447,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         do {
             core = try WireCodec.decodeSnapshot(Adapter.Core.self, from: state)
             restored(asOf: seq)
+            checkLimits()
             steps?.append(.restored(asOf: seq, failure: nil))
         } catch {
             logger.critical(
