@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stops what scripts/up.sh started: the gateway and each service with SIGTERM (graceful: the gateway
-# signs its agents off, a service finishes its batch and snapshots), through its supervisor so that it is
+# closes its pages, a service finishes its batch and snapshots), through its supervisor so that it is
 # not started again, SIGKILL if it is still there after DOWN_STOP_TIMEOUT [20] seconds; then the local node.
 #
 #   scripts/down.sh [SERVICE...]   only these (router, notifier, closer, gateway), and not the node
