@@ -475,7 +475,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         let (core, asOf) = await ledger.coreForSnapshot()
         term.encodingSnapshot = nil
         term.restartSnapshotCounters()
-        try await appendSnapshot(try encodeSnapshot(core), asOf: asOf, term: &term)
+        try await appendSnapshot(try encodeSnapshot(core), asOf: asOf, now: Self.wallClock(), term: &term)
     }
 
     private func encodeSnapshot(_ core: Adapter.Core) throws -> SnapshotState {
@@ -501,24 +501,26 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
     /// (see `ShardRuntimeConfiguration.snapshotAppendsNow`).
     private func appendEncodedSnapshot(_ term: inout Term) async throws {
         guard let encoding = term.encodingSnapshot, let outcome = encoding.outcome else { return }
+        // The snapshot's entry bears the time it was decided at.
+        let now = Self.wallClock()
         guard
             configuration.snapshotAppendsNow(
-                nextDeadline: await ledger.nextDeadline, now: Self.wallClock(), lastAppend: term.lastSnapshotAppend,
+                nextDeadline: await ledger.nextDeadline, now: now, lastAppend: term.lastSnapshotAppend,
                 heldFor: outcome.readyAt.duration(to: .now))
         else { return }
         term.encodingSnapshot = nil
         metrics.stages.snapshotHeld.recordInterval(since: outcome.readyAt)
         switch outcome.result {
         case .success(let state):
-            try await appendSnapshot(state, asOf: encoding.asOf, term: &term)
+            try await appendSnapshot(state, asOf: encoding.asOf, now: now, term: &term)
         case .failure(let error):
             logger.error("a snapshot could not be encoded", metadata: ["error": "\(error)"])
         }
     }
 
-    private func appendSnapshot(_ state: SnapshotState, asOf: UInt64, term: inout Term) async throws {
+    private func appendSnapshot(_ state: SnapshotState, asOf: UInt64, now: Instant, term: inout Term) async throws {
         let (snapshot, record) = JournalEntry.snapshot(
-            seq: term.nextSeq, now: Self.wallClock(), epoch: term.epoch, asOf: asOf, state: state)
+            seq: term.nextSeq, now: now, epoch: term.epoch, asOf: asOf, state: state)
         // Read back as prepared, not decoded again: a large core's snapshot takes the journal's reader tens of
         // milliseconds to decode, and the entries after it wait behind it.
         await ledger.prepare([(snapshot, nil)], epoch: term.epoch)

@@ -292,10 +292,9 @@ struct RuntimeTests {
             let tick = try #require(term.firstIndex { $0.content == .tick && $0.now >= expiresAt }, "the expiry's tick")
             let snapshots = term[..<tick].filter { if case .snapshot = $0.content { true } else { false } }
             #expect(snapshots.count > 1, "snapshots were appended while the ring was live")
-            // The hold begins 50 ms before the deadline; 20 ms of those are left for the writer's thread to be
-            // preempted between deciding and stamping the entry.
+            // The hold begins 50 ms before the deadline, and a snapshot bears the time it was decided at.
             let msBeforeDeadline = snapshots.map { expiresAt - $0.now }
-            #expect(msBeforeDeadline.allSatisfy { $0 >= 30 }, "each snapshot's milliseconds before the deadline")
+            #expect(msBeforeDeadline.allSatisfy { $0 > 50 }, "each snapshot's milliseconds before the deadline")
             checked = true
         }
         #expect(checked, "the desk's shard was found")
@@ -359,6 +358,8 @@ struct RuntimeTests {
         try await first.stop()
 
         let small = ["rememberedMessages": 1]
+        // The journals are the suite's: only this test's changes count, those from here on.
+        let changing = ShardWorker<RouterAdapter>.wallClock()
         let second = try RunningService<RouterAdapter>.start(broker, name: "router-limits-2", snapshotOnStop: false, limits: small)
         try await second.waitUntilEveryShard(.active)
         let standby = try RunningService<RouterAdapter>.start(broker, name: "router-limits-3", limits: small)
@@ -376,7 +377,10 @@ struct RuntimeTests {
         let expected = RouterAdapter.defaultLimits.changing(small).named
         for shard in 0..<2 {
             let entries = try await journalEntries(broker, service: .router, shard: shard)
-            let changes = entries.indices.filter { if case .limits = entries[$0].content { true } else { false } }
+            let changes = entries.indices.filter { index in
+                guard entries[index].now >= changing, case .limits = entries[index].content else { return false }
+                return true
+            }
             #expect(changes.count == 1, "shard \(shard): one change, by the second instance; none by the standby")
             guard let index = changes.first, case .limits(let limits) = entries[index].content, let seq = entries[index].seq
             else { continue }
