@@ -58,6 +58,8 @@ import Testing
             try await waitUntil("both connections notice") {
                 publishing.state != .connected && consuming.state != .connected
             }
+            // Confirmed by the broker that was killed; any other was confirmed after its restart.
+            let confirmedBeforeCrash = confirmed.snapshot
             try await broker.start()
             try await waitUntil("both connections are back", timeout: .seconds(120)) {
                 publishing.state == .connected && consuming.state == .connected
@@ -75,10 +77,12 @@ import Testing
                 }
             } catch {
                 let missing = Set(0..<published).subtracting(received.snapshot).sorted()
+                let queued = try? await publishing.queueStatus(queue)
                 Issue.record("""
                     \(missing.count) of \(published) confirmed messages never arrived, from \(missing.first ?? 0) to \
-                    \(missing.last ?? 0); the consumer \(consumerEnd.withLock { $0 } ?? "was still consuming"); \
-                    \(received.count) arrived
+                    \(missing.last ?? 0), \(missing.filter(confirmedBeforeCrash.contains).count) of them confirmed before \
+                    the crash; the consumer \(consumerEnd.withLock { $0 } ?? "was still consuming"); \(received.count) \
+                    arrived; the queue holds \(queued.map { "\($0.messageCount) ready, \($0.consumerCount) consumers" } ?? "?")
                     """)
                 throw error
             }
