@@ -45,13 +45,13 @@ struct BrokerTests {
     @Test func anIdleConnectionKeepsItselfAliveWithHeartbeats() async throws {
         let broker = try TestBroker.shared
         var configuration = try broker.configuration()
-        configuration.heartbeatSeconds = 1
+        configuration.heartbeatSeconds = 2
         let connection = try await AMQPConnection.connect(configuration, logger: Logger(label: "switchboard.test.heartbeat"))
         let queue = uniqueName("heartbeat")
         try await connection.declare(Topology(queues: [.init(queue)]))
         // The broker drops a connection that stays silent for two intervals; a dropped one would
         // show as reconnecting for at least the first backoff (100 ms), far longer than a sample.
-        let idleUntil = ContinuousClock.now + .seconds(5)
+        let idleUntil = ContinuousClock.now + .seconds(9)
         while ContinuousClock.now < idleUntil {
             #expect(connection.state == .connected)
             try await Task.sleep(for: .milliseconds(10))

@@ -68,7 +68,7 @@ import Testing
 
             // The whole journal, from its first record.
             let whole = StateReader()
-            let read = try await JournalCatchUp<RouterAdapter>(connection: connection, quietPeriod: .milliseconds(500))
+            let read = try await JournalCatchUp<RouterAdapter>(connection: connection, quietPeriod: .seconds(2))
                 .catchUp(shard: 0, since: nil, needsState: true, reader: whole)
             let expected = try #require(await read.replay.core.state(of: desk.desk))
             #expect(expected.agents.map(\.load) == [3])
@@ -84,7 +84,7 @@ import Testing
                 try await connection.queueStatus(ServiceTopology.journal(.router, shard: 0))?.messageCount ?? 0 > 0
             }
             let recent = StateReader()
-            let catchUp = JournalCatchUp<RouterAdapter>(connection: connection, quietPeriod: .milliseconds(500), readWholeUpTo: -1)
+            let catchUp = JournalCatchUp<RouterAdapter>(connection: connection, quietPeriod: .seconds(2), readWholeUpTo: -1)
             let fromSnapshot = try await catchUp.catchUp(
                 shard: 0, since: WallClock.now() + 60_000, needsState: true, reader: recent)
             let asOf = try #require(recent.startedAsOf.withLock { $0 }, "read from a snapshot")

@@ -91,7 +91,7 @@ import Testing
             let marker = JournalEntry(seq: nil, now: ShardWorker<RouterAdapter>.wallClock(), epoch: "unstamped", content: .marker)
             let record = JournalEntry.encodeRecords([marker], maxBytes: 1 << 20)[0].body
             try await publisher.publish(record, exchange: "", routingKey: journal)
-            #expect(try await JournalRestartPoint.find(journal, on: connection, quietPeriod: .milliseconds(500)) == nil)
+            #expect(try await JournalRestartPoint.find(journal, on: connection, quietPeriod: .seconds(2)) == nil)
             let (third, thirdRead) = try start("router-restart-3", snapshotOnStop: true)
             try await third.waitUntilEveryShard(.active)
             #expect(thirdRead() > written.records)

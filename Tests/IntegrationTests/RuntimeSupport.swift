@@ -63,8 +63,9 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
     }
 
     /// Starts a runtime on `shards` of `shardCount` with short pulses; `snapshotOnStop: false` stops like a crash.
-    /// `snapshotEveryBatch` makes a snapshot due after every batch with anything new, encoded on the writer's
-    /// path so that it is appended as soon as it is begun.
+    /// Snapshots are due after `snapshotEveryEntries` entries (and at takeovers and stops), not after a time;
+    /// `snapshotEveryBatch` makes one due after every batch with anything new, encoded on the writer's path so
+    /// that it is appended as soon as it is begun.
     /// A Router is given `routerAdmission` unless `admission` is set, as `switchboard-router` is given
     /// `--agent-command-users`.
     static func start(
@@ -88,6 +89,9 @@ struct RunningService<Adapter: ShardCoreAdapter>: Sendable {
         if snapshotEveryBatch {
             configuration.snapshotEvery = .zero
             configuration.encodesSnapshotsInline = true
+        } else {
+            // Snapshots by count only: a test that takes long on a busy machine appends none it did not ask for.
+            configuration.snapshotEvery = .seconds(3_600)
         }
         if let admission {
             configuration.admission = admission

@@ -18,7 +18,7 @@ import Testing
 /// The gateway in process against a real node, with a WebSocket client as the page.
 @Suite struct GatewayIntegrationTests {
     static let aliceToken = "alice-token-0123456789"
-    static let graceMilliseconds = 4_000
+    static let graceMilliseconds = 8_000
 
     /// The WebSocket URL of alice's page on the gateway at `port`.
     static func alicePage(_ port: Int) -> String { "ws://127.0.0.1:\(port)/ws?token=\(aliceToken)" }

@@ -50,11 +50,19 @@ struct SimulatorTests {
     }
 
     @Test("the same seed gives the same run")
-    func sameSeedSameRun() {
+    func sameSeedSameRun() throws {
         let first = Simulator.run(seed: 13, steps: 3_000, fault: .duplicateClosures)
         let second = Simulator.run(seed: 13, steps: 3_000, fault: .duplicateClosures)
-        #expect(first.failure?.description == second.failure?.description)
+        // A failure found (and shrunk) the same way, after the same steps and the same actions.
+        let failure = try #require(first.failure)
+        #expect(failure.description == second.failure?.description)
+        #expect(failure.schedule == second.failure?.schedule)
         #expect(first.steps == second.steps)
+        // And a run that finds nothing does the same things, as many times each.
+        let clean = Simulator.run(seed: 13, steps: 3_000)
+        #expect(clean.failure == nil)
+        #expect(!clean.tally.isEmpty)
+        #expect(clean.tally == Simulator.run(seed: 13, steps: 3_000).tally)
     }
 }
 

@@ -29,8 +29,9 @@ def read_countdown(page, ring_selector):
 
 
 def assert_agrees_with_expiry(seconds, before, after, expires_at):
-    """Within 1 s of the time left until the Router's expiresAt at some moment of the read."""
-    assert expires_at - after - 1.0 <= seconds <= expires_at - before + 1.0, (
+    """Within 1.5 s of the time left until the Router's expiresAt at some moment of the read: the page rounds to
+    whole seconds (0.5 s) and redraws every 100 ms, and a busy machine may delay a redraw."""
+    assert expires_at - after - 1.5 <= seconds <= expires_at - before + 1.5, (
         f"countdown {seconds} s, but {expires_at - after:.2f}..{expires_at - before:.2f} s were left until expiresAt")
 
 
@@ -88,11 +89,12 @@ def test_an_unanswered_ring_leaves_at_expiry_and_rings_another_agent(workstation
     last_seen = {"at": None}
 
     def ring_gone(driver):
-        now = time.time()
+        # Seen before the look began, gone by the time it ended.
+        began = time.time()
         if driver.find_elements(By.CSS_SELECTOR, ring_selector):
-            last_seen["at"] = now
+            last_seen["at"] = began
             return False
-        return now
+        return time.time()
 
     gone_at = ringing.wait(ring_gone, expires_at - time.time() + EVENT_TIMEOUT, "the unanswered bar to go away")
     assert gone_at >= expires_at - 0.5, f"the bar went away {expires_at - gone_at:.2f} s before expiresAt"

@@ -8,7 +8,10 @@ import pika
 from conftest import connection_parameters, now_rfc3339
 
 # A ring that does not expire during a test that does not wait for expiry.
-LONG_RING = 10_000
+LONG_RING = 30_000
+# Seconds within which a change that acts at once (a decline, going offline, a user leaving) shows: far less than
+# LONG_RING, so it cannot be the ring expiring instead.
+AT_ONCE = 10
 
 
 def finish(desk):
@@ -43,24 +46,25 @@ def test_ring_counts_down_and_accept_starts_the_session(desk):
 
 
 def test_expired_ring_is_offered_to_another_agent_and_a_late_accept_is_rejected(desk):
-    desk.configure(ringMs=1200, countdownEveryMs=0, maxOfferAttempts=3, missesBeforeBreak=5, inactivityMs=0)
+    desk.configure(ringMs=2000, countdownEveryMs=0, maxOfferAttempts=3, missesBeforeBreak=5, inactivityMs=0)
     desk.add_agent("alice")
     desk.add_agent("bob")
     desk.request("conv-x")
 
     first = desk.wait_event("offer.made", conversation="conv-x")
-    desk.wait_event("offer.expired", conversation="conv-x", offer=first["offer"], agent=first["agent"])
-    desk.wait_ws(first["agent"], "ring.stopped", offer=first["offer"], reason="expired")
     second = desk.wait_event("offer.made", conversation="conv-x", attempt=2)
     assert second["agent"] != first["agent"] and second["offer"] != first["offer"]
-
+    # The late click, and at once the second agent's, while the second ring is live.
     late = desk.accept(first["agent"], "conv-x", first["offer"])
+    desk.accept(second["agent"], "conv-x", second["offer"])
+    desk.wait_event("offer.expired", conversation="conv-x", offer=first["offer"], agent=first["agent"])
+    desk.wait_ws(first["agent"], "ring.stopped", offer=first["offer"], reason="expired")
+
     rejected = desk.wait_event("command.rejected", command=late)
     assert rejected["reason"] == "offerExpired" and rejected["commandType"] == "offer.accept"
     desk.wait_ws(first["agent"], "command.rejected", command=late, reason="offerExpired")
     assert len(desk.event_list("command.rejected", command=late)) == 1
 
-    desk.accept(second["agent"], "conv-x", second["offer"])
     assigned = desk.wait_event("conversation.assigned", conversation="conv-x")
     assert assigned["agent"] == second["agent"]
     finish(desk)
@@ -159,7 +163,7 @@ def test_decline_reoffers_at_once(desk):
     assert declined["agent"] == first["agent"] and declined["reason"] == "busy"
     desk.wait_ws(first["agent"], "ring.stopped", offer=first["offer"], reason="declined")
     # Well before the first ring would have expired.
-    second = desk.wait_event("offer.made", conversation="conv-d", attempt=2, timeout=5)
+    second = desk.wait_event("offer.made", conversation="conv-d", attempt=2, timeout=AT_ONCE)
     assert second["agent"] != first["agent"]
     finish(desk)
 
@@ -172,9 +176,9 @@ def test_going_offline_withdraws_rings(desk):
     desk.wait_ws("alice", "ring", offer=offer["offer"])
     desk.publish("agent.status", agent="alice", status="offline")
 
-    withdrawn = desk.wait_event("offer.withdrawn", offer=offer["offer"], timeout=5)
+    withdrawn = desk.wait_event("offer.withdrawn", offer=offer["offer"], timeout=AT_ONCE)
     assert withdrawn["reason"] == "agentOffline" and withdrawn["agent"] == "alice"
-    desk.wait_ws("alice", "ring.stopped", offer=offer["offer"], reason="withdrawn", timeout=5)
+    desk.wait_ws("alice", "ring.stopped", offer=offer["offer"], reason="withdrawn", timeout=AT_ONCE)
     finish(desk)
 
 
@@ -235,6 +239,9 @@ def test_rejected_agent_command_is_answered_once(desk):
     rejected = desk.wait_event("command.rejected", command=command)
     assert rejected["reason"] == "unknownConversation" and rejected["agent"] == "alice"
     desk.wait_ws("alice", "command.rejected", command=command)
+    desk.observe_for(1.0)
+    assert len(desk.event_list("command.rejected", command=command)) == 1
+    assert len(desk.ws_list("alice", "command.rejected", command=command)) == 1
     finish(desk)
 
 
@@ -276,10 +283,10 @@ def test_user_leaving_withdraws_the_ring(desk):
     offer = desk.wait_event("offer.made", conversation="conv-left")
     desk.publish("conversation.ended", conversation="conv-left", by="user")
 
-    withdrawn = desk.wait_event("offer.withdrawn", offer=offer["offer"], timeout=5)
+    withdrawn = desk.wait_event("offer.withdrawn", offer=offer["offer"], timeout=AT_ONCE)
     assert withdrawn["reason"] == "conversationEnded"
     assert desk.wait_event("conversation.ended", conversation="conv-left")["reason"] == "user"
-    desk.wait_ws("alice", "ring.stopped", offer=offer["offer"], reason="withdrawn", timeout=5)
+    desk.wait_ws("alice", "ring.stopped", offer=offer["offer"], reason="withdrawn", timeout=AT_ONCE)
     finish(desk)
 
 

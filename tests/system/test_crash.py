@@ -2,7 +2,8 @@
 exchanges.
 
 They restart the session's services, so they run after the contract tests (pytest takes files in name
-order: test_contract.py, then test_crash.py). The broker's crash comes last.
+order: test_contract.py, then test_crash.py). The broker's crash comes last in this file; every test that
+uses a desk afterwards begins once every running service is ready again.
 """
 
 import os
@@ -168,7 +169,7 @@ def test_standby_router_takes_over_when_the_active_one_dies(desk, services):
     killed_at = time.monotonic()
 
     desk.request("after-failover")
-    desk.wait_event("offer.made", conversation="after-failover", timeout=5)
+    desk.wait_event("offer.made", conversation="after-failover", timeout=30)
     took = time.monotonic() - killed_at
     print(f"standby Router answered {took:.2f}s after the active one was killed")
     desk.assert_gapless()

@@ -121,16 +121,17 @@ def test_a_dead_letter_is_listed_and_requeued_once_its_desk_exists(desk_factory,
 
 def test_journal_replay_shows_each_decision_with_the_ids_it_was_published_under(desk_factory, cli):
     desk = desk_factory("journal")
-    desk.configure(ringMs=1000, countdownEveryMs=0, maxOfferAttempts=3, missesBeforeBreak=5, inactivityMs=0)
+    desk.configure(ringMs=2000, countdownEveryMs=0, maxOfferAttempts=3, missesBeforeBreak=5, inactivityMs=0)
     desk.add_agent("ann")
     desk.add_agent("bob")
     request_id = desk.request("j-conv")
     first = desk.wait_event("offer.made", conversation="j-conv")
-    desk.wait_event("offer.expired", conversation="j-conv", offer=first["offer"])
-    late_id = desk.accept(first["agent"], "j-conv", first["offer"])
-    desk.wait_event("command.rejected", command=late_id)
     second = desk.wait_event("offer.made", conversation="j-conv", count=2)
+    # The late click, and at once the second agent's, while the second ring is live.
+    late_id = desk.accept(first["agent"], "j-conv", first["offer"])
     desk.accept(second["agent"], "j-conv", second["offer"])
+    desk.wait_event("offer.expired", conversation="j-conv", offer=first["offer"])
+    desk.wait_event("command.rejected", command=late_id)
     desk.wait_event("conversation.assigned", conversation="j-conv")
     desk.wait_ws(second["agent"], "session.started", conversation="j-conv")
     desk.observe_for(1.0)
