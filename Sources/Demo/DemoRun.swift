@@ -217,7 +217,7 @@ actor DemoRun {
         case .offerExpired(let conversation, let agent, _):
             guard isOurs(conversation) else { return }
             tally.count(event.body)
-            terminal.line(.bad, "⌛ \(agent) did not answer \(conversation): the ring expired, it goes to another agent")
+            terminal.line(.bad, "⌛ \(agent) did not answer \(conversation): the ring expired, it is offered to another agent once one is free")
         case .offerDeclined(let conversation, let agent, _, _), .offerWithdrawn(let conversation, let agent, _, _):
             guard isOurs(conversation) else { return }
             terminal.line(.dim, "  \(conversation) no longer rings \(agent)")
