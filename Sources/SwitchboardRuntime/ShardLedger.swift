@@ -355,19 +355,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
     /// Runs history kept while cold: the latest snapshot, then the entries after it.
     private func warmUp() {
         guard case .cold(let snapshot, let entries) = mode else { return }
-        if let snapshot {
-            do {
-                core = try WireCodec.decodeSnapshot(Adapter.Core.self, from: snapshot.state)
-                restored(asOf: snapshot.asOf)
-            } catch {
-                logger.critical(
-                    "cannot decode the snapshot as of seq \(snapshot.asOf); its state is missing until a later snapshot (a service does not write the shard meanwhile)",
-                    metadata: ["error": "\(error)"])
-                couldNotDecode(snapshotAsOf: snapshot.asOf, error)
-            }
-            // No deadline is known until the next entry; the first tick after a takeover finds them all.
-            nextDeadline = Instant(millisecondsSinceEpoch: 0)
-        }
+        if let snapshot { decode(snapshot.state, at: snapshot.asOf) }
         tail.removeAll()
         for entry in entries {
             run(entry, seq: entry.seq!)
@@ -443,6 +431,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
         applyPendingInOrder()
     }
 
+    /// Makes the core the state a snapshot as of `seq` holds (at the warm-up, or when one is read while warm).
     private func decode(_ state: Data, at seq: UInt64) {
         do {
             core = try WireCodec.decodeSnapshot(Adapter.Core.self, from: state)
@@ -457,6 +446,7 @@ actor ShardLedger<Adapter: ShardCoreAdapter> {
             steps?.append(.restored(asOf: seq, failure: "\(error)"))
         }
         tail.removeAll()
+        // No deadline is known until the next entry; the first tick after a takeover finds them all.
         nextDeadline = Instant(millisecondsSinceEpoch: 0)
     }
 

@@ -12,13 +12,9 @@ import time
 import uuid
 from collections import Counter
 
-from conftest import SERVICES, TEST_USER, DurableDeskClient, assert_journals_replay_what_was_published, now_rfc3339
-
-
-def distinct(messages):
-    """After a takeover a service may publish again what it cannot prove was confirmed: the same message (same
-    id and seq), which a consumer drops. Two messages with different ids are two different messages."""
-    return list({m["id"]: m for m in messages}.values())
+from conftest import (
+    SERVICES, TEST_USER, DurableDeskClient, assert_journals_replay_what_was_published, distinct, now_rfc3339,
+)
 
 
 def accept_every_ring(desk, accepted):
