@@ -71,25 +71,21 @@ struct ServiceCounters: Sendable {
     }
 
     /// Each service's batches, in the order the services come in the pipeline.
-    var batchSummaries: [BatchCosts] {
-        batches.keys.sorted { Self.rank($0) < Self.rank($1) }.map { BatchCosts(service: $0, batches[$0]!) }
-    }
+    var batchSummaries: [BatchCosts] { Self.inPipelineOrder(batches, BatchCosts.init) }
 
     /// Each service's snapshots, in the order the services come in the pipeline.
-    var snapshotSummaries: [SnapshotCosts] {
-        snapshots.keys.sorted { Self.rank($0) < Self.rank($1) }.map { SnapshotCosts(service: $0, snapshots[$0]!) }
-    }
-
-    private static func rank(_ service: String) -> (Int, String) {
-        let order = ["router", "notifier", "closer"]
-        return (order.firstIndex(of: service) ?? order.count, service)
-    }
+    var snapshotSummaries: [SnapshotCosts] { Self.inPipelineOrder(snapshots, SnapshotCosts.init) }
 
     /// Each service's timer lateness, from its histogram, in the order the services come in the pipeline.
-    var timerLatenessSummaries: [TimerLateness] {
-        timerLateness.keys.sorted { Self.rank($0) < Self.rank($1) }.map { service in
-            TimerLateness(service: service, cumulativeCounts: timerLateness[service] ?? [:])
-        }
+    var timerLatenessSummaries: [TimerLateness] { Self.inPipelineOrder(timerLateness, TimerLateness.init) }
+
+    /// One summary per service, the Router's first, then the Notifier's and the Closer's.
+    private static func inPipelineOrder<Counters, Summary>(
+        _ byService: [String: Counters], _ summary: (String, Counters) -> Summary
+    ) -> [Summary] {
+        let order = ["router", "notifier", "closer"]
+        func rank(_ service: String) -> (Int, String) { (order.firstIndex(of: service) ?? order.count, service) }
+        return byService.sorted { rank($0.key) < rank($1.key) }.map { summary($0.key, $0.value) }
     }
 
     /// The sum of every sample of `name` in Prometheus text format, whatever its labels.
