@@ -23,8 +23,7 @@ public enum JournalLine {
             let entry = seq.map { "#\($0)" } ?? "an entry"
             return ["\(at.rfc3339) \(entry) of writer term \(epoch) not applied: a later term had begun"]
         case .limits(let seq, let limits, let at):
-            let values = limits.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            return ["\(at.rfc3339) #\(seq) memory limits from here on: \(values)"]
+            return ["\(at.rfc3339) #\(seq) memory limits from here on: \(ListedLimits(limits))"]
         case .applied(let applied):
             return describe(applied, desk: desk)
         }

@@ -672,8 +672,6 @@ final class EncodingSnapshot: Sendable {
 }
 
 extension CoreLimits {
-    /// As a log shows them: `name=value` pairs in name order, comma-separated.
-    fileprivate var listed: Logger.MetadataValue {
-        "\(named.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
-    }
+    /// As a log shows them (`ListedLimits`).
+    fileprivate var listed: Logger.MetadataValue { "\(ListedLimits(named))" }
 }

@@ -98,6 +98,6 @@ struct JournalLineTests {
         #expect(
             JournalLine.describe(
                 .limits(seq: 13, limits: ["rememberedOffersPerDesk": 500, "rememberedMessages": 20_000], at: t0), desk: acme)
-                == ["2025-11-25T18:00:00.000Z #13 memory limits from here on: rememberedMessages 20000, rememberedOffersPerDesk 500"])
+                == ["2025-11-25T18:00:00.000Z #13 memory limits from here on: rememberedMessages=20000,rememberedOffersPerDesk=500"])
     }
 }

@@ -35,6 +35,19 @@ extension CoreLimits {
     }
 }
 
+/// Limits by name as logs and `switchboard journal replay` show them: `name=value` in name order, comma-separated.
+public struct ListedLimits: CustomStringConvertible, Sendable {
+    public let named: [String: Int]
+
+    public init(_ named: [String: Int]) {
+        self.named = named
+    }
+
+    public var description: String {
+        named.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
+}
+
 /// The limits of a core that remembers nothing beyond its live state (the Notifier's).
 public struct NoCoreLimits: CoreLimits {
     public static var described: [CoreLimitDescription<Self>] { [] }
