@@ -47,7 +47,7 @@ enum Failure {
 
     static func exitStatus(for error: AMQPError) -> Int32 {
         switch error {
-        case .brokerUnreachable, .notConnected, .connectionLost, .connectionClosedByBroker, .blockedTimeout: 69
+        case .brokerUnreachable, .notConnected, .connectionLost, .connectionClosedByBroker, .blockedTimeout, .nothingDelivered: 69
         case .authenticationFailed, .virtualHostNotAllowed, .accessRefused: 77
         case .invalidURL: 64
         case .preconditionFailed, .notFound, .channelClosed, .publishNacked, .publishReturned, .deliveryChannelGone,

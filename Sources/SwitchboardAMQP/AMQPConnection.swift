@@ -121,7 +121,7 @@ public final class AMQPConnection: Sendable {
         streamContinuation.onTermination = { termination in
             if case .cancelled = termination { _ = shared.submit(.cancelConsumer(key)) }
         }
-        return AMQPConsumer(stream: stream, shared: shared, key: key)
+        return AMQPConsumer(queue: queue, stream: stream, shared: shared, key: key)
     }
 
     /// From now on, while the connection is lost, publishes and declarations fail at once with

@@ -65,6 +65,8 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
     public typealias Element = AMQPDelivery
     public typealias Failure = any Error
 
+    /// The queue or stream it reads.
+    public let queue: String
     let stream: DeliveryStream
     let shared: ConnectionShared
     let key: ConsumerKey

@@ -40,6 +40,9 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
     /// After a reconnect, a stream subscription did not get back the last record it had delivered, with
     /// which it resumes: the stream is not the one it was reading (deleted and declared again meanwhile).
     case streamNotResumed(queue: String, offset: Int64, reason: String)
+    /// A read that knew the queue or stream held messages (the broker counted them) got none of them within
+    /// `waited`: the broker is too busy to answer in time, or another consumer took them.
+    case nothingDelivered(queue: String, waited: Duration)
     /// The broker or the library broke the protocol in a way this layer does not handle.
     case protocolError(String)
 
@@ -85,6 +88,9 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
             return "after reconnecting, stream '\(queue)' did not deliver again the last record read before, at "
                 + "offset \(offset) (\(reason)): it is not the stream that was being read (deleted and declared "
                 + "again while disconnected?), and reading on would skip or misread its records"
+        case .nothingDelivered(let queue, let waited):
+            return "the broker counted messages in '\(queue)' but delivered none of them within \(waited) "
+                + "(the broker is overloaded, or another consumer took them); try again"
         case .protocolError(let detail):
             return "AMQP protocol error: \(detail)"
         }

@@ -11,7 +11,8 @@ public struct DeadLetter: Sendable {
 
     /// Hands `handle` the letters ready in the queue now, one by one, until it says stop, the last of them is
     /// read, or the queue is quiet for `quietPeriod` (another consumer took the rest). A letter coming in
-    /// meanwhile (one requeued and refused again, say) is behind them and not read.
+    /// meanwhile (one requeued and refused again, say) is behind them and not read. The first letter is waited
+    /// for up to `QuietDrain.firstDeliveryPatience`, however busy the broker (then `AMQPError.nothingDelivered`).
     ///
     /// What `handle` does not settle stays unsettled: the channel gives those back in their order when the
     /// subscription ends (one given back while it lasts would be delivered to it again at once). They count
@@ -24,7 +25,8 @@ public struct DeadLetter: Sendable {
         guard present > 0 else { return (0, 0) }
         let consumer = try await connection.consume(queue: ServiceTopology.deadLetterQueue, prefetch: UInt16(readLimit))
         var read = 0
-        try await QuietDrain.read(consumer, quietPeriod: quietPeriod) { delivery in
+        try await QuietDrain.read(consumer, quietPeriod: quietPeriod, firstWithin: QuietDrain.firstDeliveryPatience) {
+            delivery in
             read += 1
             let next = try await handle(delivery)
             return read >= present ? .stop : next

@@ -51,16 +51,15 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
     ) async throws -> (replay: JournalReplay<Adapter>, next: StreamOffset) {
         var start = StreamOffset.first
         // A stream's message count is the number of records it holds.
-        if let since,
+        let recordCount =
             try await connection.queueStatus(ServiceTopology.journal(Adapter.service, shard: shard))?.messageCount ?? 0
-                > readWholeUpTo
-        {
+        if let since, recordCount > readWholeUpTo {
             // The journal's restart point is where its latest snapshot begins: good whenever that snapshot is
             // older than `since` (a shard's state now, or a shard quiet since then).
             var fromRestartPoint = JournalReplay<Adapter>(shard: shard)
             if let point = try await fromRestartPoint.beginAtRestartPoint(on: connection, quietPeriod: quietPeriod),
                 case .caughtUp(let replay, let next) = try await read(
-                    fromRestartPoint, from: point, window: SinceStart(since: since), reader: reader)
+                    fromRestartPoint, from: point, of: recordCount, window: SinceStart(since: since), reader: reader)
             {
                 return (replay, next)
             }
@@ -68,7 +67,8 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
             var stepBack: Int64 = 100
             while start != .first {
                 switch try await read(
-                    JournalReplay(shard: shard), from: start, window: SinceStart(since: since), reader: reader)
+                    JournalReplay(shard: shard), from: start, of: recordCount, window: SinceStart(since: since),
+                    reader: reader)
                 {
                 case .caughtUp(let replay, let next):
                     return (replay, next)
@@ -83,7 +83,7 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
         }
         guard
             case .caughtUp(let replay, let next) = try await read(
-                JournalReplay(shard: shard), from: start, window: nil, reader: reader)
+                JournalReplay(shard: shard), from: start, of: recordCount, window: nil, reader: reader)
         else { preconditionFailure("a read from the journal's start is always caught up") }
         return (replay, next)
     }
@@ -110,16 +110,27 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
         case tooLate(firstRead: Int64)
     }
 
-    /// One read into `replay` from `start`; with `window`, it is caught up only when the window says so.
+    /// One read into `replay` from `start` of a journal the broker counts `recordCount` records in; with `window`,
+    /// it is caught up only when the window says so.
     private func read(
-        _ replay: JournalReplay<Adapter>, from start: StreamOffset, window: SinceStart?, reader: some JournalHistoryReader
+        _ replay: JournalReplay<Adapter>, from start: StreamOffset, of recordCount: Int, window: SinceStart?,
+        reader: some JournalHistoryReader
     ) async throws -> Read {
         var window = window
         var next = start
         var firstRead: Int64?
+        // A read from a record the journal holds waits for it however busy the broker is, rather than end as if
+        // the journal were empty (a desk that exists shown as missing). From a time, there may be none.
+        let holdsRecords: Bool
+        switch start {
+        case .first, .last, .offset: holdsRecords = recordCount > 0
+        case .next, .timestamp: holdsRecords = false
+        }
         let consumer = try await connection.consume(
             queue: replay.journal, prefetch: 100, arguments: start.consumerArguments)
-        try await QuietDrain.read(consumer, quietPeriod: quietPeriod) { delivery in
+        try await QuietDrain.read(
+            consumer, quietPeriod: quietPeriod, firstWithin: holdsRecords ? QuietDrain.firstDeliveryPatience : nil
+        ) { delivery in
             try delivery.ack()
             if let offset = StreamOffset.position(in: delivery.properties.headers) {
                 firstRead = firstRead ?? offset

@@ -45,8 +45,9 @@ struct JournalRestartPoint: Sendable, Hashable {
 
     /// Where a reader of `journal` begins: as the first message of the journal's last chunk that says so, or
     /// `nil` for the journal's start (an empty journal, a writer that knew no restart point, or messages of a
-    /// writer that stamped none). Gives up waiting after `quietPeriod` without a message: the start is always
-    /// a correct place to begin, only a slower one.
+    /// writer that stamped none). Gives up waiting for the last chunk after `QuietDrain.firstDeliveryPatience`,
+    /// and for a message that says more after `quietPeriod`: the start is always a correct place to begin, only
+    /// a slower one.
     static func find(
         _ journal: String, on connection: AMQPConnection, quietPeriod: Duration
     ) async throws -> Self? {
@@ -55,11 +56,17 @@ struct JournalRestartPoint: Sendable, Hashable {
         let consumer = try await connection.consume(
             queue: journal, prefetch: 64, arguments: StreamOffset.last.consumerArguments)
         var found: Self?
-        try await QuietDrain.read(consumer, quietPeriod: quietPeriod) { delivery in
-            try? delivery.ack()
-            guard delivery.properties.headers[offsetHeader]?.intValue != nil else { return .keepReading }
-            found = Self(delivery.properties.headers)
-            return .stop
+        do {
+            try await QuietDrain.read(
+                consumer, quietPeriod: quietPeriod, firstWithin: QuietDrain.firstDeliveryPatience
+            ) { delivery in
+                try? delivery.ack()
+                guard delivery.properties.headers[offsetHeader]?.intValue != nil else { return .keepReading }
+                found = Self(delivery.properties.headers)
+                return .stop
+            }
+        } catch AMQPError.nothingDelivered {
+            return nil
         }
         return found
     }

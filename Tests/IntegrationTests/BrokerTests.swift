@@ -359,6 +359,45 @@ struct BrokerTests {
         #expect(try await receive(3, from: standby).compactMap(messageNumber) == [3, 4, 5])
         await connection.close()
     }
+
+    /// A one-shot read that knows its queue holds something waits past the quiet period for the first delivery
+    /// (a broker slow to deliver it must not make the queue look empty), and fails, naming the queue, when none
+    /// comes; a read that knows nothing ends after the quiet period.
+    @Test func aQuietDrainWaitsLongerForTheFirstDeliveryOnlyWhenToldSomethingIsThere() async throws {
+        let connection = try await TestBroker.shared.connect(name: "quiet-drain")
+        let queue = uniqueName("quiet-drain")
+        try await connection.declare(Topology(queues: [.init(queue)]))
+        let quiet = Duration.milliseconds(200)
+
+        let started = ContinuousClock.now
+        try await QuietDrain.read(try await connection.consume(queue: queue), quietPeriod: quiet) { _ in .keepReading }
+        let unhinted = started.duration(to: .now)
+        #expect(unhinted < .seconds(5), "ended after the quiet period, not \(unhinted)")
+
+        let publisher = try await connection.publisher()
+        // Published well after the quiet period has passed: only the longer wait for the first delivery sees it.
+        let late = Task {
+            try await Task.sleep(for: quiet * 5)
+            try await publisher.publish(body(number: 1), exchange: "", routingKey: queue, properties: persistentProperties(number: 1))
+        }
+        let read = Mutex<[Int]>([])
+        try await QuietDrain.read(try await connection.consume(queue: queue), quietPeriod: quiet, firstWithin: .seconds(60)) {
+            delivery in
+            try delivery.ack()
+            read.withLock { $0.append(messageNumber(delivery) ?? -1) }
+            return .keepReading
+        }
+        try await late.value
+        #expect(read.withLock { $0 } == [1])
+
+        let empty = await #expect(throws: AMQPError.self) {
+            try await QuietDrain.read(try await connection.consume(queue: queue), quietPeriod: quiet, firstWithin: quiet * 2) {
+                _ in .keepReading
+            }
+        }
+        #expect(empty == .nothingDelivered(queue: queue, waited: quiet * 2))
+        await connection.close()
+    }
 }
 
 private final class Arrivals: Sendable {
