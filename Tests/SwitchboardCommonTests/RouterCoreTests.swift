@@ -26,6 +26,31 @@ private let token = RouterFixture.token
         #expect(h.configure(DeskSettingsPatch(autoAccept: true)) == h.events(.deskConfigured(settings: settings)))
     }
 
+    /// Each patch is valid alone; a warning at or after the close is refused on the settings it would produce
+    /// (else the desk's settings could no longer be read: by the Notifier and the Closer from its events, and by
+    /// the Router itself from its snapshot), and the desk keeps the settings it had.
+    @Test func aPatchThatWouldPutTheWarningAtOrAfterTheCloseIsDeadLetteredAndChangesNothing() {
+        let refused = "desk.configure: field settings.warningMs: must be less than inactivityMs (with the desk's other settings)"
+        var h = RouterHarness()
+        #expect(h.configure(DeskSettingsPatch(warningMs: 300_000)) == [.deadLetter(reason: refused)])
+        #expect(h.core.state(of: acme) == nil, "a refused first configure creates no desk")
+
+        var settings = DeskSettings.defaults
+        settings.warningMs = 60_000
+        #expect(h.configure(DeskSettingsPatch(warningMs: 60_000)) == h.events(.deskConfigured(settings: settings)))
+        #expect(h.configure(DeskSettingsPatch(inactivityMs: 60_000)) == [.deadLetter(reason: refused)])
+        #expect(h.configure(DeskSettingsPatch(warningMs: 400_000)) == [.deadLetter(reason: refused)])
+        #expect(h.core.state(of: acme)?.settings == settings)
+        // Both at once, or no close at all, are fine.
+        settings.inactivityMs = 600_000
+        settings.warningMs = 400_000
+        #expect(
+            h.configure(DeskSettingsPatch(inactivityMs: 600_000, warningMs: 400_000))
+                == h.events(.deskConfigured(settings: settings)))
+        settings.inactivityMs = 0
+        #expect(h.configure(DeskSettingsPatch(inactivityMs: 0)) == h.events(.deskConfigured(settings: settings)))
+    }
+
     @Test func aMessageForADeskNeverConfiguredIsDeadLettered() {
         var h = RouterHarness()
         h.configure()

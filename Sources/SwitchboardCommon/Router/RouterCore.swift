@@ -144,6 +144,15 @@ public struct RouterCore: Codable, Sendable, Equatable {
         case .messagePosted:
             effects.append(.deadLetter(reason: "message.posted is for the Closer; the Router does not take it"))
         case .deskConfigure(let patch):
+            // A partial patch is valid alone; the rule across fields holds for the settings it would produce.
+            do throws(ContractError) {
+                try patch.applied(to: desks[message.desk]?.settings ?? .defaults).checkWarningPrecedesClose()
+            } catch {
+                var refusal = error
+                refusal.messageType = message.body.type
+                effects.append(.deadLetter(reason: "\(refusal) (with the desk's other settings)"))
+                return
+            }
             if desks[message.desk] == nil {
                 desks[message.desk] = RouterDesk(
                     id: message.desk, settings: .defaults, finishedOfferLimit: rememberedOffersPerDesk)
