@@ -305,6 +305,19 @@ private let token = RouterFixture.token
         #expect(h.accept(ann, 1, offer: 1) == h.events(h.rejected("offer.accept", ann, 1, .offerExpired)))
     }
 
+    /// A live offer named with another conversation mixes up two rings: invalid, not expired, and the ring
+    /// goes on.
+    @Test func acceptingAnotherConversationsLiveOfferIsInvalid() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann, capacity: 2)
+        h.request(1)
+        h.request(2)
+        #expect(
+            h.accept(ann, 1, offer: 2) == h.events(h.rejected("offer.accept", ann, 1, .invalid)) + [h.wakeUpAfterRing])
+        #expect(h.accept(ann, 1, offer: 1) == h.events(h.assigned(1, to: ann, offer: 1, .accepted)) + [h.wakeUpAfterRing])
+    }
+
     // MARK: - Expiry, attempts and missed rings
 
     @Test func anExpiredRingIsReofferedToAnAgentNotYetOfferedItInThisPass() {

@@ -571,6 +571,14 @@ struct RouterDesk: Codable, Sendable, Equatable {
             guard finished.conversation == conversationID else { return .rejected(.invalid) }
             return finished.agent == agent ? .rejected(.offerExpired) : .rejected(.offerNotYours)
         }
+        let ringingElsewhere = conversations.values.contains { other in
+            if case .ringing(let offer) = other.phase { return offer.token == token }
+            return false
+        }
+        if ringingElsewhere {
+            // Live, for another conversation: the command mixes up two rings.
+            return .rejected(.invalid)
+        }
         if wasIssued(token) {
             // Issued here, no longer live, and too old to be remembered: it is over, whoever it was for.
             return .rejected(.offerExpired)
