@@ -48,7 +48,7 @@ public struct InboundMessageFactory: Sendable {
     /// range fails here with the contract's reason instead of ending up in the dead letters.
     public func message(desk: DeskID, _ body: InboundBody) throws(ContractError) -> WireMessage {
         let message = try WireCodec.outgoing(InboundMessage(id: newID(), desk: desk, at: now(), body: body))
-        _ = try WireCodec.decodeInbound(message.body, properties: message.properties)
+        _ = try WireCodec.decodeInbound(message.body, properties: message.properties, routingKey: message.routingKey)
         return message
     }
 }

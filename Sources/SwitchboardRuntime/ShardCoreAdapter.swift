@@ -89,7 +89,7 @@ public enum RouterAdapter: ShardCoreAdapter {
             return .rejected(reason: refusal, answer: rejectedCommand(delivery, reason: .forbidden))
         }
         do throws(ContractError) {
-            let message = try WireCodec.decodeInbound(delivery.body, properties: delivery.wireProperties)
+            let message = try WireCodec.decodeInbound(delivery.body, properties: delivery.wireProperties, routingKey: delivery.routingKey)
             return .input(.message(message))
         } catch {
             return .rejected(reason: error.description, answer: rejectedCommand(delivery, reason: .invalid))
@@ -141,7 +141,7 @@ public enum NotifierAdapter: ShardCoreAdapter {
 
     public static func decode(_ delivery: JournalInput) -> DecodedDelivery<NotifierCore.Input> {
         do throws(ContractError) {
-            let event = try WireCodec.decodeRouterEvent(delivery.body, properties: delivery.wireProperties)
+            let event = try WireCodec.decodeRouterEvent(delivery.body, properties: delivery.wireProperties, routingKey: delivery.routingKey)
             return .input(.routerEvent(event.message))
         } catch {
             return .rejected(reason: error.description, answer: nil)
@@ -179,10 +179,10 @@ public enum CloserAdapter: ShardCoreAdapter {
         do throws(ContractError) {
             switch delivery.exchange {
             case ContractExchange.events.rawValue:
-                let event = try WireCodec.decodeRouterEvent(delivery.body, properties: delivery.wireProperties)
+                let event = try WireCodec.decodeRouterEvent(delivery.body, properties: delivery.wireProperties, routingKey: delivery.routingKey)
                 return .input(.routerEvent(event.message))
             default:
-                let message = try WireCodec.decodeInbound(delivery.body, properties: delivery.wireProperties)
+                let message = try WireCodec.decodeInbound(delivery.body, properties: delivery.wireProperties, routingKey: delivery.routingKey)
                 return .input(.message(message))
             }
         } catch {

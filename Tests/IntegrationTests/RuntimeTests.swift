@@ -460,9 +460,9 @@ struct RuntimeTests {
             return false
         }
 
-        func raw(_ body: String, id: String, type: String) async throws {
+        func raw(_ body: String, id: String, type: String, routingKey: String? = nil) async throws {
             try await publisher.publish(
-                Array(body.utf8), exchange: ContractExchange.inbound.rawValue, routingKey: type,
+                Array(body.utf8), exchange: ContractExchange.inbound.rawValue, routingKey: routingKey ?? type,
                 properties: AMQPProperties(
                     contentType: "application/json", headers: ["desk": .string(desk.desk.rawValue)],
                     deliveryMode: .persistent, messageID: id, type: type, userID: "switchboard"))
@@ -484,6 +484,11 @@ struct RuntimeTests {
         try await raw(
             #"{"v":1,"type":"offer.accept","id":"\#(prefix)-accept","desk":"\#(prefix)","at":"\#(at)","agent":"ann","conversation":"chat-1"}"#,
             id: "\(prefix)-accept", type: "offer.accept")
+        // A body under a routing key that is not its type (the key a gateway may publish under, the body an
+        // admin's): the broker's topic permissions checked the key, so it is not taken for what it says.
+        try await raw(
+            #"{"v":1,"type":"desk.configure","id":"\#(prefix)-key","desk":"\#(prefix)","at":"\#(at)","settings":{"ringMs":1234}}"#,
+            id: "\(prefix)-key", type: "desk.configure", routingKey: "agent.status")
 
         let expected = ["\(prefix)-json", "\(prefix)-version", "\(prefix)-big", stray.id.rawValue, "\(prefix)-accept"]
         try await waitUntil("every bad input is dead-lettered") {
@@ -502,6 +507,12 @@ struct RuntimeTests {
             uniquingKeysWith: { first, _ in first })
         #expect(reasons["\(prefix)-big"]?.contains("over the limit") == true, "\(reasons["\(prefix)-big"] ?? "")")
         #expect(reasons[stray.id.rawValue]?.contains("unknown desk") == true)
+        try await waitUntil("the body under another type's routing key is dead-lettered") {
+            deadLetters.deliveries.contains { $0.properties.messageID == "\(prefix)-key" }
+        }
+        let keyReason = deadLetters.deliveries.first { $0.properties.messageID == "\(prefix)-key" }?
+            .properties.headers["x-switchboard-reason"]?.stringValue
+        #expect(keyReason == #"desk.configure: field routing key: must be the message type "desk.configure", not "agent.status""#)
 
         // The agent commands that could be read far enough (the accept without its offer, the sync of a
         // higher version) are answered; the unparseable and the oversize one cannot name their agent.

@@ -140,6 +140,21 @@ import Testing
         #expect(try WireCodec.decodeInbound(outgoing.body, properties: outgoing.properties) == sample)
     }
 
+    /// The broker's topic permissions go by the routing key: a body of another type under it is refused, on
+    /// `switchboard.in` and on `switchboard.events` alike.
+    @Test func aRoutingKeyOtherThanTheTypeIsRejected() throws {
+        #expect(throws: ContractError(messageType: "offer.accept", field: "routing key", problem: #"must be the message type "offer.accept", not "agent.status""#)) {
+            try WireCodec.decodeInbound(Self.acceptBody, properties: Self.complete, routingKey: "agent.status")
+        }
+        _ = try WireCodec.decodeInbound(Self.acceptBody, properties: Self.complete, routingKey: "offer.accept")
+        let event = ContractSamples.routerEventFixtures[3].expected
+        let outgoing = try WireCodec.outgoing(event.message, id: event.id)
+        #expect(throws: ContractError(messageType: "offer.made", field: "routing key", problem: #"must be the message type "offer.made", not "offer.expired""#)) {
+            try WireCodec.decodeRouterEvent(outgoing.body, properties: outgoing.properties, routingKey: "offer.expired")
+        }
+        #expect(try WireCodec.decodeRouterEvent(outgoing.body, properties: outgoing.properties, routingKey: outgoing.routingKey) == event)
+    }
+
     @Test func eventPropertiesAreCheckedToo() throws {
         let sample = ContractSamples.routerEventFixtures[3].expected
         var outgoing = try WireCodec.outgoing(sample.message, id: sample.id)

@@ -403,9 +403,10 @@ def test_events_log_stream_keeps_the_desks_events(desk, broker):
             pass
 
 
-def publish_as(amqp_url, user_id, desk, message_type, **fields):
+def publish_as(amqp_url, user_id, desk, message_type, routing_key=None, **fields):
     """Publishes one well-formed message to `switchboard.in` on a connection of its own, with `user_id`
-    (which the broker checks against that connection's user) or none."""
+    (which the broker checks against that connection's user) or none, under `routing_key` (its type unless
+    given)."""
     message_id = f"as-{time.monotonic_ns()}"
     body = {"v": 1, "type": message_type, "id": message_id, "desk": desk, "at": now_rfc3339(), **fields}
     connection = pika.BlockingConnection(connection_parameters(amqp_url))
@@ -413,7 +414,7 @@ def publish_as(amqp_url, user_id, desk, message_type, **fields):
         channel = connection.channel()
         channel.confirm_delivery()
         channel.basic_publish(
-            "switchboard.in", message_type, json.dumps(body).encode(),
+            "switchboard.in", routing_key or message_type, json.dumps(body).encode(),
             pika.BasicProperties(
                 content_type="application/json", delivery_mode=2, message_id=message_id, type=message_type,
                 timestamp=int(time.time()), headers={"desk": desk}, user_id=user_id,
@@ -453,6 +454,25 @@ def test_agent_command_from_a_broker_user_without_a_rule_is_forbidden(desk, dead
     desk.accept("alice", "conv-forbidden", offer["offer"])
     assigned = desk.wait_event("conversation.assigned", conversation="conv-forbidden")
     assert assigned["agent"] == "alice" and assigned["offer"] == offer["offer"]
+    finish(desk)
+
+
+def test_a_body_under_a_routing_key_not_its_type_is_dead_lettered_and_changes_nothing(desk, dead_letters, broker):
+    # The broker lets the gateway's user (deploy/rabbitmq/definitions.json) publish to switchboard.in under
+    # agent commands' routing keys only; a desk.configure body under one of them must not configure the desk.
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    gateway_url = broker.url.replace("://switchboard:switchboard@", "://switchboard-gateway:change-me@")
+    sneaked = publish_as(
+        gateway_url, "switchboard-gateway", desk.desk, "desk.configure", routing_key="agent.status",
+        settings={"ringMs": 1234},
+    )
+    assert assert_dead_lettered(dead_letters, sneaked) == (
+        'desk.configure: field routing key: must be the message type "desk.configure", not "agent.status"'
+    )
+    # The next desk.configured carries the full settings after its change: the ring is as it was.
+    desk.configure(countdownEveryMs=500)
+    latest = desk.wait_event("desk.configured", count=2)
+    assert (latest["settings"]["ringMs"], latest["settings"]["countdownEveryMs"]) == (LONG_RING, 500), latest
     finish(desk)
 
 

@@ -42,25 +42,39 @@ public enum WireCodec {
     // MARK: Decoding
 
     /// Decodes and validates a `switchboard.in` body. With `properties`, also checks the AMQP-level rules
-    /// (`WireProperties.check`) and takes `publisher` from the AMQP `user_id`.
-    public static func decodeInbound(_ body: Data, properties: WireProperties? = nil) throws(ContractError)
-        -> InboundMessage
-    {
+    /// (`WireProperties.check`) and takes `publisher` from the AMQP `user_id`; with the `routingKey` it was
+    /// published under, checks that it is the message's type (`checkRoutingKey`).
+    public static func decodeInbound(
+        _ body: Data, properties: WireProperties? = nil, routingKey: String? = nil
+    ) throws(ContractError) -> InboundMessage {
         var message = try decodeValue(InboundMessage.self, from: body)
         if let properties {
             try properties.check(id: message.id, type: message.body.type, desk: message.desk)
             message.publisher = properties.userID
         }
+        try checkRoutingKey(routingKey, type: message.body.type)
         return message
     }
 
-    /// Decodes and validates a `switchboard.events` body; with `properties`, also checks the AMQP-level rules.
-    public static func decodeRouterEvent(_ body: Data, properties: WireProperties? = nil) throws(ContractError)
-        -> Identified<RouterEvent>
-    {
+    /// Decodes and validates a `switchboard.events` body; with `properties`, also checks the AMQP-level rules,
+    /// and with the `routingKey` it was published under, that it is the event's type.
+    public static func decodeRouterEvent(
+        _ body: Data, properties: WireProperties? = nil, routingKey: String? = nil
+    ) throws(ContractError) -> Identified<RouterEvent> {
         let event = try decodeValue(WithID<RouterEvent>.self, from: body)
         try properties?.check(id: event.id, type: event.message.body.type, desk: event.message.desk)
+        try checkRoutingKey(routingKey, type: event.message.body.type)
         return Identified(id: event.id, message: event.message)
+    }
+
+    /// On `switchboard.in` and `switchboard.events` the routing key is the message's type. The broker's topic
+    /// permissions go by the routing key (a gateway may publish agent commands only), so a body of another type
+    /// under an allowed key must not be taken as what it says it is.
+    private static func checkRoutingKey(_ routingKey: String?, type: String) throws(ContractError) {
+        if let routingKey, routingKey != type {
+            throw ContractError(
+                messageType: type, field: "routing key", problem: "must be the message type \"\(type)\", not \"\(routingKey)\"")
+        }
     }
 
     /// Decodes and validates a `switchboard.workstations` body; with `properties`, also checks the AMQP-level rules.
