@@ -641,14 +641,23 @@ class DeadLetters:
         return self.messages
 
     def wait_for(self, message_id, timeout=15):
+        """The first dead letter of `message_id`: its properties and body."""
+        return self.wait_for_services(message_id, services=(), timeout=timeout)[0]
+
+    def wait_for_services(self, message_id, services, timeout=15):
+        """The dead letters of `message_id`, once there is at least one, and one from each of `services` (by their
+        `x-switchboard-service` header)."""
         deadline = time.monotonic() + timeout
         while True:
-            for properties, body in self.messages:
-                if properties.message_id == message_id:
-                    return properties, body
+            found = [(p, b) for p, b in self.messages if p.message_id == message_id]
+            by = {(p.headers or {}).get("x-switchboard-service") for p, _ in found}
+            if found and by.issuperset(services):
+                return found
             if time.monotonic() >= deadline:
                 seen = [(p.message_id, (p.headers or {}).get("x-switchboard-reason")) for p, _ in self.messages]
-                raise AssertionError(f"message {message_id} not dead-lettered within {timeout}s; dead letters seen: {seen}")
+                raise AssertionError(
+                    f"message {message_id} not dead-lettered by {sorted(services) or 'a service'} within {timeout}s "
+                    f"(by {sorted(str(s) for s in by)}); dead letters seen: {seen}")
             self.connection.process_data_events(time_limit=0.05)
 
 

@@ -373,6 +373,48 @@ def test_invalid_agent_command_is_dead_lettered_and_answered(desk, dead_letters)
     assert_service_goes_on(desk, "conv-after-bad-command")
 
 
+def test_a_malformed_user_message_is_dead_lettered_by_the_closer_which_goes_on(desk, dead_letters):
+    desk.configure(autoAccept=True, inactivityMs=1000, closureText="Closed.")
+    desk.add_agent("alice", capacity=5)
+    desk.request("conv-posted")
+    desk.wait_event("conversation.assigned", conversation="conv-posted")
+
+    bad = desk.publish("message.posted", conversation="conv-posted", **{"from": "robot"}, sentAt=now_rfc3339())
+    [(properties, _)] = dead_letters.wait_for_services(bad, {"closer"})
+    reason = properties.headers["x-switchboard-reason"]
+    assert reason.startswith("message.posted: field from:"), reason
+
+    desk.publish("message.posted", conversation="conv-posted", **{"from": "agent"}, agent="alice", sentAt=now_rfc3339())
+    assert desk.wait_outbound("closure.message", conversation="conv-posted")["text"] == "Closed."
+    finish(desk)
+
+
+def test_a_malformed_router_event_is_dead_lettered_by_each_service_that_reads_it(desk, dead_letters):
+    prepared(desk)
+    # On a desk of its own, so that this desk's sequence stays whole. Without its agent: the Notifier reads
+    # every event, the Closer the assignments among those it needs.
+    stray = desk.desk + "-stray"
+    message_id = f"bad-event-{time.monotonic_ns()}"
+    body = {"v": 1, "type": "conversation.assigned", "id": message_id, "desk": stray, "at": now_rfc3339(), "seq": 1,
+            "conversation": "c-stray", "user": "u-stray", "mode": "accepted"}
+    desk.channel.basic_publish(
+        "switchboard.events", "conversation.assigned", json.dumps(body).encode(),
+        pika.BasicProperties(
+            content_type="application/json", delivery_mode=2, message_id=message_id, type="conversation.assigned",
+            timestamp=int(time.time()), headers={"desk": stray}),
+    )
+    letters = dead_letters.wait_for_services(message_id, {"notifier", "closer"})
+    for properties, _ in letters:
+        reason = properties.headers["x-switchboard-reason"]
+        assert reason == "conversation.assigned: field agent: is required", reason
+    # Both go on: a ring reaches the workstation, and the assignment after it is taken.
+    desk.request("conv-after-bad-event")
+    offer = desk.wait_ws("alice", "ring", conversation="conv-after-bad-event")
+    desk.accept("alice", "conv-after-bad-event", offer["offer"])
+    desk.wait_ws("alice", "session.started", conversation="conv-after-bad-event")
+    finish(desk)
+
+
 def test_events_log_stream_keeps_the_desks_events(desk, broker):
     desk.configure(ringMs=LONG_RING, inactivityMs=0)
     desk.add_agent("alice")
