@@ -523,6 +523,46 @@ class DeskClient:
                 else:
                     latest = max(latest, m["seq"])
 
+    def assert_router_invariants(self):
+        """The desk's Router events, replayed in seq order: one live offer per conversation; an offer, or an
+        automatic assignment, only to an online agent with room for it (live rings and sessions under its
+        capacity); one agent on a conversation at a time (another takes it only by a transfer)."""
+        capacity, status = {}, {}
+        offers = {}  # conversation -> (agent, offer) while it rings
+        serving = {}  # conversation -> agent
+
+        def load(agent):
+            return sum(1 for a, _ in offers.values() if a == agent) + sum(1 for a in serving.values() if a == agent)
+
+        def check_room(agent, event):
+            assert status.get(agent) == "online" and load(agent) < capacity.get(agent, 0), (
+                f"{event['type']} #{event['seq']} to {agent} ({status.get(agent)}, load {load(agent)} of "
+                f"{capacity.get(agent)}): {event.body}")
+
+        for event in sorted(distinct(self.events), key=lambda m: m["seq"]):
+            kind, conversation = event["type"], event.get("conversation")
+            if kind == "agent.changed":
+                capacity[event["agent"]], status[event["agent"]] = event["capacity"], event["status"]
+            elif kind == "offer.made":
+                assert conversation not in offers, f"offer.made #{event['seq']} while {offers[conversation]} rings: {event.body}"
+                assert conversation not in serving, f"offer.made #{event['seq']} while {serving[conversation]} serves it"
+                check_room(event["agent"], event)
+                offers[conversation] = (event["agent"], event["offer"])
+            elif kind in ("offer.expired", "offer.declined", "offer.withdrawn"):
+                if offers.get(conversation) == (event["agent"], event["offer"]):
+                    del offers[conversation]
+            elif kind == "conversation.assigned":
+                ringing = offers.pop(conversation, None)
+                if event["mode"] == "autoAccepted" and ringing is None:
+                    check_room(event["agent"], event)
+                if event["mode"] != "transferred":
+                    assert conversation not in serving, (
+                        f"conversation.assigned #{event['seq']} to {event['agent']} while {serving[conversation]} serves it")
+                serving[conversation] = event["agent"]
+            elif kind in ("conversation.queued", "conversation.ended"):
+                offers.pop(conversation, None)
+                serving.pop(conversation, None)
+
     @staticmethod
     def _assert_sequence(name, messages):
         by_seq = {}

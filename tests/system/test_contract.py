@@ -15,10 +15,11 @@ AT_ONCE = 10
 
 
 def finish(desk):
-    """The checks every test ends with: the envelope rules and the gapless sequences."""
+    """The checks every test ends with: the envelope rules, the gapless sequences and the Router's invariants."""
     desk.pump(0.2)
     desk.assert_contract_properties()
     desk.assert_gapless()
+    desk.assert_router_invariants()
 
 
 def test_ring_counts_down_and_accept_starts_the_session(desk):

@@ -58,6 +58,7 @@ def assign_all_and_check_each_once(desk, conversations, accepted, when):
                     if m.get("agent") == offer["agent"]]
         assert rejected, f"offer neither assigned, expired nor rejected on accept: {offer}"
     desk.assert_gapless()
+    desk.assert_router_invariants()
     desk.assert_contract_properties()
 
 
@@ -149,6 +150,7 @@ def test_notifier_killed_with_rings_live_resumes_countdowns_and_stops_every_ring
         expected = "accepted" if offer in to_accept else "expired"
         assert set(reasons) == {expected}, f"{offer['offer']}: ring.stopped reasons {reasons}, expected {expected}"
     desk.assert_gapless()
+    desk.assert_router_invariants()
     assert_journals_replay_what_was_published(services, desk)
 
 
@@ -169,6 +171,7 @@ def test_standby_router_takes_over_when_the_active_one_dies(desk, services):
     took = time.monotonic() - killed_at
     print(f"standby Router answered {took:.2f}s after the active one was killed")
     desk.assert_gapless()
+    desk.assert_router_invariants()
     assert_journals_replay_what_was_published(services, desk)
 
 
@@ -196,6 +199,7 @@ def test_router_that_cannot_write_its_journal_holds_its_input_until_it_can(desk,
     dead = [p.message_id for p, _ in dead_letters.received() if p.message_id in requests]
     assert not dead, f"requests dead-lettered during the outage: {dead}"
     desk.assert_gapless()
+    desk.assert_router_invariants()
 
 
 def test_services_killed_at_random_through_whole_lifecycles_keep_every_guarantee(desk, services, dead_letters):
@@ -315,6 +319,7 @@ def test_services_killed_at_random_through_whole_lifecycles_keep_every_guarantee
         assert [m["reason"] for m in stops] == [outcome.get(ring["offer"])], \
             f"ring {ring['offer']} to {ring['agent']}: ring.stopped {stops}"
     desk.assert_gapless()
+    desk.assert_router_invariants()
     desk.assert_contract_properties()
     dead = [(p.headers or {}).get("x-switchboard-reason") for p, _ in dead_letters.received()
             if (p.headers or {}).get("desk") == desk.desk]
