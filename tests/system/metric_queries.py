@@ -16,6 +16,8 @@ SCRAPE_LABELS = {"instance", "job"}
 
 METRIC = re.compile(r"\b((?:switchboard|rabbitmq)_[a-z_]+)(\{[^}]*\})?")
 MATCHER = re.compile(r'(\w+)="([^"]*)"')
+# A selector's label matchers: equal to a value, or matching a regular expression (anchored, as PromQL's are).
+SELECTOR_MATCHER = re.compile(r'(\w+)(=~|=)"([^"]*)"')
 BY = re.compile(r"\bby \(([^)]*)\)")
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ")
 
@@ -40,14 +42,22 @@ def series_read(where, expression, exported):
     for name, matchers in METRIC.findall(expression):
         samples = exported.get(name)
         assert samples, f"{where}: no series {name} is exported"
-        wanted = dict(MATCHER.findall(matchers))
-        matching = [labels for labels in samples if wanted.items() <= labels.items()]
+        wanted = SELECTOR_MATCHER.findall(matchers)
+        matching = [labels for labels in samples if all(matches(labels.get(label), op, value) for label, op, value in wanted)]
         assert matching, f"{where}: no series {name} with {wanted}"
         needed = grouped_by - SCRAPE_LABELS
         assert any(needed <= labels.keys() for labels in matching), \
             f"{where}: no series {name} with the labels {sorted(needed)}"
         names.add(name)
     return names
+
+
+def matches(actual, op, value):
+    """Whether a label's value (`None` when the series has no such label) meets one matcher."""
+    if actual is None:
+        return False
+    # In a PromQL string a backslash is written twice.
+    return actual == value if op == "=" else re.fullmatch(value.replace("\\\\", "\\"), actual) is not None
 
 
 def dashboard_panels():

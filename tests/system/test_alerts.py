@@ -52,8 +52,10 @@ def exported_series(services, broker):
         return {labels.get("queue") for labels in scrape(f"{broker_base}/metrics/per-object").get(
             "rabbitmq_queue_messages", [])}
 
-    wait_until(lambda: {"switchboard.dead-letters", "switchboard.unroutable"} <= queues(), 60,
-               lambda: f"the broker's metrics of the dead letters and the unroutable queue (has {sorted(queues())})")
+    wanted = {"switchboard.dead-letters", "switchboard.unroutable", "switchboard.router.shard.0"}
+    wait_until(lambda: wanted <= queues(), 60,
+               lambda: f"the broker's metrics of the dead letters, the unroutable queue and a shard queue "
+                       f"(has {sorted(queues())})")
     for name, samples in scrape(f"{broker_base}/metrics/per-object").items():
         exported.setdefault(name, []).extend(samples)
     return exported

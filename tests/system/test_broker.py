@@ -7,7 +7,7 @@ import uuid
 
 import pika
 
-from conftest import REPO_ROOT, connection_parameters, wait_until
+from conftest import REPO_ROOT, SHARDS, connection_parameters, wait_until
 
 HASH_RINGS = REPO_ROOT / "deploy/rabbitmq/hash-rings.sh"
 DESKS = [f"desk-{n}" for n in range(200)]
@@ -94,3 +94,23 @@ def test_rings_are_rebuilt_in_queue_name_order_and_publishers_wait_until_they_ar
     for queue in queues:
         channel.queue_delete(queue)
     connection.close()
+
+
+def test_the_deployments_policies_apply_to_the_queues_they_are_for(broker, services):
+    # deploy/rabbitmq/definitions.json: retention for the events log and the journals, a length bound on the
+    # shard queues (with their reject-publish overflow, a full one refuses what is published to it).
+    expected = {"switchboard.events.log": "switchboard-events-log"}
+    for service in ("router", "notifier", "closer"):
+        for shard in range(SHARDS):
+            expected[f"switchboard.{service}.shard.{shard}"] = "switchboard-shards"
+            expected[f"switchboard.{service}.journal.{shard}"] = "switchboard-journals"
+
+    def policies():
+        listed = broker.ctl("list_queues", "-p", "switchboard", "--no-table-headers", "--silent", "name", "policy")
+        return dict(line.split("\t") for line in listed.splitlines() if "\t" in line)
+
+    def applied():
+        listed = policies()
+        return {queue: listed.get(queue) for queue in expected}
+
+    wait_until(lambda: applied() == expected, 30, lambda: f"policies {applied()}, expected {expected}")
