@@ -94,6 +94,9 @@ public struct AgentSession: Sendable {
         case event(RelayedEvent)
         /// The timer of `Effect.startGraceTimer` fired (possibly after a reconnect made it moot).
         case graceTimerFired
+        /// The broker connection came back. The agent's queue went with the lost connection and is bound again,
+        /// but what was published for the agent meanwhile is gone, and a gap shows only when a later event comes.
+        case brokerReconnected
     }
 
     public enum Effect: Hashable, Sendable {
@@ -157,6 +160,8 @@ public struct AgentSession: Sendable {
             return pendingSync(at: now)
         case .event(let event):
             return received(event, at: now)
+        case .brokerReconnected:
+            return requestSync(at: now, force: true)
         case .graceTimerFired:
             guard case .grace(let deadline) = phase, now >= deadline else { return [] }
             phase = .signedOff

@@ -56,6 +56,24 @@ public final class GatewayBroker: Sendable {
         }
     }
 
+    /// Calls `reconnected` after each reconnect to the broker, until the task is cancelled. The connection
+    /// reconnects by itself (declaring again and consuming again what it had); this looks every `interval`,
+    /// far less than a reconnect takes.
+    public func watchReconnects(every interval: Duration = .milliseconds(200), _ reconnected: @Sendable () async -> Void)
+        async throws
+    {
+        func current() -> (generation: UInt64, isConnected: Bool)? {
+            connected.withLock { $0.map { ($0.connection.generation, $0.connection.state == .connected) } }
+        }
+        var seen = current()?.generation
+        while true {
+            try await Task.sleep(for: interval)
+            guard let now = current(), now.isConnected, now.generation != seen else { continue }
+            if seen != nil { await reconnected() }
+            seen = now.generation
+        }
+    }
+
     public var isConnected: Bool {
         connected.withLock { $0?.connection.state == .connected }
     }

@@ -21,8 +21,10 @@ public struct GatewayService: Service, HealthReporting {
         try? await cancelWhenGracefulShutdown {
             try await broker.connect()
         }
-        // Returns once a graceful shutdown starts (or throws when the task is cancelled outright).
-        try? await gracefulShutdown()
+        // Until a graceful shutdown starts (or the task is cancelled outright).
+        try? await cancelWhenGracefulShutdown { [agents] in
+            try await broker.watchReconnects { await agents.brokerReconnected() }
+        }
         await agents.shutDown()
         await broker.close()
     }

@@ -126,6 +126,15 @@ public actor SignedInAgents {
         }
     }
 
+    /// After a reconnect to the broker: every agent's queue went with the lost connection, with whatever was
+    /// published to it meanwhile, so each agent's state is asked for again.
+    public func brokerReconnected() {
+        logger.info("the broker connection is back: asking for every signed-in agent's state", metadata: ["agents": "\(live.count)"])
+        for key in live.keys {
+            handle(.brokerReconnected, for: key)
+        }
+    }
+
     /// The number of agents with a session on this gateway (connected or in their grace period).
     public var sessionCount: Int { live.count }
 

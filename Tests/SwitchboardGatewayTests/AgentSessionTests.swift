@@ -44,6 +44,18 @@ private func statusChanged(_ seq: UInt64, _ status: AgentStatus) -> RelayedEvent
         #expect(heldFirst.handle(.subscribed, at: start) == [.requestSync])
     }
 
+    /// What was published while the broker connection was down is gone with the agent's queue: a reconnect
+    /// asks for the state at once, even right after another sync. In the grace period, with no page to show it
+    /// to, the page that comes back asks.
+    @Test func aBrokerReconnectAsksForSyncAtOnce() {
+        var session = connectedSession()
+        #expect(session.handle(.brokerReconnected, at: start + 1) == [.requestSync])
+        _ = session.handle(.socketClosed(socketA), at: start + 2)
+        #expect(session.handle(.brokerReconnected, at: start + 3) == [])
+        _ = session.handle(.socketOpened(socketB), at: start + 4)
+        #expect(session.handle(.presenceHeld, at: start + 5) == [.requestSync])
+    }
+
     @Test func eventsInOrderAreRelayedToEverySocket() {
         var session = connectedSession()
         _ = session.handle(.socketOpened(socketB), at: start)

@@ -110,6 +110,33 @@ import Testing
         }
     }
 
+    /// A lost broker connection takes alice's queue, and what was published to it meanwhile, with it: once
+    /// the gateway is back, it asks for her state again, with her page still open.
+    @Test func aReconnectToTheBrokerAsksForTheStateOfEverySignedInAgent() async throws {
+        try await TestBroker.withDedicatedNode(label: "gateway-reconnect") { node in
+            let (admin, commands) = try await Self.adminWatchingCommands(node)
+            try await withGateway(node: node) { port, agents in
+                let page = PageClient(url: Self.alicePage(port))
+                _ = try await page.frame { $0.contains(#""kind":"hello""#) }
+                _ = try await commands.next { $0.properties.type == "agent.sync" }
+
+                // Only the gateway's connection: the test's own queue must not go with it.
+                let listed = try await node.ctl("list_connections", "-p", "switchboard", "--silent", "pid", "user")
+                let gateway = listed.split(separator: "\n").filter { $0.hasSuffix("\tswitchboard-gateway") }
+                #expect(gateway.count == 1, "\(listed)")
+                for line in gateway {
+                    _ = try await node.ctl("close_connection", String(line.split(separator: "\t")[0]), "closed by a test")
+                }
+
+                let sync = try await commands.next { $0.properties.type == "agent.sync" }
+                #expect(sync.message.body == .agentSync(agent: try AgentID("alice")))
+                #expect(await agents.openSocketCount == 1, "the page stayed open")
+                await page.close()
+            }
+            await admin.close()
+        }
+    }
+
     /// A restart of the gateway leaves alice online: nothing is published for her at shutdown, and her
     /// page, back on the next gateway process, is served again.
     @Test func aGracefulShutdownLeavesTheAgentsPresenceAsItIs() async throws {
