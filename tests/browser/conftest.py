@@ -231,6 +231,28 @@ class AgentPage:
         """From now on, messages matching `rule` never reach the page's own handlers."""
         self.driver.execute_script("window.__switchboardProbe.holding.push(arguments[0]);", rule)
 
+    def drop_outgoing(self, **rule):
+        """From now on, frames the page sends that match `rule` never leave it."""
+        self.driver.execute_script("window.__switchboardProbe.dropping.push(arguments[0]);", rule)
+
+    def stop_dropping(self):
+        self.driver.execute_script("window.__switchboardProbe.dropping.length = 0;")
+
+    def dropped(self, **fields):
+        messages = self.driver.execute_script("return window.__switchboardProbe.dropped;") or []
+        return [m for m in messages if all(m.get(k) == v for k, v in fields.items())]
+
+    def deliver_to_page(self, message):
+        """Hands `message` to the page as if its WebSocket had received it from the gateway."""
+        state = self.driver.execute_script(
+            """const sockets = window.__switchboardProbe.sockets;
+               const socket = sockets[sockets.length - 1];
+               if (!socket) return 'none';
+               socket.dispatchEvent(new MessageEvent('message', { data: JSON.stringify(arguments[0]) }));
+               return 'delivered';""",
+            message)
+        assert state == "delivered", f"{self.label}'s page has no WebSocket"
+
     def held(self, **fields):
         messages = self.driver.execute_script("return window.__switchboardProbe.held;") or []
         return [m for m in messages if all(m.get(k) == v for k, v in fields.items())]

@@ -12,6 +12,10 @@
     ringsAdded: [],
     // Uncaught errors and unhandled rejections of the page's scripts (the ringtone among them).
     errors: [],
+    // Rules for what the page sends: a frame whose fields equal every field of a rule never leaves the page (as
+    // if the gateway had not taken it); it is kept in `dropped` instead.
+    dropping: [],
+    dropped: [],
   };
   window.__switchboardProbe = probe;
   window.addEventListener("error", (event) => probe.errors.push(String(event.message)));
@@ -21,6 +25,20 @@
 
   const NativeWebSocket = window.WebSocket;
   class ProbedWebSocket extends NativeWebSocket {
+    send(data) {
+      let message = null;
+      try {
+        message = JSON.parse(data);
+      } catch {
+        // Not JSON: sent as it is.
+      }
+      if (message && probe.dropping.some((rule) => matches(message, rule))) {
+        probe.dropped.push(message);
+        return;
+      }
+      super.send(data);
+    }
+
     constructor(...args) {
       super(...args);
       probe.sockets.push(this);

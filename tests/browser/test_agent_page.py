@@ -150,20 +150,29 @@ def test_an_auto_accept_desk_opens_the_session_with_no_bar(workstation):
 
 def test_a_late_click_says_the_conversation_went_to_someone_else(workstation):
     desk = workstation.manual
-    workstation.setup_desk(desk, ["alice"], ringMs=4000, autoAccept=False)
+    # One missed ring puts alice on break: no other ring comes to her page after this one.
+    workstation.setup_desk(desk, ["alice"], ringMs=4000, autoAccept=False, missesBeforeBreak=1)
     alice = workstation.open_page("alice")
-    # The page never hears that the ring stopped, so its bar, with a live Accept button, outlives the offer.
+    # The page never hears that the ring stopped (as with a lost connection), so its bar, with a live Accept
+    # button, outlives the offer.
     alice.hold(type="ring.stopped")
     conversation, user = new_conversation()
+
+    def ringing(driver):
+        return driver.execute_script("return document.body.dataset.ringing;")
 
     desk.request(conversation, user=user)
     offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
     ring_selector = alice.ring_selector(conversation, offer["offer"])
     alice.wait_visible(ring_selector)
+    assert ringing(alice.driver) == "true"
     alice.screenshot("ringing")
     desk.wait_event("offer.expired", offer=offer["offer"], timeout=EVENT_TIMEOUT)
     alice.wait(lambda d: alice.held(type="ring.stopped", offer=offer["offer"]), PAGE_TIMEOUT,
                "the gateway to deliver ring.stopped (held back from the page)")
+    # Past its expiry the bar no longer rings, though it stays for a definitive answer to a late click.
+    alice.wait(lambda d: ringing(d) == "false", PAGE_TIMEOUT, "the ringtone to stop once the ring is past its expiry")
+    assert alice.wait_visible(ring_selector).get_attribute("data-expired") == "true"
     alice.screenshot("expired")
 
     alice.wait_visible(f"{ring_selector} button.accept").click()
@@ -174,6 +183,60 @@ def test_a_late_click_says_the_conversation_went_to_someone_else(workstation):
     assert (rejected["agent"], rejected["commandType"]) == ("alice", "offer.accept")
     assert notice.get_attribute("data-reason") == rejected["reason"]
     alice.screenshot("late-click")
+
+
+def test_a_command_the_gateway_did_not_take_can_be_sent_again(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice"], ringMs=30000, autoAccept=False)
+    alice = workstation.open_page("alice")
+    conversation, user = new_conversation()
+    desk.request(conversation, user=user)
+    offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
+    accept_selector = f"{alice.ring_selector(conversation, offer['offer'])} button.accept"
+
+    # The accept leaves the page but is not taken, and the gateway says so (as when the broker is away).
+    alice.drop_outgoing(type="offer.accept")
+    alice.wait_visible(accept_selector).click()
+    alice.wait(lambda d: not d.find_element(By.CSS_SELECTOR, accept_selector).is_enabled(), PAGE_TIMEOUT,
+               "Accept to wait for its answer")
+    assert alice.dropped(type="offer.accept", offer=offer["offer"])
+    alice.deliver_to_page({"kind": "error", "message": "The switchboard did not take the command; please try again"})
+    alice.wait(lambda d: d.find_element(By.CSS_SELECTOR, accept_selector).is_enabled(), PAGE_TIMEOUT,
+               "Accept to work again")
+    assert "did not take the command" in alice.text("#notice")
+
+    alice.stop_dropping()
+    alice.wait_visible(accept_selector).click()
+    alice.wait_visible(alice.session_selector(conversation))
+    assigned = desk.wait_event("conversation.assigned", conversation=conversation, timeout=EVENT_TIMEOUT)
+    assert (assigned["agent"], assigned["offer"]) == ("alice", offer["offer"])
+
+
+def test_a_refused_accept_that_is_not_late_says_why_and_keeps_the_rings(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, [], ringMs=30000, autoAccept=False)
+    desk.add_agent("alice", capacity=2, status="online")
+    desk.ready(timeout=EVENT_TIMEOUT)
+    alice = workstation.open_page("alice")
+    (first, first_user), (second, second_user) = new_conversation(), new_conversation()
+    desk.request(first, user=first_user)
+    desk.request(second, user=second_user)
+    offers = {c: desk.wait_event("offer.made", conversation=c, agent="alice", timeout=EVENT_TIMEOUT)["offer"]
+              for c in (first, second)}
+    for conversation, offer in offers.items():
+        alice.wait_visible(alice.ring_selector(conversation, offer))
+
+    # One conversation with the other's live offer: the Router refuses it as invalid, not as late.
+    alice.send_on_page_socket({"type": "offer.accept", "conversation": first, "offer": offers[second]})
+    rejected = desk.wait_event("command.rejected", conversation=first, timeout=EVENT_TIMEOUT)
+    assert (rejected["agent"], rejected["reason"]) == ("alice", "invalid")
+    notice = alice.wait(lambda d: next((e for e in d.find_elements(By.ID, "notice")
+                                        if e.get_attribute("data-reason") == "invalid"), None),
+                        PAGE_TIMEOUT, "#notice to answer the refused accept")
+    assert LATE_CLICK_NOTICE not in notice.text.lower()
+    for conversation, offer in offers.items():
+        buttons = alice.find_all(f"{alice.ring_selector(conversation, offer)} button.accept")
+        assert buttons and buttons[0].is_enabled(), f"{conversation}'s Accept is gone or disabled"
 
 
 def test_a_closed_page_past_the_grace_period_hands_its_ring_to_another_agent(workstation):

@@ -25,6 +25,8 @@
   let reconnectTimer = null;
   let stopped = false;
   let noticeTimer = null;
+  // The status the server last told; the menu goes back to it when a change is not taken.
+  let confirmedStatus = null;
 
   // ---- Server clock -------------------------------------------------------------------------------
   // Each sample is (server time when sent) - (local time when received) = offset - network delay, so it
@@ -119,6 +121,9 @@
       if (socket !== ws) return;
       socket = null;
       setConnection("disconnected");
+      // Whether a command in flight was taken is unknown: its buttons work again, and the state answer after
+      // the reconnect shows what is live.
+      releasePending();
       if (!opened && (await checkToken()) === "invalid") {
         showSignInError("This sign-in link is not valid. Ask for a new link to sign in.");
         return;
@@ -150,7 +155,9 @@
       return;
     }
     if (data.kind === "error") {
+      // The command was not taken (not published, or not valid): its buttons work again.
       showNotice(data.message, "error");
+      releasePending();
       return;
     }
     if (typeof data.at === "string" && data.type !== "ring") addClockSample(data.at);
@@ -174,7 +181,7 @@
         removeSession(data.conversation);
         break;
       case "status.changed":
-        dom.status.value = data.status;
+        showStatus(data.status);
         break;
       case "command.rejected":
         rejected(data);
@@ -188,7 +195,7 @@
   }
 
   function applyState(state) {
-    dom.status.value = state.status;
+    showStatus(state.status);
     const liveOffers = new Set(state.rings.map((ring) => ring.offer));
     for (const offer of [...rings.keys()]) {
       if (!liveOffers.has(offer)) removeRing(offer);
@@ -280,10 +287,15 @@
     const text = String(seconds);
     if (ring.countdown.textContent !== text) ring.countdown.textContent = text;
     ring.countdown.classList.toggle("urgent", seconds <= 5);
+    // Past its expiry the bar stays until the server says how the ring ended (a click still gets a
+    // definitive answer), but it no longer rings: with the connection lost, that word may be long in coming.
+    const expired = ring.expiresAt <= serverNow();
+    if ((ring.element.dataset.expired === "true") !== expired) ring.element.dataset.expired = String(expired);
   }
 
   setInterval(() => {
     for (const ring of rings.values()) renderCountdown(ring);
+    ringtone.update();
   }, 100);
 
   // ---- Sessions -----------------------------------------------------------------------------------
@@ -306,7 +318,10 @@
     end.className = "end-session";
     end.textContent = "End Session";
     end.addEventListener("click", () => {
-      if (send({ type: "session.end", conversation })) end.disabled = true;
+      if (send({ type: "session.end", conversation })) {
+        item.dataset.pending = "end";
+        end.disabled = true;
+      }
     });
     item.append(name, how, end);
     dom.sessions.append(item);
@@ -330,9 +345,7 @@
   };
 
   function rejected(event) {
-    const lateAccept =
-      event.commandType === "offer.accept" || event.reason === "offerExpired" || event.reason === "offerNotYours";
-    if (lateAccept) {
+    if (event.reason === "offerExpired" || event.reason === "offerNotYours") {
       showNotice("Sorry, this conversation was offered to someone else.", event.reason);
       for (const ring of [...rings.values()]) {
         if (ring.conversation === event.conversation && ring.element.dataset.pending) removeRing(ring.offer);
@@ -340,13 +353,31 @@
       return;
     }
     showNotice(reasonText[event.reason] || "The switchboard refused that: " + event.reason + ".", event.reason);
-    for (const button of document.querySelectorAll("button:disabled")) {
-      const holder = button.closest("[data-conversation]");
-      if (holder && holder.dataset.conversation === event.conversation) {
-        button.disabled = false;
-        delete holder.dataset.pending;
+    if (event.commandType === "agent.status" && confirmedStatus) dom.status.value = confirmedStatus;
+    if (event.reason === "unknownConversation" || event.reason === "notServing") {
+      // The conversation is gone, or no longer this agent's: nothing of it is left to act on.
+      for (const ring of [...rings.values()]) {
+        if (ring.conversation === event.conversation) removeRing(ring.offer);
       }
+      removeSession(event.conversation);
+      return;
     }
+    releasePending(event.conversation);
+  }
+
+  /// Makes the buttons of commands sent and not answered work again: all of them, or one conversation's.
+  function releasePending(conversation) {
+    for (const holder of document.querySelectorAll("[data-pending]")) {
+      if (conversation !== undefined && holder.dataset.conversation !== conversation) continue;
+      delete holder.dataset.pending;
+      for (const button of holder.querySelectorAll("button")) button.disabled = false;
+    }
+    if (confirmedStatus) dom.status.value = confirmedStatus;
+  }
+
+  function showStatus(status) {
+    confirmedStatus = status;
+    dom.status.value = status;
   }
 
   function showNotice(text, reason) {
@@ -411,14 +442,18 @@
       }
     }
 
+    // Rings while a bar is live and not past its expiry; `body[data-ringing]` says which.
     function update() {
-      if (rings.size > 0 && timer === null) {
+      const live = [...rings.values()].some((ring) => ring.element.dataset.expired !== "true");
+      if (live && timer === null) {
         play();
         timer = setInterval(play, 2000);
-      } else if (rings.size === 0 && timer !== null) {
+      } else if (!live && timer !== null) {
         clearInterval(timer);
         timer = null;
       }
+      const ringing = String(timer !== null);
+      if (document.body.dataset.ringing !== ringing) document.body.dataset.ringing = ringing;
     }
 
     // The first click or key press unlocks audio for the rest of the visit.
