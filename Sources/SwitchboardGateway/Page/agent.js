@@ -365,14 +365,15 @@
     releasePending(event.conversation);
   }
 
-  /// Makes the buttons of commands sent and not answered work again: all of them, or one conversation's.
+  /// Makes the buttons of commands sent and not answered work again: all of them (and the status menu shows the
+  /// status the server last told), or one conversation's.
   function releasePending(conversation) {
     for (const holder of document.querySelectorAll("[data-pending]")) {
       if (conversation !== undefined && holder.dataset.conversation !== conversation) continue;
       delete holder.dataset.pending;
       for (const button of holder.querySelectorAll("button")) button.disabled = false;
     }
-    if (confirmedStatus) dom.status.value = confirmedStatus;
+    if (conversation === undefined && confirmedStatus) dom.status.value = confirmedStatus;
   }
 
   function showStatus(status) {
