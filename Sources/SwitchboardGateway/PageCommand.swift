@@ -7,11 +7,15 @@ public enum PageCommand: Hashable, Sendable {
     case accept(conversation: ConversationID, offer: OfferToken)
     case decline(conversation: ConversationID, offer: OfferToken, reason: String?)
     case endSession(conversation: ConversationID)
+    /// To one agent, to a group's queue, or (`nil`) back to the queue of the conversation's own group.
+    case transfer(conversation: ConversationID, to: TransferTarget?)
     case status(AgentStatus)
     case sync
 
     /// The `type` values the page may send.
-    public static let types = ["offer.accept", "offer.decline", "session.end", "agent.status", "agent.sync"]
+    public static let types = [
+        "offer.accept", "offer.decline", "session.end", "session.transfer", "agent.status", "agent.sync",
+    ]
 
     /// Frames longer than this are refused unread.
     public static let maxFrameBytes = 4 * 1024
@@ -34,6 +38,8 @@ public enum PageCommand: Hashable, Sendable {
                 conversation: try fields.conversation(), offer: try fields.offer(), reason: try fields.optionalString("reason"))
         case "session.end":
             return .endSession(conversation: try fields.conversation())
+        case "session.transfer":
+            return .transfer(conversation: try fields.conversation(), to: try fields.transferTarget())
         case "agent.status":
             let status = try fields.string("status")
             guard let value = AgentStatus(rawValue: status) else {
@@ -58,6 +64,8 @@ public enum PageCommand: Hashable, Sendable {
             body = .offerDecline(agent: agent, conversation: conversation, offer: offer, reason: reason)
         case .endSession(let conversation):
             body = .sessionEnd(agent: agent, conversation: conversation)
+        case .transfer(let conversation, let target):
+            body = .sessionTransfer(agent: agent, conversation: conversation, to: target)
         case .status(let status):
             body = .agentStatus(agent: agent, status: status)
         case .sync:
@@ -82,11 +90,31 @@ public enum PageCommand: Hashable, Sendable {
         }
 
         func conversation() throws(PageCommandError) -> ConversationID {
-            let text = try string("conversation")
+            try identifier("conversation", ConversationID.init)
+        }
+
+        /// `toAgent` or `toGroup`, not both; neither is a transfer back to the queue.
+        func transferTarget() throws(PageCommandError) -> TransferTarget? {
+            let agent = try optionalString("toAgent")
+            let group = try optionalString("toGroup")
+            switch (agent, group) {
+            case (.some, .some):
+                throw PageCommandError("name toAgent or toGroup, not both")
+            case (.some, nil):
+                return .agent(try identifier("toAgent", AgentID.init))
+            case (nil, .some):
+                return .group(try identifier("toGroup", GroupID.init))
+            case (nil, nil):
+                return nil
+            }
+        }
+
+        private func identifier<ID>(_ name: String, _ make: (String) throws -> ID) throws(PageCommandError) -> ID {
+            let text = try string(name)
             do {
-                return try ConversationID(text)
+                return try make(text)
             } catch {
-                throw PageCommandError("the field conversation must be 1 to 64 characters of A-Z a-z 0-9 _ -")
+                throw PageCommandError("the field \(name) must be 1 to 64 characters of A-Z a-z 0-9 _ -")
             }
         }
 

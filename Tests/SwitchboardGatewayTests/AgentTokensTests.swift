@@ -65,6 +65,26 @@ import Testing
         #expect(
             try PageCommand.parse(#"{"type":"offer.decline","conversation":"c-9","offer":"o"}"#)
                 == .decline(conversation: try ConversationID("c-9"), offer: try OfferToken("o"), reason: nil))
+        let conversation = try ConversationID("c-9")
+        #expect(
+            try PageCommand.parse(#"{"type":"session.transfer","conversation":"c-9","toAgent":"bob"}"#)
+                == .transfer(conversation: conversation, to: .agent(try AgentID("bob"))))
+        #expect(
+            try PageCommand.parse(#"{"type":"session.transfer","conversation":"c-9","toGroup":"billing","toAgent":null}"#)
+                == .transfer(conversation: conversation, to: .group(try GroupID("billing"))))
+        #expect(
+            try PageCommand.parse(#"{"type":"session.transfer","conversation":"c-9"}"#)
+                == .transfer(conversation: conversation, to: nil))
+    }
+
+    @Test func aTransferIsPublishedAsTheSignedInAgentsSessionTransfer() throws {
+        let command = try PageCommand.parse(#"{"type":"session.transfer","conversation":"c-1","toGroup":"billing"}"#)
+        let message = command.inboundMessage(
+            for: alice, id: try MessageID("m-1"), at: Instant(millisecondsSinceEpoch: 0))
+        #expect(
+            message.body
+                == .sessionTransfer(agent: try AgentID("alice"), conversation: try ConversationID("c-1"), to: .group(try GroupID("billing"))))
+        #expect(message.body.type == "session.transfer")
     }
 
     @Test(arguments: [
@@ -76,6 +96,10 @@ import Testing
         (#"{"type":"offer.accept","conversation":"c d","offer":"o"}"#, "the field conversation must be"),
         (#"{"type":"session.end","conversation":7}"#, "the field conversation must be a string"),
         (#"{"type":"agent.status","status":"away"}"#, "status \"away\" is not one of"),
+        (#"{"type":"session.transfer","conversation":"c","toAgent":"b","toGroup":"g"}"#, "toAgent or toGroup, not both"),
+        (#"{"type":"session.transfer","conversation":"c","toAgent":"bob smith"}"#, "the field toAgent must be 1 to 64"),
+        (#"{"type":"session.transfer","conversation":"c","toGroup":""}"#, "the field toGroup must be 1 to 64"),
+        (#"{"type":"session.transfer","conversation":"c","toGroup":5}"#, "the field toGroup must be a string"),
     ])
     func badInputIsRefusedWithAClearMessage(input: String, message: String) {
         #expect {

@@ -7,6 +7,7 @@ import uuid
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from conftest import EVENT_TIMEOUT, GRACE_MS, PAGE_TIMEOUT, parse_time
 
@@ -237,6 +238,69 @@ def test_a_refused_accept_that_is_not_late_says_why_and_keeps_the_rings(workstat
     for conversation, offer in offers.items():
         buttons = alice.find_all(f"{alice.ring_selector(conversation, offer)} button.accept")
         assert buttons and buttons[0].is_enabled(), f"{conversation}'s Accept is gone or disabled"
+
+
+def test_transfer_hands_the_session_on_and_a_refused_one_says_why(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice", "bob"], ringMs=30000, autoAccept=False)
+    alice = workstation.open_page("alice")
+    bob = workstation.open_page("bob")
+    conversation, user = new_conversation()
+    desk.request(conversation, user=user, preferredAgent="alice")
+    offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
+    alice.wait_visible(alice.ring_selector(conversation, offer["offer"]) + " button.accept").click()
+    session_selector = alice.session_selector(conversation)
+    session = alice.wait_visible(session_selector)
+    form_selector = f"{session_selector} form.transfer-form"
+    assert not alice.find_all(form_selector)[0].is_displayed(), "the transfer form shows before Transfer is clicked"
+
+    session.find_element(By.CSS_SELECTOR, "button.transfer").click()
+    target = alice.wait_visible(f"{form_selector} input.transfer-to")
+    assert alice.driver.switch_to.active_element == target, "the transfer form does not take the focus"
+    # An id the contract does not allow never leaves the page.
+    alice.drop_outgoing(type="session.transfer")
+    target.send_keys("no one", Keys.ENTER)
+    assert alice.find_all(f"{form_selector} input.transfer-to:invalid"), "the page took an id with a space"
+    assert not alice.dropped(type="session.transfer"), "the page sent a transfer to an id the contract forbids"
+    alice.stop_dropping()
+
+    # An agent the desk does not have: the Router refuses, the page says so and keeps the session and the form.
+    target.clear()
+    target.send_keys("zed", Keys.ENTER)
+    rejected = desk.wait_event("command.rejected", conversation=conversation, timeout=EVENT_TIMEOUT)
+    assert (rejected["agent"], rejected["commandType"], rejected["reason"]) == ("alice", "session.transfer", "unknownAgent")
+    notice = alice.wait(lambda d: next((e for e in d.find_elements(By.ID, "notice")
+                                        if e.get_attribute("data-reason") == "unknownAgent"), None),
+                        PAGE_TIMEOUT, "#notice to answer the refused transfer")
+    assert "no agent “zed” on this desk" in notice.text.lower()
+    alice.wait(lambda d: d.find_element(By.CSS_SELECTOR, f"{form_selector} button.transfer-send").is_enabled(),
+               PAGE_TIMEOUT, "the transfer form to work again")
+    assert alice.find_all(form_selector)[0].is_displayed(), "the transfer form closed on a refusal"
+    alice.screenshot("transfer-refused")
+
+    target.clear()
+    target.send_keys("bob", Keys.ENTER)
+    alice.wait_gone(session_selector)
+    assigned = desk.wait_event("conversation.assigned", conversation=conversation, agent="bob", timeout=EVENT_TIMEOUT)
+    assert (assigned["mode"], assigned.get("offer")) == ("transferred", None)
+    assert alice.received(type="session.ended", conversation=conversation, reason="transferred")
+    bob_session = bob.wait_visible(bob.session_selector(conversation))
+    assert bob_session.get_attribute("data-mode") == "transferred"
+    assert user in bob_session.find_element(By.CSS_SELECTOR, ".session-user").text
+    bob.screenshot("transferred-in")
+
+    # Back to the waiting queue: no id to give, and the conversation is offered to someone else.
+    bob_session.find_element(By.CSS_SELECTOR, "button.transfer").click()
+    kind = bob.wait_visible(f"{bob.session_selector(conversation)} select.transfer-kind")
+    Select(kind).select_by_value("queue")
+    assert not bob.find_all(f"{bob.session_selector(conversation)} input.transfer-to")[0].is_displayed()
+    bob.find_all(f"{bob.session_selector(conversation)} button.transfer-send")[0].click()
+    bob.wait_gone(bob.session_selector(conversation))
+    queued = desk.wait_event("conversation.queued", conversation=conversation, reason="transferred",
+                             timeout=EVENT_TIMEOUT)
+    assert queued["conversation"] == conversation
+    again = desk.wait_event("offer.made", conversation=conversation, agent="alice", count=2, timeout=EVENT_TIMEOUT)
+    alice.wait_visible(alice.ring_selector(conversation, again["offer"]))
 
 
 def test_a_closed_page_past_the_grace_period_hands_its_ring_to_another_agent(workstation):

@@ -203,12 +203,25 @@
     for (const ring of state.rings) {
       if (!rings.has(ring.offer)) addRing(ring.conversation, ring.user, ring.offer, Date.parse(ring.expiresAt), false);
     }
-    const modes = new Map();
-    for (const item of dom.sessions.querySelectorAll("li.session")) modes.set(item.dataset.conversation, item.dataset.mode);
-    dom.sessions.replaceChildren();
-    for (const session of state.sessions) {
-      addSession(session.conversation, session.user, modes.get(session.conversation) || "accepted");
+    // A session still served keeps its row (and a transfer form being filled in); the state does not say how
+    // a session began, so one first seen here shows as accepted.
+    const served = new Set(state.sessions.map((session) => session.conversation));
+    const shown = new Set();
+    for (const item of [...dom.sessions.querySelectorAll("li.session")]) {
+      if (served.has(item.dataset.conversation)) shown.add(item.dataset.conversation);
+      else item.remove();
     }
+    for (const session of state.sessions) {
+      if (!shown.has(session.conversation)) addSession(session.conversation, session.user, "accepted");
+    }
+  }
+
+  function makeButton(className, text, type = "button") {
+    const button = document.createElement("button");
+    button.type = type;
+    button.className = className;
+    button.textContent = text;
+    return button;
   }
 
   // ---- Rings --------------------------------------------------------------------------------------
@@ -235,14 +248,8 @@
     countdown.className = "ring-countdown";
     countdown.setAttribute("aria-label", "seconds left to accept");
 
-    const accept = document.createElement("button");
-    accept.type = "button";
-    accept.className = "accept";
-    accept.textContent = "Accept";
-    const decline = document.createElement("button");
-    decline.type = "button";
-    decline.className = "decline";
-    decline.textContent = "Decline";
+    const accept = makeButton("accept", "Accept");
+    const decline = makeButton("decline", "Decline");
 
     accept.addEventListener("click", () => {
       if (send({ type: "offer.accept", conversation, offer })) {
@@ -313,24 +320,106 @@
     const how = document.createElement("span");
     how.className = "session-mode";
     how.textContent = modeText[mode] || mode;
-    const end = document.createElement("button");
-    end.type = "button";
-    end.className = "end-session";
-    end.textContent = "End Session";
+    const transfer = makeButton("transfer", "Transfer…");
+    transfer.setAttribute("aria-expanded", "false");
+    const end = makeButton("end-session", "End Session");
     end.addEventListener("click", () => {
       if (send({ type: "session.end", conversation })) {
         item.dataset.pending = "end";
-        end.disabled = true;
+        for (const button of item.querySelectorAll("button")) button.disabled = true;
       }
     });
-    item.append(name, how, end);
+    const form = transferForm(item, conversation, user, transfer);
+    transfer.addEventListener("click", () => {
+      if (form.hidden) openTransfer(form, transfer);
+      else closeTransfer(form, transfer);
+    });
+    item.append(name, how, transfer, end, form);
     dom.sessions.append(item);
   }
 
+  // ---- Transfer -----------------------------------------------------------------------------------
+  // To a named agent, to a group's queue, or back to the queue the conversation came from. The Router
+  // decides; until it does, the session's buttons wait, and a refusal leaves the form open to correct.
+  const identifierPattern = "[A-Za-z0-9_\\-]{1,64}";
+  const transferKinds = [
+    { value: "agent", text: "an agent", placeholder: "agent id", field: "toAgent" },
+    { value: "group", text: "a group", placeholder: "group id", field: "toGroup" },
+    { value: "queue", text: "the waiting queue", placeholder: "", field: null },
+  ];
+
+  function transferForm(item, conversation, user, toggle) {
+    const form = document.createElement("form");
+    form.className = "transfer-form";
+    form.hidden = true;
+    form.setAttribute("aria-label", "Transfer the conversation with " + user);
+    const label = document.createElement("label");
+    label.textContent = "Transfer to ";
+    const kind = document.createElement("select");
+    kind.className = "transfer-kind";
+    for (const option of transferKinds) kind.append(new Option(option.text, option.value));
+    label.append(kind);
+    const target = document.createElement("input");
+    target.type = "text";
+    target.className = "transfer-to";
+    target.required = true;
+    target.pattern = identifierPattern;
+    target.maxLength = 64;
+    target.autocomplete = "off";
+    target.spellcheck = false;
+    target.setAttribute("aria-label", "who to transfer to");
+    const sendButton = makeButton("transfer-send", "Transfer", "submit");
+    const cancel = makeButton("transfer-cancel", "Cancel");
+
+    const chosen = () => transferKinds.find((option) => option.value === kind.value);
+    const showKind = () => {
+      const option = chosen();
+      target.hidden = option.field === null;
+      target.required = option.field !== null;
+      target.placeholder = option.placeholder;
+    };
+    kind.addEventListener("change", showKind);
+    showKind();
+    cancel.addEventListener("click", () => closeTransfer(form, toggle));
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") closeTransfer(form, toggle);
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (!form.reportValidity()) return;
+      const option = chosen();
+      const command = { type: "session.transfer", conversation };
+      if (option.field !== null) command[option.field] = target.value;
+      if (send(command)) {
+        item.dataset.pending = "transfer";
+        item.dataset.transferTo = option.field === "toAgent" ? target.value : "";
+        for (const button of item.querySelectorAll("button")) button.disabled = true;
+      }
+    });
+    form.append(label, target, sendButton, cancel);
+    return form;
+  }
+
+  function openTransfer(form, toggle) {
+    form.hidden = false;
+    toggle.setAttribute("aria-expanded", "true");
+    const target = form.querySelector(".transfer-to");
+    (target.hidden ? form.querySelector(".transfer-kind") : target).focus();
+  }
+
+  function closeTransfer(form, toggle) {
+    form.hidden = true;
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.focus();
+  }
+
+  function sessionItem(conversation) {
+    return [...dom.sessions.querySelectorAll("li.session")].find((item) => item.dataset.conversation === conversation);
+  }
+
   function removeSession(conversation) {
-    for (const item of dom.sessions.querySelectorAll("li.session")) {
-      if (item.dataset.conversation === conversation) item.remove();
-    }
+    const item = sessionItem(conversation);
+    if (item) item.remove();
   }
 
   // ---- Notices ------------------------------------------------------------------------------------
@@ -344,6 +433,17 @@
     invalid: "The switchboard could not read that command.",
   };
 
+  // A transfer names someone else: its refusals are about them, not about the agent who asked.
+  function transferReasonText(reason, conversation) {
+    const item = sessionItem(conversation);
+    const named = item && item.dataset.transferTo ? "“" + item.dataset.transferTo + "”" : "by that id";
+    return {
+      unknownAgent: "There is no agent " + named + " on this desk.",
+      agentUnavailable: "The agent " + named + " is not taking conversations right now.",
+      invalid: "A conversation cannot be transferred to yourself.",
+    }[reason];
+  }
+
   function rejected(event) {
     if (event.reason === "offerExpired" || event.reason === "offerNotYours") {
       showNotice("Sorry, this conversation was offered to someone else.", event.reason);
@@ -352,7 +452,9 @@
       }
       return;
     }
-    showNotice(reasonText[event.reason] || "The switchboard refused that: " + event.reason + ".", event.reason);
+    const text = (event.commandType === "session.transfer" && transferReasonText(event.reason, event.conversation))
+      || reasonText[event.reason] || "The switchboard refused that: " + event.reason + ".";
+    showNotice(text, event.reason);
     if (event.commandType === "agent.status" && confirmedStatus) dom.status.value = confirmedStatus;
     if (event.reason === "unknownConversation" || event.reason === "notServing") {
       // The conversation is gone, or no longer this agent's: nothing of it is left to act on.
