@@ -3,6 +3,8 @@
 set -euo pipefail
 
 packages=(rabbitmq-server librabbitmq-dev amqp-tools pkg-config)
+# `make up` asks each service's /health/ready with curl.
+packages+=(curl)
 # Certificates for a node's TLS listener (scripts/rabbitmq-node.sh, SB_AMQPS_PORT).
 packages+=(openssl)
 # The browser suite drives the agent page in headless Chromium through its WebDriver.

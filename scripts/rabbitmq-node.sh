@@ -9,7 +9,9 @@
 #
 # Environment (defaults in brackets):
 #   SB_NODE_NAME [switchboard@localhost]  SB_AMQP_PORT [5673]  SB_MGMT_PORT [15673]
-#   SB_DIST_PORT [25673]  SB_PROMETHEUS_PORT [15693]  SB_NODE_DIR [<repo>/var/rabbitmq]
+#   SB_DIST_PORT [25673]  SB_PROMETHEUS_PORT [15693]
+#   SB_NODE_DIR [<repo>/var/rabbitmq; as root, for a clone the `rabbitmq` user cannot reach,
+#     /var/lib/switchboard/<hash of the clone's path>/rabbitmq]
 #   SB_AMQPS_PORT [none]: also a TLS listener on this port, with a certificate for `localhost` signed by
 #     a CA of this node's own, made on first use: <node dir>/tls/ca.pem (and a client certificate,
 #     client.pem and client-key.pem, which the node accepts).
@@ -43,6 +45,17 @@ die() { say "$*" >&2; exit 1; }
 
 [[ $node_name == *@* ]] || die "SB_NODE_NAME must look like name@host"
 [[ $max_message_bytes =~ ^[1-9][0-9]*$ ]] || die "SB_MAX_MESSAGE_BYTES must be a positive number of bytes"
+# As root the node runs as the `rabbitmq` user (below). A clone it cannot reach (under /root, say) keeps the
+# node's data in a folder of the system's instead, one per clone.
+if [[ -z ${SB_NODE_DIR:-} && $EUID -eq 0 ]] && id rabbitmq >/dev/null 2>&1 \
+    && ! runuser -u rabbitmq -- test -x "$repo_root"; then
+    node_dir=/var/lib/switchboard/$(printf '%s' "$repo_root" | sha256sum | cut -c1-12)/rabbitmq
+    mkdir -p "$node_dir"
+    chmod 755 /var/lib/switchboard "${node_dir%/rabbitmq}"
+    # The node's commands start in the current folder, which that user cannot read either.
+    definitions=$(realpath -m "$definitions")
+    cd /
+fi
 node_dir=$(realpath -m "$node_dir")
 
 # Environment shared by the server and by rabbitmqctl, so both see the same cookie (HOME)

@@ -5,8 +5,12 @@ run_dir=$repo_root/var/run
 # True while `pid` runs a command line holding `pattern` (quiet when the process ends under it).
 runs() { [[ -r /proc/$1/cmdline ]] && { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -q "$2"; }
 
-# True while `pid` runs the service's executable.
-runs_service() { runs "$1" "switchboard-$2"; }
+# True while `pid` runs the service's executable as started by this clone's `make up` (its supervisor hands
+# on SB_RUN_DIR): a pid recycled by another run of the same executable, a test's say, is not ours.
+runs_service() {
+    runs "$1" "switchboard-$2" \
+        && { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null | grep -qxF "SB_RUN_DIR=$run_dir"
+}
 
 # True while `pid` is the service's supervisor (scripts/supervise.sh).
 runs_supervisor() { runs "$1" "supervise.sh $run_dir/$2.pid"; }

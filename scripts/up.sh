@@ -100,7 +100,7 @@ for entry in "${services[@]}"; do
     fi
     # A new session: Ctrl-C on the demo in the foreground must not reach the services.
     rm -f "$run_dir/$service.pid"
-    setsid scripts/supervise.sh "$run_dir/$service.pid" -- "$bin_dir/switchboard-$service" "${options[@]}" \
+    SB_RUN_DIR=$run_dir setsid scripts/supervise.sh "$run_dir/$service.pid" -- "$bin_dir/switchboard-$service" "${options[@]}" \
         </dev/null >>"$log_dir/$service.log" 2>&1 &
     echo $! >"$run_dir/$service.supervisor.pid"
     say "started switchboard-$service (supervisor pid $!, health http://127.0.0.1:$port/health/ready)"
