@@ -42,14 +42,23 @@ actor DemoRun {
     private let terminal: Terminal
     private let settings: DemoSettings
     private let factory = InboundMessageFactory()
-    /// Conversation ids of this run start with it, so facts about earlier runs' conversations are left out.
-    private let runPrefix: String
+    /// Conversation ids of this run start with it, so facts about earlier runs' conversations are left out. Drawn
+    /// afresh for every run, seed or not: the services remember ids (the Closer, conversations it closed; the
+    /// Router, message ids it took), so a run reusing an earlier run's ids would see its inactivity closes ignored.
+    private let runPrefix = "c\(String(UInt64.random(in: 0..<(36 * 36 * 36 * 36 * 36 * 36)), radix: 36))-"
     private var random: SeededGenerator
     private var publisher: AMQPPublisher?
     private var tally = DemoTally()
     private var open: [ConversationID: (desk: DeskID, user: UserID)] = [:]
     private var next = 1
-    private var pending: [Task<Void, Never>] = []
+    /// What the simulated people will do next; each removes itself once done.
+    private var pending: [UInt64: Task<Void, Never>] = [:]
+    private var nextPending: UInt64 = 0
+    /// Message ids shown lately: a service that takes over publishes again what its predecessor may have published
+    /// (same ids), and a fact is shown, counted and acted on once.
+    private var seen = RecentIDs(capacity: 10_000)
+    /// Conversations an earlier run left open (it was killed, or could not end them) that this run ended.
+    private var leftoversEnded: Set<ConversationID> = []
     /// The set-up the Router has yet to show (each desk configured, each simulated agent online): the first user
     /// asks once it has all been shown, so the screen tells the story in order.
     private var setUpUnseen: Set<String> = []
@@ -59,7 +68,6 @@ actor DemoRun {
         self.terminal = terminal
         self.settings = settings
         self.random = SeededGenerator(seed: seed)
-        self.runPrefix = "c\(String(seed, radix: 36).suffix(4))-"
     }
 
     // MARK: Running
@@ -78,16 +86,25 @@ actor DemoRun {
         }
     }
 
-    /// Ends this run's open conversations (so the next run starts with free agents) and prints the summary.
+    /// Ends this run's open conversations (so the next run starts with free agents) and prints the summary. The
+    /// ends are published before anything is written: a terminal or pipe gone with the interrupt must not stop them.
     func finish() async {
-        pending.forEach { $0.cancel() }
+        pending.values.forEach { $0.cancel() }
         let leftOpen = open
+        var notEnded = 0
         if !leftOpen.isEmpty, let publisher {
-            terminal.line(.dim, "ending \(leftOpen.count) open conversation(s)")
             tally.endedOnExit = leftOpen.count
             for (conversation, entry) in leftOpen {
-                try? await publish(publisher, desk: entry.desk, .conversationEnded(conversation: conversation, by: .admin))
+                do {
+                    try await publish(publisher, desk: entry.desk, .conversationEnded(conversation: conversation, by: .admin))
+                } catch {
+                    notEnded += 1
+                }
             }
+            terminal.line(.dim, "ended \(leftOpen.count - notEnded) open conversation(s)")
+        }
+        if notEnded > 0 {
+            terminal.line(.bad, "✖ could not end \(notEnded) conversation(s); the next run ends them")
         }
         print("")
         print(tally.summary)
@@ -138,6 +155,11 @@ actor DemoRun {
         for entry in Self.humanAgents {
             let profile = AgentProfile(agent: entry.agent, groups: [try GroupID("support")], capacity: entry.capacity)
             try await publish(publisher, desk: entry.desk, .agentUpsert(profile))
+        }
+        // What an earlier run left with the agents (rings, sessions) comes back in their states and is ended there;
+        // what it left waiting is ended when it is offered.
+        for entry in Self.agents + Self.humanAgents {
+            try await publish(publisher, desk: entry.desk, .agentSync(agent: entry.agent))
         }
         terminal.line(
             .action,
@@ -190,10 +212,23 @@ actor DemoRun {
         conversation.rawValue.hasPrefix(runPrefix)
     }
 
+    /// Desks `demo` and `auto` are the demo's own: a conversation there that is not this run's was left open by an
+    /// earlier run (killed, or without a broker at its end). It would ring the agents and hold their room for good
+    /// (nothing plays its people), so it is ended.
+    private func endLeftover(_ conversation: ConversationID, desk: DeskID) {
+        guard !isOurs(conversation), leftoversEnded.insert(conversation).inserted else { return }
+        terminal.line(.dim, "  ending \(conversation), left open by an earlier run")
+        later(.zero) { demo in
+            try await demo.publish(desk: desk, .conversationEnded(conversation: conversation, by: .admin))
+        }
+    }
+
     private func onRouterEvent(_ delivery: AMQPDelivery) throws {
-        guard let event = try? WireCodec.decodeRouterEvent(Data(delivery.body)).message,
-            event.desk == Self.ringingDesk || event.desk == Self.automaticDesk
+        guard let decoded = try? WireCodec.decodeRouterEvent(Data(delivery.body)),
+            decoded.message.desk == Self.ringingDesk || decoded.message.desk == Self.automaticDesk,
+            seen.insert(decoded.id.rawValue)
         else { return }
+        let event = decoded.message
         switch event.body {
         case .deskConfigured(let settings):
             setUpUnseen.remove(Self.setUpKey(event.desk))
@@ -207,10 +242,10 @@ actor DemoRun {
                 break
             }
         case .conversationQueued(let conversation, _, let position, let reason):
-            guard isOurs(conversation) else { return }
+            guard isOurs(conversation) else { return endLeftover(conversation, desk: event.desk) }
             terminal.line(.dim, "… \(conversation) waits, position \(position) (\(reason.rawValue))")
         case .offerMade(let conversation, _, let agent, _, let attempt, _, let ringMs):
-            guard isOurs(conversation) else { return }
+            guard isOurs(conversation) else { return endLeftover(conversation, desk: event.desk) }
             tally.count(event.body)
             let again = attempt > 1 ? "re-offered: " : ""
             terminal.line(.ring, "🔔 \(again)\(conversation) rings \(agent) for \(EventLine.seconds(ringMs)) (attempt \(attempt))")
@@ -222,7 +257,7 @@ actor DemoRun {
             guard isOurs(conversation) else { return }
             terminal.line(.dim, "  \(conversation) no longer rings \(agent)")
         case .conversationAssigned(let conversation, _, let agent, _, let mode):
-            guard isOurs(conversation) else { return }
+            guard isOurs(conversation) else { return endLeftover(conversation, desk: event.desk) }
             tally.count(event.body)
             switch mode {
             case .accepted: terminal.line(.good, "✔ \(agent) accepted \(conversation): the session starts")
@@ -251,15 +286,19 @@ actor DemoRun {
                 .unknownDesk:
                 terminal.line(.bad, "✖ \(rejection.commandType) by \(who) for \(conversation) rejected (\(rejection.reason.rawValue))")
             }
-        case .agentState:
-            break
+        case .agentState(let state):
+            for conversation in state.rings.map(\.conversation) + state.sessions.map(\.conversation) {
+                endLeftover(conversation, desk: event.desk)
+            }
         }
     }
 
     private func onWorkstationEvent(_ delivery: AMQPDelivery) throws {
-        guard let event = try? WireCodec.decodeWorkstationEvent(Data(delivery.body)).message,
-            !Self.humanAgents.contains(where: { $0.desk == event.desk && $0.agent == event.agent })
+        guard let decoded = try? WireCodec.decodeWorkstationEvent(Data(delivery.body)),
+            !Self.humanAgents.contains(where: { $0.desk == decoded.message.desk && $0.agent == decoded.message.agent }),
+            seen.insert(decoded.id.rawValue)
         else { return }
+        let event = decoded.message
         switch event.body {
         case .ring(let conversation, _, let offer, _, let remainingMs, _):
             guard isOurs(conversation) else { return }
@@ -283,7 +322,10 @@ actor DemoRun {
     }
 
     private func onOutbound(_ delivery: AMQPDelivery) throws {
-        guard let message = try? WireCodec.decodeOutbound(Data(delivery.body)).message else { return }
+        guard let decoded = try? WireCodec.decodeOutbound(Data(delivery.body)), seen.insert(decoded.id.rawValue) else {
+            return
+        }
+        let message = decoded.message
         switch message.body {
         case .inactivityWarning(let conversation, let user, let text, _):
             guard isOurs(conversation) else { return }
@@ -325,18 +367,20 @@ actor DemoRun {
         let roll = Int.random(in: 0..<100, using: &random)
         let choice: SessionChoice = roll < 35 ? .userReplies : roll < 70 ? .userGoesQuiet : .agentEnds
         let silence = settings.inactivityMs
+        // Halfway between the agent's message and the warning (or the close): well clear of both on a busy machine.
+        let reply = max(500, (silence - settings.warningMs) / 2)
         later(.seconds(1)) { demo in
             await demo.say(.action, "→ \(agent) writes to \(user) in \(conversation): the inactivity clock starts (\(EventLine.seconds(silence)))")
             try await demo.post(desk: desk, conversation: conversation, from: .agent, agent: agent)
         }
         switch choice {
         case .userReplies:
-            later(.milliseconds(1_000 + silence / 2)) { demo in
+            later(.milliseconds(1_000 + reply)) { demo in
                 await demo.countReply()
                 await demo.say(.action, "→ \(user) replies in \(conversation): the clock stops")
                 try await demo.post(desk: desk, conversation: conversation, from: .user, agent: nil)
             }
-            later(.milliseconds(2_000 + silence / 2)) { demo in
+            later(.milliseconds(2_000 + reply)) { demo in
                 await demo.say(.action, "→ \(agent) answers \(user) in \(conversation): the clock starts again")
                 try await demo.post(desk: desk, conversation: conversation, from: .agent, agent: agent)
             }
@@ -353,16 +397,21 @@ actor DemoRun {
     // MARK: Plumbing
 
     private func later(_ delay: Duration, _ action: @escaping @Sendable (DemoRun) async throws -> Void) {
-        pending.removeAll { $0.isCancelled }
-        pending.append(
-            Task { [weak self] in
-                guard (try? await Task.sleep(for: delay)) != nil, let self else { return }
-                do {
-                    try await action(self)
-                } catch {
-                    await self.say(.bad, "✖ could not publish: \(error)")
-                }
-            })
+        nextPending += 1
+        let id = nextPending
+        pending[id] = Task { [weak self] in
+            guard (try? await Task.sleep(for: delay)) != nil, let self else { return }
+            do {
+                try await action(self)
+            } catch {
+                await self.say(.bad, "✖ could not publish: \(error)")
+            }
+            await self.done(id)
+        }
+    }
+
+    private func done(_ id: UInt64) {
+        pending[id] = nil
     }
 
     private func say(_ tone: Terminal.Tone, _ text: String) {

@@ -13,7 +13,8 @@ struct SwitchboardDemo: AsyncParsableCommand {
         discussion: """
             Desk `demo` rings its agents; desk `auto` serves at once (automatic service). Simulated agents \
             accept, let rings expire or click too late; users reply or go quiet until the inactivity close. \
-            Ctrl-C ends the open conversations, prints a summary and exits.
+            Ctrl-C (or SIGTERM, SIGHUP) ends the open conversations, prints a summary and exits. Desks demo and \
+            auto are the demo's own: a conversation there that an earlier run left open is ended.
             """)
 
     @Option(
@@ -46,12 +47,19 @@ struct SwitchboardDemo: AsyncParsableCommand {
         terminal.line(.dim, "switchboard-demo (seed \(seed)); Ctrl-C to stop")
 
         let main = Task { try await demo.play() }
-        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        signal(SIGINT, SIG_IGN)
-        interrupt.setEventHandler { main.cancel() }
-        interrupt.resume()
+        // Ctrl-C, and a stop by a supervisor or a closed terminal, all end the run the same way. A reader of the
+        // output that went away (a pipe closed by the same Ctrl-C) must not kill the demo before it has ended its
+        // conversations.
+        signal(SIGPIPE, SIG_IGN)
+        let stops = [SIGINT, SIGTERM, SIGHUP].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            signal(number, SIG_IGN)
+            source.setEventHandler { main.cancel() }
+            source.resume()
+            return source
+        }
         let outcome = await main.result
-        interrupt.cancel()
+        stops.forEach { $0.cancel() }
 
         await demo.finish()
         await connection.close()

@@ -5,7 +5,7 @@ import re
 import signal
 import subprocess
 
-from conftest import output_lines, wait_until
+from conftest import DeskClient, output_lines, wait_until
 
 # What a person watching `make run` must see, each as the demo prints it.
 SHOWN = {
@@ -35,6 +35,16 @@ SUMMARY = re.compile(
     r"user replies (\d+), inactivity warnings (\d+), closure messages (\d+)")
 
 
+ASKED = re.compile(r"→ \S+ asks for a human on desk \S+ \((\S+)\)")
+
+
+def start_demo(services, broker, *options):
+    demo = subprocess.Popen(
+        [services.bin_dir / "switchboard-demo", "--amqp-url", broker.url, *options],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8")
+    return demo, output_lines(demo)
+
+
 def reoffered_to_another_agent(lines):
     """Whether some conversation's ring expired at one agent and was then offered to another."""
     expired_at = {}
@@ -47,11 +57,9 @@ def reoffered_to_another_agent(lines):
 
 
 def test_the_demo_shows_every_part_of_the_flow_and_ctrl_c_ends_it_with_a_summary(services, broker):
-    demo = subprocess.Popen(
-        [services.bin_dir / "switchboard-demo", "--amqp-url", broker.url,
-         "--ring-ms", "2000", "--inactivity-ms", "3000", "--warning-ms", "1500", "--every-ms", "400", "--seed", "7"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8")
-    lines = output_lines(demo)
+    demo, lines = start_demo(
+        services, broker,
+        "--ring-ms", "2000", "--inactivity-ms", "3000", "--warning-ms", "1500", "--every-ms", "400", "--seed", "7")
     try:
         def missing():
             shown = list(lines)
@@ -87,3 +95,58 @@ def test_the_demo_shows_every_part_of_the_flow_and_ctrl_c_ends_it_with_a_summary
     assert requested >= assigned > automatic > 0, summary[0]
     # Rings, expiries, late accepts, replies, warnings and closures were all counted.
     assert all(count > 0 for count in counts[5:]), summary[0]
+
+
+def test_a_demo_ends_what_a_killed_run_left_open_and_stops_on_sigterm(services, broker):
+    """A run killed with conversations ringing and served leaves them in the Router: the next run ends them, or its
+    agents would be rung by them and have their room held for good. The same seed twice must not matter."""
+    desks = [DeskClient(broker.url, "demo"), DeskClient(broker.url, "auto")]
+    first = second = None
+    try:
+        # Long rings and a long silence: nothing of the first run ends by itself while the test looks.
+        options = ["--ring-ms", "90000", "--inactivity-ms", "90000", "--warning-ms", "0", "--every-ms", "300",
+                   "--seed", "11"]
+        first, first_lines = start_demo(services, broker, *options)
+        wait_until(lambda: any("🔔" in line for line in first_lines) and any("⚡" in line for line in first_lines),
+                   120, lambda: f"the first run to ring and to start a session:\n{''.join(first_lines[-20:])}")
+        first.kill()
+        first.wait()
+        asked = {match[1] for line in list(first_lines) if (match := ASKED.search(line))}
+        assert asked, "".join(first_lines[-20:])
+
+        second, second_lines = start_demo(services, broker, *options)
+
+        def not_ended():
+            """The first run's conversations the Router has (a request killed on its way never reached it), not
+            ended yet."""
+            for desk in desks:
+                desk.pump()
+            known = {m.body.get("conversation") for desk in desks for m in desk.events} & asked
+            ended = {m.body["conversation"] for desk in desks for m in desk.event_list("conversation.ended")}
+            return known - ended
+
+        wait_until(lambda: not not_ended(), 60,
+                   lambda: f"the second run to end the first's conversations {sorted(not_ended())}; it printed:\n"
+                           f"{''.join(second_lines[-30:])}")
+        assert second.poll() is None, "".join(second_lines[-30:])
+        ended_by_second = {m.body["conversation"] for desk in desks for m in desk.event_list("conversation.ended")
+                           if m.body["reason"] == "admin"}
+        assert ended_by_second, "no conversation of the first run was left open for the second to end"
+        shown = "".join(second_lines)
+        for conversation in ended_by_second:
+            assert f"ending {conversation}, left open by an earlier run" in shown, shown[-3000:]
+        # The second run's own conversations are not the first's, whatever the seed.
+        second_asked = {match[1] for line in list(second_lines) if (match := ASKED.search(line))}
+        assert not asked & second_asked
+
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=60) == 0, "".join(second_lines[-40:])
+        wait_until(lambda: SUMMARY.search("".join(second_lines)), 10,
+                   lambda: f"a summary after SIGTERM; the demo printed:\n{''.join(second_lines[-20:])}")
+    finally:
+        for demo in (first, second):
+            if demo is not None and demo.poll() is None:
+                demo.kill()
+                demo.wait()
+        for desk in desks:
+            desk.close()
