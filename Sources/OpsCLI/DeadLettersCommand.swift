@@ -15,7 +15,11 @@ struct DeadLettersCommand: AsyncParsableCommand {
 
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var reading: DrainOptions
-        @Option(help: "Characters of each body to show.") var excerpt: Int = 160
+        @Option(parsing: .unconditional, help: "Characters of each body to show.") var excerpt: Int = 160
+
+        func validate() throws {
+            guard excerpt >= 0 else { throw ValidationError("--excerpt must be 0 or more") }
+        }
 
         func run() async throws {
             let connection = try await connection.connect("dead-letters-list")
@@ -68,6 +72,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
             await connection.close()
             var requeued = 0
             var skipped = 0
+            var pulses = 0
             for outcome in report.outcomes {
                 switch outcome {
                 case .requeued(let letter, let exchange):
@@ -76,9 +81,19 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 case .noOriginalExchange(let letter):
                     skipped += 1
                     Failure.printError("\(letter.messageID ?? "a message without id") names no original exchange; left in the queue")
+                case .routerEvent(let letter):
+                    skipped += 1
+                    Failure.printError(
+                        "\(letter.messageID ?? "a message without id") is a Router event, not requeued: every consumer of "
+                            + "switchboard.events would get it again, and the services that go by the desk's seq would "
+                            + "drop it as old; left in the queue")
+                case .discardedPulse(let letter):
+                    pulses += 1
+                    print("removed a timer pulse of \(letter.originalRoutingKey) (the next pulse stands in for it)")
                 }
             }
-            print("\(requeued) requeued\(skipped > 0 ? ", \(skipped) left in the queue" : "")")
+            let notes = [skipped > 0 ? "\(skipped) left in the queue" : nil, pulses > 0 ? "\(pulses) pulse(s) removed" : nil]
+            print("\(requeued) requeued" + notes.compactMap { $0.map { ", \($0)" } }.joined())
             if report.stoppedAtReadLimit {
                 Failure.printError(
                     "stopped after passing over \(DeadLetter.readLimit) dead letters, which a command holds at most; "
@@ -93,6 +108,10 @@ struct DeadLettersCommand: AsyncParsableCommand {
 }
 
 struct DrainOptions: ParsableArguments {
-    @Option(help: "Stop once the queue has been quiet this long, in ms.")
+    @Option(parsing: .unconditional, help: "Stop once the queue has been quiet this long, in ms.")
     var quietMs: Int = 1_000
+
+    func validate() throws {
+        guard quietMs >= 0 else { throw ValidationError("--quiet-ms must be 0 or more") }
+    }
 }

@@ -47,7 +47,11 @@ public struct DeadLetter: Sendable {
 
     public var messageID: String?
     public var reason: String
+    /// Where to publish it again; never the default exchange (only a shard's own pulses come from there).
     public var originalExchange: String?
+    /// A shard's timer pulse the broker dead-lettered (past the delivery limit, with the inputs of a shard that
+    /// failed again and again): no one's input.
+    public var isPulse: Bool
     public var originalRoutingKey: String
     public var desk: String?
     /// The broker user that published the original message, when it carried a `user_id`.
@@ -61,7 +65,9 @@ public struct DeadLetter: Sendable {
         messageID = delivery.properties.messageID
         reason = headers["x-switchboard-reason"]?.stringValue
             ?? headers["x-first-death-reason"]?.stringValue.map { "broker: \($0)" } ?? "unknown"
-        originalExchange = headers["x-original-exchange"]?.stringValue ?? headers["x-first-death-exchange"]?.stringValue
+        originalExchange = (headers["x-original-exchange"]?.stringValue ?? headers["x-first-death-exchange"]?.stringValue)
+            .flatMap { $0.isEmpty ? nil : $0 }
+        isPulse = headers[ServiceTopology.pulseHeader] != nil
         originalRoutingKey = headers["x-original-routing-key"]?.stringValue ?? delivery.routingKey
         desk = headers["desk"]?.stringValue
         // A service keeps it in a header (it may not publish another user's `user_id`); what the broker
@@ -75,6 +81,12 @@ public struct DeadLetter: Sendable {
     }
 
     public func summary(excerptLength: Int) -> String {
+        if isPulse {
+            return """
+                (a shard's timer pulse)  from \(originalRoutingKey)
+                  reason: \(reason)
+                """
+        }
         let text = String(decoding: body, as: UTF8.self)
         let excerpt = text.count > excerptLength ? String(text.prefix(excerptLength)) + "…" : text
         return """

@@ -1,4 +1,5 @@
 import SwitchboardAMQP
+import SwitchboardCommon
 import SwitchboardRuntime
 
 /// Republishes dead letters to their original exchange and routing key, each confirmed before it is removed
@@ -17,6 +18,12 @@ public enum DeadLetterRequeue {
         case requeued(DeadLetter, exchange: String)
         /// Left in the queue: it names no original exchange to publish to.
         case noOriginalExchange(DeadLetter)
+        /// Left in the queue: a Router event. Published again it would go to every consumer of `switchboard.events`
+        /// a second time (the events log and audit among them), and the Notifier and the Closer, which go by each
+        /// desk's `seq`, would drop it as old once the desk moved on.
+        case routerEvent(DeadLetter)
+        /// Removed: a shard's timer pulse, which the next pulse stands in for.
+        case discardedPulse(DeadLetter)
     }
 
     public struct Report: Sendable {
@@ -38,6 +45,12 @@ public enum DeadLetterRequeue {
         let (present, read) = try await DeadLetter.readPresent(on: connection, quietPeriod: quietPeriod) { delivery in
             let letter = DeadLetter(delivery)
             if case .id(let id) = selection, letter.messageID != id {
+                passedOver += 1
+            } else if letter.isPulse {
+                try delivery.ack()
+                report.outcomes.append(.discardedPulse(letter))
+            } else if letter.originalExchange == ContractExchange.events.rawValue {
+                report.outcomes.append(.routerEvent(letter))
                 passedOver += 1
             } else if let exchange = letter.originalExchange {
                 try await publisher.publish(

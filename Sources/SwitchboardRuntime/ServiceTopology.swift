@@ -20,6 +20,9 @@ public enum ServiceTopology {
     public static let eventsLog = "switchboard.events.log"
     /// Redeliveries of one shard input before the broker dead-letters it.
     public static let deliveryLimit = 5
+    /// Marks a shard's own timer pulse (published to its shard queue through the default exchange): no input of
+    /// anyone's, and nothing to requeue once dead-lettered.
+    public static let pulseHeader = "x-switchboard-pulse"
 
     public struct Retention: Hashable, Sendable {
         /// `x-max-age` of the shard journals, e.g. "7D".

@@ -40,8 +40,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         }
     }
 
-    static var pulseHeader: String { "x-switchboard-pulse" }
-
     let shard: Int
     private let configuration: ShardRuntimeConfiguration
     private let connection: AMQPConnection
@@ -187,7 +185,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             }
         }
         let pulsing = Task { [publisher, queueName, configuration, logger] in
-            let properties = AMQPProperties(headers: [Self.pulseHeader: true], type: "tick")
+            let properties = AMQPProperties(headers: [ServiceTopology.pulseHeader: true], type: "tick")
             while !Task.isCancelled {
                 do {
                     try await publisher.publish([], exchange: "", routingKey: queueName, properties: properties)
@@ -405,7 +403,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             term.nextSeq += 1
         }
         for delivery in deliveries {
-            if delivery.properties.headers[Self.pulseHeader] != nil {
+            if delivery.properties.headers[ServiceTopology.pulseHeader] != nil {
                 metrics.pulses.increment()
                 continue
             }

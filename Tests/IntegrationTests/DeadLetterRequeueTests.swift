@@ -70,7 +70,7 @@ extension RuntimeTests {
             let requeued = uniqueName("read-limit-requeued")
             try await connection.declare(Topology(
                 queues: [.init(requeued)],
-                bindings: [.init(from: ContractExchange.outbound.rawValue, to: .queue(requeued), routingKey: "read-limit.#")]))
+                bindings: [.init(from: ContractExchange.inbound.rawValue, to: .queue(requeued), routingKey: "read-limit.#")]))
             let arrivals = try await connection.consume(queue: requeued, prefetch: 100)
             let publisher = try await connection.publisher()
             func deadLetters(_ names: [String]) async throws {
@@ -80,7 +80,7 @@ extension RuntimeTests {
                         properties: AMQPProperties(
                             headers: [
                                 "x-switchboard-reason": "for the test",
-                                "x-original-exchange": .string(ContractExchange.outbound.rawValue),
+                                "x-original-exchange": .string(ContractExchange.inbound.rawValue),
                                 "x-original-routing-key": .string("read-limit.\(name)"),
                             ],
                             deliveryMode: .persistent, messageID: name))
@@ -114,6 +114,45 @@ extension RuntimeTests {
             #expect(everything.outcomes.count == remaining)
             #expect(try await receive(remaining, from: arrivals).count == remaining)
             #expect(try await ops.queueStatus(ServiceTopology.deadLetterQueue)?.messageCount == 0)
+
+            // A shard's pulse the broker dead-lettered is removed (published again through the default exchange, it
+            // would be refused, and every later requeue would stop at it); a Router event stays; the rest go on.
+            try await publisher.publish(contentsOf: [
+                OutgoingMessage(
+                    body: [], exchange: ServiceTopology.deadLetterExchange, routingKey: "switchboard.router.shard.0",
+                    properties: AMQPProperties(
+                        headers: [
+                            ServiceTopology.pulseHeader: true, "x-first-death-exchange": "",
+                            "x-first-death-reason": "delivery_limit", "x-first-death-queue": "switchboard.router.shard.0",
+                        ],
+                        type: "tick")),
+                OutgoingMessage(
+                    body: Array("{}".utf8), exchange: ServiceTopology.deadLetterExchange, routingKey: "offer.made",
+                    properties: AMQPProperties(
+                        headers: [
+                            "x-switchboard-reason": "for the test", "x-switchboard-service": "notifier",
+                            "x-original-exchange": .string(ContractExchange.events.rawValue),
+                            "x-original-routing-key": "offer.made",
+                        ],
+                        deliveryMode: .persistent, messageID: "an-event")),
+            ])
+            try await deadLetters(["after-the-pulse"])
+            let mixed = try await requeue(.all)
+            let kinds = mixed.outcomes.map { outcome in
+                switch outcome {
+                case .requeued(let letter, _): "requeued \(letter.messageID ?? "-")"
+                case .discardedPulse: "pulse"
+                case .routerEvent(let letter): "event \(letter.messageID ?? "-")"
+                case .noOriginalExchange(let letter): "no exchange \(letter.messageID ?? "-")"
+                }
+            }
+            #expect(kinds == ["pulse", "event an-event", "requeued after-the-pulse"])
+            #expect(try await receive(1, from: arrivals).map(\.properties.messageID) == ["after-the-pulse"])
+            // What the command held comes back as its subscription ends: only the Router event.
+            try await waitUntil("the requeue's subscription is gone") {
+                try await ops.queueStatus(ServiceTopology.deadLetterQueue)?.consumerCount == 0
+            }
+            #expect(try await ops.queueStatus(ServiceTopology.deadLetterQueue)?.messageCount == 1)
 
             await ops.close()
             await connection.close()

@@ -202,7 +202,62 @@ struct DeployDefinitionsTests {
         await expectRefused("ops declaring a queue") {
             try await ops.declare(Topology(queues: [.init("switchboard.ops.mine", kind: .classic)]))
         }
+        for exchange in [ContractExchange.events, .workstations, .outbound] {
+            await expectRefused("ops publishing to \(exchange.rawValue)") {
+                try await ops.publisher().publish(
+                    Array("{}".utf8), exchange: exchange.rawValue, routingKey: "definitions.x", properties: Self.properties)
+            }
+        }
         await ops.close()
+        await admin.close()
+    }
+
+    @Test func platformUserSendsItsOwnInboundTypesAndTakesOutboundFromItsOwnQueue() async throws {
+        let admin = try await TestBroker.shared.connect(name: "definitions-admin-platform")
+        defer { Task { await admin.close() } }
+        try await admin.declare(ServiceTopology.topology(for: .closer, shards: 2))
+        let platform = try await connect(as: "switchboard-platform")
+        defer { Task { await platform.close() } }
+
+        let queue = "switchboard.platform.\(uniqueName("outbound"))"
+        try await platform.declare(
+            Topology(
+                queues: [.init(queue, kind: .classic, durable: false, exclusive: true, autoDelete: true)],
+                bindings: [.init(from: ContractExchange.outbound.rawValue, to: .queue(queue), routingKey: "definitions.#")]))
+        let publisher = try await platform.publisher()
+        for type in ["conversation.requested", "conversation.ended", "message.posted"] {
+            try await publisher.publish(
+                Array("{}".utf8), exchange: ContractExchange.inbound.rawValue, routingKey: type, properties: Self.properties)
+        }
+        try await admin.publisher().publish(
+            Array("closure".utf8), exchange: ContractExchange.outbound.rawValue, routingKey: "definitions.closure.message",
+            properties: Self.properties)
+        var closures = try await platform.consume(queue: queue, prefetch: 10).makeAsyncIterator()
+        let closure = try #require(try await closures.next())
+        #expect(closure.body == Array("closure".utf8))
+        try closure.ack()
+
+        for type in ["offer.accept", "agent.status", "desk.configure", "agent.upsert"] {
+            await expectRefused("platform publishing \(type)") {
+                try await platform.publisher().publish(
+                    Array("{}".utf8), exchange: ContractExchange.inbound.rawValue, routingKey: type, properties: Self.properties)
+            }
+        }
+        await expectRefused("platform publishing to switchboard.outbound") {
+            try await platform.publisher().publish(
+                Array("{}".utf8), exchange: ContractExchange.outbound.rawValue, routingKey: "definitions.closure.message",
+                properties: Self.properties)
+        }
+        await expectRefused("platform reading the events log") {
+            _ = try await platform.consume(queue: ServiceTopology.eventsLog, arguments: StreamOffset.first.consumerArguments)
+        }
+        await expectRefused("platform reading a closer shard") {
+            _ = try await platform.consume(queue: ServiceTopology.shardQueue(.closer, shard: 0))
+        }
+        await expectRefused("platform declaring a queue not its own") {
+            try await platform.declare(Topology(queues: [.init("switchboard.gateway.mine", kind: .classic)]))
+        }
+        await platform.close()
         await admin.close()
     }
 }

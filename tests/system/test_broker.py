@@ -98,8 +98,11 @@ def test_rings_are_rebuilt_in_queue_name_order_and_publishers_wait_until_they_ar
 
 def test_the_deployments_policies_apply_to_the_queues_they_are_for(broker, services):
     # deploy/rabbitmq/definitions.json: retention for the events log and the journals, a length bound on the
-    # shard queues (with their reject-publish overflow, a full one refuses what is published to it).
-    expected = {"switchboard.events.log": "switchboard-events-log"}
+    # shard queues (with their reject-publish overflow, a full one refuses what is published to it), and no
+    # delivery limit to speak of on the dead letters and the unroutable (each `dead-letters list` hands every letter
+    # back, and RabbitMQ 4 gives a quorum queue a limit of 20 by default, past which it drops the message).
+    expected = {"switchboard.events.log": "switchboard-events-log", "switchboard.dead-letters": "switchboard-kept",
+                "switchboard.unroutable": "switchboard-kept"}
     for service in ("router", "notifier", "closer"):
         for shard in range(SHARDS):
             expected[f"switchboard.{service}.shard.{shard}"] = "switchboard-shards"

@@ -212,6 +212,8 @@ def test_exit_status_tells_bad_arguments_an_unreachable_broker_and_a_refused_log
     assert status == 64 and "is not a valid" in err, (status, err)
     status, _, err = switchboard(cli, "dead-letters", "requeue")
     assert status == 64 and "exactly one of --all or --id" in err, (status, err)
+    status, _, err = switchboard(cli, "dead-letters", "list", "--excerpt", "-1")
+    assert status == 64 and "--excerpt must be 0 or more" in err, (status, err)
 
     port = broker.url.split("@127.0.0.1:")[1].split("/")[0]
     status, _, err = switchboard(cli, "agent", "list", "some-desk", url="amqp://switchboard:switchboard@127.0.0.1:1/switchboard")
