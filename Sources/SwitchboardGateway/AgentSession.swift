@@ -76,11 +76,15 @@ public struct AgentSession: Sendable {
         /// Events kept for a reconnect within the grace period; beyond it they are dropped and the sync
         /// that every reconnect asks for covers them.
         public var bufferLimit: Int
+        /// Pages of one agent open at once on this gateway; one more is refused. Each page asks for the agent's
+        /// state when it opens, so without a bound one sign-in link could keep the Router answering syncs.
+        public var maxPages: Int
 
-        public init(graceMs: Milliseconds, syncRetryMs: Milliseconds = 5_000, bufferLimit: Int = 1_000) {
+        public init(graceMs: Milliseconds, syncRetryMs: Milliseconds = 5_000, bufferLimit: Int = 1_000, maxPages: Int = 8) {
             self.graceMs = graceMs
             self.syncRetryMs = syncRetryMs
             self.bufferLimit = bufferLimit
+            self.maxPages = maxPages
         }
     }
 

@@ -97,6 +97,14 @@ public struct AgentTokens: Sendable {
         }
     }
 
+    /// The other agents of `identity`'s desk in the tokens file, by name: whom its page offers to transfer to.
+    public func colleagues(of identity: AgentIdentity) -> [AgentIdentity] {
+        var seen: Set<AgentID> = [identity.agent]
+        return entries.map(\.identity)
+            .filter { $0.desk == identity.desk && seen.insert($0.agent).inserted }
+            .sorted { ($0.name.lowercased(), $0.agent.rawValue) < ($1.name.lowercased(), $1.agent.rawValue) }
+    }
+
     /// The agent a token signs in, comparing with every entry in constant time so that the time taken
     /// tells nothing about how much of a guess was right.
     public func identity(forToken token: String) -> AgentIdentity? {

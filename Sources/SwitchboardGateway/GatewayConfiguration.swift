@@ -12,6 +12,8 @@ public struct GatewayConfiguration: Sendable {
     public var httpPort: Int
     public var tokensFile: String
     public var graceMilliseconds: Int
+    /// Pages of one agent open at once on this gateway (`AgentSession.Settings.maxPages`).
+    public var maxPagesPerAgent: Int
     public var instanceName: String
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
@@ -19,7 +21,8 @@ public struct GatewayConfiguration: Sendable {
 
     public init(
         amqp: AMQPConfiguration, httpHost: String = "127.0.0.1", httpPort: Int = 8080, tokensFile: String,
-        graceMilliseconds: Int = GatewayConfiguration.defaultGraceMilliseconds, instanceName: String,
+        graceMilliseconds: Int = GatewayConfiguration.defaultGraceMilliseconds,
+        maxPagesPerAgent: Int = GatewayConfiguration.defaultMaxPagesPerAgent, instanceName: String,
         logLevel: Logger.Level = .info, logFormat: LogFormat = .text, configFile: String? = nil
     ) {
         self.amqp = amqp
@@ -27,6 +30,7 @@ public struct GatewayConfiguration: Sendable {
         self.httpPort = httpPort
         self.tokensFile = tokensFile
         self.graceMilliseconds = graceMilliseconds
+        self.maxPagesPerAgent = maxPagesPerAgent
         self.instanceName = instanceName
         self.logLevel = logLevel
         self.logFormat = logFormat
@@ -36,6 +40,7 @@ public struct GatewayConfiguration: Sendable {
     public static let executableName = "switchboard-gateway"
     public static let defaultHTTPPort = 8080
     public static let defaultGraceMilliseconds = 15_000
+    public static let defaultMaxPagesPerAgent = 8
 
     /// Metadata to log once at start, so an operator sees the values that won.
     public var logMetadata: Logger.Metadata {
@@ -44,6 +49,7 @@ public struct GatewayConfiguration: Sendable {
             "http": "\(httpHost):\(httpPort)",
             "tokens.file": "\(tokensFile)",
             "grace.milliseconds": "\(graceMilliseconds)",
+            "agent.pages": "\(maxPagesPerAgent)",
             "config.file": "\(configFile ?? "none")",
         ]
     }
@@ -54,6 +60,7 @@ public struct GatewayConfiguration: Sendable {
 public enum GatewayConfigurationLoader {
     public static let tokensFile = "tokens.file"
     public static let graceMilliseconds = "grace.milliseconds"
+    public static let maxPagesPerAgent = "agent.pages"
 
     public static var keys: [ConfigurationKeyDescription] {
         [
@@ -79,6 +86,10 @@ public enum GatewayConfigurationLoader {
                 key: graceMilliseconds,
                 summary: "how long an agent stays signed in after its last page disconnected, at least 0",
                 defaultDescription: String(GatewayConfiguration.defaultGraceMilliseconds)),
+            .init(
+                key: maxPagesPerAgent,
+                summary: "pages of one agent open at once on this gateway, 1...1000; one more is refused",
+                defaultDescription: String(GatewayConfiguration.defaultMaxPagesPerAgent)),
             .init(
                 key: ConfigurationKeys.instanceName, summary: "name of this instance in logs and in its queue names",
                 defaultDescription: "hostname-pid"),
@@ -119,6 +130,7 @@ public enum GatewayConfigurationLoader {
             httpHost: try values.nonEmptyString(ConfigurationKeys.httpHost),
             httpPort: try values.int(ConfigurationKeys.httpPort, in: 0...65_535),
             tokensFile: tokens, graceMilliseconds: try values.int(graceMilliseconds, in: 0...86_400_000),
+            maxPagesPerAgent: try values.int(maxPagesPerAgent, in: 1...1_000),
             instanceName: instanceName,
             logLevel: try values.oneOf(ConfigurationKeys.logLevel, Logger.Level.self),
             logFormat: try values.oneOf(ConfigurationKeys.logFormat, LogFormat.self),
@@ -130,6 +142,7 @@ public enum GatewayConfigurationLoader {
             .merging([
                 tokensFile: .string(""),
                 graceMilliseconds: .int(GatewayConfiguration.defaultGraceMilliseconds),
+                maxPagesPerAgent: .int(GatewayConfiguration.defaultMaxPagesPerAgent),
             ]) { _, own in own }
     }
 }

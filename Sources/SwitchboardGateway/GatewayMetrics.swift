@@ -12,6 +12,10 @@ public struct GatewayMetrics: Sendable {
         case invalidEvent
         /// A command the broker did not confirm.
         case publishFailed
+        /// A page of an agent that has `AgentSession.Settings.maxPages` open here already.
+        case tooManyPages
+        /// A command over a page's rate (`CommandRate`).
+        case tooManyCommands
     }
 
     /// Agents with at least one open page.

@@ -40,6 +40,10 @@ public enum GatewayServer {
     /// What the page shows when its link's token is not in the tokens file.
     public static let invalidTokenMessage = "This sign-in link is not valid"
 
+    /// The close code of a page refused because its agent has too many open (an application code, 4000–4999):
+    /// the page stops reconnecting and says why.
+    public static let tooManyPagesCloseCode: UInt16 = 4008
+
     /// Larger WebSocket messages close the socket; anything over `PageCommand.maxFrameBytes` but under
     /// this gets a readable error instead.
     static let maxWebSocketMessageBytes = 64 * 1024
@@ -77,8 +81,7 @@ public enum GatewayServer {
             }
             return EditedResponse(
                 headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                response: PageMessages.hello(
-                    identity, graceMilliseconds: dependencies.graceMilliseconds, serverTime: dependencies.now()))
+                response: hello(identity, dependencies))
         }
         OperationsServer.addRoutes(to: router, health: dependencies.health, registry: dependencies.registry)
         // Reached by a request to /ws that was not upgraded: says why.
@@ -109,6 +112,12 @@ public enum GatewayServer {
         return router
     }
 
+    static func hello(_ identity: AgentIdentity, _ dependencies: Dependencies) -> String {
+        PageMessages.hello(
+            identity, graceMilliseconds: dependencies.graceMilliseconds, serverTime: dependencies.now(),
+            colleagues: dependencies.tokens.colleagues(of: identity))
+    }
+
     private static func signedIn(_ request: Request, _ dependencies: Dependencies) -> AgentIdentity? {
         guard let token = request.uri.queryParameters["token"] else { return nil }
         return dependencies.tokens.identity(forToken: String(token))
@@ -130,10 +139,22 @@ struct PageSocket {
 
     func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         let (outbox, frames) = SocketOutbox.make()
-        outbox.send(PageMessages.hello(
-            identity, graceMilliseconds: dependencies.graceMilliseconds, serverTime: dependencies.now()))
-        guard let socket = await dependencies.agents.open(identity, outbox: outbox) else {
+        outbox.send(GatewayServer.hello(identity, dependencies))
+        let socket: SocketID
+        switch await dependencies.agents.open(identity, outbox: outbox) {
+        case .opened(let opened):
+            socket = opened
+        case .shuttingDown:
             try? await outbound.close(.goingAway, reason: "the gateway is shutting down")
+            return
+        case .tooManyPages(let limit):
+            dependencies.metrics.rejected(.tooManyPages)
+            logger.warning(
+                "a page was refused: too many pages of the agent open",
+                metadata: ["desk": "\(identity.desk)", "agent": "\(identity.agent)", "limit": "\(limit)"])
+            try? await outbound.write(.text(PageMessages.error(
+                "You have \(limit) pages of the switchboard open already. Close one, then reload this page.")))
+            try? await outbound.close(.unknown(GatewayServer.tooManyPagesCloseCode), reason: "too many pages open")
             return
         }
         await withTaskGroup(of: Void.self) { group in
@@ -149,8 +170,14 @@ struct PageSocket {
                 try? await outbound.close(.normalClosure, reason: nil)
             }
             group.addTask {
+                var rate = CommandRate(now: .now)
                 do {
                     for try await message in inbound.messages(maxSize: GatewayServer.maxWebSocketMessageBytes) {
+                        guard rate.take(at: .now) else {
+                            dependencies.metrics.rejected(.tooManyCommands)
+                            outbox.send(PageMessages.error("Too many commands at once; the last one was not taken. Try again in a moment."))
+                            continue
+                        }
                         switch message {
                         case .text(let text):
                             await handle(text, outbox: outbox)
@@ -200,10 +227,13 @@ struct PageSocket {
 
 /// The gateway's own JSON messages to the page (everything else it sends is a workstation event as published).
 enum PageMessages {
-    static func hello(_ identity: AgentIdentity, graceMilliseconds: Int, serverTime: Instant) -> String {
+    static func hello(
+        _ identity: AgentIdentity, graceMilliseconds: Int, serverTime: Instant, colleagues: [AgentIdentity]
+    ) -> String {
         encode(Hello(
             desk: identity.desk.rawValue, agent: identity.agent.rawValue, name: identity.name, graceMs: graceMilliseconds,
-            serverTime: serverTime.rfc3339))
+            serverTime: serverTime.rfc3339,
+            colleagues: colleagues.map { Colleague(agent: $0.agent.rawValue, name: $0.name) }))
     }
 
     static func error(_ message: String) -> String {
@@ -218,6 +248,13 @@ enum PageMessages {
         var graceMs: Int
         /// The gateway's clock when sent: the page's first estimate of its offset to the server.
         var serverTime: String
+        /// The desk's other agents this gateway signs in: the page suggests them for a transfer.
+        var colleagues: [Colleague]
+    }
+
+    private struct Colleague: Encodable {
+        var agent: String
+        var name: String
     }
 
     private struct ErrorMessage: Encodable {

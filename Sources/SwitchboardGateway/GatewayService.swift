@@ -76,7 +76,8 @@ public enum GatewayLauncher {
             amqp: configuration.amqp, instanceName: configuration.instanceName,
             graceMilliseconds: configuration.graceMilliseconds, logger: logger)
         let agents = SignedInAgents(
-            broker: broker, settings: AgentSession.Settings(graceMs: Int64(configuration.graceMilliseconds)),
+            broker: broker, settings: AgentSession.Settings(
+                graceMs: Int64(configuration.graceMilliseconds), maxPages: configuration.maxPagesPerAgent),
             metrics: metrics, logger: logger)
         let service = GatewayService(broker: broker, agents: agents)
         let server = GatewayServer.application(

@@ -80,13 +80,22 @@ public actor SignedInAgents {
         self.beforeSignOff = beforeSignOff
     }
 
-    /// Registers a socket of `identity`, signing the agent in if it is not yet, and returns its id.
-    /// Returns nil once the gateway is shutting down.
-    public func open(_ identity: AgentIdentity, outbox: SocketOutbox) -> SocketID? {
-        guard !isShutDown else { return nil }
+    public enum Opening: Hashable, Sendable {
+        case opened(SocketID)
+        case shuttingDown
+        /// The agent has `AgentSession.Settings.maxPages` pages open here already.
+        case tooManyPages(limit: Int)
+    }
+
+    /// Registers a socket of `identity`, signing the agent in if it is not yet.
+    public func open(_ identity: AgentIdentity, outbox: SocketOutbox) -> Opening {
+        guard !isShutDown else { return .shuttingDown }
+        let key = identity.routingKey
+        if let open = live[key]?.outboxes.count, open >= settings.maxPages {
+            return .tooManyPages(limit: settings.maxPages)
+        }
         nextSocket += 1
         let socket = SocketID(nextSocket)
-        let key = identity.routingKey
         if live[key] == nil {
             nextGeneration += 1
             live[key] = Live(identity: identity, generation: nextGeneration, session: AgentSession(settings: settings))
@@ -97,7 +106,7 @@ public actor SignedInAgents {
         live[key]?.outboxes[socket] = outbox
         handle(.socketOpened(socket), for: key)
         updateGauges()
-        return socket
+        return .opened(socket)
     }
 
     public func close(_ socket: SocketID, of identity: AgentIdentity) {

@@ -45,6 +45,41 @@ import Testing
     }
 }
 
+@Suite struct CommandRateTests {
+    @Test func aBurstGoesThenTheRateThenNoMoreThanTheBurstAfterAPause() {
+        let start = ContinuousClock.now
+        var rate = CommandRate(burst: 3, perSecond: 10, now: start)
+        let burst = (0..<4).map { _ in rate.take(at: start) }
+        #expect(burst == [true, true, true, false])
+        // A tenth of a second gives one more.
+        let afterATenth = [rate.take(at: start + .milliseconds(100)), rate.take(at: start + .milliseconds(100))]
+        #expect(afterATenth == [true, false])
+        // A long pause gives the burst back, no more.
+        let later = start + .seconds(60)
+        let afterAPause = (0..<4).map { _ in rate.take(at: later) }
+        #expect(afterAPause == [true, true, true, false])
+    }
+}
+
+@Suite struct ColleaguesTests {
+    @Test func colleaguesAreTheDesksOtherAgentsByNameOnceEach() throws {
+        let tokens = try AgentTokens(json: Data(
+            #"""
+            {"agents":[
+              {"token":"0123456789abcdef-1","desk":"acme","agent":"zoe","name":"Zoe"},
+              {"token":"0123456789abcdef-2","desk":"acme","agent":"alice","name":"Alice"},
+              {"token":"0123456789abcdef-3","desk":"acme","agent":"bob"},
+              {"token":"0123456789abcdef-4","desk":"other","agent":"carl","name":"Carl"},
+              {"token":"0123456789abcdef-5","desk":"acme","agent":"zoe","name":"Zoe"},
+              {"token":"0123456789abcdef-6","desk":"acme","agent":"alice","name":"Alice"}
+            ]}
+            """#.utf8))
+        let alice = try #require(tokens.identity(forToken: "0123456789abcdef-2"))
+        #expect(tokens.colleagues(of: alice).map(\.agent.rawValue) == ["bob", "zoe"])
+        #expect(tokens.colleagues(of: alice).map(\.name) == ["bob", "Zoe"])
+    }
+}
+
 @Suite struct PageCommandTests {
     private let alice = AgentIdentity(desk: try! DeskID("acme"), agent: try! AgentID("alice"), name: "Alice")
 

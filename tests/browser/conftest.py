@@ -105,7 +105,7 @@ class Agent:
 class Gateway:
     """switchboard-gateway as a process, signing in the agents of its tokens file."""
 
-    def __init__(self, bin_dir, log_dir, broker, agents, instance):
+    def __init__(self, bin_dir, log_dir, broker, agents, instance, options=()):
         self.log_path = log_dir / f"{instance}.log"
         self.port = free_port()
         tokens_file = log_dir / f"{instance}-tokens.json"
@@ -123,6 +123,7 @@ class Gateway:
                     "--tokens-file", str(tokens_file),
                     "--grace-milliseconds", str(GRACE_MS),
                     "--instance-name", instance,
+                    *options,
                 ],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
@@ -263,15 +264,15 @@ class AgentPage:
     def rings_added(self):
         return self.driver.execute_script("return window.__switchboardProbe.ringsAdded;")
 
-    def send_on_page_socket(self, message):
-        """Sends `message` as a text frame on the page's own, signed-in WebSocket."""
+    def send_on_page_socket(self, message, times=1):
+        """Sends `message` as a text frame on the page's own, signed-in WebSocket, `times` times at once."""
         state = self.driver.execute_script(
             """const sockets = window.__switchboardProbe.sockets;
                const socket = sockets[sockets.length - 1];
                if (!socket || socket.readyState !== WebSocket.OPEN) return socket ? socket.readyState : 'none';
-               socket.send(JSON.stringify(arguments[0]));
+               for (let i = 0; i < arguments[1]; i++) socket.send(JSON.stringify(arguments[0]));
                return 'sent';""",
-            message)
+            message, times)
         assert state == "sent", f"{self.label}'s page has no open WebSocket (state {state})"
 
     # Evidence
@@ -298,7 +299,7 @@ class Workstation:
     """One gateway for a fresh pair of desks: `manual` (rings) with alice and bob, `auto` (automatic
     service) with dave. Desk clients act as the development user and record each desk's messages."""
 
-    def __init__(self, broker, bin_dir, log_dir, browser_temp_dir, test_name):
+    def __init__(self, broker, bin_dir, log_dir, browser_temp_dir, test_name, gateway_options=()):
         tag = uuid.uuid4().hex[:8]
         self.manual = DeskClient(broker.url, f"b{tag}m", user_id=TEST_USER)
         self.auto = DeskClient(broker.url, f"b{tag}a", user_id=TEST_USER)
@@ -310,7 +311,7 @@ class Workstation:
         self.test_name = test_name
         self.browser_temp_dir = browser_temp_dir
         self.pages = []
-        self.gateway = Gateway(bin_dir, log_dir, broker, self.agents.values(), f"gateway-{tag}")
+        self.gateway = Gateway(bin_dir, log_dir, broker, self.agents.values(), f"gateway-{tag}", gateway_options)
         try:
             self.gateway.wait_ready()
         except BaseException:
@@ -380,12 +381,18 @@ def pytest_runtest_makereport(item, call):
             report.sections.append((f"log {instance}", services.log_tail(instance)))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gateway_options(*arguments): more arguments for the test's switchboard-gateway")
+
+
 @pytest.fixture
 def workstation(services, broker, bin_dir, test_root, request):
     log_dir = test_root / "browser-logs"
     browser_temp_dir = test_root / "browser-tmp"
     browser_temp_dir.mkdir(exist_ok=True)
-    workstation = Workstation(broker, bin_dir, log_dir, browser_temp_dir, request.node.name)
+    marker = request.node.get_closest_marker("gateway_options")
+    workstation = Workstation(
+        broker, bin_dir, log_dir, browser_temp_dir, request.node.name, gateway_options=marker.args if marker else ())
     request.node.workstation = workstation
     yield workstation
     call = getattr(request.node, "report_call", None)

@@ -5,6 +5,7 @@ import re
 import time
 import uuid
 
+import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -257,6 +258,10 @@ def test_transfer_hands_the_session_on_and_a_refused_one_says_why(workstation):
     session.find_element(By.CSS_SELECTOR, "button.transfer").click()
     target = alice.wait_visible(f"{form_selector} input.transfer-to")
     assert alice.driver.switch_to.active_element == target, "the transfer form does not take the focus"
+    # The desk's other agents of the gateway's tokens file are suggested, by name; no one of another desk.
+    suggested = [(o.get_attribute("value"), o.get_attribute("textContent")) for o in alice.find_all("#colleagues option")]
+    assert suggested == [("bob", "Bob")], suggested
+    assert target.get_attribute("list") == "colleagues"
     # An id the contract does not allow never leaves the page.
     alice.drop_outgoing(type="session.transfer")
     target.send_keys("no one", Keys.ENTER)
@@ -359,6 +364,38 @@ def test_a_token_cannot_act_as_another_agent(workstation):
     assert not bob.find_all(bob.session_selector(conversation))
     bob.screenshot("ringing")
     alice.screenshot("refused")
+
+
+@pytest.mark.gateway_options("--agent-pages", "1")
+def test_a_page_over_the_agents_bound_says_so_and_stops_reconnecting_and_a_flood_of_commands_is_cut_short(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice"], ringMs=20000, autoAccept=False)
+    alice = workstation.open_page("alice")
+    second = workstation.open_page_for_token(workstation.agents["alice"].token, "alice's second page")
+    error = second.wait_visible("#signin-error")
+    assert "too many pages" in error.text.lower(), error.text
+    assert not any(e.is_displayed() for e in second.find_all("#rings")), "the refused page shows the desk"
+    second.screenshot("refused")
+    # It does not knock again: one refusal, one socket, however long it stays open.
+    second.wait(lambda d: len(second.received(kind="error")) == 1, PAGE_TIMEOUT, "the gateway's one refusal")
+    workstation.manual.observe_for(3)
+    assert second.driver.execute_script("return window.__switchboardProbe.sockets.length;") == 1
+    # The first page goes on as before.
+    conversation, user = new_conversation()
+    desk.request(conversation, user=user)
+    offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
+    alice.wait_visible(alice.ring_selector(conversation, offer["offer"]))
+
+    # Far more commands at once than a person sends: the burst is published, the rest refused, each with an error.
+    syncs_before = len(desk.event_list("agent.state", agent="alice"))
+    alice.send_on_page_socket({"type": "agent.sync"}, times=60)
+    alice.wait(lambda d: alice.received(kind="error") and any(
+        "too many commands" in m["message"].lower() for m in alice.received(kind="error")),
+        PAGE_TIMEOUT, "the gateway to refuse the commands over the page's rate")
+    desk.wait_event("agent.state", agent="alice", count=syncs_before + 20, timeout=EVENT_TIMEOUT)
+    desk.observe_for(2)
+    answered = len(desk.event_list("agent.state", agent="alice")) - syncs_before
+    assert 20 <= answered < 60, f"{answered} of 60 syncs sent at once were answered"
 
 
 def test_an_unknown_token_shows_the_sign_in_error(workstation):

@@ -17,9 +17,12 @@
     notice: el("notice"),
     announcer: el("ring-announcer"),
     signinError: el("signin-error"),
+    colleagues: el("colleagues"),
   };
 
   const rings = new Map(); // offer -> { conversation, user, offer, expiresAt (ms), element }
+  // The gateway closes a page with it when the agent has too many open (GatewayServer.tooManyPagesCloseCode).
+  const tooManyPagesCloseCode = 4008;
   let socket = null;
   let reconnectAttempts = 0;
   let reconnectTimer = null;
@@ -93,6 +96,9 @@
     document.title = (hello.name || hello.agent) + " · Switchboard";
     dom.desk.hidden = false;
     if (hello.serverTime) addClockSample(hello.serverTime);
+    if (Array.isArray(hello.colleagues)) {
+      dom.colleagues.replaceChildren(...hello.colleagues.map((colleague) => new Option(colleague.name, colleague.agent)));
+    }
   }
 
   function connect() {
@@ -117,13 +123,18 @@
       }
       handle(data);
     };
-    ws.onclose = async () => {
+    ws.onclose = async (event) => {
       if (socket !== ws) return;
       socket = null;
       setConnection("disconnected");
       // Whether a command in flight was taken is unknown: its buttons work again, and the state answer after
       // the reconnect shows what is live.
       releasePending();
+      if (event.code === tooManyPagesCloseCode) {
+        // Reconnecting would be refused the same way until another page of this agent closes.
+        showSignInError("You have too many pages of the switchboard open. Close one, then reload this page.");
+        return;
+      }
       if (!opened && (await checkToken()) === "invalid") {
         showSignInError("This sign-in link is not valid. Ask for a new link to sign in.");
         return;
@@ -343,9 +354,9 @@
   // decides; until it does, the session's buttons wait, and a refusal leaves the form open to correct.
   const identifierPattern = "[A-Za-z0-9_\\-]{1,64}";
   const transferKinds = [
-    { value: "agent", text: "an agent", placeholder: "agent id", field: "toAgent" },
-    { value: "group", text: "a group", placeholder: "group id", field: "toGroup" },
-    { value: "queue", text: "the waiting queue", placeholder: "", field: null },
+    { value: "agent", text: "an agent", placeholder: "agent id", field: "toAgent", suggestions: "colleagues" },
+    { value: "group", text: "a group", placeholder: "group id", field: "toGroup", suggestions: null },
+    { value: "queue", text: "the waiting queue", placeholder: "", field: null, suggestions: null },
   ];
 
   function transferForm(item, conversation, user, toggle) {
@@ -377,6 +388,8 @@
       target.hidden = option.field === null;
       target.required = option.field !== null;
       target.placeholder = option.placeholder;
+      if (option.suggestions) target.setAttribute("list", option.suggestions);
+      else target.removeAttribute("list");
     };
     kind.addEventListener("change", showKind);
     showKind();
