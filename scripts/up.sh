@@ -68,8 +68,11 @@ if ! scripts/swift.sh build -c release --scratch-path "$scratch_path" >"$log_dir
     die "the build failed; the end of $log_dir/build.log is above"
 fi
 bin_dir=$(scripts/swift.sh build -c release --scratch-path "$scratch_path" --show-bin-path)
-# The Router takes agent commands from the demo's broker user and the gateway's (its default: the gateway's alone).
-export SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS=${SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS:-switchboard:*,switchboard-gateway:*}
+# The Router takes agent commands from the demo's broker user (that of SWITCHBOARD_AMQP_URL, by default `switchboard`)
+# and the gateway's (its default: the gateway's alone).
+demo_user=switchboard
+if [[ ${SWITCHBOARD_AMQP_URL:-} =~ ^amqps?://([^:@/]+)(:[^@/]*)?@ ]]; then demo_user=${BASH_REMATCH[1]}; fi
+export SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS=${SWITCHBOARD_ROUTER_AGENT_COMMAND_USERS:-$demo_user:*,switchboard-gateway:*}
 
 # One random token per page agent, made once: a sign-in link keeps working across runs.
 if [[ ! -s $tokens_file ]]; then

@@ -276,7 +276,14 @@ actor DemoRun {
             }
             terminal.line(.end, "■ \(conversation) ended: \(byWhom)")
         case .commandRejected(let rejection):
-            guard let conversation = rejection.conversation, isOurs(conversation) else { return }
+            guard let conversation = rejection.conversation else {
+                // A simulated agent's own command (its status, say) refused: the demo cannot play that agent.
+                if let agent = rejection.agent, Self.agents.contains(where: { $0.desk == event.desk && $0.agent == agent }) {
+                    terminal.line(.bad, "✖ \(rejection.commandType) by \(agent) rejected (\(rejection.reason.rawValue))")
+                }
+                return
+            }
+            guard isOurs(conversation) else { return }
             tally.count(event.body)
             let who = rejection.agent.map(\.rawValue) ?? "someone"
             switch rejection.reason {
