@@ -56,7 +56,7 @@ actor DemoRun {
     private var nextPending: UInt64 = 0
     /// Message ids shown lately: a service that takes over publishes again what its predecessor may have published
     /// (same ids), and a fact is shown, counted and acted on once.
-    private var seen = RecentIDs(capacity: 10_000)
+    private var seen = BoundedRecall<String, Bool>(limit: 10_000)
     /// Conversations an earlier run left open (it was killed, or could not end them) that this run ended.
     private var leftoversEnded: Set<ConversationID> = []
     /// The set-up the Router has yet to show (each desk configured, each simulated agent online): the first user
@@ -208,6 +208,13 @@ actor DemoRun {
 
     // MARK: Facts
 
+    /// Whether a message with this id has not been shown lately; remembers it.
+    private func isNew(_ id: MessageID) -> Bool {
+        guard !seen.contains(id.rawValue) else { return false }
+        seen.remember(id.rawValue, true)
+        return true
+    }
+
     private func isOurs(_ conversation: ConversationID) -> Bool {
         conversation.rawValue.hasPrefix(runPrefix)
     }
@@ -226,7 +233,7 @@ actor DemoRun {
     private func onRouterEvent(_ delivery: AMQPDelivery) throws {
         guard let decoded = try? WireCodec.decodeRouterEvent(Data(delivery.body)),
             decoded.message.desk == Self.ringingDesk || decoded.message.desk == Self.automaticDesk,
-            seen.insert(decoded.id.rawValue)
+            isNew(decoded.id)
         else { return }
         let event = decoded.message
         switch event.body {
@@ -303,7 +310,7 @@ actor DemoRun {
     private func onWorkstationEvent(_ delivery: AMQPDelivery) throws {
         guard let decoded = try? WireCodec.decodeWorkstationEvent(Data(delivery.body)),
             !Self.humanAgents.contains(where: { $0.desk == decoded.message.desk && $0.agent == decoded.message.agent }),
-            seen.insert(decoded.id.rawValue)
+            isNew(decoded.id)
         else { return }
         let event = decoded.message
         switch event.body {
@@ -329,7 +336,7 @@ actor DemoRun {
     }
 
     private func onOutbound(_ delivery: AMQPDelivery) throws {
-        guard let decoded = try? WireCodec.decodeOutbound(Data(delivery.body)), seen.insert(decoded.id.rawValue) else {
+        guard let decoded = try? WireCodec.decodeOutbound(Data(delivery.body)), isNew(decoded.id) else {
             return
         }
         let message = decoded.message

@@ -18,9 +18,8 @@ public struct CommandRate: Sendable {
 
     /// Whether one more command may go now; if so, it is counted.
     public mutating func take(at now: ContinuousClock.Instant) -> Bool {
-        let elapsed = last.duration(to: now)
+        let seconds = last.duration(to: now) / .seconds(1)
         last = now
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         tokens = min(burst, tokens + max(0, seconds) * perSecond)
         guard tokens >= 1 else { return false }
         tokens -= 1

@@ -20,6 +20,17 @@ def new_conversation():
     return f"c-{tag}", f"u-{tag}"
 
 
+def ring_page(desk, page, **request):
+    """Asks for a new conversation (with `request`'s fields) and waits until it rings on `page`: the conversation,
+    its user, the Router's offer.made and the selector of the page's bar."""
+    conversation, user = new_conversation()
+    desk.request(conversation, user=user, **request)
+    offer = desk.wait_event("offer.made", conversation=conversation, agent=page.agent.agent, timeout=EVENT_TIMEOUT)
+    selector = page.ring_selector(conversation, offer["offer"])
+    page.wait_visible(selector)
+    return conversation, user, offer, selector
+
+
 def read_countdown(page, ring_selector):
     """The whole seconds the bar shows, with the window of wall-clock time in which it was read."""
     before = time.time()
@@ -116,11 +127,8 @@ def test_end_session_removes_the_session(workstation):
     desk = workstation.manual
     workstation.setup_desk(desk, ["alice"], ringMs=20000, autoAccept=False)
     alice = workstation.open_page("alice")
-    conversation, user = new_conversation()
-
-    desk.request(conversation, user=user)
-    offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
-    alice.wait_visible(alice.ring_selector(conversation, offer["offer"]) + " button.accept").send_keys(Keys.ENTER)
+    conversation, user, offer, ring_selector = ring_page(desk, alice)
+    alice.wait_visible(ring_selector + " button.accept").send_keys(Keys.ENTER)
     session = alice.wait_visible(alice.session_selector(conversation))
     alice.screenshot("serving")
 
@@ -191,10 +199,8 @@ def test_a_command_the_gateway_did_not_take_can_be_sent_again(workstation):
     desk = workstation.manual
     workstation.setup_desk(desk, ["alice"], ringMs=30000, autoAccept=False)
     alice = workstation.open_page("alice")
-    conversation, user = new_conversation()
-    desk.request(conversation, user=user)
-    offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
-    accept_selector = f"{alice.ring_selector(conversation, offer['offer'])} button.accept"
+    conversation, user, offer, ring_selector = ring_page(desk, alice)
+    accept_selector = f"{ring_selector} button.accept"
 
     # The accept leaves the page but is not taken, and the gateway says so (as when the broker is away).
     alice.drop_outgoing(type="offer.accept")
@@ -246,10 +252,8 @@ def test_transfer_hands_the_session_on_and_a_refused_one_says_why(workstation):
     workstation.setup_desk(desk, ["alice", "bob"], ringMs=30000, autoAccept=False)
     alice = workstation.open_page("alice")
     bob = workstation.open_page("bob")
-    conversation, user = new_conversation()
-    desk.request(conversation, user=user, preferredAgent="alice")
-    offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
-    alice.wait_visible(alice.ring_selector(conversation, offer["offer"]) + " button.accept").click()
+    conversation, user, offer, ring_selector = ring_page(desk, alice, preferredAgent="alice")
+    alice.wait_visible(ring_selector + " button.accept").click()
     session_selector = alice.session_selector(conversation)
     session = alice.wait_visible(session_selector)
     form_selector = f"{session_selector} form.transfer-form"
@@ -313,11 +317,7 @@ def test_a_closed_page_past_the_grace_period_hands_its_ring_to_another_agent(wor
     workstation.setup_desk(desk, ["alice", "bob"], ringMs=20000, autoAccept=False)
     alice = workstation.open_page("alice")
     bob = workstation.open_page("bob")
-    conversation, user = new_conversation()
-
-    desk.request(conversation, user=user, preferredAgent="alice")
-    first = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
-    alice.wait_visible(alice.ring_selector(conversation, first["offer"]))
+    conversation, user, first, _ = ring_page(desk, alice, preferredAgent="alice")
     alice.screenshot("ringing")
 
     closed_at = time.time()
@@ -337,12 +337,7 @@ def test_a_token_cannot_act_as_another_agent(workstation):
     workstation.setup_desk(desk, ["alice", "bob"], ringMs=20000, autoAccept=False)
     alice = workstation.open_page("alice")
     bob = workstation.open_page("bob")
-    conversation, user = new_conversation()
-
-    desk.request(conversation, user=user, preferredAgent="bob")
-    offer = desk.wait_event("offer.made", conversation=conversation, agent="bob", timeout=EVENT_TIMEOUT)
-    bob_ring = bob.ring_selector(conversation, offer["offer"])
-    bob.wait_visible(bob_ring)
+    conversation, user, offer, bob_ring = ring_page(desk, bob, preferredAgent="bob")
 
     # Alice's own signed-in socket claims to be Bob accepting Bob's offer.
     alice.send_on_page_socket({
@@ -381,10 +376,7 @@ def test_a_page_over_the_agents_bound_says_so_and_stops_reconnecting_and_a_flood
     workstation.manual.observe_for(3)
     assert second.driver.execute_script("return window.__switchboardProbe.sockets.length;") == 1
     # The first page goes on as before.
-    conversation, user = new_conversation()
-    desk.request(conversation, user=user)
-    offer = desk.wait_event("offer.made", conversation=conversation, agent="alice", timeout=EVENT_TIMEOUT)
-    alice.wait_visible(alice.ring_selector(conversation, offer["offer"]))
+    ring_page(desk, alice)
 
     # Far more commands at once than a person sends: the burst is published, the rest refused, each with an error.
     syncs_before = len(desk.event_list("agent.state", agent="alice"))

@@ -3,7 +3,7 @@ import DequeModule
 /// A map that remembers at most `limit` keys and forgets the oldest first (age = when the key was first
 /// remembered; updating a value does not make it younger). Removal is O(1): the arrival queue is cleaned
 /// lazily and compacted when stale arrivals outnumber live ones, so memory stays proportional to `count`.
-struct BoundedRecall<Key: Hashable & Codable & Sendable, Value: Hashable & Codable & Sendable>: Sendable {
+public struct BoundedRecall<Key: Hashable & Codable & Sendable, Value: Hashable & Codable & Sendable>: Sendable {
     private(set) var limit: Int
     private var entries: [Key: Entry] = [:]
     private var arrivals: Deque<Arrival> = []
@@ -19,7 +19,7 @@ struct BoundedRecall<Key: Hashable & Codable & Sendable, Value: Hashable & Codab
         var stamp: UInt64
     }
 
-    init(limit: Int) {
+    public init(limit: Int) {
         self.limit = limit
     }
 
@@ -27,10 +27,10 @@ struct BoundedRecall<Key: Hashable & Codable & Sendable, Value: Hashable & Codab
 
     subscript(key: Key) -> Value? { entries[key]?.value }
 
-    func contains(_ key: Key) -> Bool { entries[key] != nil }
+    public func contains(_ key: Key) -> Bool { entries[key] != nil }
 
     /// Remembers `value` for `key`, replacing what was there (the key keeps its age).
-    mutating func remember(_ key: Key, _ value: Value) {
+    public mutating func remember(_ key: Key, _ value: Value) {
         update(key, startingFrom: value) { $0 = value }
     }
 
@@ -85,7 +85,7 @@ struct BoundedRecall<Key: Hashable & Codable & Sendable, Value: Hashable & Codab
 }
 
 extension BoundedRecall: Equatable {
-    static func == (lhs: Self, rhs: Self) -> Bool {
+    public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.limit == rhs.limit && lhs.count == rhs.count
             && lhs.oldestFirst.elementsEqual(rhs.oldestFirst) { $0.key == $1.key && $0.value == $1.value }
     }
@@ -313,11 +313,11 @@ extension BoundedRecall where Key: SnapshotLine, Value: SnapshotLine {
 }
 
 extension BoundedRecall: Codable {
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         try self.init(restoring: Snapshot(from: decoder))
     }
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         try snapshot().encode(to: encoder)
     }
 }

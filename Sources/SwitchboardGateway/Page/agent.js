@@ -217,13 +217,11 @@
     // A session still served keeps its row (and a transfer form being filled in); the state does not say how
     // a session began, so one first seen here shows as accepted.
     const served = new Set(state.sessions.map((session) => session.conversation));
-    const shown = new Set();
     for (const item of [...dom.sessions.querySelectorAll("li.session")]) {
-      if (served.has(item.dataset.conversation)) shown.add(item.dataset.conversation);
-      else item.remove();
+      if (!served.has(item.dataset.conversation)) item.remove();
     }
     for (const session of state.sessions) {
-      if (!shown.has(session.conversation)) addSession(session.conversation, session.user, "accepted");
+      if (!sessionItem(session.conversation)) addSession(session.conversation, session.user, "accepted");
     }
   }
 
