@@ -44,8 +44,8 @@ public enum GatewayServer {
     /// the page stops reconnecting and says why.
     public static let tooManyPagesCloseCode: UInt16 = 4008
 
-    /// Larger WebSocket messages close the socket; anything over `PageCommand.maxFrameBytes` but under
-    /// this gets a readable error instead.
+    /// A larger WebSocket message, in one frame or several, closes the socket with code 1009 (message too
+    /// big); one over `PageCommand.maxFrameBytes` but within this gets a readable error instead.
     static let maxWebSocketMessageBytes = 64 * 1024
 
     public static func application(
@@ -54,7 +54,9 @@ public enum GatewayServer {
     ) -> some ApplicationProtocol {
         Application(
             router: router(dependencies),
-            server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter(dependencies)),
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: webSocketRouter(dependencies),
+                configuration: .init(ws: .init(maxFrameSize: maxWebSocketMessageBytes))),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
                 await onServerRunning(channel.localAddress?.port ?? port)
@@ -106,7 +108,7 @@ public enum GatewayServer {
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
             guard let identity = signedIn(context.request, dependencies) else { return }
-            await PageSocket(identity: identity, dependencies: dependencies, logger: context.logger)
+            try await PageSocket(identity: identity, dependencies: dependencies, logger: context.logger)
                 .serve(inbound: inbound, outbound: outbound)
         }
         return router
@@ -137,7 +139,9 @@ struct PageSocket {
     let dependencies: GatewayServer.Dependencies
     let logger: Logger
 
-    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+    /// Throws what ended the page's side (a message too big, a broken connection), so the socket closes
+    /// with the code that says so.
+    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         let (outbox, frames) = SocketOutbox.make()
         outbox.send(GatewayServer.hello(identity, dependencies))
         let socket: SocketID
@@ -157,7 +161,7 @@ struct PageSocket {
             try? await outbound.close(.unknown(GatewayServer.tooManyPagesCloseCode), reason: "too many pages open")
             return
         }
-        await withTaskGroup(of: Void.self) { group in
+        let failure = await withTaskGroup(of: (any Error)?.self) { group in
             group.addTask {
                 for await frame in frames {
                     do {
@@ -168,6 +172,7 @@ struct PageSocket {
                 }
                 // The session closed this socket (sign-off, shutdown, a page too far behind).
                 try? await outbound.close(.normalClosure, reason: nil)
+                return nil
             }
             group.addTask {
                 var rate = CommandRate(now: .now)
@@ -187,12 +192,16 @@ struct PageSocket {
                     }
                 } catch {
                     logger.debug("a page's socket failed", metadata: ["agent": "\(identity.agent)", "error": "\(error)"])
+                    return error
                 }
+                return nil
             }
-            await group.next()
+            let first = await group.next() ?? nil
             group.cancelAll()
+            return first
         }
         await dependencies.agents.close(socket, of: identity)
+        if let failure { throw failure }
     }
 
     private func handle(_ text: String, outbox: SocketOutbox) async {

@@ -16,6 +16,8 @@
     // if the gateway had not taken it); it is kept in `dropped` instead.
     dropping: [],
     dropped: [],
+    // How each of the page's sockets closed: {code, reason}.
+    closes: [],
   };
   window.__switchboardProbe = probe;
   window.addEventListener("error", (event) => probe.errors.push(String(event.message)));
@@ -42,6 +44,7 @@
     constructor(...args) {
       super(...args);
       probe.sockets.push(this);
+      this.addEventListener("close", (event) => probe.closes.push({ code: event.code, reason: event.reason }));
       // Added before the page can add its own listener or set onmessage, so it runs first and can stop the rest.
       this.addEventListener("message", (event) => {
         let message;

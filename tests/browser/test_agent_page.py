@@ -390,6 +390,28 @@ def test_a_page_over_the_agents_bound_says_so_and_stops_reconnecting_and_a_flood
     assert 20 <= answered < 60, f"{answered} of 60 syncs sent at once were answered"
 
 
+def test_an_oversized_command_is_refused_and_a_huge_one_closes_the_socket_as_too_big(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice"], ringMs=20000, autoAccept=False)
+    alice = workstation.open_page("alice")
+    # Over the command limit but within a WebSocket message's: a readable refusal, and the socket stays open.
+    alice.send_on_page_socket({"type": "agent.sync", "padding": "x" * 30_000})
+    alice.wait(lambda d: any("over the limit" in m["message"] for m in alice.received(kind="error")),
+               PAGE_TIMEOUT, "the gateway to refuse the oversized command")
+    assert alice.driver.execute_script("return window.__switchboardProbe.closes;") == []
+    # Over a WebSocket message's limit: the gateway closes the socket, unread. It sends 1009 (message too big), but
+    # the browser may see the connection reset before that frame and report 1006.
+    alice.send_on_page_socket({"type": "agent.sync", "padding": "x" * 100_000})
+    alice.wait(lambda d: d.execute_script("return window.__switchboardProbe.closes.length;") == 1,
+               PAGE_TIMEOUT, "the gateway to close the socket")
+    assert alice.driver.execute_script("return window.__switchboardProbe.closes[0].code;") in (1006, 1009)
+    # The page connects again and goes on.
+    alice.wait(lambda d: d.execute_script("return window.__switchboardProbe.sockets.length;") == 2,
+               PAGE_TIMEOUT, "the page to connect again")
+    alice.wait_signed_in()
+    ring_page(desk, alice)
+
+
 def test_an_unknown_token_shows_the_sign_in_error(workstation):
     stranger = workstation.open_page_for_token("not-a-known-token", "stranger")
     error = stranger.wait_visible("#signin-error")
