@@ -88,23 +88,34 @@ private func withRunningServer(
     }
 
     /// The services' factory counts timer lateness in buckets that tell 30 ms from 50 ms (a registry's
-    /// defaults go from 25 straight to 50), and keeps the defaults for every other timer.
-    @Test func timerLatenessIsCountedInBucketsFineEnoughForItsTarget() {
+    /// defaults go from 25 straight to 50), a batch and its stages in buckets from 0.1 ms (the defaults start
+    /// at 5 ms), a takeover's catch-up up to 300 s (the defaults stop at 10), and keeps the defaults for the rest.
+    @Test func timersAreCountedInBucketsFineEnoughForWhatTheyShow() {
         let registry = PrometheusCollectorRegistry()
         let factory = ServiceMetrics.factory(registry: registry)
         let dimensions = [("service", "router"), ("shard", "0")]
-        Metrics.Timer(label: "switchboard_timer_lateness_seconds", dimensions: dimensions, factory: factory)
-            .recordMilliseconds(28)
-        Metrics.Timer(label: "switchboard_batch_processing_seconds", dimensions: dimensions, factory: factory)
-            .recordMilliseconds(28)
+        func record(_ label: String, _ duration: Duration, stage: String? = nil) {
+            Metrics.Timer(label: label, dimensions: dimensions + (stage.map { [("stage", $0)] } ?? []), factory: factory)
+                .record(duration: duration)
+        }
+        record("switchboard_timer_lateness_seconds", .milliseconds(28))
+        record("switchboard_batch_processing_seconds", .microseconds(300))
+        record("switchboard_stage_seconds", .microseconds(300), stage: "apply")
+        record("switchboard_catch_up_seconds", .seconds(20))
+        record("switchboard_snapshot_encode_seconds", .milliseconds(28))
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         let text = String(decoding: buffer, as: UTF8.self)
         let labels = #"{service="router",shard="0",le="#
         #expect(text.contains(#"switchboard_timer_lateness_seconds_bucket\#(labels)"0.025"} 0"#))
         #expect(text.contains(#"switchboard_timer_lateness_seconds_bucket\#(labels)"0.03"} 1"#))
-        #expect(!text.contains(#"switchboard_batch_processing_seconds_bucket\#(labels)"0.03"}"#))
-        #expect(text.contains(#"switchboard_batch_processing_seconds_bucket\#(labels)"0.05"} 1"#))
+        #expect(text.contains(#"switchboard_batch_processing_seconds_bucket\#(labels)"0.00025"} 0"#))
+        #expect(text.contains(#"switchboard_batch_processing_seconds_bucket\#(labels)"0.0005"} 1"#))
+        #expect(text.contains(#"switchboard_stage_seconds_bucket{service="router",shard="0",stage="apply",le="0.0005"} 1"#))
+        #expect(text.contains(#"switchboard_catch_up_seconds_bucket\#(labels)"10.0"} 0"#))
+        #expect(text.contains(#"switchboard_catch_up_seconds_bucket\#(labels)"30.0"} 1"#))
+        #expect(!text.contains(#"switchboard_snapshot_encode_seconds_bucket\#(labels)"0.03"}"#))
+        #expect(text.contains(#"switchboard_snapshot_encode_seconds_bucket\#(labels)"0.05"} 1"#))
     }
 
     @Test func readyIs503WithAReasonUntilReadinessFlips() async throws {
