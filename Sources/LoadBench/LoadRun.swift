@@ -228,14 +228,16 @@ struct LoadRun {
             guard withTimers else { return }
             let every = Duration.seconds(options.phaseSeconds) / options.timerConversations
             for index in 0..<options.timerConversations {
-                try await clock.sleep(until: start + every * index)
-                await players.start(.ringExpiry)
-                await players.start(.inactivity)
+                let due = start + every * index
+                try await clock.sleep(until: due)
+                await players.start(.ringExpiry, scheduledAt: due)
+                await players.start(.inactivity, scheduledAt: due)
             }
         }
         for index in 0..<count {
-            try await clock.sleep(until: start + .seconds(Double(index) / rate))
-            await players.start(.lifecycle)
+            let due = start + .seconds(Double(index) / rate)
+            try await clock.sleep(until: due)
+            await players.start(.lifecycle, scheduledAt: due)
         }
         let elapsed = seconds(clock.now - start)
         try await timers.value
@@ -246,12 +248,13 @@ struct LoadRun {
             requestToRingLegs: await players.requestToRingLegs.summary, brokerFloor: try await probe?.result())
     }
 
-    /// Waits until every conversation started has ended.
+    /// Waits until every conversation started has ended and every inactivity close has sent its closure
+    /// message, so no timer a phase started goes unmeasured.
     private func drain(_ players: Players, within limit: Duration) async throws {
         let deadline = ContinuousClock.now + limit
         while await players.openCount > 0 {
             guard ContinuousClock.now < deadline else {
-                throw BenchError("\(await players.openCount) conversations still open after \(limit)")
+                throw BenchError("\(await players.openCount) conversations or closure messages still awaited after \(limit)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -311,7 +314,7 @@ struct LoadRun {
     }
 
     private func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        duration / .seconds(1)
     }
 
     private func say(_ text: String) {

@@ -23,6 +23,8 @@ actor Players {
         var kind: ConversationKind
         var desk: DeskID
         var user: UserID
+        /// When the request was due: in a paced phase its place in the schedule, so a generator that falls
+        /// behind counts its own lateness instead of hiding it.
         var requestedAt: ContinuousClock.Instant
         /// The same moment on the wall clock, which the services' times are on.
         var requestedAtWall: Instant
@@ -67,7 +69,8 @@ actor Players {
         Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
     }
 
-    var openCount: Int { open.count }
+    /// Conversations not yet ended, and closure messages not yet received.
+    var openCount: Int { open.count + closuresDue.count }
 
     func resetRequestToRing() {
         requestToRing = Self.histogram()
@@ -80,7 +83,8 @@ actor Players {
 
     // MARK: Users
 
-    func start(_ kind: ConversationKind) {
+    /// Starts a conversation that was due at `scheduledAt` (now, if not given).
+    func start(_ kind: ConversationKind, scheduledAt: ContinuousClock.Instant? = nil) {
         nextNumber += 1
         let desk: DeskID
         switch kind {
@@ -92,8 +96,11 @@ actor Players {
         }
         let conversation = try! ConversationID("\(runPrefix)\(nextNumber)")
         let user = try! UserID("u\(nextNumber)")
+        let now = ContinuousClock.now
+        let due = min(scheduledAt ?? now, now)
+        let lateMilliseconds = Milliseconds((now - due) / .milliseconds(1))
         open[conversation] = Conversation(
-            kind: kind, desk: desk, user: user, requestedAt: .now, requestedAtWall: WallClock.now())
+            kind: kind, desk: desk, user: user, requestedAt: due, requestedAtWall: WallClock.now() + (-lateMilliseconds))
         send(desk: desk, [.conversationRequested(ConversationRequest(conversation: conversation, user: user))])
     }
 
@@ -120,7 +127,7 @@ actor Players {
         switch message.body {
         case .closureMessage(let conversation, _, _, _):
             guard let due = closuresDue.removeValue(forKey: conversation) else { return }
-            Self.record(milliseconds: WallClock.now() - due, in: &inactivityToClosure)
+            Self.recordLateness(since: due, in: &inactivityToClosure)
         case .inactivityWarning:
             break
         }
@@ -133,7 +140,8 @@ actor Players {
         let accept = InboundBody.offerAccept(agent: agent, conversation: conversation, offer: offer)
         switch entry.kind {
         case .lifecycle, .inactivity:
-            if !entry.rang {
+            // Request→ring is the lifecycle desks' measure; an inactivity conversation's ring is only answered.
+            if !entry.rang && entry.kind == .lifecycle {
                 let waited = ContinuousClock.now - entry.requestedAt
                 _ = requestToRing.record(UInt64(max(0, waited / .microseconds(1))))
                 requestToRingLegs.record(
@@ -146,7 +154,7 @@ actor Players {
         case .ringExpiry:
             if let firstExpiry = entry.firstExpiry {
                 let receivedAt = WallClock.now()
-                Self.record(milliseconds: receivedAt - firstExpiry, in: &expiryToNextRing)
+                Self.recordLateness(since: firstExpiry, in: &expiryToNextRing)
                 expiryToNextRingLegs.record(
                     startedAt: firstExpiry, expiresAt: expiresAt, ringMs: desks.ringMs(of: entry.desk),
                     serverTime: serverTime, receivedAt: receivedAt)
@@ -228,5 +236,13 @@ actor Players {
 
     static func record(milliseconds: Milliseconds, in histogram: inout Histogram<UInt64>) {
         _ = histogram.record(UInt64(max(0, milliseconds)) * 1_000)
+    }
+
+    /// How long after `due` (a service's deadline, to the millisecond) this moment is, to the microsecond: the
+    /// wall clock read in whole milliseconds would take up to one off every sample.
+    static func recordLateness(since due: Instant, in histogram: inout Histogram<UInt64>) {
+        let nowMicroseconds = Date().timeIntervalSince1970 * 1e6
+        let late = nowMicroseconds - Double(due.millisecondsSinceEpoch) * 1e3
+        _ = histogram.record(UInt64(max(0, late)))
     }
 }
