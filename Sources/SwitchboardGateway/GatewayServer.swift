@@ -116,8 +116,7 @@ public enum GatewayServer {
 
     static func hello(_ identity: AgentIdentity, _ dependencies: Dependencies) -> String {
         PageMessages.hello(
-            identity, graceMilliseconds: dependencies.graceMilliseconds, serverTime: dependencies.now(),
-            colleagues: dependencies.tokens.colleagues(of: identity))
+            identity, graceMilliseconds: dependencies.graceMilliseconds, colleagues: dependencies.tokens.colleagues(of: identity))
     }
 
     private static func signedIn(_ request: Request, _ dependencies: Dependencies) -> AgentIdentity? {
@@ -237,11 +236,10 @@ struct PageSocket {
 /// The gateway's own JSON messages to the page (everything else it sends is a workstation event as published).
 enum PageMessages {
     static func hello(
-        _ identity: AgentIdentity, graceMilliseconds: Int, serverTime: Instant, colleagues: [AgentIdentity]
+        _ identity: AgentIdentity, graceMilliseconds: Int, colleagues: [AgentIdentity]
     ) -> String {
         encode(Hello(
             desk: identity.desk.rawValue, agent: identity.agent.rawValue, name: identity.name, graceMs: graceMilliseconds,
-            serverTime: serverTime.rfc3339,
             colleagues: colleagues.map { Colleague(agent: $0.agent.rawValue, name: $0.name) }))
     }
 
@@ -255,8 +253,6 @@ enum PageMessages {
         var agent: String
         var name: String
         var graceMs: Int
-        /// The gateway's clock when sent: the page's first estimate of its offset to the server.
-        var serverTime: String
         /// The desk's other agents this gateway signs in: the page suggests them for a transfer.
         var colleagues: [Colleague]
     }

@@ -232,6 +232,21 @@ class AgentPage:
         """From now on, messages matching `rule` never reach the page's own handlers."""
         self.driver.execute_script("window.__switchboardProbe.holding.push(arguments[0]);", rule)
 
+    def rewrite_incoming(self, match, fields):
+        """From now on, messages matching `match` reach the page with `fields` in place."""
+        self.driver.execute_script(
+            "window.__switchboardProbe.rewriting.push({match: arguments[0], set: arguments[1]});", match, fields)
+
+    def reconnect(self):
+        """Closes the page's socket and waits until the page has connected again and been greeted."""
+        sockets = self.driver.execute_script("return window.__switchboardProbe.sockets.length;")
+        hellos = len(self.received(kind="hello"))
+        self.driver.execute_script("const s = window.__switchboardProbe.sockets; s[s.length - 1].close();")
+        self.wait(lambda d: len(self.received(kind="hello")) > hellos
+                  and d.execute_script("return window.__switchboardProbe.sockets.length;") > sockets,
+                  PAGE_TIMEOUT, "the page to connect again and be greeted")
+        self.wait_signed_in()
+
     def drop_outgoing(self, **rule):
         """From now on, frames the page sends that match `rule` never leave it."""
         self.driver.execute_script("window.__switchboardProbe.dropping.push(arguments[0]);", rule)

@@ -18,6 +18,9 @@
     dropped: [],
     // How each of the page's sockets closed: {code, reason}.
     closes: [],
+    // Rules {match, set}: a message whose fields equal every field of `match` reaches the page (and `received`)
+    // with the fields of `set` in place, as if the gateway had sent them so.
+    rewriting: [],
   };
   window.__switchboardProbe = probe;
   window.addEventListener("error", (event) => probe.errors.push(String(event.message)));
@@ -51,6 +54,14 @@
         try {
           message = JSON.parse(event.data);
         } catch {
+          return;
+        }
+        const rewrite = event.probeRewritten ? null : probe.rewriting.find((rule) => matches(message, rule.match));
+        if (rewrite) {
+          event.stopImmediatePropagation();
+          const rewritten = new MessageEvent("message", { data: JSON.stringify({ ...message, ...rewrite.set }) });
+          rewritten.probeRewritten = true;
+          this.dispatchEvent(rewritten);
           return;
         }
         probe.received.push(message);

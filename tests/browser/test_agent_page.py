@@ -4,6 +4,7 @@ agent sees and does (the DOM contract), checked against what the Router publishe
 import re
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -82,6 +83,19 @@ def test_a_ring_counts_down_and_accept_opens_the_session(workstation):
     assigned = desk.wait_event("conversation.assigned", conversation=conversation, timeout=EVENT_TIMEOUT)
     assert (assigned["agent"], assigned["mode"], assigned.get("offer")) == ("alice", "accepted", offer["offer"])
     alice.screenshot("serving")
+
+
+def test_the_countdown_keeps_to_the_services_clock_whatever_the_gateways_host_says(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice"], ringMs=20000, countdownEveryMs=1000, autoAccept=False)
+    alice = workstation.open_page("alice")
+    # A gateway on a host whose clock runs 15 s ahead of the services' puts its time in its hello.
+    ahead = datetime.now(timezone.utc) + timedelta(seconds=15)
+    alice.rewrite_incoming({"kind": "hello"}, {"serverTime": ahead.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"})
+    alice.reconnect()
+    conversation, user, offer, ring_selector = ring_page(desk, alice)
+    seconds, before, after = read_countdown(alice, ring_selector)
+    assert_agrees_with_expiry(seconds, before, after, parse_time(offer["expiresAt"]))
 
 
 def test_an_unanswered_ring_leaves_at_expiry_and_rings_another_agent(workstation):

@@ -32,9 +32,11 @@
   let confirmedStatus = null;
 
   // ---- Server clock -------------------------------------------------------------------------------
-  // Each sample is (server time when sent) - (local time when received) = offset - network delay, so it
-  // never overstates the offset; the largest recent sample is the best estimate. A replayed event carries
-  // an old time and gives a smaller sample, which the maximum ignores.
+  // The clock a ring's expiresAt is counted on is the services' (the Router sets it, the Notifier sends the
+  // ring with its own time): samples come only from the Notifier's events, never from the gateway, whose
+  // host's clock may differ. Each sample is (server time when sent) - (local time when received) = offset -
+  // network delay, so it never overstates the offset; the largest recent sample is the best estimate. A
+  // replayed event carries an old time and gives a smaller sample, which the maximum ignores.
   const clockSamples = [];
   const sampleWindowMs = 60000;
 
@@ -95,7 +97,6 @@
     dom.agentDisplay.textContent = hello.name || hello.agent;
     document.title = (hello.name || hello.agent) + " · Switchboard";
     dom.desk.hidden = false;
-    if (hello.serverTime) addClockSample(hello.serverTime);
     if (Array.isArray(hello.colleagues)) {
       dom.colleagues.replaceChildren(...hello.colleagues.map((colleague) => new Option(colleague.name, colleague.agent)));
     }
