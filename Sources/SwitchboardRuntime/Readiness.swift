@@ -20,6 +20,9 @@ public final class Readiness: Sendable {
         var shards: [Int: ShardPhase] = [:]
         /// Shards whose journal or queue subscription the broker ended: reported `starting` from then on.
         var lostSubscriptions: Set<Int> = []
+        /// Shards with a journal record this instance could not read and no snapshot after it, with what it was:
+        /// handed such a shard, the instance would stop instead of writing it, so it is no standby.
+        var unreadableJournals: [Int: String] = [:]
         /// Reads the connection's state; set once the connection exists.
         var connectionState: (@Sendable () -> AMQPConnectionState)?
     }
@@ -38,11 +41,12 @@ public final class Readiness: Sendable {
     }
 
     /// True when connected, the topology is declared, and every configured shard is active and caught up, or a
-    /// tailing standby. While the connection is being re-established nothing is consumed, so not ready.
+    /// tailing standby that could take it over. While the connection is being re-established nothing is consumed,
+    /// so not ready.
     public var isReady: Bool {
         guard connectionState == .connected else { return false }
         return state.withLock { state in
-            state.topologyDeclared && state.lostSubscriptions.isEmpty
+            state.topologyDeclared && state.lostSubscriptions.isEmpty && state.unreadableJournals.isEmpty
                 && state.shards.values.allSatisfy { phase in
                     switch phase {
                     case .standby, .active: true
@@ -69,7 +73,14 @@ public final class Readiness: Sendable {
         }
     }
 
+    /// Each shard whose journal holds a record this instance could not read (and no snapshot after it), with
+    /// what the record was.
+    public var unreadableJournals: [Int: String] {
+        state.withLock { $0.unreadableJournals }
+    }
+
     func setTopologyDeclared() { state.withLock { $0.topologyDeclared = true } }
+    func setUnreadable(_ record: String?, shard: Int) { state.withLock { $0.unreadableJournals[shard] = record } }
     func setConnection(_ connection: AMQPConnection) { setConnectionState { connection.state } }
     func setConnectionState(_ read: @escaping @Sendable () -> AMQPConnectionState) {
         state.withLock { $0.connectionState = read }

@@ -92,6 +92,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             },
             unread: { [logger] record in
                 metrics.journalUnread.record(record == nil ? 0 : 1)
+                readiness.setUnreadable(record.map { "\($0)" }, shard: shard)
                 guard record == nil else { return }
                 logger.notice("read a snapshot after the journal record this instance could not read: it may write the shard again")
             })

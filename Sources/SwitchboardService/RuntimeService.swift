@@ -32,11 +32,13 @@ public struct RuntimeService<Adapter: ShardCoreAdapter>: Service, HealthReportin
         case nil: return .unhealthy(reason: "not connected to the broker yet")
         case .connected?: break
         }
+        let unreadable = runtime.readiness.unreadableJournals
         let waiting = runtime.readiness.shards.sorted { $0.key < $1.key }.compactMap { shard, phase -> String? in
+            if let record = unreadable[shard] { return "shard \(shard) cannot be taken over: \(record)" }
             switch phase {
-            case .starting: "shard \(shard) starting"
-            case .catchingUp: "shard \(shard) catching up"
-            case .standby, .active: nil
+            case .starting: return "shard \(shard) starting"
+            case .catchingUp: return "shard \(shard) catching up"
+            case .standby, .active: return nil
             }
         }
         if waiting.isEmpty { return .unhealthy(reason: "topology not declared yet") }

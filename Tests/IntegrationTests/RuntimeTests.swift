@@ -732,8 +732,10 @@ extension RuntimeTests {
             broker, name: "router-cannot-read", shards: [0], metricsFactory: PrometheusMetricsFactory(registry: registry))
         let stop = try #require(try await second.waitUntilItStops() as? JournalUnreadable)
         #expect(stop.shard == 0)
-        // What the alert on a standby that cannot stand in reads.
+        // What the alert on a standby that cannot stand in reads, and /health/ready.
         #expect(registry.emitToString().contains(#"switchboard_journal_unread{service="router",shard="0"} 1"#))
+        #expect(second.runtime.readiness.unreadableJournals[0]?.contains("up to seq \(lastSeq + 1)") == true)
+        #expect(!second.runtime.readiness.isReady)
         #expect(stop.record.contains("up to seq \(lastSeq + 1)"), "\(stop.record)")
         // Nothing numbered after the unreadable record: no entry with a seq that other readers already hold.
         let records = journalRecords(try await journalMessages(broker, service: .router, shard: 0)).records

@@ -45,6 +45,17 @@ import Testing
         #expect(!readiness.isReady)
         #expect(readiness.shards[0] == .starting)
     }
+
+    @Test func aStandbyThatCannotReadItsShardsJournalKeepsTheInstanceUnreadyUntilASnapshotCoversIt() {
+        let readiness = Self.servingInstance()
+        readiness.setConnectionState { .connected }
+        readiness.setUnreadable("a record of a newer version", shard: 1)
+        #expect(!readiness.isReady)
+        #expect(readiness.unreadableJournals == [1: "a record of a newer version"])
+        readiness.setUnreadable(nil, shard: 1)
+        #expect(readiness.isReady)
+        #expect(readiness.unreadableJournals.isEmpty)
+    }
 }
 
 /// A connection state that a test changes while readiness reads it.

@@ -34,6 +34,17 @@ import Testing
         service.runtime.readiness.set(.catchingUp, shard: 1)
         #expect(service.readiness() == .unhealthy(reason: "shard 1 catching up"))
     }
+
+    /// A standby that could not read a record of its shard's journal would stop if handed the shard: it says so.
+    @Test func readinessNamesAShardWhoseJournalTheInstanceCannotRead() async throws {
+        let service = try await Self.activeRouter()
+        service.runtime.readiness.setConnectionState { .connected }
+        service.runtime.readiness.set(.standby, shard: 1)
+        service.runtime.readiness.setUnreadable("a record of a newer version", shard: 1)
+        #expect(service.readiness() == .unhealthy(reason: "shard 1 cannot be taken over: a record of a newer version"))
+        service.runtime.readiness.setUnreadable(nil, shard: 1)
+        #expect(service.readiness() == .healthy, "a snapshot after the record was read")
+    }
 }
 
 private struct HealthTestError: Error {}
