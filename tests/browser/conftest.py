@@ -360,20 +360,23 @@ class Workstation:
         """Closes every page, the gateway and the desk clients; after a passing test, fails if a page's scripts
         threw (the ringtone must not throw where audio is not allowed)."""
         errors = {}
-        for page in self.pages:
-            if page.closed:
-                continue
-            if failed:
-                try:
-                    page.screenshot(f"failed-{page.label}")
-                except Exception:  # evidence is best effort; closing must go on
-                    pass
-            else:
-                errors[page.label] = page.errors()
-            page.close()
-        self.gateway.stop()
-        self.manual.close()
-        self.auto.close()
+        try:
+            for page in self.pages:
+                if page.closed:
+                    continue
+                if failed:
+                    try:
+                        page.screenshot(f"failed-{page.label}")
+                    except Exception:  # evidence is best effort; closing must go on
+                        pass
+                else:
+                    errors[page.label] = page.errors()
+                page.close()
+        finally:
+            # A browser that will not close must not leave the gateway running.
+            self.gateway.stop()
+            self.manual.close()
+            self.auto.close()
         thrown = {label: found for label, found in errors.items() if found}
         assert not thrown, f"the page's scripts threw: {thrown}"
 

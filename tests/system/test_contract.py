@@ -64,6 +64,7 @@ def test_expired_ring_is_offered_to_another_agent_and_a_late_accept_is_rejected(
     rejected = desk.wait_event("command.rejected", command=late)
     assert rejected["reason"] == "offerExpired" and rejected["commandType"] == "offer.accept"
     desk.wait_ws(first["agent"], "command.rejected", command=late, reason="offerExpired")
+    desk.observe_for(1.0)
     assert len(desk.event_list("command.rejected", command=late)) == 1
 
     assigned = desk.wait_event("conversation.assigned", conversation="conv-x")
@@ -149,6 +150,65 @@ def test_missed_rings_put_the_agent_on_break(desk):
     assert len(desk.event_list("offer.expired", agent="alice")) == 2
     status = desk.wait_ws("alice", "status.changed", status="break")
     assert status["reason"] == "missedRings"
+    finish(desk)
+
+
+def test_a_pass_that_runs_out_of_attempts_waits_at_the_head_of_the_queue_until_an_agent_comes_online(desk):
+    desk.configure(ringMs=1000, countdownEveryMs=0, maxOfferAttempts=2, missesBeforeBreak=10, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.add_agent("bob")
+    desk.add_agent("carol", status=None)
+    desk.request("conv-pass")
+
+    first = desk.wait_event("offer.made", conversation="conv-pass", attempt=1)
+    second = desk.wait_event("offer.made", conversation="conv-pass", attempt=2)
+    assert second["agent"] != first["agent"]
+    queued = desk.wait_event("conversation.queued", conversation="conv-pass", reason="attemptsExhausted")
+    assert queued["position"] == 1, queued.body
+    # The two agents who let it ring out are not rung with it again in this pass.
+    desk.observe_for(1.5)
+    assert len(desk.event_list("offer.made", conversation="conv-pass")) == 2
+    # An agent coming online starts a new pass, from attempt 1.
+    desk.publish("agent.status", agent="carol", status="online")
+    again = desk.wait_event("offer.made", conversation="conv-pass", agent="carol", timeout=AT_ONCE)
+    assert again["attempt"] == 1 and again["seq"] > queued["seq"], again.body
+    desk.accept("carol", "conv-pass", again["offer"])
+    desk.wait_event("conversation.assigned", conversation="conv-pass", agent="carol")
+    finish(desk)
+
+
+def test_offers_go_only_to_agents_of_the_conversations_group(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    # Alice is free too, but not in billing.
+    desk.add_agent("alice", groups=["sales"])
+    desk.add_agent("bob", groups=["billing", "sales"])
+    desk.request("conv-billing", group="billing")
+    offer = desk.wait_event("offer.made", conversation="conv-billing")
+    assert offer["agent"] == "bob", offer.body
+    # With bob busy, a billing conversation waits rather than ring alice.
+    desk.accept("bob", "conv-billing", offer["offer"])
+    desk.wait_event("conversation.assigned", conversation="conv-billing", agent="bob")
+    desk.request("conv-billing-2", group="billing")
+    queued = desk.wait_event("conversation.queued", conversation="conv-billing-2")
+    assert queued["reason"] == "noAgent", queued.body
+    desk.observe_for(1.0)
+    assert not desk.event_list("offer.made", conversation="conv-billing-2")
+    finish(desk)
+
+
+def test_an_agent_on_break_gets_no_offers_until_back_online(desk):
+    desk.configure(ringMs=LONG_RING, inactivityMs=0)
+    desk.add_agent("alice", status="break")
+    desk.request("conv-break")
+    queued = desk.wait_event("conversation.queued", conversation="conv-break")
+    assert queued["reason"] == "noAgent", queued.body
+    desk.observe_for(1.0)
+    assert not desk.event_list("offer.made", conversation="conv-break")
+
+    desk.publish("agent.status", agent="alice", status="online")
+    desk.wait_ws("alice", "status.changed", status="online")
+    offer = desk.wait_event("offer.made", conversation="conv-break", agent="alice", timeout=AT_ONCE)
+    desk.wait_ws("alice", "ring", offer=offer["offer"])
     finish(desk)
 
 
@@ -339,6 +399,22 @@ def test_unknown_desk_is_dead_lettered(desk, dead_letters):
     message_id = desk.publish("conversation.requested", desk=desk.desk + "-unknown", conversation="c", user="u")
     assert_dead_lettered(dead_letters, message_id)
     assert_service_goes_on(desk, "conv-after-unknown")
+
+
+def test_a_desk_header_absent_or_not_the_bodys_desk_is_dead_lettered(desk, dead_letters):
+    prepared(desk)
+    # Shards are chosen by the header: a message whose header names another desk may have reached the wrong one.
+    body = {"v": 1, "type": "conversation.requested", "desk": desk.desk, "at": now_rfc3339(),
+            "conversation": "conv-header", "user": "u"}
+    for headers, problem in (({"desk": desk.desk + "-other"}, f'must equal the body\'s desk "{desk.desk}"'),
+                             ({}, "is required")):
+        message_id = f"header-{time.monotonic_ns()}"
+        desk.publish_raw(json.dumps({**body, "id": message_id}).encode(), "conversation.requested",
+                         message_id=message_id, headers=headers)
+        reason = assert_dead_lettered(dead_letters, message_id)
+        assert reason.startswith(f"conversation.requested: field header desk: {problem}"), reason
+    assert_service_goes_on(desk, "conv-after-header")
+    assert desk.event_list("offer.made", conversation="conv-header") == []
 
 
 def test_invalid_json_is_dead_lettered(desk, dead_letters):
