@@ -3,8 +3,10 @@
 /// `basic.ack(multiple)` when `flush` runs, once per batch of commands. Everything else goes out
 /// at once, after the held ack, so the broker sees settlements in the order they were made.
 ///
-/// A multiple ack covers every outstanding tag up to its own; tags settled earlier by their own
-/// frame are no longer outstanding, so covering them again is harmless.
+/// A multiple ack settles every outstanding tag up to its own, and its own tag must still be
+/// outstanding (RabbitMQ closes the channel with 406 "unknown delivery tag" otherwise). So the held
+/// ack names the highest tag held back, never a tag settled by a frame of its own: tags below it
+/// that were settled that way are no longer outstanding, and it passes over them.
 struct AckCoalescer {
     enum Frame: Equatable {
         case ack(deliveryTag: UInt64, multiple: Bool)
@@ -15,13 +17,14 @@ struct AckCoalescer {
     /// Every tag below this one is settled; delivery tags on a channel start at 1.
     private(set) var lowestUnsettled: UInt64 = 1
     private var settledAbove: Set<UInt64> = []
-    private var ackHeld = false
+    /// The highest tag whose plain ack is held back, not yet sent.
+    private var heldUpTo: UInt64?
 
     mutating func settle(_ deliveryTag: UInt64, _ settlement: Settlement, send: (Frame) -> Void) {
         switch settlement {
         case .ack(multiple: false) where deliveryTag == lowestUnsettled:
             markSettled(deliveryTag)
-            ackHeld = true
+            heldUpTo = deliveryTag
         case .ack(let multiple):
             flush(send: send)
             send(.ack(deliveryTag: deliveryTag, multiple: multiple))
@@ -39,9 +42,9 @@ struct AckCoalescer {
 
     /// Sends the held ack, if any.
     mutating func flush(send: (Frame) -> Void) {
-        guard ackHeld else { return }
-        ackHeld = false
-        send(.ack(deliveryTag: lowestUnsettled - 1, multiple: true))
+        guard let heldUpTo else { return }
+        self.heldUpTo = nil
+        send(.ack(deliveryTag: heldUpTo, multiple: true))
     }
 
     private mutating func markSettled(_ deliveryTag: UInt64) {

@@ -234,7 +234,8 @@ final class ConnectionDriver: @unchecked Sendable {
             switch link {
             case .connected(let connection):
                 didWork = flushPublishes(connection) || didWork
-                didWork = drainIncomingFrames(connection) || didWork
+                // A failed write destroys the connection: reading must not touch it then.
+                if case .connected = link { didWork = drainIncomingFrames(connection) || didWork }
             case .disconnected(_, let nextAttempt, _, _):
                 if now >= nextAttempt {
                     reconnect()
@@ -381,10 +382,10 @@ final class ConnectionDriver: @unchecked Sendable {
         case .settle(let channel, let subscription, let deliveryTag, let settlement):
             // A settle from an earlier subscription (before a reconnect, or of a cancelled consumer
             // whose channel number was reused) would name a tag the current one never issued.
-            guard case .connected(let connection) = link,
+            guard case .connected = link,
                   let consumer = consumers[channel], consumer.consumerTag != nil, consumer.subscription == subscription
             else { return }
-            consumer.acks.settle(deliveryTag, settlement) { send($0, on: channel, connection) }
+            consumer.acks.settle(deliveryTag, settlement) { send($0, on: channel) }
         case .close(let continuation):
             if let continuation { closeContinuations.append(continuation) }
             closeRequested = true
@@ -393,7 +394,10 @@ final class ConnectionDriver: @unchecked Sendable {
         }
     }
 
-    private func send(_ frame: AckCoalescer.Frame, on channel: UInt16, _ connection: amqp_connection_state_t) {
+    /// Sends one settlement frame on the current connection; nothing when it is gone. (A failed send
+    /// destroys the connection, and one settlement may call for two frames: the second must not touch it.)
+    private func send(_ frame: AckCoalescer.Frame, on channel: UInt16) {
+        guard case .connected(let connection) = link else { return }
         let status: Int32
         switch frame {
         case .ack(let deliveryTag, let multiple):
@@ -411,8 +415,8 @@ final class ConnectionDriver: @unchecked Sendable {
     /// Sends the acks each consumer held back while taking the last batch of commands.
     private func flushHeldAcks() {
         for (channel, consumer) in consumers {
-            guard case .connected(let connection) = link else { return }
-            consumer.acks.flush { send($0, on: channel, connection) }
+            guard case .connected = link else { return }
+            consumer.acks.flush { send($0, on: channel) }
         }
     }
 
@@ -611,8 +615,8 @@ final class ConnectionDriver: @unchecked Sendable {
                             queue: consumer.spec.queue, offset: offset, reason: "another record is at that offset"))
                         return
                     }
-                    if case .connected(let connection) = link {
-                        consumer.acks.settle(deliveryTag, .ack(multiple: false)) { send($0, on: channel, connection) }
+                    if case .connected = link {
+                        consumer.acks.settle(deliveryTag, .ack(multiple: false)) { send($0, on: channel) }
                     }
                     return
                 }
@@ -628,8 +632,10 @@ final class ConnectionDriver: @unchecked Sendable {
 
     private func markReturned(_ content: IncomingContent, on publisher: PublisherChannel) {
         guard case .returned(let code, let text) = content.kind else { return }
+        // Only a mandatory message comes back: an identical one published without the flag is not it.
         let matched = publisher.tracker.markReturned(code: code, text: text) { entry in
-            entry.message.exchange == content.exchange
+            entry.message.mandatory
+                && entry.message.exchange == content.exchange
                 && entry.message.routingKey == content.routingKey
                 && entry.message.properties.messageID == content.properties.messageID
                 && entry.message.body == content.body
@@ -1185,7 +1191,7 @@ final class ConnectionDriver: @unchecked Sendable {
         if case .connected(let connection) = link {
             // Acks held back for coalescing must reach the broker before the channel closes,
             // or it would requeue messages that were handled.
-            consumer.acks.flush { send($0, on: channel, connection) }
+            consumer.acks.flush { send($0, on: channel) }
             guard case .connected = link else { return }
             let reply = amqp_channel_close(connection, channel, AMQP_REPLY_SUCCESS)
             if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {

@@ -133,6 +133,50 @@ struct BrokerTests {
         await second.close()
     }
 
+    /// Acks out of order (2, 3, then 1) go out coalesced in frames the broker takes: a multiple ack naming a tag
+    /// already settled would close the channel (406 unknown delivery tag) and requeue what was handled.
+    @Test func acksOutOfOrderKeepTheConsumerGoingAndSettleEveryMessage() async throws {
+        let connection = try await TestBroker.shared.connect(name: "acks-out-of-order")
+        let queue = uniqueName("acks-out-of-order")
+        try await connection.declare(Topology(queues: [.init(queue)]))
+        let publisher = try await connection.publisher()
+        for number in 1...4 {
+            try await publisher.publish(
+                body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number))
+        }
+        // Three at a time: the fourth comes only once the first three are settled.
+        let consumer = try await connection.consume(queue: queue, prefetch: 3)
+        let numbers = try await withThrowingTaskGroup(of: [Int]?.self) { group in
+            group.addTask {
+                var received: [AMQPDelivery] = []
+                for try await delivery in consumer {
+                    received.append(delivery)
+                    if received.count == 3 {
+                        try received[1].ack()
+                        try received[2].ack()
+                        try received[0].ack()
+                    }
+                    if received.count == 4 {
+                        try delivery.ack()
+                        break
+                    }
+                }
+                return received.compactMap(messageNumber)
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(60))
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+        #expect(numbers == [1, 2, 3, 4])
+        consumer.cancel()
+        try await waitUntil("the consumer gone") { try await connection.queueStatus(queue)?.consumerCount == 0 }
+        #expect(try await connection.queueStatus(queue)?.messageCount == 0, "a settled message went back to the queue")
+        await connection.close()
+    }
+
     @Test func aLateAckOfACancelledConsumerDoesNotSettleTheNextConsumersDelivery() async throws {
         let connection = try await TestBroker.shared.connect(name: "late-ack")
         let first = uniqueName("late-ack-first")

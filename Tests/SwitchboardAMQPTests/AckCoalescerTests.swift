@@ -22,8 +22,23 @@ struct AckCoalescerTests {
         var coalescer = AckCoalescer()
         #expect(frames(&coalescer, [(2, .ack(multiple: false)), (3, .ack(multiple: false))])
             == [.ack(deliveryTag: 2, multiple: false), .ack(deliveryTag: 3, multiple: false)])
-        // Tag 1 completes the run 1...3, so one multiple ack up to 3 settles it.
-        #expect(frames(&coalescer, [(1, .ack(multiple: false))]) == [.ack(deliveryTag: 3, multiple: true)])
+        // Tag 1 completes the run 1...3, but 2 and 3 are no longer outstanding: the ack names 1, the highest
+        // tag held back (a multiple ack naming 3 would be refused as an unknown tag).
+        #expect(frames(&coalescer, [(1, .ack(multiple: false))]) == [.ack(deliveryTag: 1, multiple: true)])
+        #expect(coalescer.lowestUnsettled == 4)
+        // The run goes on from 4.
+        #expect(frames(&coalescer, [(4, .ack(multiple: false)), (5, .ack(multiple: false))]) == [.ack(deliveryTag: 5, multiple: true)])
+    }
+
+    @Test func aHeldAckNeverNamesATagSettledByAFrameOfItsOwn() {
+        var coalescer = AckCoalescer()
+        // 1 held; 3 rejected on its own; 2 held and completes the run to 3.
+        let sent = frames(&coalescer, [(1, .ack(multiple: false)), (3, .reject(requeue: true)), (2, .ack(multiple: false))])
+        #expect(sent == [
+            .ack(deliveryTag: 1, multiple: true),
+            .reject(deliveryTag: 3, requeue: true),
+            .ack(deliveryTag: 2, multiple: true),
+        ])
         #expect(coalescer.lowestUnsettled == 4)
     }
 
