@@ -185,9 +185,16 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 self.subscriptionEnded(queueName, error: error)
             }
         }
-        let pulsing = Task { [publisher, queueName, configuration, logger] in
+        let pulsing = Task { [publisher, queueName, configuration, logger, connection, inbox] in
             let properties = AMQPProperties(headers: [ServiceTopology.pulseHeader: true], type: "tick")
+            var generation = connection.generation
             while !Task.isCancelled {
+                // A connection lost, even if re-established at once, may have cost this instance the shard queue:
+                // the writer looks, though no delivery or timer may come to wake it.
+                if connection.generation != generation {
+                    generation = connection.generation
+                    inbox.wake()
+                }
                 do {
                     try await publisher.publish([], exchange: "", routingKey: queueName, properties: properties)
                 } catch {
@@ -253,28 +260,29 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             let (taken, oldestArrival, timerFiredAt) = inbox.take(max: Int(configuration.prefetch))
             if let oldestArrival { metrics.stages.inboxWait.recordInterval(since: oldestArrival) }
             if let timerFiredAt { metrics.stages.timerToBatch.recordInterval(since: timerFiredAt) }
-            let deliveries: [AMQPDelivery]
-            if let newest = taken.last ?? held.last {
-                // Deliveries of an earlier connection cannot be acknowledged; the broker delivers them again.
-                deliveries = (held + taken).filter { $0.connectionGeneration == newest.connectionGeneration }
-                held = []
-                if term?.connectionGeneration != newest.connectionGeneration {
-                    if term != nil { demote(reason: "the connection was re-established") }
-                    term = await activate(connectionGeneration: newest.connectionGeneration)
+            // Deliveries of an earlier connection cannot be acknowledged: the broker delivers them again, to this
+            // instance or to the one it hands the shard to meanwhile. Taking the shard over for them would write
+            // the journal beside that one's term, again and again, since their acks always fail.
+            let current = connection.generation
+            let deliveries = (held + taken).filter { $0.connectionGeneration == current }
+            held = []
+            // A connection lost, even if re-established at once, may have cost this instance the shard queue.
+            if let active = term, active.connectionGeneration != current || connection.state != .connected {
+                demote(reason: "the connection was lost")
+                term = nil
+            }
+            if !deliveries.isEmpty {
+                if term == nil {
+                    term = await activate(connectionGeneration: current)
                     // Its deliveries go back to the queue as the runtime closes the connection.
                     if refusedToWrite.load(ordering: .acquiring) { return }
                 }
-            } else {
-                // Nothing new: a tick that may be due, or the last batch's confirms (which wake the writer) to settle.
-                guard term != nil else { continue }
-                // Without a connection this instance may no longer be the shard's writer.
-                guard connection.state == .connected else {
-                    demote(reason: "the connection was lost")
-                    term = nil
-                    continue
-                }
-                deliveries = []
+            } else if term == nil {
+                // Nothing this instance may write: it is a standby until the broker hands it a delivery.
+                continue
             }
+            // Otherwise, with no delivery: a tick that may be due, or the last batch's confirms (which wake the
+            // writer) to settle.
             var unsettled = deliveries
             if let active = term { (term, unsettled) = await runBatch(deliveries, term: active) }
             if term == nil {

@@ -583,6 +583,57 @@ extension RuntimeTests {
         await connection.close()
     }
 
+    /// The active instance's connection drops while it holds deliveries, and the broker hands the shard queue to
+    /// the standby. Back on a new connection, the first instance stands by: it does not take the shards over again
+    /// for the deliveries it held (their acks can only fail, and each attempt would supersede the standby's term).
+    @Test func anInstanceThatLostItsConnectionLeavesTheShardsToTheStandbyThatTookThem() async throws {
+        let broker = try TestBroker.shared
+        let first = try RunningService<RouterAdapter>.start(broker, name: "router-blip-first")
+        try await first.waitUntilEveryShard(.active)
+        let second = try RunningService<RouterAdapter>.start(broker, name: "router-blip-second")
+        try await second.waitUntilEveryShard(.standby)
+        let (connection, events, publisher, desk) = try await deskClient(broker, name: "blip")
+        try await publisher.publish(desk.wire(.deskConfigure(DeskSettingsPatch())))
+        try await publisher.publish(desk.wire(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1))))
+        try await events.waitForEvent(desk: desk.desk, "ann exists") { event in
+            if case .agentChanged = event.body { return true }
+            return false
+        }
+        // Traffic all along, so the first instance has deliveries in hand when its connection goes.
+        let traffic = Task {
+            while !Task.isCancelled {
+                try? await publisher.publish(desk.wire(.agentSync(agent: ann)))
+            }
+        }
+        defer { traffic.cancel() }
+        try await events.waitForEvent(desk: desk.desk, "the traffic answered") { event in
+            if case .agentState = event.body { return true }
+            return false
+        }
+        let listed = try await broker.ctl("list_connections", "-p", "switchboard", "--silent", "pid", "client_properties")
+        let pid = try #require(listed.split(separator: "\n").first { $0.contains("router-blip-first") }?.split(separator: "\t").first)
+        _ = try await broker.ctl("close_connection", String(pid), "closed by a test")
+
+        try await second.waitUntilEveryShard(.active)
+        try await first.waitUntilEveryShard(.standby)
+        // From now on the second instance writes both shards, and the first stands by.
+        var seen: Set<String> = []
+        let until = ContinuousClock.now + .seconds(8)
+        while ContinuousClock.now < until {
+            for (name, service, expected) in [("first", first, Readiness.ShardPhase.standby), ("second", second, .active)] {
+                for (shard, phase) in service.runtime.readiness.shards where phase != expected {
+                    seen.insert("\(name) instance's shard \(shard) \(phase)")
+                }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(seen.isEmpty, "\(seen.sorted())")
+        traffic.cancel()
+        try await first.stop()
+        try await second.stop()
+        await connection.close()
+    }
+
     /// Effects the broker refuses (a nack) fail their batch: the shard catches up again and publishes them again
     /// under the same ids until the broker takes them, and what came in meanwhile waits. Nothing is decided
     /// twice, and every delivery is acknowledged in the end. With a snapshot due after every batch and ready at
