@@ -56,8 +56,7 @@ struct DeployDefinitionsTests {
             Array("pulse".utf8), exchange: "", routingKey: ServiceTopology.shardQueue(service, shard: 1), properties: Self.properties)
 
         let shard = try await connection.consume(queue: ServiceTopology.shardQueue(service, shard: 1), prefetch: 10)
-        var shardDeliveries = shard.makeAsyncIterator()
-        let pulse = try #require(try await shardDeliveries.next())
+        let pulse = try await firstElement(of: shard, "the pulse in shard queue 1")
         #expect(pulse.body == Array("pulse".utf8))
         try pulse.ack()
         shard.cancel()
@@ -65,8 +64,7 @@ struct DeployDefinitionsTests {
         let journal = try await connection.consume(
             queue: ServiceTopology.journal(service, shard: 0), prefetch: 10,
             arguments: StreamOffset.first.consumerArguments)
-        var journalDeliveries = journal.makeAsyncIterator()
-        let entry = try #require(try await journalDeliveries.next())
+        let entry = try await firstElement(of: journal, "the entry in journal 0")
         #expect(entry.body == Array("entry".utf8))
         try entry.ack()
         journal.cancel()
@@ -232,8 +230,7 @@ struct DeployDefinitionsTests {
         try await admin.publisher().publish(
             Array("closure".utf8), exchange: ContractExchange.outbound.rawValue, routingKey: "definitions.closure.message",
             properties: Self.properties)
-        var closures = try await platform.consume(queue: queue, prefetch: 10).makeAsyncIterator()
-        let closure = try #require(try await closures.next())
+        let closure = try await firstElement(of: try await platform.consume(queue: queue, prefetch: 10), "the closure message")
         #expect(closure.body == Array("closure".utf8))
         try closure.ack()
 

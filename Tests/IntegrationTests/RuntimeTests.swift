@@ -745,13 +745,14 @@ extension RuntimeTests {
 
         let journal = ServiceTopology.journal(.router, shard: 1)
         try await broker.ctl("delete_queue", "-p", "switchboard", journal)
-        let lost = try #require(try await active.waitUntilItStops() as? SubscriptionLost)
-        #expect(lost.shard == 1 && lost.queue == journal)
-        try await standby.waitUntilEveryShard(.active, timeout: .seconds(15))
-        try await standby.stop()
         // With journal 1 gone and journal 0 there, the broker would hold half a deployment of two shards, which
-        // an instance refuses to join: gone too, the next test finds none.
-        try await broker.ctl("delete_queue", "-p", "switchboard", ServiceTopology.journal(.router, shard: 0))
+        // an instance refuses to join: journal 0 goes too, however this test ends, so the next test finds none.
+        try await afterwards({ _ = try await broker.ctl("delete_queue", "-p", "switchboard", ServiceTopology.journal(.router, shard: 0)) }) {
+            let lost = try #require(try await active.waitUntilItStops() as? SubscriptionLost)
+            #expect(lost.shard == 1 && lost.queue == journal)
+            try await standby.waitUntilEveryShard(.active, timeout: .seconds(15))
+            try await standby.stop()
+        }
     }
 
     /// An instance handed a shard whose journal holds a record it cannot read (here one of a kind a newer
@@ -777,24 +778,35 @@ extension RuntimeTests {
         try await connection.publisher().publish(
             Array(record.utf8), exchange: "", routingKey: journal, properties: AMQPProperties(headers: label.headers))
         await connection.close()
-
-        let registry = PrometheusCollectorRegistry()
-        let second = try RunningService<RouterAdapter>.start(
-            broker, name: "router-cannot-read", shards: [0], metricsFactory: PrometheusMetricsFactory(registry: registry))
-        let stop = try #require(try await second.waitUntilItStops() as? JournalUnreadable)
-        #expect(stop.shard == 0)
-        // What the alert on a standby that cannot stand in reads, and /health/ready.
-        #expect(registry.emitToString().contains(#"switchboard_journal_unread{service="router",shard="0"} 1"#))
-        #expect(second.runtime.readiness.unreadableJournals[0]?.contains("up to seq \(lastSeq + 1)") == true)
-        #expect(!second.runtime.readiness.isReady)
-        #expect(stop.record.contains("up to seq \(lastSeq + 1)"), "\(stop.record)")
-        // Nothing numbered after the unreadable record: no entry with a seq that other readers already hold.
-        let records = journalRecords(try await journalMessages(broker, service: .router, shard: 0)).records
-        let after = records.flatMap { (try? JournalEntry.decodeRecord($0.body)) ?? [] }.filter { $0.seq ?? 0 > lastSeq }
-        #expect(after.isEmpty, "\(after)")
-        // Gone, so that the next instance on shard 0 starts from a journal it can read.
-        try await broker.ctl("delete_queue", "-p", "switchboard", journal)
+        // Gone however this test ends, so that the next instance on shard 0 starts from a journal it can read.
+        try await afterwards({ _ = try await broker.ctl("delete_queue", "-p", "switchboard", journal) }) {
+            let registry = PrometheusCollectorRegistry()
+            let second = try RunningService<RouterAdapter>.start(
+                broker, name: "router-cannot-read", shards: [0], metricsFactory: PrometheusMetricsFactory(registry: registry))
+            let stop = try #require(try await second.waitUntilItStops() as? JournalUnreadable)
+            #expect(stop.shard == 0)
+            // What the alert on a standby that cannot stand in reads, and /health/ready.
+            #expect(registry.emitToString().contains(#"switchboard_journal_unread{service="router",shard="0"} 1"#))
+            #expect(second.runtime.readiness.unreadableJournals[0]?.contains("up to seq \(lastSeq + 1)") == true)
+            #expect(!second.runtime.readiness.isReady)
+            #expect(stop.record.contains("up to seq \(lastSeq + 1)"), "\(stop.record)")
+            // Nothing numbered after the unreadable record: no entry with a seq that other readers already hold.
+            let records = journalRecords(try await journalMessages(broker, service: .router, shard: 0)).records
+            let after = records.flatMap { (try? JournalEntry.decodeRecord($0.body)) ?? [] }.filter { $0.seq ?? 0 > lastSeq }
+            #expect(after.isEmpty, "\(after)")
+        }
     }
+}
+
+/// Runs `body`, then `cleanUp` however `body` ended: broker state a later test of the suite would trip over.
+func afterwards(_ cleanUp: () async throws -> Void, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        try? await cleanUp()
+        throw error
+    }
+    try await cleanUp()
 }
 
 /// Every message of a shard's journal from its start, as appended: body and headers.

@@ -229,8 +229,7 @@ import Testing
 
                     // a's grace period ends, and it finds no page of alice's elsewhere.
                     await onA.close()
-                    var reached = signingOff.makeAsyncIterator()
-                    _ = await reached.next()
+                    _ = try await firstElement(of: signingOff, "gateway a to sign alice off")
 
                     // Her page opens on b: b holds her presence before it asks for her state.
                     let onB = PageClient(url: Self.alicePage(portB))
@@ -300,8 +299,7 @@ import Testing
         let group = ServiceGroup(services: [service, server], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            var portIterator = ports.makeAsyncIterator()
-            let port = try #require(await portIterator.next())
+            let port = try await firstElement(of: ports, "the gateway's port")
             try await waitUntil("the gateway is connected to the broker") { service.readiness() == .healthy }
             do {
                 try await body(port, agents)
