@@ -51,7 +51,7 @@ enum Failure {
         case .authenticationFailed, .virtualHostNotAllowed, .accessRefused: 77
         case .invalidURL: 64
         case .preconditionFailed, .notFound, .channelClosed, .publishNacked, .publishReturned, .deliveryChannelGone,
-            .connectionClosed, .streamNotResumed, .tls, .protocolError:
+            .connectionClosed, .streamNotResumed, .tls, .tooManyChannels, .protocolError:
             1
         }
     }

@@ -43,6 +43,9 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A read that knew the queue or stream held messages (the broker counted them) got none of them within
     /// `waited`: the broker is too busy to answer in time, or another consumer took them.
     case nothingDelivered(queue: String, waited: Duration)
+    /// Every channel the broker allows on a connection (its negotiated `channel_max`) is taken: each publisher
+    /// and each consumer holds one. Opening another would make the broker close the whole connection.
+    case tooManyChannels(limit: Int)
     /// The broker or the library broke the protocol in a way this layer does not handle.
     case protocolError(String)
 
@@ -91,6 +94,9 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
         case .nothingDelivered(let queue, let waited):
             return "the broker counted messages in '\(queue)' but delivered none of them within \(waited) "
                 + "(the broker is overloaded, or another consumer took them); try again"
+        case .tooManyChannels(let limit):
+            return "all \(limit) channels the broker allows on this connection are in use (one per publisher and per "
+                + "consumer): close some, open another connection, or raise the broker's channel_max"
         case .protocolError(let detail):
             return "AMQP protocol error: \(detail)"
         }

@@ -183,7 +183,9 @@ final class ConnectionDriver: @unchecked Sendable {
     private var publishers: [UInt16: PublisherChannel] = [:]
     private var consumers: [UInt16: ConsumerChannel] = [:]
     private var freeChannels: [UInt16] = []
-    private var nextChannel: UInt16 = controlChannel + 1
+    private var nextChannel = Int(controlChannel) + 1
+    /// The highest channel number the broker allows, as negotiated by the last connection.
+    private var channelMax = Int(UInt16.max)
     private var commandBuffer: [DriverCommand] = []
     private var closeContinuations: [CheckedContinuation<Void, Never>] = []
     private var closeRequested = false
@@ -323,7 +325,10 @@ final class ConnectionDriver: @unchecked Sendable {
                 continuation.resume(throwing: reportedError(error))
             }
         case .openPublisher(let window, let continuation):
-            let channel = allocateChannel()
+            guard let channel = allocateChannel() else {
+                continuation.resume(throwing: AMQPError.tooManyChannels(limit: channelMax))
+                return
+            }
             let publisher = PublisherChannel(window: window)
             publishers[channel] = publisher
             guard case .connected(let connection) = link else {
@@ -355,9 +360,13 @@ final class ConnectionDriver: @unchecked Sendable {
                 publisher.waiting.append(WaitingPublish(message: message, enqueuedAt: enqueuedAt, completion: .batch(batch, index: index)))
             }
         case .consume(let spec, let stream, let continuation):
-            let key = ConsumerKey(channel: allocateChannel(), id: nextConsumer)
+            guard let channel = allocateChannel() else {
+                stream.finish()
+                continuation.resume(throwing: AMQPError.tooManyChannels(limit: channelMax))
+                return
+            }
+            let key = ConsumerKey(channel: channel, id: nextConsumer)
             nextConsumer += 1
-            let channel = key.channel
             let consumer = ConsumerChannel(spec: spec, stream: stream, id: key.id)
             consumers[channel] = consumer
             guard case .connected(let connection) = link else {
@@ -439,10 +448,17 @@ final class ConnectionDriver: @unchecked Sendable {
         (error as? CallFailure)?.error ?? (error as? AMQPError) ?? .protocolError("\(error)")
     }
 
-    private func allocateChannel() -> UInt16 {
+    /// A free channel number, or nil when every number up to the broker's `channel_max` is taken: the broker
+    /// closes a connection that opens a channel beyond it, with every publisher and consumer on it.
+    private func allocateChannel() -> UInt16? {
         if let channel = freeChannels.popLast() { return channel }
+        if case .connected(let connection) = link {
+            let negotiated = Int(amqp_get_channel_max(connection))
+            channelMax = negotiated == 0 ? Int(UInt16.max) : negotiated
+        }
+        guard nextChannel <= channelMax else { return nil }
         defer { nextChannel += 1 }
-        return nextChannel
+        return UInt16(nextChannel)
     }
 
     private func reportedError(_ failure: CallFailure) -> AMQPError {

@@ -102,6 +102,33 @@ struct ErrorTests {
         await connection.close()
     }
 
+    /// A connection opens no channel beyond the broker's channel_max: one more publisher or consumer is refused
+    /// with `tooManyChannels`, and everything already open goes on. (Opening it, the broker would close the whole
+    /// connection, with every publisher and consumer on it.)
+    @Test func aChannelBeyondTheBrokersLimitIsRefusedAndTheConnectionGoesOn() async throws {
+        try await TestBroker.withDedicatedNode(label: "channel-max") { broker in
+            // Read by each new connection's handshake.
+            _ = try await broker.ctl("eval", "application:set_env(rabbit, channel_max, 6).")
+            let connection = try await broker.connect(name: "channel-max")
+            let queue = uniqueName("channel-max")
+            try await connection.declare(Topology(queues: [.init(queue)]))
+            // Channel 1 is the connection's own; 2 to 6 are left.
+            var publishers: [AMQPPublisher] = []
+            for _ in 2...6 { publishers.append(try await connection.publisher()) }
+            await #expect(throws: AMQPError.tooManyChannels(limit: 6)) { _ = try await connection.publisher() }
+            await #expect(throws: AMQPError.tooManyChannels(limit: 6)) {
+                _ = try await connection.consume(queue: queue, prefetch: 1)
+            }
+            for (number, publisher) in publishers.enumerated() {
+                try await publisher.publish(
+                    body(number: number), exchange: "", routingKey: queue, properties: persistentProperties(number: number))
+            }
+            #expect(try await connection.queueStatus(queue)?.messageCount == publishers.count)
+            #expect(connection.state == .connected)
+            await connection.close()
+        }
+    }
+
     @Test func accessRefusedNamesTheResource() async throws {
         let broker = try TestBroker.shared
         let user = uniqueName("limited")
