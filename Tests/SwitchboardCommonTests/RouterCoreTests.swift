@@ -5,6 +5,7 @@ private let acme = RouterFixture.acme
 private let zeta = RouterFixture.zeta
 private let ann = RouterFixture.ann
 private let bob = RouterFixture.bob
+private let cat = RouterFixture.cat
 private let zed = RouterFixture.zed
 private let sales = RouterFixture.sales
 private let billing = RouterFixture.billing
@@ -346,6 +347,24 @@ private let token = RouterFixture.token
         #expect(h.send(.sessionEnd(agent: ann, conversation: chat(2))) == h.events(
             .conversationEnded(conversation: chat(2), agent: ann, reason: .agent),
             h.offerMade(1, to: ann, offer: 3)) + [h.wakeUpAfterRing])
+    }
+
+    /// Attempts run out while an agent not rung in this pass is free: it gets the conversation at once, in a new
+    /// pass, rather than a newer request getting it while the conversation waits at the head of the queue.
+    @Test func afterMaxAttemptsAnAgentFreeAllAlongAndNotRungTakesTheConversationInANewPass() {
+        var h = RouterHarness()
+        h.configure(DeskSettingsPatch(maxOfferAttempts: 2))
+        h.addAgent(ann)
+        h.addAgent(bob)
+        h.addAgent(cat)
+        h.request(1)
+        #expect(h.tick(at: routerT0 + ring) == h.events(
+            .offerExpired(conversation: chat(1), agent: ann, offer: token(1)),
+            h.offerMade(1, to: bob, offer: 2, attempt: 2)) + [h.wakeUpAfterRing])
+        #expect(h.tick(at: routerT0 + ring + ring) == h.events(
+            .offerExpired(conversation: chat(1), agent: bob, offer: token(2)),
+            h.queued(1, position: 1, .attemptsExhausted),
+            h.offerMade(1, to: cat, offer: 3)) + [h.wakeUpAfterRing])
     }
 
     @Test func consecutiveMissedRingsPutTheAgentOnBreak() {

@@ -344,6 +344,11 @@ struct RouterDesk: Codable, Sendable, Equatable {
                 .conversationQueued(
                     conversation: conversationID, user: conversation.user, position: position, reason: .attemptsExhausted),
                 &out)
+            // An agent free all along, not rung with it in this pass, takes the head of the queue at once (a new
+            // pass): it would otherwise wait there until an agent frees up, while newer requests got that agent.
+            if let agent = bestAgent(for: conversation) {
+                serveWaiting(for: agent, mode: .continuingPass, &out)
+            }
         } else if let agent = bestAgent(for: conversation) {
             give(conversationID, to: agent, &out)
         } else {
