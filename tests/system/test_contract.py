@@ -85,6 +85,33 @@ def test_automatic_service_starts_the_session_with_no_ring(desk):
     finish(desk)
 
 
+def test_an_agents_own_automatic_service_overrides_the_desks(desk):
+    desk.configure(autoAccept=False, ringMs=LONG_RING, countdownEveryMs=0, inactivityMs=0)
+    desk.add_agent("alice", auto_accept=True, groups=["vip"])
+    desk.add_agent("bob", auto_accept=None, groups=["general"])
+    desk.request("conv-own-auto", group="vip")
+    assigned = desk.wait_event("conversation.assigned", conversation="conv-own-auto")
+    assert (assigned["agent"], assigned["mode"]) == ("alice", "autoAccepted"), assigned.body
+    assert desk.wait_ws("alice", "session.started", conversation="conv-own-auto")["mode"] == "autoAccepted"
+    # Bob has the desk's setting: he is rung.
+    desk.request("conv-desk-default", group="general")
+    desk.wait_event("offer.made", conversation="conv-desk-default", agent="bob")
+    assert not desk.event_list("offer.made", conversation="conv-own-auto")
+    assert desk.ws_list("alice", "ring") == []
+    finish(desk)
+
+
+def test_without_countdowns_a_ring_sends_none(desk):
+    desk.configure(ringMs=3000, countdownEveryMs=0, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.request("conv-quiet")
+    offer = desk.wait_event("offer.made", conversation="conv-quiet")
+    desk.wait_ws("alice", "ring", offer=offer["offer"])
+    desk.wait_ws("alice", "ring.stopped", offer=offer["offer"], reason="expired", timeout=AT_ONCE)
+    assert desk.ws_list("alice", "countdown") == []
+    finish(desk)
+
+
 def test_end_session_frees_capacity_for_the_next_waiting_conversation(desk):
     desk.configure(ringMs=LONG_RING, inactivityMs=0)
     desk.add_agent("alice", capacity=1)
@@ -348,6 +375,49 @@ def test_user_leaving_withdraws_the_ring(desk):
     assert withdrawn["reason"] == "conversationEnded"
     assert desk.wait_event("conversation.ended", conversation="conv-left")["reason"] == "user"
     desk.wait_ws("alice", "ring.stopped", offer=offer["offer"], reason="withdrawn", timeout=AT_ONCE)
+    finish(desk)
+
+
+def test_an_admin_ending_a_served_conversation_ends_the_session_and_frees_the_agent(desk):
+    desk.configure(autoAccept=True, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.request("conv-admin")
+    desk.wait_event("conversation.assigned", conversation="conv-admin", agent="alice")
+    desk.request("conv-admin-next")
+    desk.wait_event("conversation.queued", conversation="conv-admin-next")
+    desk.publish("conversation.ended", conversation="conv-admin", by="admin")
+
+    ended = desk.wait_event("conversation.ended", conversation="conv-admin", timeout=AT_ONCE)
+    assert (ended["reason"], ended.get("agent")) == ("admin", "alice"), ended.body
+    assert desk.wait_ws("alice", "session.ended", conversation="conv-admin")["reason"] == "admin"
+    # Her place goes to the conversation that waited.
+    desk.wait_event("conversation.assigned", conversation="conv-admin-next", agent="alice", timeout=AT_ONCE)
+    finish(desk)
+
+
+def test_an_accept_of_a_conversation_that_moved_on_is_rejected_once_and_takes_nothing(desk):
+    desk.configure(ringMs=LONG_RING, countdownEveryMs=0, inactivityMs=0)
+    desk.add_agent("alice")
+    desk.add_agent("bob")
+    desk.request("conv-moved")
+    first = desk.wait_event("offer.made", conversation="conv-moved")
+    desk.publish("offer.decline", agent=first["agent"], conversation="conv-moved", offer=first["offer"])
+    second = desk.wait_event("offer.made", conversation="conv-moved", attempt=2)
+    desk.accept(second["agent"], "conv-moved", second["offer"])
+    desk.wait_event("conversation.assigned", conversation="conv-moved", agent=second["agent"])
+
+    # The first agent clicks the ring they declined, once while it is served and once after it ended.
+    served = desk.accept(first["agent"], "conv-moved", first["offer"])
+    assert desk.wait_event("command.rejected", command=served)["reason"] == "offerExpired"
+    desk.publish("conversation.ended", conversation="conv-moved", by="user")
+    desk.wait_event("conversation.ended", conversation="conv-moved")
+    ended = desk.accept(first["agent"], "conv-moved", first["offer"])
+    assert desk.wait_event("command.rejected", command=ended)["reason"] == "offerExpired"
+    desk.observe_for(1.0)
+    for command in (served, ended):
+        assert len(desk.event_list("command.rejected", command=command)) == 1
+    assigned = desk.event_list("conversation.assigned", conversation="conv-moved")
+    assert [a["agent"] for a in assigned] == [second["agent"]]
     finish(desk)
 
 
