@@ -80,7 +80,10 @@ public struct AgentSession: Sendable {
         /// state when it opens, so without a bound one sign-in link could keep the Router answering syncs.
         public var maxPages: Int
 
-        public init(graceMs: Milliseconds, syncRetryMs: Milliseconds = 5_000, bufferLimit: Int = 1_000, maxPages: Int = 8) {
+        public init(
+            graceMs: Milliseconds, syncRetryMs: Milliseconds = 5_000, bufferLimit: Int = 1_000,
+            maxPages: Int = GatewayConfiguration.defaultMaxPagesPerAgent
+        ) {
             self.graceMs = graceMs
             self.syncRetryMs = syncRetryMs
             self.bufferLimit = bufferLimit

@@ -146,29 +146,21 @@ struct BrokerTests {
         }
         // Three at a time: the fourth comes only once the first three are settled.
         let consumer = try await connection.consume(queue: queue, prefetch: 3)
-        let numbers = try await withThrowingTaskGroup(of: [Int]?.self) { group in
-            group.addTask {
-                var received: [AMQPDelivery] = []
-                for try await delivery in consumer {
-                    received.append(delivery)
-                    if received.count == 3 {
-                        try received[1].ack()
-                        try received[2].ack()
-                        try received[0].ack()
-                    }
-                    if received.count == 4 {
-                        try delivery.ack()
-                        break
-                    }
+        let numbers = try await within(.seconds(60)) {
+            var received: [AMQPDelivery] = []
+            for try await delivery in consumer {
+                received.append(delivery)
+                if received.count == 3 {
+                    try received[1].ack()
+                    try received[2].ack()
+                    try received[0].ack()
                 }
-                return received.compactMap(messageNumber)
+                if received.count == 4 {
+                    try delivery.ack()
+                    break
+                }
             }
-            group.addTask {
-                try await Task.sleep(for: .seconds(60))
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
+            return received.compactMap(messageNumber)
         }
         #expect(numbers == [1, 2, 3, 4])
         consumer.cancel()

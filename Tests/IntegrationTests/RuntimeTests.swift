@@ -449,16 +449,7 @@ struct RuntimeTests {
         let deadLetters = try await Collector(consumer: connection.consume(queue: ServiceTopology.deadLetterQueue, prefetch: 1_000))
         let publisher = try await connection.publisher()
         let desk = InboundFactory(deskPrefix: "bad")
-        for body: InboundBody in [
-            .deskConfigure(DeskSettingsPatch()),
-            .agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1)),
-        ] {
-            try await publisher.publish(desk.wire(body))
-        }
-        try await events.waitForEvent(desk: desk.desk, "ann exists") { event in
-            if case .agentChanged = event.body { return true }
-            return false
-        }
+        try await configureDeskWithAnn(desk, publisher, events)
 
         func raw(_ body: String, id: String, type: String, routingKey: String? = nil) async throws {
             try await publisher.publish(
@@ -548,12 +539,7 @@ extension RuntimeTests {
         let router = try RunningService<RouterAdapter>.start(broker, name: "router-reconnect")
         try await router.waitUntilEveryShard(.active)
         let (connection, events, publisher, desk) = try await deskClient(broker, name: "reconnect")
-        try await publisher.publish(desk.wire(.deskConfigure(DeskSettingsPatch())))
-        try await publisher.publish(desk.wire(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1))))
-        try await events.waitForEvent(desk: desk.desk, "ann exists") { event in
-            if case .agentChanged = event.body { return true }
-            return false
-        }
+        try await configureDeskWithAnn(desk, publisher, events)
 
         let cut = ShardWorker<RouterAdapter>.wallClock()
         try await broker.ctl("close_all_connections", "-p", "switchboard", "connection cut by a test")
@@ -593,12 +579,7 @@ extension RuntimeTests {
         let second = try RunningService<RouterAdapter>.start(broker, name: "router-blip-second")
         try await second.waitUntilEveryShard(.standby)
         let (connection, events, publisher, desk) = try await deskClient(broker, name: "blip")
-        try await publisher.publish(desk.wire(.deskConfigure(DeskSettingsPatch())))
-        try await publisher.publish(desk.wire(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1))))
-        try await events.waitForEvent(desk: desk.desk, "ann exists") { event in
-            if case .agentChanged = event.body { return true }
-            return false
-        }
+        try await configureDeskWithAnn(desk, publisher, events)
         // Traffic all along, so the first instance has deliveries in hand when its connection goes.
         let traffic = Task {
             while !Task.isCancelled {
@@ -798,6 +779,17 @@ extension RuntimeTests {
     }
 }
 
+/// Configures `desk` with the default settings and adds `ann` (no groups, capacity 1); returns once the Router
+/// has told of her.
+private func configureDeskWithAnn(_ desk: InboundFactory, _ publisher: AMQPPublisher, _ events: Collector) async throws {
+    try await publisher.publish(desk.wire(.deskConfigure(DeskSettingsPatch())))
+    try await publisher.publish(desk.wire(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 1))))
+    try await events.waitForEvent(desk: desk.desk, "ann exists") { event in
+        if case .agentChanged = event.body { return true }
+        return false
+    }
+}
+
 /// Runs `body`, then `cleanUp` however `body` ended: broker state a later test of the suite would trip over.
 func afterwards(_ cleanUp: () async throws -> Void, _ body: () async throws -> Void) async throws {
     do {
@@ -877,27 +869,25 @@ func findJournalEntry(
             queue: ServiceTopology.journal(service, shard: shard), prefetch: 500,
             arguments: StreamOffset.first.consumerArguments))
     }
-    let found = try await withThrowingTaskGroup(of: JournalEntry?.self) { group in
-        for consumer in consumers {
-            group.addTask {
-                let assembler = JournalRecordAssembler()
-                for try await delivery in consumer {
-                    try delivery.ack()
-                    guard case .record(let whole) = assembler.add(delivery.body, headers: delivery.properties.headers)
-                    else { continue }
-                    let record = (try? JournalEntry.decodeRecord(whole.body)) ?? []
-                    if let entry = record.first(where: matches) { return entry }
+    let found = try await within(timeout) { [consumers] in
+        try await withThrowingTaskGroup(of: JournalEntry?.self) { group in
+            for consumer in consumers {
+                group.addTask {
+                    let assembler = JournalRecordAssembler()
+                    for try await delivery in consumer {
+                        try delivery.ack()
+                        guard case .record(let whole) = assembler.add(delivery.body, headers: delivery.properties.headers)
+                        else { continue }
+                        let record = (try? JournalEntry.decodeRecord(whole.body)) ?? []
+                        if let entry = record.first(where: matches) { return entry }
+                    }
+                    return nil
                 }
-                return nil
             }
+            defer { group.cancelAll() }
+            // Journals never end by themselves: the first to finish is a match.
+            return try await group.next() ?? nil
         }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        defer { group.cancelAll() }
-        // Journals never end by themselves: the first to finish is a match or the timeout.
-        return try await group.next() ?? nil
     }
     await connection.close()
     return found

@@ -301,23 +301,31 @@ public func waitUntil(
     throw CancellationError()
 }
 
-/// The first element of `sequence`, failing the test if none comes within `timeout` (or the sequence ends
-/// first): a wait that a broken feature would otherwise leave hanging until the whole run's limit.
-public func firstElement<Sequence: AsyncSequence & Sendable>(
-    of sequence: Sequence, _ description: String, timeout: Duration = .seconds(30),
-    sourceLocation: SourceLocation = #_sourceLocation
-) async throws -> Sequence.Element where Sequence.Element: Sendable {
-    let first = try await withThrowingTaskGroup(of: Sequence.Element?.self) { group in
-        group.addTask {
-            for try await element in sequence { return element }
-            return nil
-        }
+/// What `body` returns, or nil when `timeout` passes first (`body` is cancelled then): a wait that a broken
+/// feature would otherwise leave hanging until the whole run's limit.
+public func within<Value: Sendable>(
+    _ timeout: Duration, _ body: @escaping @Sendable () async throws -> Value?
+) async throws -> Value? {
+    try await withThrowingTaskGroup(of: Value?.self) { group in
+        group.addTask { try await body() }
         group.addTask {
             try await Task.sleep(for: timeout)
             return nil
         }
         defer { group.cancelAll() }
         return try await group.next() ?? nil
+    }
+}
+
+/// The first element of `sequence`, failing the test if none comes within `timeout` (or the sequence ends
+/// first).
+public func firstElement<Sequence: AsyncSequence & Sendable>(
+    of sequence: Sequence, _ description: String, timeout: Duration = .seconds(30),
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws -> Sequence.Element where Sequence.Element: Sendable {
+    let first = try await within(timeout) {
+        for try await element in sequence { return element }
+        return nil
     }
     guard let first else {
         Issue.record("nothing came within \(timeout): \(description)", sourceLocation: sourceLocation)

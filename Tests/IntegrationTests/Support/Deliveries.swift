@@ -1,4 +1,5 @@
 import SwitchboardAMQP
+import SwitchboardTestSupport
 import Testing
 
 struct TimedOut: Error, CustomStringConvertible {
@@ -10,27 +11,20 @@ struct TimedOut: Error, CustomStringConvertible {
 func receive(
     _ count: Int, from consumer: AMQPConsumer, acknowledge: Bool = true, timeout: Duration = .seconds(60)
 ) async throws -> [AMQPDelivery] {
-    try await withThrowingTaskGroup(of: [AMQPDelivery]?.self) { group in
-        group.addTask {
-            var received: [AMQPDelivery] = []
-            received.reserveCapacity(count)
-            for try await delivery in consumer {
-                if acknowledge { try delivery.ack() }
-                received.append(delivery)
-                if received.count == count { break }
-            }
-            return received
-        }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let received = try await group.next() ?? nil else {
-            throw TimedOut(description: "fewer than \(count) deliveries within \(timeout)")
+    let received = try await within(timeout) {
+        var received: [AMQPDelivery] = []
+        received.reserveCapacity(count)
+        for try await delivery in consumer {
+            if acknowledge { try delivery.ack() }
+            received.append(delivery)
+            if received.count == count { break }
         }
         return received
     }
+    guard let received else {
+        throw TimedOut(description: "fewer than \(count) deliveries within \(timeout)")
+    }
+    return received
 }
 
 /// Message ids travel as decimal strings in `message_id`.
