@@ -237,13 +237,20 @@ class AgentPage:
         self.driver.execute_script(
             "window.__switchboardProbe.rewriting.push({match: arguments[0], set: arguments[1]});", match, fields)
 
+    def socket_count(self):
+        """How many WebSockets the page has opened."""
+        return self.driver.execute_script("return window.__switchboardProbe.sockets.length;")
+
+    def socket_closes(self):
+        """How each of the page's sockets closed, in order: {code, reason}."""
+        return self.driver.execute_script("return window.__switchboardProbe.closes;")
+
     def reconnect(self):
         """Closes the page's socket and waits until the page has connected again and been greeted."""
-        sockets = self.driver.execute_script("return window.__switchboardProbe.sockets.length;")
+        sockets = self.socket_count()
         hellos = len(self.received(kind="hello"))
         self.driver.execute_script("const s = window.__switchboardProbe.sockets; s[s.length - 1].close();")
-        self.wait(lambda d: len(self.received(kind="hello")) > hellos
-                  and d.execute_script("return window.__switchboardProbe.sockets.length;") > sockets,
+        self.wait(lambda d: len(self.received(kind="hello")) > hellos and self.socket_count() > sockets,
                   PAGE_TIMEOUT, "the page to connect again and be greeted")
         self.wait_signed_in()
 

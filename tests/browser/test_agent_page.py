@@ -388,7 +388,7 @@ def test_a_page_over_the_agents_bound_says_so_and_stops_reconnecting_and_a_flood
     # It does not knock again: one refusal, one socket, however long it stays open.
     second.wait(lambda d: len(second.received(kind="error")) == 1, PAGE_TIMEOUT, "the gateway's one refusal")
     workstation.manual.observe_for(3)
-    assert second.driver.execute_script("return window.__switchboardProbe.sockets.length;") == 1
+    assert second.socket_count() == 1
     # The first page goes on as before.
     ring_page(desk, alice)
 
@@ -412,15 +412,14 @@ def test_an_oversized_command_is_refused_and_a_huge_one_closes_the_socket_as_too
     alice.send_on_page_socket({"type": "agent.sync", "padding": "x" * 30_000})
     alice.wait(lambda d: any("over the limit" in m["message"] for m in alice.received(kind="error")),
                PAGE_TIMEOUT, "the gateway to refuse the oversized command")
-    assert alice.driver.execute_script("return window.__switchboardProbe.closes;") == []
+    assert alice.socket_closes() == []
     # Over a WebSocket message's limit: the gateway closes the socket, unread. It sends 1009 (message too big), but
     # the browser may see the connection reset before that frame and report 1006.
     alice.send_on_page_socket({"type": "agent.sync", "padding": "x" * 100_000})
-    alice.wait(lambda d: d.execute_script("return window.__switchboardProbe.closes.length;") == 1,
-               PAGE_TIMEOUT, "the gateway to close the socket")
-    assert alice.driver.execute_script("return window.__switchboardProbe.closes[0].code;") in (1006, 1009)
+    alice.wait(lambda d: len(alice.socket_closes()) == 1, PAGE_TIMEOUT, "the gateway to close the socket")
+    assert alice.socket_closes()[0]["code"] in (1006, 1009)
     # The page connects again and goes on.
-    alice.wait(lambda d: d.execute_script("return window.__switchboardProbe.sockets.length;") == 2,
+    alice.wait(lambda d: alice.socket_count() == 2,
                PAGE_TIMEOUT, "the page to connect again")
     alice.wait_signed_in()
     ring_page(desk, alice)
