@@ -440,6 +440,36 @@ private let token = RouterFixture.token
             h.offerMade(1, to: bob, offer: 2, attempt: 2)) + [h.wakeUpAfterRing])
     }
 
+    @Test func loweringCapacityWithdrawsTheNewestRingsBeyondIt() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann, capacity: 3)
+        h.request(1)
+        h.accept(ann, 1, offer: 1)
+        h.request(2)
+        h.request(3)
+        h.addAgent(bob)
+        #expect(h.send(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 2))) == h.events(
+            .offerWithdrawn(conversation: chat(3), agent: ann, offer: token(3), reason: .agentChanged),
+            h.agentChanged(ann, .online, capacity: 2, load: 2, .command),
+            h.offerMade(3, to: bob, offer: 4, attempt: 2)) + [h.wakeUpAfterRing])
+        #expect(h.accept(ann, 3, offer: 3) == h.events(h.rejected("offer.accept", ann, 3, .offerExpired))
+            + [h.wakeUpAfterRing])
+    }
+
+    @Test func leavingAGroupWithdrawsItsRings() {
+        var h = RouterHarness()
+        h.configure()
+        h.addAgent(ann, capacity: 2, groups: [sales, billing])
+        h.request(1, group: billing)
+        h.request(2, group: sales)
+        h.addAgent(bob, groups: [billing])
+        #expect(h.send(.agentUpsert(AgentProfile(agent: ann, groups: [sales], capacity: 2))) == h.events(
+            .offerWithdrawn(conversation: chat(1), agent: ann, offer: token(1), reason: .agentChanged),
+            h.agentChanged(ann, .online, capacity: 2, load: 1, groups: [sales], .command),
+            h.offerMade(1, to: bob, offer: 3, attempt: 2)) + [h.wakeUpAfterRing])
+    }
+
     @Test func removingAnAgentWithdrawsItsRingsAndRequeuesItsSessions() {
         var h = RouterHarness()
         h.configure()

@@ -118,7 +118,9 @@ public enum QueueReason: String, Hashable, Sendable, CaseIterable {
 public enum WithdrawReason: String, Hashable, Sendable, CaseIterable {
     /// `agentOnBreak`: an agent who goes on break (by command or after missed rings) takes no new offers,
     /// and its live rings are withdrawn and re-offered so no conversation waits on an absent agent.
-    case conversationEnded, agentOffline, agentRemoved, agentOnBreak
+    /// `agentChanged`: an `agent.upsert` took the agent out of the conversation's group, or lowered its capacity
+    /// below its sessions and live rings (the newest rings are withdrawn), so the ring could no longer be accepted.
+    case conversationEnded, agentOffline, agentRemoved, agentOnBreak, agentChanged
 }
 
 public enum AssignMode: String, Hashable, Sendable, CaseIterable {

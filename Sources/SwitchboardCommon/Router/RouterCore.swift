@@ -7,6 +7,9 @@ import HeapModule
 /// Decisions beyond PROTOCOL.md:
 /// - An agent going on break (by command or after missed rings) has its live rings withdrawn
 ///   (`offer.withdrawn` reason `agentOnBreak`) and re-offered, as when it goes offline.
+/// - An `agent.upsert` that takes an agent out of a ringing conversation's group, or lowers its capacity below
+///   its sessions and live rings, withdraws those rings (the newest beyond capacity; reason `agentChanged`) and
+///   re-offers them: a ring is never left that accepting would break.
 /// - `agent.changed` reports changes of status or profile only (reasons `command`, `missedRings`, `removed`),
 ///   never load changes alone: load follows from the offer, assignment and end events.
 ///   An `agent.status` naming the agent's current status changes nothing and emits nothing.

@@ -132,9 +132,29 @@ struct RouterDesk: Codable, Sendable, Equatable {
             agents[profile.agent]!.groups = groups
             agents[profile.agent]!.autoAcceptOverride = profile.autoAccept
         }
+        let withdrawn = withdrawRings(
+            of: profile.agent, only: ringsBeyondProfile(of: agents[profile.agent]!), reason: .agentChanged, &out)
         reindex(profile.agent)
         emitAgentChanged(profile.agent, .command, &out)
+        for conversation in withdrawn {
+            route(conversation, whenNoAgent: .head, &out)
+        }
         serveWaiting(for: profile.agent, mode: .newPass, &out)
+    }
+
+    /// The agent's live rings its profile no longer allows, so that accepting one could not put the agent in a
+    /// group it left or over its capacity: rings of a group it left, then the newest beyond its capacity.
+    private func ringsBeyondProfile(of agent: RouterAgent) -> [ConversationID] {
+        var load = agent.sessions.count
+        var beyond: [ConversationID] = []
+        for conversationID in agent.rings {
+            if agent.belongs(to: conversations[conversationID]!.group), load < agent.capacity {
+                load += 1
+            } else {
+                beyond.append(conversationID)
+            }
+        }
+        return beyond
     }
 
     mutating func remove(_ command: AgentCommand, _ out: inout DeskOutput) {
@@ -521,17 +541,20 @@ struct RouterDesk: Codable, Sendable, Equatable {
         }
     }
 
-    /// Ends every live ring of the agent; returns their conversations, in ring order, to be routed again.
-    private mutating func withdrawRings(of agentID: AgentID, reason: WithdrawReason, _ out: inout DeskOutput) -> [ConversationID] {
-        let rings = agents[agentID]!.rings
-        agents[agentID]!.rings.removeAll()
+    /// Ends the agent's live rings of the conversations `only` names (default: every one); returns their
+    /// conversations, in ring order, to be routed again.
+    private mutating func withdrawRings(
+        of agentID: AgentID, only: [ConversationID]? = nil, reason: WithdrawReason, _ out: inout DeskOutput
+    ) -> [ConversationID] {
+        let rings = only ?? Array(agents[agentID]!.rings)
         for conversationID in rings {
+            agents[agentID]!.rings.remove(conversationID)
             guard case .ringing(let offer) = conversations[conversationID]!.phase else { continue }
             emit(.offerWithdrawn(conversation: conversationID, agent: agentID, offer: offer.token, reason: reason), &out)
             finish(offer, of: conversationID)
             conversations[conversationID]!.phase = .unrouted
         }
-        return Array(rings)
+        return rings
     }
 
     /// The agent stops serving the conversation and counts as idle from now.
