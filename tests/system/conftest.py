@@ -150,8 +150,12 @@ def connection_parameters(amqp_url):
     return parameters
 
 
+def rfc3339(epoch_seconds):
+    return datetime.fromtimestamp(epoch_seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def now_rfc3339():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return rfc3339(time.time())
 
 
 class Broker:
@@ -357,7 +361,19 @@ class Recorded:
             problems.append(f"at {b.get('at')!r}")
         if b.get("v") != 1:
             problems.append(f"v {b.get('v')!r}")
+        if self.routing_key != self.expected_routing_key():
+            problems.append(f"routing key {self.routing_key!r}, not {self.expected_routing_key()!r}")
         return problems
+
+    def expected_routing_key(self):
+        """PROTOCOL.md, "Exchanges": events are keyed by type, workstation events by desk and agent, outbound
+        messages by desk and type."""
+        b = self.body
+        return {
+            "switchboard.events": b.get("type"),
+            "switchboard.workstations": f"{b.get('desk')}.{b.get('agent')}",
+            "switchboard.outbound": f"{b.get('desk')}.{b.get('type')}",
+        }[self.exchange]
 
     def __repr__(self):
         return f"<{self.exchange} {self.routing_key} {self.raw.decode(errors='replace')[:300]}>"

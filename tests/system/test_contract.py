@@ -5,7 +5,7 @@ import time
 
 import pika
 
-from conftest import connection_parameters, now_rfc3339
+from conftest import connection_parameters, now_rfc3339, rfc3339
 
 # A ring that does not expire during a test that does not wait for expiry.
 LONG_RING = 30_000
@@ -163,6 +163,27 @@ def test_inactivity_warns_then_closes_once_and_a_user_reply_stops_the_clock(desk
     assert desk.outbound_list("closure.message", conversation="conv-replied") == []
     assert desk.outbound_list("inactivity.warning", conversation="conv-replied") == []
     assert desk.event_list("conversation.ended", conversation="conv-replied") == []
+    finish(desk)
+
+
+def test_an_inactivity_limit_of_zero_never_closes_and_a_limit_set_later_counts_from_the_agents_message(desk):
+    desk.configure(autoAccept=True, inactivityMs=0, warningMs=500)
+    desk.add_agent("alice", capacity=5)
+    desk.request("conv-patient")
+    desk.wait_event("conversation.assigned", conversation="conv-patient")
+    # Written a minute ago: any limit under a minute has run out, and 0 must still never close.
+    desk.publish("message.posted", conversation="conv-patient", **{"from": "agent"}, agent="alice",
+                 sentAt=rfc3339(time.time() - 60))
+
+    desk.observe_for(3.0)
+    assert desk.outbound == []
+    assert desk.event_list("conversation.ended", conversation="conv-patient") == []
+
+    # The Closer kept the agent's message: a limit of 30 s set now closes at once, not 30 s from now.
+    desk.configure(inactivityMs=30_000)
+    closure = desk.wait_outbound("closure.message", conversation="conv-patient", timeout=AT_ONCE)
+    assert closure["idempotencyKey"] == "closure:conv-patient"
+    assert desk.wait_event("conversation.ended", conversation="conv-patient")["reason"] == "inactivity"
     finish(desk)
 
 
@@ -361,6 +382,59 @@ def test_preferred_agent_is_offered_first(desk):
     desk.add_agent("bob")
     desk.request("conv-pref", preferredAgent="bob")
     assert desk.wait_event("offer.made", conversation="conv-pref")["agent"] == "bob"
+    finish(desk)
+
+
+def assigned_in_turn(desk, *conversations):
+    """Requests each conversation once the one before it is assigned; returns who got each."""
+    agents = []
+    for conversation in conversations:
+        desk.request(conversation)
+        agents.append(desk.wait_event("conversation.assigned", conversation=conversation)["agent"])
+    return agents
+
+
+def end_sessions(desk, agent, *conversations):
+    for conversation in conversations:
+        desk.publish("session.end", agent=agent, conversation=conversation)
+        desk.wait_event("conversation.ended", conversation=conversation)
+
+
+# Each routing policy's test builds a history in which the other two policies would pick another agent.
+def alice_and_bob_serve_at_once(desk, routing):
+    desk.configure(routing=routing, autoAccept=True, inactivityMs=0)
+    desk.add_agent("alice", capacity=5)
+    desk.add_agent("bob", capacity=5)
+
+
+def test_least_busy_routing_offers_the_agent_with_the_fewest_conversations(desk):
+    alice_and_bob_serve_at_once(desk, routing="leastBusy")
+    assert assigned_in_turn(desk, "conv-1", "conv-2", "conv-3", "conv-4") == ["alice", "bob", "alice", "bob"]
+    # Alice holds two. Bob's release is newer than her last assignment (longestIdle would pick her) and her turn
+    # is older than his (so would roundRobin).
+    end_sessions(desk, "bob", "conv-2", "conv-4")
+    assert assigned_in_turn(desk, "conv-5", "conv-6") == ["bob", "bob"]
+    finish(desk)
+
+
+def test_round_robin_routing_gives_the_turn_to_the_agent_given_a_conversation_least_recently(desk):
+    alice_and_bob_serve_at_once(desk, routing="roundRobin")
+    assert assigned_in_turn(desk, "conv-1", "conv-2", "conv-3", "conv-4") == ["alice", "bob", "alice", "bob"]
+    # Bob is now the least busy (leastBusy would pick him), and alice the one released last (longestIdle would
+    # pick bob): the turn is still alice's, then bob's.
+    end_sessions(desk, "bob", "conv-2", "conv-4")
+    end_sessions(desk, "alice", "conv-1")
+    assert assigned_in_turn(desk, "conv-5", "conv-6", "conv-7") == ["alice", "bob", "alice"]
+    finish(desk)
+
+
+def test_longest_idle_routing_counts_a_release_as_the_agents_latest_assignment(desk):
+    alice_and_bob_serve_at_once(desk, routing="longestIdle")
+    assert assigned_in_turn(desk, "conv-1", "conv-2", "conv-3") == ["alice", "bob", "alice"]
+    # Bob is now the least busy (leastBusy would pick him) and his turn is older than alice's (so would roundRobin),
+    # but his release is newer than her last assignment.
+    end_sessions(desk, "bob", "conv-2")
+    assert assigned_in_turn(desk, "conv-4") == ["alice"]
     finish(desk)
 
 
