@@ -58,52 +58,73 @@ struct DeadLettersCommand: AsyncParsableCommand {
 
         func run() async throws {
             let connection = try await connection.connect("dead-letters-requeue")
-            let report = try await Failure.reporting {
-                do {
-                    return try await DeadLetterRequeue.run(
-                        on: connection, id.map { .id($0) } ?? .all, quietPeriod: .milliseconds(reading.quietMs))
-                } catch AMQPError.preconditionFailed(let operation, let detail) where detail.contains("user_id") {
-                    Failure.printError(
-                        "the broker refused to republish a message with its original user_id; the broker user of "
-                            + "this command needs the impersonator tag (deploy/README.md)")
-                    throw AMQPError.preconditionFailed(operation: operation, detail: detail)
+            var tally = RequeueTally()
+            let report: DeadLetterRequeue.Report
+            do {
+                report = try await Failure.reporting {
+                    do {
+                        return try await DeadLetterRequeue.run(
+                            on: connection, id.map { .id($0) } ?? .all, quietPeriod: .milliseconds(reading.quietMs),
+                            each: { tally.show($0) })
+                    } catch AMQPError.preconditionFailed(let operation, let detail) where detail.contains("user_id") {
+                        Failure.printError(
+                            "the broker refused to republish a message with its original user_id; the broker user of "
+                                + "this command needs the impersonator tag (deploy/README.md)")
+                        throw AMQPError.preconditionFailed(operation: operation, detail: detail)
+                    }
                 }
+            } catch {
+                // The letters shown above as requeued were republished (confirmed) and removed before it failed.
+                Failure.printError("stopped by the error above after: \(tally.summary)")
+                throw error
             }
             await connection.close()
-            var requeued = 0
-            var skipped = 0
-            var pulses = 0
-            for outcome in report.outcomes {
-                switch outcome {
-                case .requeued(let letter, let exchange):
-                    requeued += 1
-                    print("requeued \(letter.messageID ?? "-") to \(exchange) with key \(letter.originalRoutingKey)")
-                case .noOriginalExchange(let letter):
-                    skipped += 1
-                    Failure.printError("\(letter.messageID ?? "a message without id") names no original exchange; left in the queue")
-                case .routerEvent(let letter):
-                    skipped += 1
-                    Failure.printError(
-                        "\(letter.messageID ?? "a message without id") is a Router event, not requeued: every consumer of "
-                            + "switchboard.events would get it again, and the services that go by the desk's seq would "
-                            + "drop it as old; left in the queue")
-                case .discardedPulse(let letter):
-                    pulses += 1
-                    print("removed a timer pulse of \(letter.originalRoutingKey) (the next pulse stands in for it)")
-                }
-            }
-            let notes = [skipped > 0 ? "\(skipped) left in the queue" : nil, pulses > 0 ? "\(pulses) pulse(s) removed" : nil]
-            print("\(requeued) requeued" + notes.compactMap { $0.map { ", \($0)" } }.joined())
+            print(tally.summary)
             if report.stoppedAtReadLimit {
                 Failure.printError(
                     "stopped after passing over \(DeadLetter.readLimit) dead letters, which a command holds at most; "
                         + "the letters after them were not read")
             }
-            if let id, requeued == 0 {
-                Failure.printError("no dead letter with message id \(id)\(report.stoppedAtReadLimit ? " among them" : "")")
+            if let id, tally.requeued == 0 {
+                if tally.skipped == 0 {
+                    Failure.printError("no dead letter with message id \(id)\(report.stoppedAtReadLimit ? " among them" : "")")
+                }
                 throw ExitCode(1)
             }
         }
+    }
+}
+
+/// Shows each outcome of a requeue as it happens, and counts them.
+private struct RequeueTally {
+    var requeued = 0
+    var skipped = 0
+    var pulses = 0
+
+    mutating func show(_ outcome: DeadLetterRequeue.Outcome) {
+        switch outcome {
+        case .requeued(let letter, let exchange):
+            requeued += 1
+            print("requeued \(letter.messageID ?? "-") to \(exchange) with key \(letter.originalRoutingKey)")
+        case .noOriginalExchange(let letter):
+            skipped += 1
+            Failure.printError("\(letter.messageID ?? "a message without id") names no original exchange; left in the queue")
+        case .routerEvent(let letter):
+            skipped += 1
+            Failure.printError(
+                "\(letter.messageID ?? "a message without id") is a Router event, not requeued: every consumer of "
+                    + "switchboard.events would get it again, and the services that go by the desk's seq would "
+                    + "drop it as old; left in the queue")
+        case .discardedPulse(let letter):
+            pulses += 1
+            print("removed a timer pulse of \(letter.originalRoutingKey) (the next pulse stands in for it)")
+        }
+        fflush(nil)
+    }
+
+    var summary: String {
+        let notes = [skipped > 0 ? "\(skipped) left in the queue" : nil, pulses > 0 ? "\(pulses) pulse(s) removed" : nil]
+        return "\(requeued) requeued" + notes.compactMap { $0.map { ", \($0)" } }.joined()
     }
 }
 

@@ -13,6 +13,10 @@ struct DeskReadingOptions: ParsableArguments {
     /// journal from a snapshot.)
     @Option(help: .hidden) var readWholeUpTo = 1_000
 
+    func validate() throws {
+        guard quietMs >= 0 else { throw ValidationError("--quiet-ms must be 0 or more") }
+    }
+
     /// The desk as the Router held it when the command started; exits 1 when no Router shard holds it.
     func read(_ desk: DeskID, connection options: ConnectionOptions) async throws -> RouterDeskState {
         let reader = StateReader(until: WallClock.now())

@@ -12,6 +12,8 @@ struct EventsCommand: AsyncParsableCommand {
     /// Where in `switchboard.events.log` to start.
     enum Start: ExpressibleByArgument {
         case offset(StreamOffset)
+        /// The stream is read from the whole second before, at a chunk's start: earlier events are skipped here.
+        case time(Instant)
 
         init?(argument: String) {
             switch argument {
@@ -20,9 +22,9 @@ struct EventsCommand: AsyncParsableCommand {
             case "next": self = .offset(.next)
             default:
                 if let instant = Instant(rfc3339: argument) {
-                    self = .offset(.timestamp(UInt64(max(0, instant.millisecondsSinceEpoch / 1000))))
-                } else if let seconds = UInt64(argument) {
-                    self = .offset(.timestamp(seconds))
+                    self = .time(instant)
+                } else if let seconds = Int64(argument), seconds >= 0 {
+                    self = .time(Instant(millisecondsSinceEpoch: seconds * 1000))
                 } else {
                     return nil
                 }
@@ -32,6 +34,15 @@ struct EventsCommand: AsyncParsableCommand {
         var streamOffset: StreamOffset {
             switch self {
             case .offset(let offset): offset
+            case .time(let instant): .timestamp(UInt64(max(0, instant.millisecondsSinceEpoch / 1000)))
+            }
+        }
+
+        /// Whether an event at `at` is shown.
+        func shows(_ at: Instant) -> Bool {
+            switch self {
+            case .offset: true
+            case .time(let instant): at >= instant
             }
         }
     }
@@ -54,10 +65,12 @@ struct EventsCommand: AsyncParsableCommand {
                     queue: ServiceTopology.eventsLog, prefetch: 500,
                     arguments: from.streamOffset.consumerArguments)
                 for try await delivery in consumer {
-                    try delivery.ack()
+                    delivery.ackStreamRead()
                     if let deskFilter, delivery.properties.headers["desk"]?.stringValue != deskFilter.rawValue { continue }
                     do {
-                        print(EventLine.describe(try WireCodec.decodeRouterEvent(Data(delivery.body)).message))
+                        let event = try WireCodec.decodeRouterEvent(Data(delivery.body)).message
+                        guard from.shows(event.at) else { continue }
+                        print(EventLine.describe(event))
                     } catch {
                         print("undecodable event (message id \(delivery.properties.messageID ?? "-")): \(error)")
                     }

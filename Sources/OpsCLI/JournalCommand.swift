@@ -46,6 +46,7 @@ struct JournalCommand: AsyncParsableCommand {
 
         func validate() throws {
             if let negative = shards.first(where: { $0 < 0 }) { throw ValidationError("no shard \(negative): shards count from 0") }
+            guard quietMs >= 0 else { throw ValidationError("--quiet-ms must be 0 or more") }
         }
 
         func run() async throws {
@@ -76,7 +77,7 @@ struct JournalCommand: AsyncParsableCommand {
                             let consumer = try await connection.consume(
                                 queue: replay.journal, prefetch: 100, arguments: next.consumerArguments)
                             for try await delivery in consumer {
-                                try delivery.ack()
+                                delivery.ackStreamRead()
                                 printer.following(await journals.steps(of: delivery, in: replay, reader: printer), of: replay.journal)
                             }
                         }
@@ -88,7 +89,10 @@ struct JournalCommand: AsyncParsableCommand {
         }
 
         /// The shards given, each checked to have a journal before any is read.
+        /// Each shard once, in the order first given.
         private func shardsGiven(on connection: AMQPConnection) async throws -> [Int] {
+            var seen = Set<Int>()
+            let shards = self.shards.filter { seen.insert($0).inserted }
             for shard in shards {
                 let journal = ServiceTopology.journal(service, shard: shard)
                 guard try await connection.queueStatus(journal) != nil else {

@@ -31,6 +31,13 @@ public struct AMQPDelivery: Sendable {
         try settle(.ack(multiple: multiple))
     }
 
+    /// Acks a delivery of a stream queue. That only gives the consumer credit for more: a stream keeps its
+    /// messages whatever the ack. So an ack that cannot go out, because the connection the delivery came over is
+    /// gone (deliveries it buffered still arrive after a reconnect), is no error and is not thrown.
+    public func ackStreamRead() {
+        try? ack()
+    }
+
     /// Tells the broker the message was not handled; with `requeue` it is delivered again,
     /// otherwise it is dead-lettered (or dropped when the queue has no dead-letter exchange).
     public func nack(requeue: Bool, multiple: Bool = false) throws(AMQPError) {

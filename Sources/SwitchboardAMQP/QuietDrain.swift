@@ -29,7 +29,10 @@ public enum QuietDrain {
         let watchdog = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: .milliseconds(50))
-                let isQuiet = activity.withLock { !$0.busy && $0.lastSeen.duration(to: .now) >= $0.period }
+                let isQuiet = activity.withLock { activity in
+                    activity.ended = !activity.busy && activity.lastSeen.duration(to: .now) >= activity.period
+                    return activity.ended
+                }
                 if isQuiet {
                     consumer.cancel()
                     return
@@ -42,7 +45,13 @@ public enum QuietDrain {
         }
         var handedAny = false
         for try await delivery in consumer {
-            activity.withLock { $0 = Activity(lastSeen: .now, busy: true, period: quietPeriod) }
+            // A delivery read in the same turn as the cancel still arrives: once the read ended it is not handed
+            // on (its settlement would be dropped with the subscription, and it goes back to the queue anyway).
+            let ended = activity.withLock { activity in
+                if !activity.ended { activity = Activity(lastSeen: .now, busy: true, period: quietPeriod) }
+                return activity.ended
+            }
+            if ended { break }
             handedAny = true
             let next = try await handle(delivery)
             activity.withLock { $0 = Activity(lastSeen: .now, busy: false, period: quietPeriod) }
@@ -61,5 +70,7 @@ public enum QuietDrain {
         var busy: Bool
         /// How long without a delivery ends the read: longer until the first one.
         var period: Duration
+        /// The watchdog found the read quiet and cancelled the subscription.
+        var ended = false
     }
 }

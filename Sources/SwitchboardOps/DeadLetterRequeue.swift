@@ -36,10 +36,16 @@ public enum DeadLetterRequeue {
     /// Requeues what `selection` picks among the letters in the queue when it starts (`DeadLetter.readPresent`);
     /// the letters passed over go back to the queue. Counted, not recognised: dead-lettering is at least once,
     /// so two letters may be alike.
+    /// `each` is told every outcome as it happens, so that what was done before a failure can be reported.
     public static func run(
-        on connection: AMQPConnection, _ selection: Selection, quietPeriod: Duration
+        on connection: AMQPConnection, _ selection: Selection, quietPeriod: Duration,
+        each: (Outcome) -> Void = { _ in }
     ) async throws -> Report {
         var report = Report()
+        func note(_ outcome: Outcome) {
+            report.outcomes.append(outcome)
+            each(outcome)
+        }
         let publisher = try await connection.publisher(confirmWindow: 1)
         var passedOver = 0
         let (present, read) = try await DeadLetter.readPresent(on: connection, quietPeriod: quietPeriod) { delivery in
@@ -48,19 +54,19 @@ public enum DeadLetterRequeue {
                 passedOver += 1
             } else if letter.isPulse {
                 try delivery.ack()
-                report.outcomes.append(.discardedPulse(letter))
+                note(.discardedPulse(letter))
             } else if letter.originalExchange == ContractExchange.events.rawValue {
-                report.outcomes.append(.routerEvent(letter))
+                note(.routerEvent(letter))
                 passedOver += 1
             } else if let exchange = letter.originalExchange {
                 try await publisher.publish(
                     delivery.body, exchange: exchange, routingKey: letter.originalRoutingKey,
                     properties: letter.republishedProperties, mandatory: true)
                 try delivery.ack()
-                report.outcomes.append(.requeued(letter, exchange: exchange))
+                note(.requeued(letter, exchange: exchange))
                 if selection != .all { return .stop }
             } else {
-                report.outcomes.append(.noOriginalExchange(letter))
+                note(.noOriginalExchange(letter))
                 passedOver += 1
             }
             return passedOver >= DeadLetter.readLimit ? .stop : .keepReading

@@ -131,7 +131,7 @@ public struct JournalCatchUp<Adapter: ShardCoreAdapter>: Sendable {
         try await QuietDrain.read(
             consumer, quietPeriod: quietPeriod, firstWithin: holdsRecords ? QuietDrain.firstDeliveryPatience : nil
         ) { delivery in
-            try delivery.ack()
+            delivery.ackStreamRead()
             if let offset = StreamOffset.position(in: delivery.properties.headers) {
                 firstRead = firstRead ?? offset
                 next = .offset(offset + 1)

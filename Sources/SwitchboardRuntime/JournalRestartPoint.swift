@@ -60,7 +60,7 @@ struct JournalRestartPoint: Sendable, Hashable {
             try await QuietDrain.read(
                 consumer, quietPeriod: quietPeriod, firstWithin: QuietDrain.firstDeliveryPatience
             ) { delivery in
-                try? delivery.ack()
+                delivery.ackStreamRead()
                 guard delivery.properties.headers[offsetHeader]?.intValue != nil else { return .keepReading }
                 found = Self(delivery.properties.headers)
                 return .stop

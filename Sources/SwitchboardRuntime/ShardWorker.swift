@@ -156,7 +156,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                     case .dropped(let reason):
                         logger.warning("skipping a journal record that is not whole", metadata: ["reason": "\(reason)"])
                     }
-                    try? delivery.ack()
+                    delivery.ackStreamRead()
                 }
                 self.subscriptionEnded(journalName, error: nil)
             } catch {

@@ -98,6 +98,23 @@ def test_events_tail_follows_a_desks_events_until_ctrl_c(desk_factory, cli):
         tail.wait(timeout=30)
 
 
+def test_events_tail_from_a_time_starts_at_the_first_event_at_or_after_it(desk_factory, cli):
+    client = desk_factory("tail-time")
+    # Three events a few milliseconds apart, so within the same second (the stream is read from a whole second),
+    # the second one after the first was seen.
+    client.configure()
+    client.wait_event("desk.configured")
+    client.add_agent("tia")
+    times = {}
+    with running(cli, "events", "tail", "--desk", client.desk, "--from", "first") as (tail, lines):
+        wait_until(lambda: len(lines) >= 3, 30, lambda: f"three events in the tail; it printed: {lines}")
+        times = {int(re.search(r" #(\d+) ", line).group(1)): line.split(" ")[0] for line in lines}
+    assert sorted(times) == [1, 2, 3] and times[1] < times[2], times
+    with running(cli, "events", "tail", "--desk", client.desk, "--from", times[2]) as (tail, lines):
+        wait_until(lambda: len(lines) >= 2, 30, lambda: f"two events in the tail; it printed: {lines}")
+        assert [re.search(r" #(\d+) ", line).group(1) for line in lines[:2]] == ["2", "3"], lines
+
+
 def test_a_dead_letter_is_listed_and_requeued_once_its_desk_exists(desk_factory, dead_letters, cli):
     client = desk_factory("dl")
     with dead_letters.paused():
