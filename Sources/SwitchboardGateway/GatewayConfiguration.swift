@@ -14,6 +14,8 @@ public struct GatewayConfiguration: Sendable {
     public var graceMilliseconds: Int
     /// Pages of one agent open at once on this gateway (`AgentSession.Settings.maxPages`).
     public var maxPagesPerAgent: Int
+    /// How often a page with nothing else to receive gets a heartbeat, so that it can tell a dead connection.
+    public var heartbeatMilliseconds: Int
     public var instanceName: String
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
@@ -22,7 +24,8 @@ public struct GatewayConfiguration: Sendable {
     public init(
         amqp: AMQPConfiguration, httpHost: String = "127.0.0.1", httpPort: Int = 8080, tokensFile: String,
         graceMilliseconds: Int = GatewayConfiguration.defaultGraceMilliseconds,
-        maxPagesPerAgent: Int = GatewayConfiguration.defaultMaxPagesPerAgent, instanceName: String,
+        maxPagesPerAgent: Int = GatewayConfiguration.defaultMaxPagesPerAgent,
+        heartbeatMilliseconds: Int = GatewayConfiguration.defaultHeartbeatMilliseconds, instanceName: String,
         logLevel: Logger.Level = .info, logFormat: LogFormat = .text, configFile: String? = nil
     ) {
         self.amqp = amqp
@@ -31,6 +34,7 @@ public struct GatewayConfiguration: Sendable {
         self.tokensFile = tokensFile
         self.graceMilliseconds = graceMilliseconds
         self.maxPagesPerAgent = maxPagesPerAgent
+        self.heartbeatMilliseconds = heartbeatMilliseconds
         self.instanceName = instanceName
         self.logLevel = logLevel
         self.logFormat = logFormat
@@ -41,6 +45,7 @@ public struct GatewayConfiguration: Sendable {
     public static let defaultHTTPPort = 8080
     public static let defaultGraceMilliseconds = 15_000
     public static let defaultMaxPagesPerAgent = 8
+    public static let defaultHeartbeatMilliseconds = 15_000
 
     /// Metadata to log once at start, so an operator sees the values that won.
     public var logMetadata: Logger.Metadata {
@@ -50,6 +55,7 @@ public struct GatewayConfiguration: Sendable {
             "tokens.file": "\(tokensFile)",
             "grace.milliseconds": "\(graceMilliseconds)",
             "agent.pages": "\(maxPagesPerAgent)",
+            "heartbeat.milliseconds": "\(heartbeatMilliseconds)",
             "config.file": "\(configFile ?? "none")",
         ]
     }
@@ -61,6 +67,7 @@ public enum GatewayConfigurationLoader {
     public static let tokensFile = "tokens.file"
     public static let graceMilliseconds = "grace.milliseconds"
     public static let maxPagesPerAgent = "agent.pages"
+    public static let heartbeatMilliseconds = "heartbeat.milliseconds"
 
     public static var keys: [ConfigurationKeyDescription] {
         [
@@ -90,6 +97,10 @@ public enum GatewayConfigurationLoader {
                 key: maxPagesPerAgent,
                 summary: "pages of one agent open at once on this gateway, 1...1000; one more is refused",
                 defaultDescription: String(GatewayConfiguration.defaultMaxPagesPerAgent)),
+            .init(
+                key: heartbeatMilliseconds,
+                summary: "how often a page gets a heartbeat, 100...600000; a page that hears nothing for three reconnects",
+                defaultDescription: String(GatewayConfiguration.defaultHeartbeatMilliseconds)),
             .init(
                 key: ConfigurationKeys.instanceName, summary: "name of this instance in logs and in its queue names",
                 defaultDescription: "hostname-pid"),
@@ -131,6 +142,7 @@ public enum GatewayConfigurationLoader {
             httpPort: try values.int(ConfigurationKeys.httpPort, in: 0...65_535),
             tokensFile: tokens, graceMilliseconds: try values.int(graceMilliseconds, in: 0...86_400_000),
             maxPagesPerAgent: try values.int(maxPagesPerAgent, in: 1...1_000),
+            heartbeatMilliseconds: try values.int(heartbeatMilliseconds, in: 100...600_000),
             instanceName: instanceName,
             logLevel: try values.oneOf(ConfigurationKeys.logLevel, Logger.Level.self),
             logFormat: try values.oneOf(ConfigurationKeys.logFormat, LogFormat.self),
@@ -143,6 +155,7 @@ public enum GatewayConfigurationLoader {
                 tokensFile: .string(""),
                 graceMilliseconds: .int(GatewayConfiguration.defaultGraceMilliseconds),
                 maxPagesPerAgent: .int(GatewayConfiguration.defaultMaxPagesPerAgent),
+                heartbeatMilliseconds: .int(GatewayConfiguration.defaultHeartbeatMilliseconds),
             ]) { _, own in own }
     }
 }

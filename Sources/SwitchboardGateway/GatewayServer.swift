@@ -19,11 +19,13 @@ public enum GatewayServer {
         public var metrics: GatewayMetrics
         public var registry: PrometheusCollectorRegistry
         public var graceMilliseconds: Int
+        public var heartbeatMilliseconds: Int
         public var now: @Sendable () -> Instant
 
         public init(
             tokens: AgentTokens, agents: SignedInAgents, broker: GatewayBroker, health: any HealthReporting,
             metrics: GatewayMetrics, registry: PrometheusCollectorRegistry, graceMilliseconds: Int,
+            heartbeatMilliseconds: Int = GatewayConfiguration.defaultHeartbeatMilliseconds,
             now: @escaping @Sendable () -> Instant = Instant.wallClock
         ) {
             self.tokens = tokens
@@ -33,6 +35,7 @@ public enum GatewayServer {
             self.metrics = metrics
             self.registry = registry
             self.graceMilliseconds = graceMilliseconds
+            self.heartbeatMilliseconds = heartbeatMilliseconds
             self.now = now
         }
     }
@@ -116,7 +119,8 @@ public enum GatewayServer {
 
     static func hello(_ identity: AgentIdentity, _ dependencies: Dependencies) -> String {
         PageMessages.hello(
-            identity, graceMilliseconds: dependencies.graceMilliseconds, colleagues: dependencies.tokens.colleagues(of: identity))
+            identity, graceMilliseconds: dependencies.graceMilliseconds,
+            heartbeatMilliseconds: dependencies.heartbeatMilliseconds, colleagues: dependencies.tokens.colleagues(of: identity))
     }
 
     private static func signedIn(_ request: Request, _ dependencies: Dependencies) -> AgentIdentity? {
@@ -174,12 +178,24 @@ struct PageSocket {
                 return nil
             }
             group.addTask {
+                // The page cannot see WebSocket pings: without something to read it could not tell a connection
+                // that died silently (a laptop that slept, a proxy that dropped it) from a quiet one.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(dependencies.heartbeatMilliseconds))
+                    outbox.send(PageMessages.heartbeat)
+                }
+                return nil
+            }
+            group.addTask {
                 var rate = CommandRate(now: .now)
                 do {
                     for try await message in inbound.messages(maxSize: GatewayServer.maxWebSocketMessageBytes) {
                         guard rate.take(at: .now) else {
+                            let text: String? = if case .text(let text) = message { text } else { nil }
                             dependencies.metrics.rejected(.tooManyCommands)
-                            outbox.send(PageMessages.error("Too many commands at once; the last one was not taken. Try again in a moment."))
+                            outbox.send(PageMessages.error(
+                                "Too many commands at once; the last one was not taken. Try again in a moment.",
+                                reference: text.flatMap(PageCommand.reference(in:))))
                             continue
                         }
                         switch message {
@@ -204,11 +220,12 @@ struct PageSocket {
     }
 
     private func handle(_ text: String, outbox: SocketOutbox) async {
+        let reference = PageCommand.reference(in: text)
         let command: PageCommand
         do {
             command = try PageCommand.parse(text)
         } catch {
-            refuse(error, outbox: outbox)
+            refuse(error, reference: reference, outbox: outbox)
             return
         }
         let message = command.inboundMessage(for: identity, id: .random(), at: dependencies.now())
@@ -220,32 +237,36 @@ struct PageSocket {
             logger.error(
                 "a page's command could not be published",
                 metadata: ["agent": "\(identity.agent)", "type": "\(message.body.type)", "error": "\(error)"])
-            outbox.send(PageMessages.error("The switchboard did not take the command; please try again"))
+            outbox.send(PageMessages.error("The switchboard did not take the command; please try again", reference: reference))
         }
     }
 
-    private func refuse(_ error: PageCommandError, outbox: SocketOutbox) {
+    private func refuse(_ error: PageCommandError, reference: String? = nil, outbox: SocketOutbox) {
         dependencies.metrics.rejected(.invalidCommand)
         logger.warning(
             "a page sent an invalid command",
             metadata: ["desk": "\(identity.desk)", "agent": "\(identity.agent)", "error": "\(error.message)"])
-        outbox.send(PageMessages.error(error.message))
+        outbox.send(PageMessages.error(error.message, reference: reference))
     }
 }
 
 /// The gateway's own JSON messages to the page (everything else it sends is a workstation event as published).
 enum PageMessages {
     static func hello(
-        _ identity: AgentIdentity, graceMilliseconds: Int, colleagues: [AgentIdentity]
+        _ identity: AgentIdentity, graceMilliseconds: Int, heartbeatMilliseconds: Int, colleagues: [AgentIdentity]
     ) -> String {
         encode(Hello(
             desk: identity.desk.rawValue, agent: identity.agent.rawValue, name: identity.name, graceMs: graceMilliseconds,
+            heartbeatMs: heartbeatMilliseconds,
             colleagues: colleagues.map { Colleague(agent: $0.agent.rawValue, name: $0.name) }))
     }
 
-    static func error(_ message: String) -> String {
-        encode(ErrorMessage(message: message))
+    /// `reference`: the `ref` of the page's command it answers, when the command had one.
+    static func error(_ message: String, reference: String? = nil) -> String {
+        encode(ErrorMessage(message: message, ref: reference))
     }
+
+    static let heartbeat = encode(Heartbeat())
 
     private struct Hello: Encodable {
         var kind = "hello"
@@ -253,6 +274,8 @@ enum PageMessages {
         var agent: String
         var name: String
         var graceMs: Int
+        /// How often the page hears at least a heartbeat.
+        var heartbeatMs: Int
         /// The desk's other agents this gateway signs in: the page suggests them for a transfer.
         var colleagues: [Colleague]
     }
@@ -265,6 +288,11 @@ enum PageMessages {
     private struct ErrorMessage: Encodable {
         var kind = "error"
         var message: String
+        var ref: String?
+    }
+
+    private struct Heartbeat: Encodable {
+        var kind = "heartbeat"
     }
 
     private static func encode(_ value: some Encodable) -> String {

@@ -84,7 +84,7 @@ public enum GatewayLauncher {
             host: configuration.httpHost, port: configuration.httpPort,
             dependencies: GatewayServer.Dependencies(
                 tokens: tokens, agents: agents, broker: broker, health: service, metrics: metrics, registry: registry,
-                graceMilliseconds: configuration.graceMilliseconds),
+                graceMilliseconds: configuration.graceMilliseconds, heartbeatMilliseconds: configuration.heartbeatMilliseconds),
             logger: logger)
         // Either part ending shuts the other down: a page server without a broker, or the reverse, is of no use.
         var groupConfiguration = ServiceGroupConfiguration(

@@ -53,6 +53,16 @@ public enum PageCommand: Hashable, Sendable {
         }
     }
 
+    /// The page's own `ref` of a command (at most 64 characters), which the gateway's error about it repeats so
+    /// the page knows which command was not taken. Read from any JSON object, a command not valid otherwise too.
+    public static func reference(in text: String) -> String? {
+        guard text.utf8.count <= maxFrameBytes,
+              let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+              let reference = object["ref"] as? String, reference.count <= 64
+        else { return nil }
+        return reference
+    }
+
     /// The contract message for `switchboard.in`, on behalf of `identity`.
     public func inboundMessage(for identity: AgentIdentity, id: MessageID, at: Instant) -> InboundMessage {
         let agent = identity.agent

@@ -81,6 +81,10 @@ import Testing
                 page.send("this is not JSON")
                 let error = try await page.frame { $0.contains(#""kind":"error""#) }
                 #expect(error.contains("not a JSON object"))
+                // The error about a command with the page's ref repeats it, so the page knows which command it was.
+                page.send(#"{"type":"offer.accept","ref":"c7"}"#)
+                let named = try await page.frame { $0.contains(#""kind":"error""#) }
+                #expect(named.contains(#""ref":"c7""#) && named.contains("conversation"))
                 page.send(#"{"type":"agent.status","status":"online"}"#)
                 let online = try await commands.next { $0.properties.type == "agent.status" }
                 #expect(online.message.body == .agentStatus(agent: try AgentID("alice"), status: .online))

@@ -1,7 +1,9 @@
 """The agent page served by switchboard-gateway, driven in headless Chromium against the real services: what an
 agent sees and does (the DOM contract), checked against what the Router publishes on switchboard.events."""
 
+import os
 import re
+import signal
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -221,8 +223,14 @@ def test_a_command_the_gateway_did_not_take_can_be_sent_again(workstation):
     alice.wait_visible(accept_selector).click()
     alice.wait(lambda d: not d.find_element(By.CSS_SELECTOR, accept_selector).is_enabled(), PAGE_TIMEOUT,
                "Accept to wait for its answer")
-    assert alice.dropped(type="offer.accept", offer=offer["offer"])
-    alice.deliver_to_page({"kind": "error", "message": "The switchboard did not take the command; please try again"})
+    dropped = alice.dropped(type="offer.accept", offer=offer["offer"])
+    assert dropped and dropped[0]["ref"], dropped
+    # An error about another command of the page leaves this one waiting.
+    alice.deliver_to_page({"kind": "error", "message": "Not this one", "ref": dropped[0]["ref"] + "-other"})
+    alice.wait(lambda d: "Not this one" in d.find_element(By.ID, "notice").text, PAGE_TIMEOUT, "the first notice")
+    assert not alice.driver.find_element(By.CSS_SELECTOR, accept_selector).is_enabled()
+    alice.deliver_to_page({"kind": "error", "message": "The switchboard did not take the command; please try again",
+                           "ref": dropped[0]["ref"]})
     alice.wait(lambda d: d.find_element(By.CSS_SELECTOR, accept_selector).is_enabled(), PAGE_TIMEOUT,
                "Accept to work again")
     assert "did not take the command" in alice.text("#notice")
@@ -232,6 +240,53 @@ def test_a_command_the_gateway_did_not_take_can_be_sent_again(workstation):
     alice.wait_visible(alice.session_selector(conversation))
     assigned = desk.wait_event("conversation.assigned", conversation=conversation, timeout=EVENT_TIMEOUT)
     assert (assigned["agent"], assigned["offer"]) == ("alice", offer["offer"])
+
+
+def test_an_accept_from_a_second_page_of_a_ring_already_accepted_says_the_session_is_open(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice"], ringMs=30000, autoAccept=False)
+    first = workstation.open_page("alice")
+    second = workstation.open_page("alice")
+    conversation, user, offer, ring_selector = ring_page(desk, first)
+    first.wait_visible(f"{ring_selector} button.accept").click()
+    second.wait_visible(second.session_selector(conversation))
+    # The second page's click that left before it heard of the accept.
+    second.send_on_page_socket({"type": "offer.accept", "conversation": conversation, "offer": offer["offer"]})
+    second.wait(lambda d: "already serving" in d.find_element(By.ID, "notice").text.lower(), PAGE_TIMEOUT,
+                "#notice to say the session is open")
+    assert LATE_CLICK_NOTICE not in second.text("#notice").lower()
+    second.wait_visible(second.session_selector(conversation))
+
+
+def test_missed_rings_that_put_the_agent_on_break_are_explained(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice"], ringMs=1500, countdownEveryMs=0, autoAccept=False, missesBeforeBreak=1)
+    alice = workstation.open_page("alice")
+    ring_page(desk, alice)
+    alice.wait(lambda d: "put on break" in d.find_element(By.ID, "notice").text, EVENT_TIMEOUT,
+               "#notice to say why the agent is on break")
+    assert Select(alice.driver.find_element(By.ID, "status")).first_selected_option.get_attribute("value") == "break"
+
+
+@pytest.mark.gateway_options("--heartbeat-milliseconds", "500")
+def test_a_connection_that_went_silent_is_given_up_and_opened_again(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice"], ringMs=30000, autoAccept=False)
+    alice = workstation.open_page("alice")
+    assert alice.received(kind="hello")[-1]["heartbeatMs"] == 500
+    alice.wait(lambda d: alice.received(kind="heartbeat"), PAGE_TIMEOUT, "a heartbeat")
+    sockets = alice.socket_count()
+    # A stopped gateway keeps its sockets open and says nothing, like a connection that died without a close.
+    gateway = workstation.gateway.process
+    os.kill(gateway.pid, signal.SIGSTOP)
+    try:
+        alice.wait(lambda d: d.find_element(By.ID, "connection").get_attribute("data-state") != "connected",
+                   PAGE_TIMEOUT, "the page to give up the silent connection")
+    finally:
+        os.kill(gateway.pid, signal.SIGCONT)
+    alice.wait(lambda d: alice.socket_count() > sockets, PAGE_TIMEOUT, "the page to open another socket")
+    alice.wait_signed_in()
+    ring_page(desk, alice)
 
 
 def test_a_refused_accept_that_is_not_late_says_why_and_keeps_the_rings(workstation):

@@ -18,13 +18,25 @@
     announcer: el("ring-announcer"),
     signinError: el("signin-error"),
     colleagues: el("colleagues"),
+    ringsTitle: el("rings-title"),
+    soundHint: el("sound-hint"),
   };
 
   const rings = new Map(); // offer -> { conversation, user, offer, expiresAt (ms), element }
   // The gateway closes a page with it when the agent has too many open (GatewayServer.tooManyPagesCloseCode).
   const tooManyPagesCloseCode = 4008;
   let socket = null;
+  // Reset once a connection proved itself with the state answer, not when a socket merely opens: a gateway that
+  // accepts sockets and closes them at once must not be asked again twice a second.
   let reconnectAttempts = 0;
+  // The gateway sends at least a heartbeat this often (hello.heartbeatMs); a socket silent for three of them is
+  // taken as dead, since a connection that died without a close (a laptop that slept, a dropped proxy) never
+  // says so.
+  let heartbeatMs = 15000;
+  let lastHeard = 0;
+  // Each command carries a `ref`; a gateway error about it repeats the ref, so only its buttons work again.
+  let nextRef = 0;
+  let statusRef = null;
   let reconnectTimer = null;
   let stopped = false;
   let noticeTimer = null;
@@ -77,6 +89,7 @@
     dom.agent.textContent = "";
     dom.agentDisplay.textContent = "";
     setConnection("disconnected");
+    for (const offer of [...rings.keys()]) removeRing(offer);
   }
 
   /// Asks the gateway who the token signs in: a bad link is told apart from a network failure.
@@ -97,6 +110,7 @@
     dom.agentDisplay.textContent = hello.name || hello.agent;
     document.title = (hello.name || hello.agent) + " · Switchboard";
     dom.desk.hidden = false;
+    if (Number.isFinite(hello.heartbeatMs) && hello.heartbeatMs > 0) heartbeatMs = hello.heartbeatMs;
     if (Array.isArray(hello.colleagues)) {
       dom.colleagues.replaceChildren(...hello.colleagues.map((colleague) => new Option(colleague.name, colleague.agent)));
     }
@@ -109,13 +123,15 @@
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(scheme + "//" + window.location.host + "/ws?token=" + encodeURIComponent(token));
     socket = ws;
+    lastHeard = Date.now();
     let opened = false;
     ws.onopen = () => {
       opened = true;
-      reconnectAttempts = 0;
+      lastHeard = Date.now();
       setConnection("connected");
     };
     ws.onmessage = (message) => {
+      if (socket === ws) lastHeard = Date.now();
       let data;
       try {
         data = JSON.parse(message.data);
@@ -125,12 +141,7 @@
       handle(data);
     };
     ws.onclose = async (event) => {
-      if (socket !== ws) return;
-      socket = null;
-      setConnection("disconnected");
-      // Whether a command in flight was taken is unknown: its buttons work again, and the state answer after
-      // the reconnect shows what is live.
-      releasePending();
+      if (!connectionLost(ws)) return;
       if (event.code === tooManyPagesCloseCode) {
         // Reconnecting would be refused the same way until another page of this agent closes.
         showSignInError("You have too many pages of the switchboard open. Close one, then reload this page.");
@@ -144,6 +155,37 @@
     };
   }
 
+  /// Whether `ws` was the page's socket; if so the page is without one from now on.
+  function connectionLost(ws) {
+    if (socket !== ws) return false;
+    socket = null;
+    setConnection("disconnected");
+    // Whether a command in flight was taken is unknown: its buttons work again, and the state answer after
+    // the reconnect shows what is live.
+    releasePending();
+    return true;
+  }
+
+  /// A socket that heard nothing, not even a heartbeat, for three heartbeats is given up and another one opened.
+  function checkAlive() {
+    const ws = socket;
+    if (!ws || Date.now() - lastHeard <= 3 * heartbeatMs) return;
+    connectionLost(ws);
+    try {
+      ws.close();
+    } catch (error) {
+      // Closing a socket that is already gone is nothing to report.
+    }
+    scheduleReconnect();
+  }
+
+  setInterval(checkAlive, 1000);
+  // After a sleep the timers catch up late: look at once when the machine or the tab is back.
+  window.addEventListener("online", checkAlive);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") checkAlive();
+  });
+
   function scheduleReconnect() {
     if (stopped) return;
     reconnectAttempts += 1;
@@ -151,13 +193,23 @@
     reconnectTimer = setTimeout(connect, delay);
   }
 
+  /// Sends the command with a new `ref` and returns the ref, or null when there is no connection to send it on.
   function send(command) {
     if (!socket || socket.readyState !== WebSocket.OPEN) {
       showNotice("Not connected right now; try again once the connection is back.", "notConnected");
-      return false;
+      return null;
     }
-    socket.send(JSON.stringify(command));
-    return true;
+    nextRef += 1;
+    const ref = "c" + nextRef;
+    socket.send(JSON.stringify(Object.assign({}, command, { ref })));
+    return ref;
+  }
+
+  /// The command's buttons wait for its answer: `holder` is the bar or session row they are on.
+  function hold(holder, what, ref) {
+    holder.dataset.pending = what;
+    holder.dataset.ref = ref;
+    for (const button of holder.querySelectorAll("button")) button.disabled = true;
   }
 
   // ---- Events -------------------------------------------------------------------------------------
@@ -166,10 +218,13 @@
       showIdentity(data);
       return;
     }
+    if (data.kind === "heartbeat") return;
     if (data.kind === "error") {
-      // The command was not taken (not published, or not valid): its buttons work again.
+      // The command was not taken (not published, or not valid): its buttons work again. An error that names
+      // no command (a gateway that does not repeat refs) releases them all.
       showNotice(data.message, "error");
-      releasePending();
+      if (typeof data.ref === "string") releaseCommand(data.ref);
+      else releasePending();
       return;
     }
     if (typeof data.at === "string" && data.type !== "ring") addClockSample(data.at);
@@ -194,12 +249,17 @@
         break;
       case "status.changed":
         showStatus(data.status);
+        if (data.status === "break" && data.reason === "missedRings") {
+          showNotice("You missed several rings in a row, so you were put on break. Choose online to take "
+            + "conversations again.", "missedRings");
+        }
         break;
       case "command.rejected":
         rejected(data);
         break;
       case "state":
         applyState(data);
+        reconnectAttempts = 0;
         break;
       default:
         break;
@@ -262,18 +322,12 @@
     const decline = makeButton("decline", "Decline");
 
     accept.addEventListener("click", () => {
-      if (send({ type: "offer.accept", conversation, offer })) {
-        element.dataset.pending = "accept";
-        accept.disabled = true;
-        decline.disabled = true;
-      }
+      const ref = send({ type: "offer.accept", conversation, offer });
+      if (ref) hold(element, "accept", ref);
     });
     decline.addEventListener("click", () => {
-      if (send({ type: "offer.decline", conversation, offer })) {
-        element.dataset.pending = "decline";
-        accept.disabled = true;
-        decline.disabled = true;
-      }
+      const ref = send({ type: "offer.decline", conversation, offer });
+      if (ref) hold(element, "decline", ref);
     });
 
     element.append(text, countdown, accept, decline);
@@ -292,10 +346,8 @@
     const hadFocus = ring.element.contains(document.activeElement);
     ring.element.remove();
     rings.delete(offer);
-    if (hadFocus) {
-      const next = dom.rings.querySelector("button.accept");
-      if (next) next.focus();
-    }
+    // Not to the next bar's Accept: a key still held down would accept a conversation never looked at.
+    if (hadFocus) dom.ringsTitle.focus();
     ringtone.update();
   }
 
@@ -334,10 +386,8 @@
     transfer.setAttribute("aria-expanded", "false");
     const end = makeButton("end-session", "End Session");
     end.addEventListener("click", () => {
-      if (send({ type: "session.end", conversation })) {
-        item.dataset.pending = "end";
-        for (const button of item.querySelectorAll("button")) button.disabled = true;
-      }
+      const ref = send({ type: "session.end", conversation });
+      if (ref) hold(item, "end", ref);
     });
     const form = transferForm(item, conversation, user, transfer);
     transfer.addEventListener("click", () => {
@@ -402,10 +452,10 @@
       const option = chosen();
       const command = { type: "session.transfer", conversation };
       if (option.field !== null) command[option.field] = target.value;
-      if (send(command)) {
-        item.dataset.pending = "transfer";
+      const ref = send(command);
+      if (ref) {
+        hold(item, "transfer", ref);
         item.dataset.transferTo = option.field === "toAgent" ? target.value : "";
-        for (const button of item.querySelectorAll("button")) button.disabled = true;
       }
     });
     form.append(label, target, sendButton, cancel);
@@ -458,7 +508,9 @@
 
   function rejected(event) {
     if (event.reason === "offerExpired" || event.reason === "offerNotYours") {
-      showNotice("Sorry, this conversation was offered to someone else.", event.reason);
+      // A second click (another page of the agent, say) on a ring already accepted: the session is open.
+      showNotice(sessionItem(event.conversation) ? "You are already serving this conversation."
+        : "Sorry, this conversation was offered to someone else.", event.reason);
       for (const ring of [...rings.values()]) {
         if (ring.conversation === event.conversation && ring.element.dataset.pending) removeRing(ring.offer);
       }
@@ -484,10 +536,23 @@
   function releasePending(conversation) {
     for (const holder of document.querySelectorAll("[data-pending]")) {
       if (conversation !== undefined && holder.dataset.conversation !== conversation) continue;
-      delete holder.dataset.pending;
-      for (const button of holder.querySelectorAll("button")) button.disabled = false;
+      release(holder);
     }
     if (conversation === undefined && confirmedStatus) dom.status.value = confirmedStatus;
+  }
+
+  /// Makes the buttons of the command sent with `ref` work again (or the status menu show the confirmed status).
+  function releaseCommand(ref) {
+    for (const holder of document.querySelectorAll("[data-pending]")) {
+      if (holder.dataset.ref === ref) release(holder);
+    }
+    if (ref === statusRef && confirmedStatus) dom.status.value = confirmedStatus;
+  }
+
+  function release(holder) {
+    delete holder.dataset.pending;
+    delete holder.dataset.ref;
+    for (const button of holder.querySelectorAll("button")) button.disabled = false;
   }
 
   function showStatus(status) {
@@ -507,7 +572,7 @@
 
   // ---- Status -------------------------------------------------------------------------------------
   dom.status.addEventListener("change", () => {
-    send({ type: "agent.status", status: dom.status.value });
+    statusRef = send({ type: "agent.status", status: dom.status.value });
   });
 
   // ---- Ringtone -----------------------------------------------------------------------------------
@@ -569,6 +634,9 @@
       }
       const ringing = String(timer !== null);
       if (document.body.dataset.ringing !== ringing) document.body.dataset.ringing = ringing;
+      // Browsers play sound only after the person interacted with the page: until then, say so.
+      const audible = context !== null && context.state === "running";
+      if (dom.soundHint.hidden !== audible) dom.soundHint.hidden = audible;
     }
 
     // The first click or key press unlocks audio for the rest of the visit.
