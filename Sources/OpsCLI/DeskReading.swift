@@ -8,7 +8,8 @@ import SwitchboardRuntime
 /// Reads a desk's state where the Router keeps it: its shard journals, each replayed from a recent snapshot
 /// up to the moment the command started.
 struct DeskReadingOptions: ParsableArguments {
-    @Option(help: "Stop reading a journal once it has been quiet this long, in ms.") var quietMs: Int = 1_000
+    @Option(parsing: .unconditional, help: "Stop reading a journal once it has been quiet this long, in ms.")
+    var quietMs: Int = 1_000
     /// A journal of at most this many records is read from its start. (Hidden: for tests; negative, to read any
     /// journal from a snapshot.)
     @Option(help: .hidden) var readWholeUpTo = 1_000

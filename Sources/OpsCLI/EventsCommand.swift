@@ -23,7 +23,7 @@ struct EventsCommand: AsyncParsableCommand {
             default:
                 if let instant = Instant(rfc3339: argument) {
                     self = .time(instant)
-                } else if let seconds = Int64(argument), seconds >= 0 {
+                } else if let seconds = Int64(argument), (0...Int64.max / 1000).contains(seconds) {
                     self = .time(Instant(millisecondsSinceEpoch: seconds * 1000))
                 } else {
                     return nil

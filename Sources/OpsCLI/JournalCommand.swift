@@ -38,7 +38,8 @@ struct JournalCommand: AsyncParsableCommand {
             help: ArgumentHelp(
                 "Only what happened from this RFC 3339 time on (2026-11-25T18:00:00Z); each journal is read from a snapshot before it."))
         var since: Instant?
-        @Option(help: "Stop reading a journal once it has been quiet this long, in ms.") var quietMs: Int = 1_000
+        @Option(parsing: .unconditional, help: "Stop reading a journal once it has been quiet this long, in ms.")
+        var quietMs: Int = 1_000
         @Flag(help: "Then go on printing what the shards do as they do it, until Ctrl-C.") var follow = false
         /// With `--since`, a journal of at most this many records is read from its start: that is quicker than
         /// looking for a snapshot in it. (Hidden: for tests; negative, to look for one in any journal.)

@@ -59,7 +59,12 @@ public enum GatewayServer {
             router: router(dependencies),
             server: .http1WebSocketUpgrade(
                 webSocketRouter: webSocketRouter(dependencies),
-                configuration: .init(ws: .init(maxFrameSize: maxWebSocketMessageBytes))),
+                // A ping as often as the page's heartbeat: the socket of a page that went away silently is closed
+                // within two heartbeats, before the page itself gives up after three and opens another (which
+                // would otherwise count against `agent.pages` alongside the dead one).
+                configuration: .init(ws: .init(
+                    maxFrameSize: maxWebSocketMessageBytes,
+                    autoPing: .enabled(timePeriod: .milliseconds(dependencies.heartbeatMilliseconds))))),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
                 await onServerRunning(channel.localAddress?.port ?? port)

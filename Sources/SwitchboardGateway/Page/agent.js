@@ -29,11 +29,17 @@
   // Reset once a connection proved itself with the state answer, not when a socket merely opens: a gateway that
   // accepts sockets and closes them at once must not be asked again twice a second.
   let reconnectAttempts = 0;
-  // The gateway sends at least a heartbeat this often (hello.heartbeatMs); a socket silent for three of them is
-  // taken as dead, since a connection that died without a close (a laptop that slept, a dropped proxy) never
-  // says so.
-  let heartbeatMs = 15000;
+  // The gateway of this socket sends at least a heartbeat this often (its hello's heartbeatMs; null until then, or
+  // for a gateway that sends none); a socket silent for three of them is taken as dead, since a connection that
+  // died without a close (a laptop that slept, a dropped proxy) never says so. A socket still connecting is
+  // given up after connectingLimitMs.
+  let heartbeatMs = null;
+  const connectingLimitMs = 45000;
   let lastHeard = 0;
+  // Timers stall while the machine sleeps or the tab is frozen: the first check after a stall lets the messages
+  // queued meanwhile arrive before it judges the socket (once per silence).
+  let lastCheck = Date.now();
+  let stallGraceUsed = false;
   // Each command carries a `ref`; a gateway error about it repeats the ref, so only its buttons work again.
   let nextRef = 0;
   let statusRef = null;
@@ -110,7 +116,6 @@
     dom.agentDisplay.textContent = hello.name || hello.agent;
     document.title = (hello.name || hello.agent) + " · Switchboard";
     dom.desk.hidden = false;
-    if (Number.isFinite(hello.heartbeatMs) && hello.heartbeatMs > 0) heartbeatMs = hello.heartbeatMs;
     if (Array.isArray(hello.colleagues)) {
       dom.colleagues.replaceChildren(...hello.colleagues.map((colleague) => new Option(colleague.name, colleague.agent)));
     }
@@ -123,6 +128,7 @@
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(scheme + "//" + window.location.host + "/ws?token=" + encodeURIComponent(token));
     socket = ws;
+    heartbeatMs = null;
     lastHeard = Date.now();
     let opened = false;
     ws.onopen = () => {
@@ -131,7 +137,10 @@
       setConnection("connected");
     };
     ws.onmessage = (message) => {
-      if (socket === ws) lastHeard = Date.now();
+      if (socket === ws) {
+        lastHeard = Date.now();
+        stallGraceUsed = false;
+      }
       let data;
       try {
         data = JSON.parse(message.data);
@@ -168,8 +177,18 @@
 
   /// A socket that heard nothing, not even a heartbeat, for three heartbeats is given up and another one opened.
   function checkAlive() {
+    const now = Date.now();
+    const stalled = now - lastCheck > 2000;
+    lastCheck = now;
     const ws = socket;
-    if (!ws || Date.now() - lastHeard <= 3 * heartbeatMs) return;
+    if (!ws) return;
+    const limit = ws.readyState === WebSocket.CONNECTING ? connectingLimitMs
+      : heartbeatMs !== null ? 3 * heartbeatMs : null;
+    if (limit === null || now - lastHeard <= limit) return;
+    if (stalled && !stallGraceUsed) {
+      stallGraceUsed = true;
+      return;
+    }
     connectionLost(ws);
     try {
       ws.close();
@@ -216,6 +235,7 @@
   function handle(data) {
     if (data.kind === "hello") {
       showIdentity(data);
+      if (Number.isFinite(data.heartbeatMs) && data.heartbeatMs > 0) heartbeatMs = data.heartbeatMs;
       return;
     }
     if (data.kind === "heartbeat") return;
