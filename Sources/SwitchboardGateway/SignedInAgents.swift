@@ -217,8 +217,21 @@ public actor SignedInAgents {
         live[key] = nil
         agent.graceTask?.cancel()
         agent.presenceTask?.cancel()
-        agent.outboxes.values.forEach { $0.close() }
+        let why = PageMessages.error(Self.subscriptionFailureText(error))
+        agent.outboxes.values.forEach { outbox in
+            outbox.send(why)
+            outbox.close()
+        }
         updateGauges()
+    }
+
+    /// What the pages closed by `subscriptionFailed` say while they connect again.
+    static func subscriptionFailureText(_ error: any Error) -> String {
+        if case AMQPError.tooManyChannels = error {
+            return "This gateway is serving as many agents as it can right now. The page keeps trying; "
+                + "if it goes on, tell your administrator."
+        }
+        return "The gateway could not reach your events at the switchboard. The page connects again."
     }
 
     /// Consumes the agent's presence queue until the task is cancelled. Nothing is ever delivered there;

@@ -18,6 +18,7 @@ import Testing
 /// The gateway in process against a real node, with a WebSocket client as the page.
 @Suite struct GatewayIntegrationTests {
     static let aliceToken = "alice-token-0123456789"
+    static let bobToken = "bob-token-0123456789ab"
     static let graceMilliseconds = 8_000
 
     /// The WebSocket URL of alice's page on the gateway at `port`.
@@ -136,6 +137,29 @@ import Testing
                 #expect(sync.message.body == .agentSync(agent: try AgentID("alice")))
                 #expect(await agents.openSocketCount == 1, "the page stayed open")
                 await page.close()
+            }
+            await admin.close()
+        }
+    }
+
+    /// Past the channels the broker allows on the gateway's connection, a new agent's page is told why before it
+    /// is closed, and the agent already signed in is served on.
+    @Test func aPagePastTheBrokersChannelLimitIsToldWhyAndTheAgentsSignedInGoOn() async throws {
+        try await TestBroker.withDedicatedNode(label: "gateway-channels") { node in
+            // Read by each new connection's handshake: the gateway's own two channels, then alice's two.
+            _ = try await node.ctl("eval", "application:set_env(rabbit, channel_max, 4).")
+            let (admin, commands) = try await Self.adminWatchingCommands(node)
+            try await withGateway(node: node) { port, _ in
+                let alice = PageClient(url: Self.alicePage(port))
+                _ = try await commands.next { $0.properties.type == "agent.sync" }
+                let bob = PageClient(url: "ws://127.0.0.1:\(port)/ws?token=\(Self.bobToken)")
+                let refusal = try await bob.frame { $0.contains(#""kind":"error""#) }
+                #expect(refusal.contains("as many agents as it can"))
+                await bob.close()
+                alice.send(#"{"type":"agent.status","status":"online"}"#)
+                let online = try await commands.next { $0.properties.type == "agent.status" }
+                #expect(online.message.body == .agentStatus(agent: try AgentID("alice"), status: .online))
+                await alice.close()
             }
             await admin.close()
         }
@@ -283,7 +307,10 @@ import Testing
         let tokens = try AgentTokens(entries: [
             .init(
                 token: Self.aliceToken,
-                identity: AgentIdentity(desk: try DeskID("gwtest"), agent: try AgentID("alice"), name: "Alice"))
+                identity: AgentIdentity(desk: try DeskID("gwtest"), agent: try AgentID("alice"), name: "Alice")),
+            .init(
+                token: Self.bobToken,
+                identity: AgentIdentity(desk: try DeskID("gwtest"), agent: try AgentID("bob"), name: "Bob")),
         ])
         let broker = GatewayBroker(
             amqp: try AMQPConfiguration(url: node.url(user: "switchboard-gateway", password: "change-me")),
