@@ -27,19 +27,23 @@ public struct RelayedEvent: Hashable, Sendable {
 
     public var seq: UInt64
     public var kind: Kind
+    /// The message id: the same for every publication of the same event (a Notifier that took over publishes
+    /// the tail of its journal again, with the same ids).
+    public var id: String
     /// The body exactly as published, sent to the page as one text frame.
     public var text: String
     /// The agent's status, when the event tells it (`status.changed`, `state`).
     public var status: AgentStatus?
 
-    public init(seq: UInt64, kind: Kind, text: String, status: AgentStatus? = nil) {
+    public init(seq: UInt64, kind: Kind, id: String, text: String, status: AgentStatus? = nil) {
         self.seq = seq
         self.kind = kind
+        self.id = id
         self.text = text
         self.status = status
     }
 
-    public init(_ event: WorkstationEvent, text: String) {
+    public init(_ event: WorkstationEvent, id: MessageID, text: String) {
         let kind: Kind
         switch event.body {
         case .countdown: kind = .countdown
@@ -52,7 +56,7 @@ public struct RelayedEvent: Hashable, Sendable {
         case .state(let state): status = state.status
         default: status = nil
         }
-        self.init(seq: event.seq, kind: kind, text: text, status: status)
+        self.init(seq: event.seq, kind: kind, id: id.rawValue, text: text, status: status)
     }
 }
 
@@ -79,15 +83,18 @@ public struct AgentSession: Sendable {
         /// Pages of one agent open at once on this gateway; one more is refused. Each page asks for the agent's
         /// state when it opens, so without a bound one sign-in link could keep the Router answering syncs.
         public var maxPages: Int
+        /// The latest counted events and states whose ids are kept, so that one published again is recognised.
+        public var rememberedEvents: Int
 
         public init(
             graceMs: Milliseconds, syncRetryMs: Milliseconds = 5_000, bufferLimit: Int = 1_000,
-            maxPages: Int = GatewayConfiguration.defaultMaxPagesPerAgent
+            maxPages: Int = GatewayConfiguration.defaultMaxPagesPerAgent, rememberedEvents: Int = 256
         ) {
             self.graceMs = graceMs
             self.syncRetryMs = syncRetryMs
             self.bufferLimit = bufferLimit
             self.maxPages = maxPages
+            self.rememberedEvents = rememberedEvents
         }
     }
 
@@ -104,6 +111,8 @@ public struct AgentSession: Sendable {
         /// The broker connection came back. The agent's queue went with the lost connection and is bound again,
         /// but what was published for the agent meanwhile is gone, and a gap shows only when a later event comes.
         case brokerReconnected
+        /// The `agent.sync` of `Effect.requestSync` could not be published (fed a while after the failure).
+        case syncFailed
     }
 
     public enum Effect: Hashable, Sendable {
@@ -142,6 +151,8 @@ public struct AgentSession: Sendable {
     private var bufferOverflowed = false
     private var syncPending = false
     private var syncRequestedAt: Instant?
+    /// The ids of the latest counted events and states relayed, by `seq` (hashed: only compared).
+    private var relayedIDs: [UInt64: Int] = [:]
 
     public init(settings: Settings) {
         self.settings = settings
@@ -167,7 +178,7 @@ public struct AgentSession: Sendable {
             return pendingSync(at: now)
         case .event(let event):
             return received(event, at: now)
-        case .brokerReconnected:
+        case .brokerReconnected, .syncFailed:
             return requestSync(at: now, force: true)
         case .graceTimerFired:
             guard case .grace(let deadline) = phase, now >= deadline else { return [] }
@@ -214,18 +225,24 @@ public struct AgentSession: Sendable {
         var effects: [Effect] = []
         switch event.kind {
         case .state:
+            // One relayed already, published again (a Notifier that took over publishes its journal's tail
+            // again): taking it would set the sequence back and relay the events after it a second time.
+            if isRelayedAlready(event) { return [] }
             lastSeq = event.seq
             syncRequestedAt = nil
+            remember(event)
         case .counted:
             if let lastSeq, event.seq <= lastSeq {
-                // A redelivery, or a Notifier whose numbering started again: drop it and let a state
-                // answer settle which.
+                // Published again: nothing new. Otherwise a Notifier whose numbering started again: drop it
+                // and let a state answer settle it.
+                if isRelayedAlready(event) { return [] }
                 return requestSync(at: now, force: false)
             }
             if let lastSeq, event.seq > lastSeq + 1 {
                 effects += requestSync(at: now, force: false)
             }
             lastSeq = event.seq
+            remember(event)
         case .countdown:
             if let lastSeq, event.seq < lastSeq { return [] }
             if let lastSeq, event.seq > lastSeq {
@@ -236,6 +253,18 @@ public struct AgentSession: Sendable {
         }
         if let status = event.status { lastStatus = status }
         return relay(event) + effects
+    }
+
+    private func isRelayedAlready(_ event: RelayedEvent) -> Bool {
+        relayedIDs[event.seq] == event.id.hashValue
+    }
+
+    private mutating func remember(_ event: RelayedEvent) {
+        relayedIDs[event.seq] = event.id.hashValue
+        // Amortised: the window is cut back to its size once it holds twice as many.
+        guard relayedIDs.count > 2 * settings.rememberedEvents else { return }
+        let oldestKept = event.seq - min(event.seq, UInt64(settings.rememberedEvents))
+        relayedIDs = relayedIDs.filter { seq, _ in seq > oldestKept && seq <= event.seq }
     }
 
     private mutating func relay(_ event: RelayedEvent) -> [Effect] {

@@ -186,10 +186,9 @@ public actor SignedInAgents {
     private func received(_ delivery: AMQPDelivery, key: String, generation: UInt64) {
         guard let identity = live[key]?.identity, live[key]?.generation == generation else { return }
         let body = Data(delivery.body)
-        let event: WorkstationEvent
+        let identified: Identified<WorkstationEvent>
         do {
-            event = try WireCodec.decodeWorkstationEvent(body, properties: GatewayBroker.wireProperties(of: delivery))
-                .message
+            identified = try WireCodec.decodeWorkstationEvent(body, properties: GatewayBroker.wireProperties(of: delivery))
         } catch {
             metrics.rejected(.invalidEvent)
             logger.warning(
@@ -197,6 +196,7 @@ public actor SignedInAgents {
                 metadata: ["agent": "\(identity.agent)", "error": "\(error)"])
             return
         }
+        let event = identified.message
         guard event.desk == identity.desk, event.agent == identity.agent else {
             metrics.rejected(.invalidEvent)
             logger.warning(
@@ -204,7 +204,7 @@ public actor SignedInAgents {
                 metadata: ["agent": "\(identity.agent)", "event.agent": "\(event.agent)"])
             return
         }
-        handle(.event(RelayedEvent(event, text: String(decoding: body, as: UTF8.self))), for: key)
+        handle(.event(RelayedEvent(event, id: identified.id, text: String(decoding: body, as: UTF8.self))), for: key)
     }
 
     /// The queue could not be declared or consumed, or the broker ended the subscription: the pages are
@@ -298,7 +298,14 @@ public actor SignedInAgents {
         case .requestSync:
             metrics.syncs.increment()
             let identity = agent.identity
-            Task { await self.publish(.sync, for: identity) }
+            let generation = agent.generation
+            let retry = settings.syncRetryMs
+            Task {
+                guard await self.publish(.sync, for: identity) == false else { return }
+                // Its answer would have settled a gap already passed over: nothing else would ask again.
+                try? await Task.sleep(for: .milliseconds(retry))
+                self.syncFailed(key: key, generation: generation)
+            }
         case .startGraceTimer(let deadline):
             agent.graceTask?.cancel()
             agent.presenceTask?.cancel()
@@ -370,15 +377,24 @@ public actor SignedInAgents {
     }
 
     /// Publishes a command the gateway itself decided on (sync, offline); a failure is logged.
-    private func publish(_ command: PageCommand, for identity: AgentIdentity) async {
+    /// Whether the broker took it.
+    @discardableResult
+    private func publish(_ command: PageCommand, for identity: AgentIdentity) async -> Bool {
         do {
             try await broker.publish(command.inboundMessage(for: identity, id: .random(), at: now()))
+            return true
         } catch {
             metrics.rejected(.publishFailed)
             logger.error(
                 "a command for the agent could not be published",
                 metadata: ["agent": "\(identity.agent)", "command": "\(command)", "error": "\(error)"])
+            return false
         }
+    }
+
+    private func syncFailed(key: String, generation: UInt64) {
+        guard live[key]?.generation == generation else { return }
+        handle(.syncFailed, for: key)
     }
 
     private func updateGauges() {

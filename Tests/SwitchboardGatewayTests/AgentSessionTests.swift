@@ -6,16 +6,18 @@ private let start = Instant(millisecondsSinceEpoch: 1_800_000_000_000)
 private let socketA = SocketID(1)
 private let socketB = SocketID(2)
 
-private func counted(_ seq: UInt64) -> RelayedEvent {
-    RelayedEvent(seq: seq, kind: .counted, text: "event-\(seq)")
+/// Ids as a Notifier derives them: the same for every publication of the same event; `run` tells apart the
+/// numberings of two Notifier histories.
+private func counted(_ seq: UInt64, run: String = "a") -> RelayedEvent {
+    RelayedEvent(seq: seq, kind: .counted, id: "ws-\(run)-\(seq)", text: "event-\(seq)")
 }
 
 private func countdown(_ seq: UInt64) -> RelayedEvent {
-    RelayedEvent(seq: seq, kind: .countdown, text: "countdown-\(seq)")
+    RelayedEvent(seq: seq, kind: .countdown, id: "cd-\(seq)", text: "countdown-\(seq)")
 }
 
-private func state(_ seq: UInt64) -> RelayedEvent {
-    RelayedEvent(seq: seq, kind: .state, text: "state-\(seq)")
+private func state(_ seq: UInt64, run: String = "a") -> RelayedEvent {
+    RelayedEvent(seq: seq, kind: .state, id: "ws-\(run)-\(seq)", text: "state-\(seq)")
 }
 
 /// A session with one open, subscribed socket whose presence is held, past its sign-in sync.
@@ -28,7 +30,7 @@ private func connectedSession(graceMs: Milliseconds = 15_000) -> AgentSession {
 }
 
 private func statusChanged(_ seq: UInt64, _ status: AgentStatus) -> RelayedEvent {
-    RelayedEvent(seq: seq, kind: .counted, text: "status-\(seq)", status: status)
+    RelayedEvent(seq: seq, kind: .counted, id: "ws-a-\(seq)", text: "status-\(seq)", status: status)
 }
 
 @Suite struct AgentSessionTests {
@@ -101,7 +103,7 @@ private func statusChanged(_ seq: UInt64, _ status: AgentStatus) -> RelayedEvent
     @Test func stateResetsTheExpectedSeq() {
         var session = connectedSession()
         _ = session.handle(.event(counted(9)), at: start + 10_000)
-        #expect(session.handle(.event(state(3)), at: start + 10_000) == [.deliver("state-3", to: [socketA])])
+        #expect(session.handle(.event(state(3, run: "b")), at: start + 10_000) == [.deliver("state-3", to: [socketA])])
         #expect(session.lastSeq == 3)
         #expect(session.handle(.event(counted(4)), at: start + 10_000) == [.deliver("event-4", to: [socketA])])
     }
@@ -116,12 +118,43 @@ private func statusChanged(_ seq: UInt64, _ status: AgentStatus) -> RelayedEvent
                 == [.deliver("event-6", to: [socketA]), .requestSync])
     }
 
-    @Test func aRepeatedEventIsDroppedAndSettledBySync() {
+    @Test func anEventOfAnotherNumberingAtAnOldSeqIsDroppedAndSettledBySync() {
         var session = connectedSession()
         _ = session.handle(.event(counted(1)), at: start + 10_000)
         _ = session.handle(.event(counted(2)), at: start + 10_000)
-        #expect(session.handle(.event(counted(2)), at: start + 10_000) == [.requestSync])
+        #expect(session.handle(.event(counted(2, run: "b")), at: start + 10_000) == [.requestSync])
         #expect(session.lastSeq == 2)
+    }
+
+    /// A Notifier that took over publishes its journal's tail again, with the same ids: a state among it must not
+    /// set the sequence back (the page would see the events after it again), and nothing of it asks for a sync.
+    @Test func eventsPublishedAgainAreDroppedWithoutASync() {
+        var session = connectedSession()
+        _ = session.handle(.event(state(3)), at: start + 10_000)
+        for seq: UInt64 in 4...6 { _ = session.handle(.event(counted(seq)), at: start + 10_000) }
+        #expect(session.handle(.event(state(3)), at: start + 20_000) == [])
+        for seq: UInt64 in 4...6 {
+            #expect(session.handle(.event(counted(seq)), at: start + 20_000) == [])
+        }
+        #expect(session.lastSeq == 6)
+        #expect(session.handle(.event(counted(7)), at: start + 20_000) == [.deliver("event-7", to: [socketA])])
+    }
+
+    /// The Notifier's answer to a sync that could not be published never comes: it is asked for again.
+    @Test func aSyncThatCouldNotBePublishedIsAskedForAgain() {
+        var session = connectedSession()
+        #expect(session.handle(.syncFailed, at: start + 5_000) == [.requestSync])
+    }
+
+    @Test func theRememberedIdsStayWithinTheirWindow() {
+        var session = AgentSession(settings: .init(graceMs: 15_000, rememberedEvents: 4))
+        _ = session.handle(.socketOpened(socketA), at: start)
+        _ = session.handle(.subscribed, at: start)
+        _ = session.handle(.presenceHeld, at: start)
+        for seq: UInt64 in 1...20 { _ = session.handle(.event(counted(seq)), at: start) }
+        // Older than the window: no longer recognised, so taken for another numbering.
+        #expect(session.handle(.event(counted(10)), at: start + 10_000) == [.requestSync])
+        #expect(session.handle(.event(counted(18)), at: start + 10_000) == [])
     }
 
     @Test func lastSocketClosingStartsTheGracePeriod() {

@@ -15,7 +15,9 @@ public struct NotifierCore: Codable, Sendable, Equatable {
     public enum Effect: Hashable, Sendable {
         case publish(WorkstationEvent)
         /// The Router's per-desk `seq` skipped from `expected` to `got`. The event is applied anyway (the
-        /// event log is authoritative); the shell logs and counts it.
+        /// event log is authoritative), and every agent of the desk skips one `seq` too, so that each gateway sees
+        /// a gap and asks for the state: what the missing facts would have shown is not shown otherwise. The
+        /// shell logs and counts it.
         case routerGap(desk: DeskID, expected: UInt64, got: UInt64)
         /// The earliest pending deadline after this step. Always last, present whenever a deadline is pending.
         case wakeUp(at: Instant)
@@ -56,6 +58,11 @@ public struct NotifierCore: Codable, Sendable, Equatable {
         }
         // Taken out of the dictionary so that the step owns the only reference and mutates it in place.
         var step = DeskStep(deskID: event.desk, desk: desks.removeValue(forKey: event.desk) ?? DeskView(), now: now)
+        if event.seq > lastRouterSeq + 1 {
+            for agent in step.desk.agents.keys {
+                step.desk.agents[agent]!.seq += 1
+            }
+        }
         step.desk.lastRouterSeq = event.seq
         step.apply(event.body)
         for conversation in step.rescheduled {
@@ -310,8 +317,10 @@ extension NotifierCore {
         }
 
         /// `agent.state` is the Router's full view of one agent: rings it lists that are unknown here get
-        /// countdowns from now on; this agent's rings it does not list are forgotten. Sessions likewise.
+        /// countdowns from now on; this agent's rings it does not list are forgotten. Sessions likewise, and the
+        /// status (the page takes it from the state, so a later change back must be announced).
         private mutating func resynchronise(with state: AgentState) {
+            desk.agents[state.agent, default: AgentView()].status = state.status
             let listedRings = Set(state.rings.map(\.offer))
             desk.rings = desk.rings.filter { _, ring in ring.agent != state.agent || listedRings.contains(ring.offer) }
             for summary in state.rings where desk.rings[summary.conversation]?.offer != summary.offer {
