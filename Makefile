@@ -48,7 +48,7 @@ build:
 	$(SWIFT) build $(SWIFT_FLAGS)
 
 # Stops the local node and deletes its data (var/rabbitmq).
-wipe:
+wipe: down
 	$(NODE) wipe
 
 clean:

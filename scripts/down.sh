@@ -20,16 +20,16 @@ for service in "${services[@]}"; do
     [[ $service =~ ^(gateway|closer|notifier|router)$ ]] || { echo "down: no service $service" >&2; exit 2; }
     # The supervisor first, so that it does not start the service again: it passes SIGTERM on.
     supervisor_file=$run_dir/$service.supervisor.pid
-    if supervisor=$(supervisor_pid "$service"); then kill -TERM "$supervisor"; fi
+    if supervisor=$(supervisor_pid "$service"); then kill -TERM "$supervisor" 2>/dev/null || true; fi
     pid_file=$run_dir/$service.pid
     [[ -s $pid_file ]] || { rm -f "$supervisor_file"; continue; }
     pid=$(<"$pid_file")
     if runs_service "$pid" "$service"; then
-        [[ -n $supervisor ]] || kill -TERM "$pid"
+        [[ -n $supervisor ]] || kill -TERM "$pid" 2>/dev/null || true
         deadline=$((SECONDS + stop_timeout))
         while runs_service "$pid" "$service" && ((SECONDS < deadline)); do sleep 0.2; done
         if runs_service "$pid" "$service"; then
-            kill -KILL "$pid"
+            kill -KILL "$pid" 2>/dev/null || true
             say "switchboard-$service (pid $pid) did not stop within ${stop_timeout}s: killed"
         else
             say "switchboard-$service stopped"
@@ -41,12 +41,12 @@ for service in "${services[@]}"; do
         deadline=$((SECONDS + stop_timeout))
         while runs_supervisor "$supervisor" "$service" && ((SECONDS < deadline)); do sleep 0.1; done
         if runs_supervisor "$supervisor" "$service"; then
-            kill -KILL "$supervisor"
+            kill -KILL "$supervisor" 2>/dev/null || true
             pid=$(<"$pid_file")
-            if runs_service "$pid" "$service"; then kill -KILL "$pid"; fi
+            if runs_service "$pid" "$service"; then kill -KILL "$pid" 2>/dev/null || true; fi
             say "the supervisor of switchboard-$service (pid $supervisor) did not stop within ${stop_timeout}s: killed"
         fi
     fi
-    rm -f "$pid_file" "$supervisor_file"
+    rm -f "$pid_file" "$supervisor_file" "$run_dir/$service.launch"
 done
 (($#)) || scripts/rabbitmq-node.sh stop

@@ -2,7 +2,8 @@
 # Starts everything `make run` needs: the local RabbitMQ node, then switchboard-router, -notifier,
 # -closer and -gateway (release builds) in the background, and waits until each reports ready. Each
 # runs under scripts/supervise.sh, which starts it again when it fails, as the systemd units do.
-# Idempotent: what already runs is left alone. Prints the agent page's sign-in links.
+# Idempotent: what already runs is left alone, unless it was started from another build or with other
+# settings, which it is then restarted with. Prints the agent page's sign-in links.
 #
 # Logs go to var/log/<service>.log, pids to var/run/<service>.pid (the service's) and
 # var/run/<service>.supervisor.pid (both git-ignored). The gateway's
@@ -31,7 +32,8 @@ page_agents=(demo:frank:Frank auto:grace:Grace)
 say() { echo "up: $*"; }
 die() { echo "up: $*" >&2; exit 1; }
 
-is_ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/health/ready"; }
+# Never through a proxy the environment may name for HTTP.
+is_ready() { curl -fs -o /dev/null --noproxy '*' --max-time 2 "http://127.0.0.1:$1/health/ready"; }
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # Stops a service that does not get ready (its supervisor would start it again and again), prints the end of
 # its log and fails.
@@ -92,20 +94,33 @@ fi
 for entry in "${services[@]}"; do
     service=${entry%%:*}
     port=${entry##*:}
-    if pid=$(supervisor_pid "$service") || pid=$(running_pid "$service"); then
-        say "switchboard-$service already running (pid $pid)"
-        continue
-    fi
     options=(--http-port "$port" --instance-name "local-$service")
     if [[ $service == gateway ]]; then
         options+=(--tokens-file "$tokens_file")
         [[ -n ${GATEWAY_AMQP_URL:-} ]] && options+=(--amqp-url "$GATEWAY_AMQP_URL")
+    fi
+    # How it is started: its command line and the settings it reads from the environment.
+    launch=$(printf '%s\n' "$bin_dir/switchboard-$service" "${options[@]}"; env | grep '^SWITCHBOARD_' | sort || true)
+    if pid=$(supervisor_pid "$service") || pid=$(running_pid "$service"); then
+        stale=
+        if [[ $(cat "$run_dir/$service.launch" 2>/dev/null) != "$launch" ]]; then
+            stale="its command line or SWITCHBOARD_ settings changed"
+        elif service_pid=$(running_pid "$service") && [[ $(readlink "/proc/$service_pid/exe") == *" (deleted)" ]]; then
+            stale="it was built again"
+        fi
+        if [[ -z $stale ]]; then
+            say "switchboard-$service already running (pid $pid)"
+            continue
+        fi
+        say "restarting switchboard-$service: $stale"
+        scripts/down.sh "$service" >/dev/null
     fi
     # A new session: Ctrl-C on the demo in the foreground must not reach the services.
     rm -f "$run_dir/$service.pid"
     SB_RUN_DIR=$run_dir setsid scripts/supervise.sh "$run_dir/$service.pid" -- "$bin_dir/switchboard-$service" "${options[@]}" \
         </dev/null >>"$log_dir/$service.log" 2>&1 &
     echo $! >"$run_dir/$service.supervisor.pid"
+    printf '%s\n' "$launch" >"$run_dir/$service.launch"
     say "started switchboard-$service (supervisor pid $!, health http://127.0.0.1:$port/health/ready)"
 done
 
