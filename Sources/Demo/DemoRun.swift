@@ -47,6 +47,12 @@ actor DemoRun {
     /// Router, message ids it took), so a run reusing an earlier run's ids would see its inactivity closes ignored.
     private let runPrefix = "c\(String(UInt64.random(in: 0..<(36 * 36 * 36 * 36 * 36 * 36)), radix: 36))-"
     private var random: SeededGenerator
+    /// The first rings and sessions go by a script, so that every part of the flow shows within the first minute
+    /// whatever the seed: a ring that expires and is offered to another agent who accepts, a late click, then a
+    /// user who goes quiet until the close, one who replies, and an End Session. After that the people choose at
+    /// random.
+    private var ringScript: [RingChoice] = [.letExpire, .accept(after: .seconds(2)), .acceptLate, .accept(after: .seconds(2))]
+    private var sessionScript: [SessionChoice] = [.userGoesQuiet, .userReplies, .agentEnds]
     private var publisher: AMQPPublisher?
     private var tally = DemoTally()
     private var open: [ConversationID: (desk: DeskID, user: UserID)] = [:]
@@ -93,7 +99,6 @@ actor DemoRun {
         let leftOpen = open
         var notEnded = 0
         if !leftOpen.isEmpty, let publisher {
-            tally.endedOnExit = leftOpen.count
             for (conversation, entry) in leftOpen {
                 do {
                     try await publish(publisher, desk: entry.desk, .conversationEnded(conversation: conversation, by: .admin))
@@ -101,6 +106,8 @@ actor DemoRun {
                     notEnded += 1
                 }
             }
+            tally.endedOnExit = leftOpen.count - notEnded
+            tally.notEndedOnExit = notEnded
             terminal.line(.dim, "ended \(leftOpen.count - notEnded) open conversation(s)")
         }
         if notEnded > 0 {
@@ -355,11 +362,16 @@ actor DemoRun {
     // MARK: The simulated people
 
     private func decideRing(desk: DeskID, agent: AgentID, conversation: ConversationID, offer: OfferToken, remainingMs: Milliseconds) {
-        let roll = Int.random(in: 0..<100, using: &random)
-        let choice: RingChoice =
-            if roll < 55 { .accept(after: .milliseconds(Int.random(in: 1_000...3_000, using: &random))) }
-            else if roll < 80 { .letExpire }
-            else { .acceptLate }
+        let choice: RingChoice
+        if ringScript.isEmpty {
+            let roll = Int.random(in: 0..<100, using: &random)
+            choice =
+                if roll < 55 { .accept(after: .milliseconds(Int.random(in: 1_000...3_000, using: &random))) }
+                else if roll < 80 { .letExpire }
+                else { .acceptLate }
+        } else {
+            choice = ringScript.removeFirst()
+        }
         let accept = InboundBody.offerAccept(agent: agent, conversation: conversation, offer: offer)
         switch choice {
         case .accept(let delay):
@@ -378,8 +390,13 @@ actor DemoRun {
     }
 
     private func playSession(desk: DeskID, agent: AgentID, conversation: ConversationID, user: UserID) {
-        let roll = Int.random(in: 0..<100, using: &random)
-        let choice: SessionChoice = roll < 35 ? .userReplies : roll < 70 ? .userGoesQuiet : .agentEnds
+        let choice: SessionChoice
+        if sessionScript.isEmpty {
+            let roll = Int.random(in: 0..<100, using: &random)
+            choice = roll < 35 ? .userReplies : roll < 70 ? .userGoesQuiet : .agentEnds
+        } else {
+            choice = sessionScript.removeFirst()
+        }
         let silence = settings.inactivityMs
         // Halfway between the agent's message and the warning (or the close): well clear of both on a busy machine.
         let reply = max(500, (silence - settings.warningMs) / 2)

@@ -8,8 +8,9 @@ struct DemoTally: Sendable, Equatable {
     var assigned = 0
     var autoAssigned = 0
     var ended = 0
-    /// Conversations still open at Ctrl-C, which the demo ends as it exits.
+    /// Conversations still open at Ctrl-C, which the demo ended as it exited, and those it could not end.
     var endedOnExit = 0
+    var notEndedOnExit = 0
     var lateAcceptsRejected = 0
     var userReplies = 0
     var warnings = 0
@@ -43,7 +44,8 @@ struct DemoTally: Sendable, Equatable {
     var summary: String {
         """
         conversations requested \(requested), assigned \(assigned) (\(autoAssigned) by automatic service), ended \(ended)\
-        \(endedOnExit > 0 ? " (and \(endedOnExit) still open, ended on exit)" : "")
+        \(endedOnExit > 0 ? " (and \(endedOnExit) still open, ended on exit)" : "")\
+        \(notEndedOnExit > 0 ? " (\(notEndedOnExit) still open and not ended: the next run ends them)" : "")
         rings \(rings), expiries \(expiries), late accepts rejected \(lateAcceptsRejected)
         user replies \(userReplies), inactivity warnings \(warnings), closure messages \(closures)
         """

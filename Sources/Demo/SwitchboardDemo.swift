@@ -29,6 +29,12 @@ struct SwitchboardDemo: AsyncParsableCommand {
 
     func validate() throws {
         guard everyMs >= 200 else { throw ValidationError("--every-ms must be at least 200") }
+        guard ringMs > 0 else { throw ValidationError("--ring-ms must be more than 0") }
+        guard inactivityMs >= 0, warningMs >= 0 else { throw ValidationError("--inactivity-ms and --warning-ms must be 0 or more") }
+        // The Router refuses such a desk.configure (dead-lettered), and the demo would wait for a set-up that never comes.
+        guard inactivityMs == 0 || warningMs < inactivityMs else {
+            throw ValidationError("--warning-ms must be less than --inactivity-ms (or 0 for no warning)")
+        }
     }
 
     func run() async throws {
@@ -54,12 +60,18 @@ struct SwitchboardDemo: AsyncParsableCommand {
         let stops = [SIGINT, SIGTERM, SIGHUP].map { number in
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             signal(number, SIG_IGN)
-            source.setEventHandler { main.cancel() }
+            // The first stop ends the run with its summary; a second one, while that waits on a broker gone
+            // away, quits at once.
+            source.setEventHandler {
+                main.cancel()
+                signal(number, SIG_DFL)
+            }
             source.resume()
             return source
         }
         let outcome = await main.result
         stops.forEach { $0.cancel() }
+        terminal.line(.dim, "stopping: ending the open conversations (Ctrl-C again to quit at once)")
 
         await demo.finish()
         await connection.close()

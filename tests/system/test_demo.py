@@ -58,7 +58,7 @@ def reoffered_to_another_agent(lines):
 def test_the_demo_shows_every_part_of_the_flow_and_ctrl_c_ends_it_with_a_summary(services, broker):
     demo, lines = start_demo(
         services, broker,
-        "--ring-ms", "2000", "--inactivity-ms", "3000", "--warning-ms", "1500", "--every-ms", "400", "--seed", "7")
+        "--ring-ms", "2000", "--inactivity-ms", "3000", "--warning-ms", "1500", "--every-ms", "400")
     try:
         def missing():
             shown = list(lines)
