@@ -47,7 +47,7 @@ down:
 build:
 	$(SWIFT) build $(SWIFT_FLAGS)
 
-# Stops the local node and deletes its data (var/rabbitmq).
+# Stops the services and the local node, and deletes the node's data (var/rabbitmq).
 wipe: down
 	$(NODE) wipe
 

@@ -99,8 +99,10 @@ for entry in "${services[@]}"; do
         options+=(--tokens-file "$tokens_file")
         [[ -n ${GATEWAY_AMQP_URL:-} ]] && options+=(--amqp-url "$GATEWAY_AMQP_URL")
     fi
-    # How it is started: its command line and the settings it reads from the environment.
-    launch=$(printf '%s\n' "$bin_dir/switchboard-$service" "${options[@]}"; env | grep '^SWITCHBOARD_' | sort || true)
+    # How it is started: a digest of its command line and the settings it reads from the environment (which may
+    # hold a password, so not the text).
+    launch=$({ printf '%s\n' "$bin_dir/switchboard-$service" "${options[@]}"; env | grep '^SWITCHBOARD_' | sort || true; } \
+        | sha256sum | cut -d' ' -f1)
     if pid=$(supervisor_pid "$service") || pid=$(running_pid "$service"); then
         stale=
         if [[ $(cat "$run_dir/$service.launch" 2>/dev/null) != "$launch" ]]; then
@@ -114,6 +116,7 @@ for entry in "${services[@]}"; do
         fi
         say "restarting switchboard-$service: $stale"
         scripts/down.sh "$service" >/dev/null
+        port_in_use "$port" && die "port $port, switchboard-$service's, is taken by another program (\`ss -ltnp 'sport = :$port'\` names it)"
     fi
     # A new session: Ctrl-C on the demo in the foreground must not reach the services.
     rm -f "$run_dir/$service.pid"

@@ -48,10 +48,10 @@ actor DemoRun {
     private let runPrefix = "c\(String(UInt64.random(in: 0..<(36 * 36 * 36 * 36 * 36 * 36)), radix: 36))-"
     private var random: SeededGenerator
     /// The first rings and sessions go by a script, so that every part of the flow shows within the first minute
-    /// whatever the seed: a ring that expires and is offered to another agent who accepts, a late click, then a
-    /// user who goes quiet until the close, one who replies, and an End Session. After that the people choose at
-    /// random.
-    private var ringScript: [RingChoice] = [.letExpire, .accept(after: .seconds(2)), .acceptLate, .accept(after: .seconds(2))]
+    /// whatever the seed: a ring that expires (and is offered to another agent), a click on Accept after the ring
+    /// expired, accepts, then a user who goes quiet until the close, one who replies, and an End Session. After
+    /// that the people choose at random. (`nil`: accept well before the ring expires.)
+    private var ringScript: [RingChoice?] = [.letExpire, .acceptLate, nil, nil]
     private var sessionScript: [SessionChoice] = [.userGoesQuiet, .userReplies, .agentEnds]
     private var publisher: AMQPPublisher?
     private var tally = DemoTally()
@@ -370,7 +370,7 @@ actor DemoRun {
                 else if roll < 80 { .letExpire }
                 else { .acceptLate }
         } else {
-            choice = ringScript.removeFirst()
+            choice = ringScript.removeFirst() ?? .accept(after: min(.seconds(2), .milliseconds(remainingMs / 3)))
         }
         let accept = InboundBody.offerAccept(agent: agent, conversation: conversation, offer: offer)
         switch choice {

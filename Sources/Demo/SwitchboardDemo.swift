@@ -60,17 +60,15 @@ struct SwitchboardDemo: AsyncParsableCommand {
         let stops = [SIGINT, SIGTERM, SIGHUP].map { number in
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             signal(number, SIG_IGN)
-            // The first stop ends the run with its summary; a second one, while that waits on a broker gone
-            // away, quits at once.
-            source.setEventHandler {
-                main.cancel()
-                signal(number, SIG_DFL)
-            }
+            source.setEventHandler { main.cancel() }
             source.resume()
             return source
         }
         let outcome = await main.result
         stops.forEach { $0.cancel() }
+        // However the run ended, a stop while the conversations are ended (which waits on a broker gone away)
+        // quits at once.
+        for number in [SIGINT, SIGTERM, SIGHUP] { signal(number, SIG_DFL) }
         terminal.line(.dim, "stopping: ending the open conversations (Ctrl-C again to quit at once)")
 
         await demo.finish()

@@ -497,6 +497,13 @@ final class ConnectionDriver: @unchecked Sendable {
                     sent = true
                     if frames.count >= Self.publishBurstBytes, !writePublishFrames(frames, on: connection) { return true }
                 } else {
+                    do {
+                        // librabbitmq would fail the whole connection on it.
+                        try PublishFrames.checkNames(of: message)
+                    } catch {
+                        waiting.completion.finish(.failure(error))
+                        continue
+                    }
                     _ = publisher.tracker.track(InFlightPublish(message: message, completion: waiting.completion))
                     sent = true
                     let status = message.body.withUnsafeBytes { body in

@@ -25,16 +25,21 @@ final class PublishFrames {
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: storage, count: count) }
 
+    /// AMQP short strings: a longer exchange name or routing key cannot be encoded, over plain TCP or TLS.
+    static func checkNames(of message: OutgoingMessage) throws(AMQPError) {
+        guard message.exchange.utf8.count <= 255, message.routingKey.utf8.count <= 255 else {
+            throw .protocolError("an exchange name or routing key longer than 255 bytes cannot be published")
+        }
+    }
+
     /// Appends the frames of one message. `frameMax` is the negotiated frame size (header and frame-end
     /// included). On failure nothing is appended and the message must not be counted as published.
     func append(
         _ message: OutgoingMessage, properties: inout amqp_basic_properties_t, channel: UInt16, frameMax: Int
     ) throws(AMQPError) {
+        try Self.checkNames(of: message)
         let exchange = message.exchange.utf8
         let routingKey = message.routingKey.utf8
-        guard exchange.count <= 255, routingKey.count <= 255 else {
-            throw .protocolError("an exchange name or routing key longer than 255 bytes cannot be published")
-        }
         let start = count
         let methodSize = 4 + 2 + 1 + exchange.count + 1 + routingKey.count + 1
         reserve(Self.frameOverhead + methodSize)

@@ -178,8 +178,14 @@ public struct AgentSession: Sendable {
             return pendingSync(at: now)
         case .event(let event):
             return received(event, at: now)
-        case .brokerReconnected, .syncFailed:
+        case .brokerReconnected:
+            // The Notifier's journal may have started again with the broker (its data lost): ids it publishes
+            // from now on can repeat earlier ones for other events.
+            relayedIDs = [:]
             return requestSync(at: now, force: true)
+        case .syncFailed:
+            // Not forced: the retries of several failed requests collapse into one per `syncRetryMs`.
+            return requestSync(at: now, force: false)
         case .graceTimerFired:
             guard case .grace(let deadline) = phase, now >= deadline else { return [] }
             phase = .signedOff

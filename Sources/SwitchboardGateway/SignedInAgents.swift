@@ -392,8 +392,9 @@ public actor SignedInAgents {
         }
     }
 
+    /// While the broker is away the reconnect asks for every agent's state anyway.
     private func syncFailed(key: String, generation: UInt64) {
-        guard live[key]?.generation == generation else { return }
+        guard live[key]?.generation == generation, broker.isConnected else { return }
         handle(.syncFailed, for: key)
     }
 

@@ -60,6 +60,10 @@ struct TLSTests {
         let deliveries = try await received
         #expect(Set(deliveries.compactMap(messageNumber)) == Set(0...total))
         #expect(deliveries.first { $0.properties.messageID == "\(total)" }?.body == large)
+        // One that cannot be encoded is refused on its own; the connection goes on.
+        await #expect(throws: AMQPError.protocolError("an exchange name or routing key longer than 255 bytes cannot be published")) {
+            try await publisher.publish([1], exchange: "", routingKey: String(repeating: "k", count: 256), properties: .init())
+        }
         for delivery in deliveries where delivery.properties.messageID != "\(total)" {
             #expect(delivery.body == body(number: Int(delivery.properties.messageID ?? "") ?? -1))
         }

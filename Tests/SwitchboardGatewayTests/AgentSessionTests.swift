@@ -140,6 +140,15 @@ private func statusChanged(_ seq: UInt64, _ status: AgentStatus) -> RelayedEvent
         #expect(session.handle(.event(counted(7)), at: start + 20_000) == [.deliver("event-7", to: [socketA])])
     }
 
+    /// A broker that lost its data starts the Notifier's journal, and so its ids, over: after a reconnect an
+    /// event at an old seq with an id seen before is another event, settled by a sync.
+    @Test func aBrokerReconnectForgetsTheIdsRelayed() {
+        var session = connectedSession()
+        for seq: UInt64 in 1...3 { _ = session.handle(.event(counted(seq)), at: start + 10_000) }
+        _ = session.handle(.brokerReconnected, at: start + 10_000)
+        #expect(session.handle(.event(counted(2)), at: start + 20_000) == [.requestSync])
+    }
+
     /// The Notifier's answer to a sync that could not be published never comes: it is asked for again.
     @Test func aSyncThatCouldNotBePublishedIsAskedForAgain() {
         var session = connectedSession()

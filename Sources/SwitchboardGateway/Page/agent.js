@@ -34,11 +34,14 @@
   // died without a close (a laptop that slept, a dropped proxy) never says so. A socket still connecting is
   // given up after connectingLimitMs.
   let heartbeatMs = null;
+  let receivedHello = false;
   const connectingLimitMs = 45000;
   let lastHeard = 0;
-  // Timers stall while the machine sleeps or the tab is frozen: the first check after a stall lets the messages
-  // queued meanwhile arrive before it judges the socket (once per silence).
+  // Timers stall while the machine sleeps or the tab is frozen: after a stall the socket is not judged for a
+  // moment, so that messages queued meanwhile arrive first (once per silence).
+  const stallGraceMs = 1500;
   let lastCheck = Date.now();
+  let judgeAfter = 0;
   let stallGraceUsed = false;
   // Each command carries a `ref`; a gateway error about it repeats the ref, so only its buttons work again.
   let nextRef = 0;
@@ -129,6 +132,7 @@
     const ws = new WebSocket(scheme + "//" + window.location.host + "/ws?token=" + encodeURIComponent(token));
     socket = ws;
     heartbeatMs = null;
+    receivedHello = false;
     lastHeard = Date.now();
     let opened = false;
     ws.onopen = () => {
@@ -182,13 +186,16 @@
     lastCheck = now;
     const ws = socket;
     if (!ws) return;
-    const limit = ws.readyState === WebSocket.CONNECTING ? connectingLimitMs
-      : heartbeatMs !== null ? 3 * heartbeatMs : null;
+    // Until the hello says how often heartbeats come (a gateway that sends none says nothing), an open socket
+    // is held to the connecting limit: the hello is the first thing a gateway sends.
+    const hello = ws.readyState === WebSocket.OPEN && heartbeatMs !== null && receivedHello;
+    const limit = hello ? 3 * heartbeatMs : receivedHello ? null : connectingLimitMs;
     if (limit === null || now - lastHeard <= limit) return;
     if (stalled && !stallGraceUsed) {
       stallGraceUsed = true;
-      return;
+      judgeAfter = now + stallGraceMs;
     }
+    if (now < judgeAfter) return;
     connectionLost(ws);
     try {
       ws.close();
@@ -235,6 +242,7 @@
   function handle(data) {
     if (data.kind === "hello") {
       showIdentity(data);
+      receivedHello = true;
       if (Number.isFinite(data.heartbeatMs) && data.heartbeatMs > 0) heartbeatMs = data.heartbeatMs;
       return;
     }
