@@ -601,6 +601,8 @@
   // ---- Status -------------------------------------------------------------------------------------
   dom.status.addEventListener("change", () => {
     statusRef = send({ type: "agent.status", status: dom.status.value });
+    // Not sent: the menu goes back to the status the server last told.
+    if (statusRef === null && confirmedStatus) dom.status.value = confirmedStatus;
   });
 
   // ---- Ringtone -----------------------------------------------------------------------------------
