@@ -45,17 +45,23 @@ give_up() {
         "keeps running (make down stops it)"
 }
 
+# A port some other program holds would have the service fail to listen and be started again until the wait
+# below ran out; say so at once.
+refuse_taken_port() {
+    local service=$1 port=$2 hint="stop it first"
+    port_in_use "$port" || return 0
+    [[ $service == gateway ]] && hint="stop it, or give the gateway another port: GATEWAY_PORT=8081 make up"
+    die "port $port, switchboard-$service's, is taken by another program ($hint; \`ss -ltnp 'sport = :$port'\` names it)"
+}
+
 scripts/install-deps.sh
 
-# A port some other program holds would have a service fail to listen and be started again until the wait
-# below ran out; say so at once, before anything starts.
+# Before anything starts.
 for entry in "${services[@]}"; do
     service=${entry%%:*}
     port=${entry##*:}
-    if ! supervisor_pid "$service" >/dev/null && ! running_pid "$service" >/dev/null && port_in_use "$port"; then
-        hint="stop it first"
-        [[ $service == gateway ]] && hint="stop it, or give the gateway another port: GATEWAY_PORT=8081 make up"
-        die "port $port, switchboard-$service's, is taken by another program ($hint; \`ss -ltnp 'sport = :$port'\` names it)"
+    if ! supervisor_pid "$service" >/dev/null && ! running_pid "$service" >/dev/null; then
+        refuse_taken_port "$service" "$port"
     fi
 done
 
@@ -116,7 +122,7 @@ for entry in "${services[@]}"; do
         fi
         say "restarting switchboard-$service: $stale"
         scripts/down.sh "$service" >/dev/null
-        port_in_use "$port" && die "port $port, switchboard-$service's, is taken by another program (\`ss -ltnp 'sport = :$port'\` names it)"
+        refuse_taken_port "$service" "$port"
     fi
     # A new session: Ctrl-C on the demo in the foreground must not reach the services.
     rm -f "$run_dir/$service.pid"

@@ -5,26 +5,34 @@ import SwitchboardCommon
 import SwitchboardOps
 import SwitchboardRuntime
 
-/// Reads a desk's state where the Router keeps it: its shard journals, each replayed from a recent snapshot
-/// up to the moment the command started.
-struct DeskReadingOptions: ParsableArguments {
+/// How a command reads shard journals (`journal replay`, `desk show`, `agent list`).
+struct JournalReadingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Stop reading a journal once it has been quiet this long, in ms.")
     var quietMs: Int = 1_000
-    /// A journal of at most this many records is read from its start. (Hidden: for tests; negative, to read any
-    /// journal from a snapshot.)
+    /// A journal of at most this many records is read from its start rather than from a snapshot found in it:
+    /// that is quicker. (Hidden: for tests; negative, to read any journal from a snapshot.)
     @Option(help: .hidden) var readWholeUpTo = 1_000
 
     func validate() throws {
         guard quietMs >= 0 else { throw ValidationError("--quiet-ms must be 0 or more") }
     }
 
+    func catchUp<Adapter: ShardCoreAdapter>(on connection: AMQPConnection) -> JournalCatchUp<Adapter> {
+        JournalCatchUp(connection: connection, quietPeriod: .milliseconds(quietMs), readWholeUpTo: readWholeUpTo)
+    }
+}
+
+/// Reads a desk's state where the Router keeps it: its shard journals, each replayed from a recent snapshot
+/// up to the moment the command started.
+struct DeskReadingOptions: ParsableArguments {
+    @OptionGroup var journals: JournalReadingOptions
+
     /// The desk as the Router held it when the command started; exits 1 when no Router shard holds it.
     func read(_ desk: DeskID, connection options: ConnectionOptions) async throws -> RouterDeskState {
         let reader = StateReader(until: WallClock.now())
         let connection = try await options.connect("desk-show")
         let found = try await Failure.reporting {
-            let journals = JournalCatchUp<RouterAdapter>(
-                connection: connection, quietPeriod: .milliseconds(quietMs), readWholeUpTo: readWholeUpTo)
+            let journals: JournalCatchUp<RouterAdapter> = self.journals.catchUp(on: connection)
             let shards = try await everyJournal(of: .router, on: connection)
             return try await withThrowingTaskGroup(of: (shard: Int, state: RouterDeskState)?.self) { group in
                 for shard in shards {

@@ -38,16 +38,11 @@ struct JournalCommand: AsyncParsableCommand {
             help: ArgumentHelp(
                 "Only what happened from this RFC 3339 time on (2026-11-25T18:00:00Z); each journal is read from a snapshot before it."))
         var since: Instant?
-        @Option(parsing: .unconditional, help: "Stop reading a journal once it has been quiet this long, in ms.")
-        var quietMs: Int = 1_000
+        @OptionGroup var reading: JournalReadingOptions
         @Flag(help: "Then go on printing what the shards do as they do it, until Ctrl-C.") var follow = false
-        /// With `--since`, a journal of at most this many records is read from its start: that is quicker than
-        /// looking for a snapshot in it. (Hidden: for tests; negative, to look for one in any journal.)
-        @Option(help: .hidden) var readWholeUpTo = 1_000
 
         func validate() throws {
             if let negative = shards.first(where: { $0 < 0 }) { throw ValidationError("no shard \(negative): shards count from 0") }
-            guard quietMs >= 0 else { throw ValidationError("--quiet-ms must be 0 or more") }
         }
 
         func run() async throws {
@@ -62,8 +57,7 @@ struct JournalCommand: AsyncParsableCommand {
             let printer = Printer(desk: try desk.map { try identifier($0) }, since: since, until: WallClock.now(), follow: follow)
             let connection = try await connection.connect("journal-replay")
             try await Failure.reporting {
-                let journals = JournalCatchUp<Adapter>(
-                    connection: connection, quietPeriod: .milliseconds(quietMs), readWholeUpTo: readWholeUpTo)
+                let journals: JournalCatchUp<Adapter> = reading.catchUp(on: connection)
                 let shards = try await self.shards.isEmpty ? everyJournal(of: service, on: connection) : shardsGiven(on: connection)
                 var caughtUp: [(replay: JournalReplay<Adapter>, next: StreamOffset)] = []
                 for shard in shards {

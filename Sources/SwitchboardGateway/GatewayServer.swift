@@ -225,11 +225,12 @@ struct PageSocket {
     }
 
     private func handle(_ text: String, outbox: SocketOutbox) async {
-        let reference = PageCommand.reference(in: text)
+        let (reference, parsed) = PageCommand.read(text)
         let command: PageCommand
-        do {
-            command = try PageCommand.parse(text)
-        } catch {
+        switch parsed {
+        case .success(let parsed):
+            command = parsed
+        case .failure(let error):
             refuse(error, reference: reference, outbox: outbox)
             return
         }

@@ -22,12 +22,47 @@ public enum PageCommand: Hashable, Sendable {
 
     /// Parses one text frame; the error's message says what is wrong in words a person can act on.
     public static func parse(_ text: String) throws(PageCommandError) -> PageCommand {
+        try parse(object(in: text))
+    }
+
+    /// One text frame read once: the page's `ref` of it (see `reference(in:)`) and the command, or what is wrong.
+    public static func read(_ text: String) -> (reference: String?, command: Result<PageCommand, PageCommandError>) {
+        let object: [String: Any]
+        do {
+            object = try Self.object(in: text)
+        } catch {
+            return (nil, .failure(error))
+        }
+        do {
+            return (reference(in: object), .success(try parse(object)))
+        } catch {
+            return (reference(in: object), .failure(error))
+        }
+    }
+
+    /// The page's own `ref` of a command (at most 64 characters), which the gateway's error about it repeats so
+    /// the page knows which command was not taken. Read from any JSON object, a command not valid otherwise too.
+    public static func reference(in text: String) -> String? {
+        (try? object(in: text)).flatMap(reference(in:))
+    }
+
+    private static func reference(in object: [String: Any]) -> String? {
+        guard let reference = object["ref"] as? String, reference.count <= 64 else { return nil }
+        return reference
+    }
+
+    /// The frame as a JSON object; longer than `maxFrameBytes`, refused unread.
+    private static func object(in text: String) throws(PageCommandError) -> [String: Any] {
         guard text.utf8.count <= maxFrameBytes else {
             throw PageCommandError("the message is \(text.utf8.count) bytes, over the limit of \(maxFrameBytes)")
         }
         guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
             throw PageCommandError("the message is not a JSON object")
         }
+        return object
+    }
+
+    private static func parse(_ object: [String: Any]) throws(PageCommandError) -> PageCommand {
         let fields = Fields(object: object)
         let type = try fields.string("type")
         switch type {
@@ -51,16 +86,6 @@ public enum PageCommand: Hashable, Sendable {
         default:
             throw PageCommandError("unknown type \"\(type)\" (expected one of \(types.joined(separator: ", ")))")
         }
-    }
-
-    /// The page's own `ref` of a command (at most 64 characters), which the gateway's error about it repeats so
-    /// the page knows which command was not taken. Read from any JSON object, a command not valid otherwise too.
-    public static func reference(in text: String) -> String? {
-        guard text.utf8.count <= maxFrameBytes,
-              let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
-              let reference = object["ref"] as? String, reference.count <= 64
-        else { return nil }
-        return reference
     }
 
     /// The contract message for `switchboard.in`, on behalf of `identity`.

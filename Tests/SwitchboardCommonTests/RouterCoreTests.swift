@@ -15,6 +15,18 @@ private let chat = RouterFixture.chat
 private let user = RouterFixture.user
 private let token = RouterFixture.token
 
+/// ann (capacity 3) serving chat 1, accepted from offer 1, and rung for chats 2 and 3 (offers 2 and 3).
+private func annServingOneAndRungForTwo() -> RouterHarness {
+    var h = RouterHarness()
+    h.configure()
+    h.addAgent(ann, capacity: 3)
+    h.request(1)
+    h.accept(ann, 1, offer: 1)
+    h.request(2)
+    h.request(3)
+    return h
+}
+
 @Suite struct RouterCoreTests {
     // MARK: - Desks and bad input
 
@@ -165,13 +177,7 @@ private let token = RouterFixture.token
     }
 
     @Test func agentSyncListsRingsAndSessionsInOrder() {
-        var h = RouterHarness()
-        h.configure()
-        h.addAgent(ann, capacity: 3)
-        h.request(1)
-        h.accept(ann, 1, offer: 1)
-        h.request(2)
-        h.request(3)
+        var h = annServingOneAndRungForTwo()
         let expiry = h.now + ring
         #expect(h.send(.agentSync(agent: ann)) == h.events(.agentState(AgentState(
             agent: ann, status: .online,
@@ -441,13 +447,7 @@ private let token = RouterFixture.token
     }
 
     @Test func loweringCapacityWithdrawsTheNewestRingsBeyondIt() {
-        var h = RouterHarness()
-        h.configure()
-        h.addAgent(ann, capacity: 3)
-        h.request(1)
-        h.accept(ann, 1, offer: 1)
-        h.request(2)
-        h.request(3)
+        var h = annServingOneAndRungForTwo()
         h.addAgent(bob)
         #expect(h.send(.agentUpsert(AgentProfile(agent: ann, groups: [], capacity: 2))) == h.events(
             .offerWithdrawn(conversation: chat(3), agent: ann, offer: token(3), reason: .agentChanged),

@@ -53,12 +53,10 @@ public struct NotifierCore: Codable, Sendable, Equatable {
     private mutating func apply(_ event: RouterEvent, at now: Instant, into effects: inout [Effect]) {
         let lastRouterSeq = desks[event.desk]?.lastRouterSeq ?? 0
         guard event.seq > lastRouterSeq else { return }
-        if event.seq > lastRouterSeq + 1 {
-            effects.append(.routerGap(desk: event.desk, expected: lastRouterSeq + 1, got: event.seq))
-        }
         // Taken out of the dictionary so that the step owns the only reference and mutates it in place.
         var step = DeskStep(deskID: event.desk, desk: desks.removeValue(forKey: event.desk) ?? DeskView(), now: now)
         if event.seq > lastRouterSeq + 1 {
+            effects.append(.routerGap(desk: event.desk, expected: lastRouterSeq + 1, got: event.seq))
             for agent in step.desk.agents.keys {
                 step.desk.agents[agent]!.seq += 1
             }
