@@ -48,12 +48,13 @@ private struct CloserHarness {
               desk: desk, at: now)
     }
 
+    /// An agent's message names `agent` (`ann` unless told; `nil`: it names none).
     mutating func post(
         _ from: MessageAuthor, sentAt: Instant, in conversation: ConversationID = chat1, desk: DeskID = desk,
-        arrivingAt now: Instant? = nil
+        by agent: AgentID? = ann, arrivingAt now: Instant? = nil
     ) -> [CloserCore.Effect] {
         messageCount += 1
-        let posted = PostedMessage(conversation: conversation, from: from, agent: from == .agent ? ann : nil, sentAt: sentAt)
+        let posted = PostedMessage(conversation: conversation, from: from, agent: from == .agent ? agent : nil, sentAt: sentAt)
         let message = InboundMessage(id: try! MessageID("m-\(messageCount)"), desk: desk, at: sentAt, body: .messagePosted(posted))
         return core.handle(.message(message), at: now ?? sentAt)
     }
@@ -178,7 +179,7 @@ private func servedConversation(warningMs: Milliseconds = 0) -> CloserHarness {
             .conversationQueued(conversation: chat1, user: user1, position: 1, reason: reason), at: t0 + 2_000) == [])
         #expect(closer.tick(at: t0 + 70_000) == [])
         #expect(closer.assign(to: bob, at: t0 + 71_000) == [])
-        #expect(closer.post(.agent, sentAt: t0 + 72_000) == [.wakeUp(at: t0 + 132_000)])
+        #expect(closer.post(.agent, sentAt: t0 + 72_000, by: bob) == [.wakeUp(at: t0 + 132_000)])
     }
 
     @Test func messageTimesOutliveARequeueSoAnEarlierSentMessageCannotMoveTheClockBack() {
@@ -186,10 +187,10 @@ private func servedConversation(warningMs: Milliseconds = 0) -> CloserHarness {
         _ = closer.post(.agent, sentAt: t0 + 5_000)
         _ = closer.event(
             .conversationQueued(conversation: chat1, user: user1, position: 1, reason: .transferred), at: t0 + 6_000)
-        _ = closer.post(.agent, sentAt: t0 + 7_000, in: chat1)
+        _ = closer.post(.agent, sentAt: t0 + 7_000, in: chat1, by: bob)
         _ = closer.assign(to: bob, at: t0 + 8_000)
         // Written (by the clock of its sender) before the latest message already seen: it starts nothing.
-        #expect(closer.post(.agent, sentAt: t0 + 6_500) == [.wakeUp(at: t0 + 67_000)])
+        #expect(closer.post(.agent, sentAt: t0 + 6_500, by: bob) == [.wakeUp(at: t0 + 67_000)])
         #expect(closer.tick(at: t0 + 67_000) == closure(at: t0 + 67_000))
     }
 
@@ -200,8 +201,103 @@ private func servedConversation(warningMs: Milliseconds = 0) -> CloserHarness {
         #expect(closer.assign(to: bob, mode: .transferred, at: t0 + 2_000) == [.wakeUp(at: t0 + 61_000)])
         #expect(closer.tick(at: t0 + 70_000) == [])
         // A message written before the latest one already seen does not start it either.
-        #expect(closer.post(.agent, sentAt: t0 + 900, arrivingAt: t0 + 71_000) == [])
-        #expect(closer.post(.agent, sentAt: t0 + 80_000) == [.wakeUp(at: t0 + 140_000)])
+        #expect(closer.post(.agent, sentAt: t0 + 900, by: bob, arrivingAt: t0 + 71_000) == [])
+        #expect(closer.post(.agent, sentAt: t0 + 80_000, by: bob) == [.wakeUp(at: t0 + 140_000)])
+    }
+
+    /// Chat messages and Router facts come through different queues: the former agent's last message may
+    /// arrive after the handover.
+    @Test func theFormerAgentsMessageArrivingAfterATransferStartsNoClock() {
+        var closer = servedConversation()
+        _ = closer.post(.agent, sentAt: t0 + 1_000)
+        _ = closer.assign(to: bob, mode: .transferred, at: t0 + 3_000)
+        _ = closer.post(.agent, sentAt: t0 + 2_000, by: ann, arrivingAt: t0 + 3_100)
+        #expect(closer.tick(at: t0 + 70_000) == [])
+        // Through the queue, to another agent.
+        #expect(closer.event(
+            .conversationQueued(conversation: chat1, user: user1, position: 1, reason: .transferred), at: t0 + 71_000)
+            == [])
+        _ = closer.post(.agent, sentAt: t0 + 70_500, by: bob, arrivingAt: t0 + 71_100)
+        #expect(closer.assign(to: ann, mode: .accepted, at: t0 + 72_000) == [])
+        #expect(closer.tick(at: t0 + 140_000) == [])
+        #expect(closer.post(.agent, sentAt: t0 + 150_000) == [.wakeUp(at: t0 + 210_000)])
+    }
+
+    @Test func theNewAgentsMessageArrivingBeforeItsAssignmentStartsTheClockWhenItDoes() {
+        var closer = servedConversation()
+        _ = closer.post(.agent, sentAt: t0 + 1_000)
+        // Bob got it at t0 + 2_000 and wrote at once; the Router's fact is still on its way.
+        #expect(closer.post(.agent, sentAt: t0 + 2_500, by: bob) == [.wakeUp(at: t0 + 61_000)])
+        #expect(closer.assign(to: bob, mode: .transferred, at: t0 + 3_000) == [.wakeUp(at: t0 + 61_000)])
+        #expect(closer.tick(at: t0 + 61_000) == [.wakeUp(at: t0 + 62_500)])
+        #expect(closer.tick(at: t0 + 62_500) == closure(at: t0 + 62_500))
+    }
+
+    @Test func theNewAgentsMessageArrivingBeforeItsAssignmentFromTheQueueStartsTheClockWhenItDoes() {
+        var closer = servedConversation()
+        _ = closer.event(
+            .conversationQueued(conversation: chat1, user: user1, position: 1, reason: .transferred), at: t0 + 1_000)
+        _ = closer.post(.agent, sentAt: t0 + 2_000, by: bob)
+        _ = closer.post(.agent, sentAt: t0 + 1_500, by: ann)
+        #expect(closer.assign(to: bob, mode: .accepted, at: t0 + 3_000) == [.wakeUp(at: t0 + 62_000)])
+    }
+
+    @Test func aMessageNamingNoAgentCountsForWhoeverServes() {
+        var closer = servedConversation()
+        #expect(closer.assign(to: bob, mode: .transferred, at: t0 + 1_000) == [])
+        #expect(closer.post(.agent, sentAt: t0 + 2_000, by: nil) == [.wakeUp(at: t0 + 62_000)])
+    }
+
+    @Test func aMessageDatedAfterItArrivedCountsAsSentWhenItArrived() {
+        var closer = servedConversation()
+        let farAhead = Instant(millisecondsSinceEpoch: 4_070_908_800_000)
+        _ = closer.post(.agent, sentAt: t0 + 1_000)
+        // A reply from a sender whose clock runs years ahead answers what came before it, not what comes after.
+        _ = closer.post(.user, sentAt: farAhead, arrivingAt: t0 + 2_000)
+        #expect(closer.post(.agent, sentAt: t0 + 3_000) == [.wakeUp(at: t0 + 61_000)])
+        #expect(closer.tick(at: t0 + 61_000) == [.wakeUp(at: t0 + 63_000)])
+        // An agent's message dated ahead sets the deadline from its arrival.
+        _ = closer.post(.user, sentAt: t0 + 4_000)
+        #expect(closer.post(.agent, sentAt: farAhead, arrivingAt: t0 + 5_000) == [.wakeUp(at: t0 + 63_000)])
+        #expect(closer.tick(at: t0 + 63_000) == [.wakeUp(at: t0 + 65_000)])
+        #expect(closer.tick(at: t0 + 65_000) == closure(at: t0 + 65_000))
+    }
+
+    @Test func aGapInTheRoutersFactsIsReported() {
+        var closer = CloserHarness()
+        func fact(_ seq: UInt64) -> [CloserCore.Effect] {
+            closer.core.handle(.routerEvent(RouterEvent(desk: desk, seq: seq, at: t0, body: .conversationEnded(
+                conversation: chat1, agent: nil, reason: .user))), at: t0)
+        }
+        // First seen after its `desk.configured` (this shard's queue was bound late): the settings are missing.
+        #expect(fact(7) == [.routerGap(desk: desk, expected: 1, got: 7)])
+        #expect(fact(8) == [])
+        #expect(fact(8) == [])
+        #expect(fact(10) == [.routerGap(desk: desk, expected: 9, got: 10)])
+    }
+
+    @Test func aSnapshotOfAnOlderVersionWithoutTheServingAgentCountsEveryAgentsMessage() throws {
+        var closer = servedConversation()
+        var state = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(closer.core)) as? [String: Any])
+        var served = try #require(state["served"] as? [String: Any])
+        for column in ["agents", "heldAgents", "heldSentAt"] {
+            #expect(served.removeValue(forKey: column) != nil)
+        }
+        state["served"] = served
+        closer.core = try JSONDecoder().decode(CloserCore.self, from: JSONSerialization.data(withJSONObject: state))
+        #expect(closer.post(.agent, sentAt: t0 + 1_000, by: bob) == [.wakeUp(at: t0 + 61_000)])
+    }
+
+    @Test func theAgentAndAHeldMessageSurviveASnapshot() throws {
+        var closer = servedConversation()
+        #expect(closer.post(.agent, sentAt: t0 + 2_500, by: bob) == [])
+        closer.core = try JSONDecoder().decode(CloserCore.self, from: JSONEncoder().encode(closer.core))
+        #expect(closer.assign(to: bob, mode: .transferred, at: t0 + 3_000) == [.wakeUp(at: t0 + 62_500)])
+        closer.core = try JSONDecoder().decode(CloserCore.self, from: JSONEncoder().encode(closer.core))
+        _ = closer.post(.user, sentAt: t0 + 3_500)
+        // Ann's, written before her page showed the transfer: not hers to count any more.
+        #expect(closer.post(.agent, sentAt: t0 + 4_000, by: ann) == [.wakeUp(at: t0 + 62_500)])
+        #expect(closer.tick(at: t0 + 62_500) == [])
     }
 
     @Test func aWarningPrecedesTheClosure() {

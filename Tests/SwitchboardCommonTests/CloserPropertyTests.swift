@@ -26,10 +26,10 @@ import Testing
                     continue
                 case .tick:
                     input = .tick
-                case .post(let desk, let conversation, let from, let delay):
+                case .post(let desk, let conversation, let from, let agent, let delay):
                     let posted = PostedMessage(
                         conversation: Universe.conversations[conversation], from: from,
-                        agent: from == .agent ? Universe.agent : nil, sentAt: now + -delay)
+                        agent: agent.map { Universe.agents[$0] }, sentAt: now + -delay)
                     input = .message(InboundMessage(
                         id: try MessageID("m-\(index)"), desk: Universe.desks[desk], at: now, body: .messagePosted(posted)))
                 case .strayMessage:
@@ -77,14 +77,15 @@ private enum Universe {
     static let unknownDesk = try! DeskID("nowhere")
     static let conversations = (1...5).map { try! ConversationID("c\($0)") }
     static let user = try! UserID("u1")
-    static let agent = try! AgentID("ann")
+    static let agents = [try! AgentID("ann"), try! AgentID("bob")]
     static let start = Instant(millisecondsSinceEpoch: 1_764_093_600_000)
 }
 
 private enum Step: Sendable, CustomStringConvertible {
     case advance(Milliseconds)
     case tick
-    case post(desk: Int, conversation: Int, from: MessageAuthor, delay: Milliseconds)
+    /// `agent`: an index into `Universe.agents`; `nil` for a user's message or an agent's naming none.
+    case post(desk: Int, conversation: Int, from: MessageAuthor, agent: Int?, delay: Milliseconds)
     case strayMessage
     case router(desk: Int, RouterEventBody)
     case replay(desk: Int)
@@ -93,7 +94,8 @@ private enum Step: Sendable, CustomStringConvertible {
         switch self {
         case .advance(let milliseconds): "advance \(milliseconds)"
         case .tick: "tick"
-        case .post(let desk, let conversation, let from, let delay): "post d\(desk) c\(conversation + 1) \(from) -\(delay)"
+        case .post(let desk, let conversation, let from, let agent, let delay):
+            "post d\(desk) c\(conversation + 1) \(from)\(agent.map { " \(Universe.agents[$0])" } ?? "") -\(delay)"
         case .strayMessage: "stray message"
         case .router(let desk, let body): "router d\(desk) \(body)"
         case .replay(let desk): "replay d\(desk)"
@@ -114,13 +116,16 @@ private struct Schedule: Sendable {
             let conversation = Universe.conversations[index]
             switch Int.random(in: 0..<100, using: &rng) {
             case 0..<30:
+                let from: MessageAuthor = Bool.random(using: &rng) ? .agent : .user
                 steps.append(.post(
-                    desk: desk, conversation: index, from: Bool.random(using: &rng) ? .agent : .user,
+                    desk: desk, conversation: index, from: from,
+                    agent: from == .agent ? [0, 1, nil].randomElement(using: &rng)! : nil,
                     delay: Milliseconds.random(in: 0...3_000, using: &rng)))
             case 30..<45:
                 let mode = [AssignMode.accepted, .autoAccepted, .transferred].randomElement(using: &rng)!
                 steps.append(.router(desk: desk, .conversationAssigned(
-                    conversation: conversation, user: Universe.user, agent: Universe.agent, offer: nil, mode: mode)))
+                    conversation: conversation, user: Universe.user, agent: Universe.agents.randomElement(using: &rng)!,
+                    offer: nil, mode: mode)))
             case 45..<50:
                 steps.append(.router(desk: desk, .conversationQueued(
                     conversation: conversation, user: Universe.user, position: 1,
@@ -150,10 +155,26 @@ private struct Schedule: Sendable {
 
 /// The inactivity rules written the obvious way.
 private struct CloserModel {
-    struct Served {
-        var user: UserID
+    /// The latest message naming an agent who did not serve the conversation when it arrived.
+    struct Held {
+        var agent: AgentID
+        var at: Int64
+    }
+
+    struct Clock {
         var agentAt: Int64 = .min
         var userAt: Int64 = .min
+        var held: Held?
+
+        mutating func hold(_ agent: AgentID, _ sentAt: Int64) {
+            if held == nil || sentAt >= held!.at { held = Held(agent: agent, at: sentAt) }
+        }
+    }
+
+    struct Served {
+        var user: UserID
+        var agent: AgentID
+        var clock: Clock
         var warned = false
     }
 
@@ -166,7 +187,7 @@ private struct CloserModel {
     var deskOrder: [DeskID] = []
     var lastSeq: [DeskID: UInt64] = [:]
     var served: [Key: Served] = [:]
-    var unassigned: [Key: (agentAt: Int64, userAt: Int64)] = [:]
+    var unassigned: [Key: Clock] = [:]
     /// true: closed for inactivity.
     var ended: [Key: Bool] = [:]
 
@@ -177,8 +198,8 @@ private struct CloserModel {
 
     func action(_ key: Key, _ conversation: Served) -> (at: Int64, deadline: Int64)? {
         let desk = settings[key.desk] ?? DeskSettings()
-        guard desk.inactivityMs > 0, conversation.agentAt > conversation.userAt else { return nil }
-        let deadline = conversation.agentAt + desk.inactivityMs
+        guard desk.inactivityMs > 0, conversation.clock.agentAt > conversation.clock.userAt else { return nil }
+        let deadline = conversation.clock.agentAt + desk.inactivityMs
         return (desk.warningMs > 0 && !conversation.warned ? deadline - desk.warningMs : deadline, deadline)
     }
 
@@ -193,18 +214,21 @@ private struct CloserModel {
             let sentAt = posted.sentAt.millisecondsSinceEpoch
             if var conversation = served[key] {
                 switch posted.from {
+                case .agent where posted.agent != nil && posted.agent != conversation.agent:
+                    conversation.clock.hold(posted.agent!, sentAt)
                 case .agent:
-                    if sentAt > conversation.agentAt {
-                        conversation.agentAt = sentAt
+                    if sentAt > conversation.clock.agentAt {
+                        conversation.clock.agentAt = sentAt
                         conversation.warned = false
                     }
                 case .user:
-                    conversation.userAt = max(conversation.userAt, sentAt)
+                    conversation.clock.userAt = max(conversation.clock.userAt, sentAt)
                 }
                 served[key] = conversation
             } else if ended[key] == nil {
-                var clock = unassigned[key] ?? (.min, .min)
+                var clock = unassigned[key] ?? Clock()
                 switch posted.from {
+                case .agent where posted.agent != nil: clock.hold(posted.agent!, sentAt)
                 case .agent: clock.agentAt = max(clock.agentAt, sentAt)
                 case .user: clock.userAt = max(clock.userAt, sentAt)
                 }
@@ -218,27 +242,33 @@ private struct CloserModel {
             switch event.body {
             case .deskConfigured(let newSettings):
                 settings[event.desk] = newSettings
-            case .conversationAssigned(let conversationID, let user, _, _, let mode):
+            case .conversationAssigned(let conversationID, let user, let agent, _, let mode):
                 let key = Key(desk: event.desk, conversation: conversationID)
                 if ended[key] == true { return [] }
                 ended[key] = nil
-                var conversation = served[key] ?? {
-                    let clock = unassigned.removeValue(forKey: key) ?? (.min, .min)
-                    return Served(user: user, agentAt: clock.agentAt, userAt: clock.userAt)
-                }()
+                var conversation = served[key]
+                    ?? Served(user: user, agent: agent, clock: unassigned.removeValue(forKey: key) ?? Clock())
                 conversation.user = user
+                conversation.agent = agent
                 if mode == .transferred {
-                    conversation.userAt = max(conversation.userAt, conversation.agentAt)
+                    conversation.clock.userAt = max(conversation.clock.userAt, conversation.clock.agentAt)
                 }
+                if let held = conversation.clock.held, held.agent == agent, held.at > conversation.clock.agentAt {
+                    conversation.clock.agentAt = held.at
+                    conversation.warned = false
+                }
+                conversation.clock.held = nil
                 served[key] = conversation
             case .conversationQueued(let conversation, _, _, let reason):
                 let key = Key(desk: event.desk, conversation: conversation)
                 guard let requeued = served.removeValue(forKey: key) else { return [] }
                 let handedOver = reason == .transferred || reason == .agentRemoved
-                let waiting = unassigned[key] ?? (.min, .min)
-                unassigned[key] = (
-                    max(waiting.agentAt, requeued.agentAt),
-                    max(waiting.userAt, handedOver ? max(requeued.userAt, requeued.agentAt) : requeued.userAt))
+                let before = requeued.clock
+                var waiting = unassigned[key] ?? Clock()
+                waiting.agentAt = max(waiting.agentAt, before.agentAt)
+                waiting.userAt = max(waiting.userAt, handedOver ? max(before.userAt, before.agentAt) : before.userAt)
+                if let held = before.held { waiting.hold(held.agent, held.at) }
+                unassigned[key] = waiting
             case .conversationEnded(let conversation, _, _):
                 let key = Key(desk: event.desk, conversation: conversation)
                 served[key] = nil
@@ -273,7 +303,7 @@ private struct CloserModel {
                     served[key]!.warned = true
                     effects.append(.publish(OutboundMessage(desk: key.desk, at: now, body: .inactivityWarning(
                         conversation: key.conversation, user: conversation.user, text: desk.warningText,
-                        idempotencyKey: "warning:\(key.conversation):\(conversation.agentAt)"))))
+                        idempotencyKey: "warning:\(key.conversation):\(conversation.clock.agentAt)"))))
                 }
             }
             return effects

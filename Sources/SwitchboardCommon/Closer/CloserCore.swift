@@ -3,8 +3,8 @@ import HeapModule
 /// Watches user inactivity in served conversations: when an agent's message stays unanswered for the desk's
 /// `inactivityMs`, posts one closure message to the user and asks the Router to end the conversation.
 ///
-/// The clock runs from the agent's latest message the user has not answered, ordered by `sentAt` rather than
-/// by arrival, so races between queues do not matter. One value holds every desk of its shard. The core is
+/// The clock runs from the serving agent's latest message the user has not answered, ordered by `sentAt`
+/// rather than by arrival, so races between queues do not matter. One value holds every desk of its shard. The core is
 /// pure: the shell passes the time in and runs the returned effects in order.
 public struct CloserCore: Codable, Sendable, Equatable {
     public enum Input: Hashable, Sendable {
@@ -22,6 +22,10 @@ public struct CloserCore: Codable, Sendable, Equatable {
         case send(InboundMessage)
         /// The input is bad: a message type the Closer does not take, or an unknown desk.
         case deadLetter(reason: String)
+        /// The Router's per-desk `seq` skipped: facts were lost on the way (or the desk's came before this
+        /// shard's queue was bound), so settings or assignments may be missing. Logged and counted; a desk
+        /// missing its `desk.configured` runs on the defaults until the next one.
+        case routerGap(desk: DeskID, expected: UInt64, got: UInt64)
         /// The earliest pending deadline after this step. Always last, present whenever a deadline is pending.
         case wakeUp(at: Instant)
     }
@@ -89,9 +93,9 @@ public struct CloserCore: Codable, Sendable, Equatable {
         var effects: [Effect] = []
         switch input {
         case .message(let message):
-            take(message, into: &effects)
+            take(message, at: now, into: &effects)
         case .routerEvent(let event):
-            apply(event)
+            apply(event, into: &effects)
         case .tick:
             fireTimers(at: now, into: &effects)
         }
@@ -104,13 +108,17 @@ public struct CloserCore: Codable, Sendable, Equatable {
 
     // MARK: - Chat messages
 
-    private mutating func take(_ message: InboundMessage, into effects: inout [Effect]) {
+    /// A message cannot have been sent after it arrived: a `sentAt` later than `now` (a sender's clock running
+    /// ahead, or a wrong date) counts as sent now, so it can neither hold the clock stopped nor set a deadline
+    /// beyond what it says.
+    private mutating func take(_ message: InboundMessage, at now: Instant, into effects: inout [Effect]) {
         switch message.body {
-        case .messagePosted(let posted):
+        case .messagePosted(var posted):
             guard let desk = deskNumbers[message.desk] else {
                 effects.append(.deadLetter(reason: "message.posted: unknown desk \(message.desk)"))
                 return
             }
+            posted.sentAt = min(posted.sentAt, now)
             record(posted, for: ConversationKey(desk: desk, conversation: posted.conversation))
         case .conversationRequested, .conversationEnded, .agentStatus, .offerAccept, .offerDecline, .sessionEnd,
              .sessionTransfer, .agentSync, .deskConfigure, .agentUpsert, .agentRemove:
@@ -124,15 +132,19 @@ public struct CloserCore: Codable, Sendable, Equatable {
             arm(&conversation, key: key)
             served[key] = conversation
         } else if ended[key] == nil {
-            unassigned.update(key, startingFrom: MessageClock()) { $0.record(posted) }
+            unassigned.update(key, startingFrom: MessageClock()) { $0.record(posted, servedBy: .nobody) }
         }
     }
 
     // MARK: - Router facts
 
-    private mutating func apply(_ event: RouterEvent) {
+    private mutating func apply(_ event: RouterEvent, into effects: inout [Effect]) {
         let desk = deskNumber(for: event.desk)
-        guard event.seq > desks[Int(desk)].lastRouterSeq else { return }
+        let lastRouterSeq = desks[Int(desk)].lastRouterSeq
+        guard event.seq > lastRouterSeq else { return }
+        if event.seq > lastRouterSeq + 1 {
+            effects.append(.routerGap(desk: event.desk, expected: lastRouterSeq + 1, got: event.seq))
+        }
         desks[Int(desk)].lastRouterSeq = event.seq
         switch event.body {
         case .deskConfigured(let settings):
@@ -141,8 +153,8 @@ public struct CloserCore: Codable, Sendable, Equatable {
             if before.inactivityMs != settings.inactivityMs || before.warningMs != settings.warningMs {
                 rearmAll(in: desk)
             }
-        case .conversationAssigned(let conversation, let user, _, _, let mode):
-            assign(ConversationKey(desk: desk, conversation: conversation), user: user, mode: mode)
+        case .conversationAssigned(let conversation, let user, let agent, _, let mode):
+            assign(ConversationKey(desk: desk, conversation: conversation), user: user, agent: agent, mode: mode)
         case .conversationQueued(let conversation, _, _, let reason):
             requeue(ConversationKey(desk: desk, conversation: conversation), reason: reason)
         case .conversationEnded(let conversation, _, _):
@@ -162,7 +174,12 @@ public struct CloserCore: Codable, Sendable, Equatable {
     /// `sentAt` never moves the clock back. A handover to another agent (a transfer, directly or through the
     /// queue, or a re-queue after the agent was removed) counts as an answer to the messages before it: the
     /// next agent starts with no running clock. Only `sentAt` times are compared, never the Router's clock.
-    private mutating func assign(_ key: ConversationKey, user: UserID, mode: AssignMode) {
+    ///
+    /// Chat messages and Router facts come through different queues, so a handover and the messages around
+    /// it arrive in any order. A message that names an agent who does not serve the conversation here is held
+    /// (see `MessageClock.held`): the next agent's, written before its assignment arrived, starts the clock
+    /// once it does; the former agent's, arriving after the handover, never does.
+    private mutating func assign(_ key: ConversationKey, user: UserID, agent: AgentID, mode: AssignMode) {
         switch ended[key] {
         case .closedByInactivity:
             return
@@ -172,7 +189,7 @@ public struct CloserCore: Codable, Sendable, Equatable {
             break
         }
         var conversation = served[key]
-            ?? ServedConversation(user: user, clock: unassigned.remove(key) ?? MessageClock())
+            ?? ServedConversation(user: user, agent: agent, clock: unassigned.remove(key) ?? MessageClock())
         conversation.user = user
         switch mode {
         case .transferred:
@@ -180,6 +197,7 @@ public struct CloserCore: Codable, Sendable, Equatable {
         case .accepted, .autoAccepted:
             break
         }
+        conversation.serve(by: agent)
         arm(&conversation, key: key)
         served[key] = conversation
     }
@@ -403,22 +421,59 @@ extension CloserCore {
         }
     }
 
+    /// Who serves a conversation, as far as its clock is concerned.
+    enum Server {
+        /// Queued, or not assigned yet: a message naming an agent is held.
+        case nobody
+        /// Only this agent's messages (and those naming none) count; others are held.
+        case agent(AgentID)
+        /// Served, by an agent a snapshot of an older version did not record: every agent message counts.
+        case unknown
+    }
+
+    /// A message by an agent who did not serve the conversation when it arrived.
+    struct HeldMessage: Hashable, Codable, Sendable {
+        var agent: AgentID
+        var sentAt: Int64
+    }
+
     /// The latest `sentAt` of each side, in milliseconds since the epoch (`Int64.min`: none yet).
     struct MessageClock: Hashable, Codable, Sendable {
         var lastAgentMessageAt: Int64 = .min
         var lastUserMessageAt: Int64 = .min
+        /// The latest message (by `sentAt`) naming an agent who does not serve the conversation, until the next
+        /// assignment: counted if it goes to that agent (who wrote before its assignment arrived here), dropped
+        /// otherwise (a former agent's message that arrived after the handover).
+        var held: HeldMessage?
 
         /// A user message sent at or after the agent's latest answers it.
         var unansweredAgentMessageAt: Int64? {
             lastAgentMessageAt > lastUserMessageAt ? lastAgentMessageAt : nil
         }
 
-        mutating func record(_ posted: PostedMessage) {
+        mutating func record(_ posted: PostedMessage, servedBy server: Server) {
             let sentAt = posted.sentAt.millisecondsSinceEpoch
-            switch posted.from {
-            case .agent: lastAgentMessageAt = max(lastAgentMessageAt, sentAt)
-            case .user: lastUserMessageAt = max(lastUserMessageAt, sentAt)
+            switch (posted.from, posted.agent, server) {
+            case (.user, _, _):
+                lastUserMessageAt = max(lastUserMessageAt, sentAt)
+            case (.agent, nil, _), (.agent, _, .unknown):
+                lastAgentMessageAt = max(lastAgentMessageAt, sentAt)
+            case (.agent, let author?, .agent(let serving)) where author == serving:
+                lastAgentMessageAt = max(lastAgentMessageAt, sentAt)
+            case (.agent, let author?, .agent), (.agent, let author?, .nobody):
+                if sentAt >= held?.sentAt ?? .min {
+                    held = HeldMessage(agent: author, sentAt: sentAt)
+                }
             }
+        }
+
+        /// At an assignment to `agent`, after any handover's answer: its held message counts, any other is
+        /// dropped.
+        mutating func release(to agent: AgentID) {
+            if let held, held.agent == agent {
+                lastAgentMessageAt = max(lastAgentMessageAt, held.sentAt)
+            }
+            held = nil
         }
 
         /// Stops the clock as a user reply would, without inventing a user message time later than any seen.
@@ -429,6 +484,9 @@ extension CloserCore {
         mutating func merge(_ other: MessageClock) {
             lastAgentMessageAt = max(lastAgentMessageAt, other.lastAgentMessageAt)
             lastUserMessageAt = max(lastUserMessageAt, other.lastUserMessageAt)
+            if let otherHeld = other.held, otherHeld.sentAt >= held?.sentAt ?? .min {
+                held = otherHeld
+            }
         }
     }
 
@@ -436,20 +494,33 @@ extension CloserCore {
         static let noTimer = Int64.max
 
         var user: UserID
+        /// `nil` only when restored from a snapshot of an older version, which did not record it.
+        var agent: AgentID?
         var clock: MessageClock
         /// When this conversation's live timer fires (`noTimer`: none).
         var timerAt: Int64 = noTimer
         /// Whether the warning for the current unanswered agent message was sent.
         var warned = false
 
-        init(user: UserID, clock: MessageClock) {
+        init(user: UserID, agent: AgentID?, clock: MessageClock) {
             self.user = user
+            self.agent = agent
             self.clock = clock
         }
 
         mutating func record(_ posted: PostedMessage) {
             let before = clock.lastAgentMessageAt
-            clock.record(posted)
+            clock.record(posted, servedBy: agent.map(Server.agent) ?? .unknown)
+            if clock.lastAgentMessageAt != before {
+                warned = false
+            }
+        }
+
+        /// Now served by `agent`: a message it wrote before this assignment arrived starts its clock.
+        mutating func serve(by agent: AgentID) {
+            self.agent = agent
+            let before = clock.lastAgentMessageAt
+            clock.release(to: agent)
             if clock.lastAgentMessageAt != before {
                 warned = false
             }
@@ -457,13 +528,17 @@ extension CloserCore {
     }
 
     /// Served conversations column by column: a snapshot of a million encodes and decodes several times
-    /// faster than with one keyed object per conversation.
+    /// faster than with one keyed object per conversation. The optional columns are absent from snapshots of
+    /// older versions.
     struct ServedColumns: Codable {
         var desks: [DeskNumber] = []
         var conversations: [ConversationID] = []
         var users: [UserID] = []
+        var agents: [AgentID?]? = []
         var lastAgentMessageAt: [Int64] = []
         var lastUserMessageAt: [Int64] = []
+        var heldAgents: [AgentID?]? = []
+        var heldSentAt: [Int64]? = []
         var timerAt: [Int64] = []
         var warned: [Bool] = []
 
@@ -472,8 +547,11 @@ extension CloserCore {
                 desks.append(key.desk)
                 conversations.append(key.conversation)
                 users.append(conversation.user)
+                agents?.append(conversation.agent)
                 lastAgentMessageAt.append(conversation.clock.lastAgentMessageAt)
                 lastUserMessageAt.append(conversation.clock.lastUserMessageAt)
+                heldAgents?.append(conversation.clock.held?.agent)
+                heldSentAt?.append(conversation.clock.held?.sentAt ?? .min)
                 timerAt.append(conversation.timerAt)
                 warned.append(conversation.warned)
             }
@@ -481,8 +559,12 @@ extension CloserCore {
 
         func servedConversations() throws -> [ConversationKey: ServedConversation] {
             let count = desks.count
-            guard [conversations.count, users.count, lastAgentMessageAt.count, lastUserMessageAt.count,
-                   timerAt.count, warned.count].allSatisfy({ $0 == count })
+            let agents = agents ?? Array(repeating: nil, count: count)
+            let heldAgents = heldAgents ?? Array(repeating: nil, count: count)
+            let heldSentAt = heldSentAt ?? Array(repeating: .min, count: count)
+            guard [conversations.count, users.count, agents.count, lastAgentMessageAt.count,
+                   lastUserMessageAt.count, heldAgents.count, heldSentAt.count, timerAt.count, warned.count]
+                .allSatisfy({ $0 == count })
             else {
                 throw DecodingError.dataCorrupted(DecodingError.Context(
                     codingPath: [], debugDescription: "served conversation columns differ in length"))
@@ -492,8 +574,10 @@ extension CloserCore {
             for index in 0..<count {
                 var conversation = ServedConversation(
                     user: users[index],
+                    agent: agents[index],
                     clock: MessageClock(
-                        lastAgentMessageAt: lastAgentMessageAt[index], lastUserMessageAt: lastUserMessageAt[index]))
+                        lastAgentMessageAt: lastAgentMessageAt[index], lastUserMessageAt: lastUserMessageAt[index],
+                        held: heldAgents[index].map { HeldMessage(agent: $0, sentAt: heldSentAt[index]) }))
                 conversation.timerAt = timerAt[index]
                 conversation.warned = warned[index]
                 served[ConversationKey(desk: desks[index], conversation: conversations[index])] = conversation
