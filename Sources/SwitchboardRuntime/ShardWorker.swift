@@ -389,7 +389,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         logger.info("shard standing by", metadata: ["reason": "\(reason)"])
     }
 
-    /// Journals the deliveries (and a tick, when the core's deadline has passed), applies them as
+    /// Journals the deliveries (then a tick, when the core's deadline has passed), applies them as
     /// read back, settles the last batch's effects, then publishes these effects and leaves them pending:
     /// the next batch is journaled while the broker confirms them.
     private func process(_ deliveries: [AMQPDelivery], term: inout Term) async throws {
@@ -406,11 +406,6 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         // Each entry with its delivery as decoded here (none for a tick), for the ledger to apply as read back.
         var prepared: [(entry: JournalEntry, decoded: DecodedDelivery<Adapter.Input>?)] = []
         var rejections: [OutgoingMessage] = []
-        if let deadline = await ledger.nextDeadline, deadline <= now {
-            metrics.timerLateness.recordMilliseconds(max(0, now - deadline))
-            prepared.append((JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .tick), nil))
-            term.nextSeq += 1
-        }
         for delivery in deliveries {
             if delivery.properties.headers[ServiceTopology.pulseHeader] != nil {
                 metrics.pulses.increment()
@@ -429,6 +424,13 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
                 guard answer != nil else { continue }
             }
             prepared.append((JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .input(input)), decoding))
+            term.nextSeq += 1
+        }
+        // After the deliveries: each was received by `now`, perhaps before the deadline, so a reply or an
+        // accept that arrived in time is not judged late because the timer's turn came in the same batch.
+        if let deadline = await ledger.nextDeadline, deadline <= now {
+            metrics.timerLateness.recordMilliseconds(max(0, now - deadline))
+            prepared.append((JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .tick), nil))
             term.nextSeq += 1
         }
         let entries = prepared.map(\.entry)
