@@ -830,6 +830,11 @@ final class ConnectionDriver: @unchecked Sendable {
             try checkReply("declaring exchange '\(exchange.name)'", channel: channel, on: connection)
         }
         for queue in topology.queues {
+            if queue.keepsExisting {
+                if try queueExists(queue.name, on: connection) { continue }
+                // The broker closed the channel on the missing queue.
+                try openControlChannel(connection)
+            }
             arena.reset()
             amqp_queue_declare(
                 connection, channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, queue.exclusive ? 1 : 0,
@@ -850,6 +855,15 @@ final class ConnectionDriver: @unchecked Sendable {
                     arena.bytes(binding.routingKey), arena.table(binding.arguments))
                 try checkReply("binding exchange '\(destination)' to exchange '\(binding.source)'", channel: channel, on: connection)
             }
+        }
+    }
+
+    private func queueExists(_ queue: String, on connection: amqp_connection_state_t) throws(CallFailure) -> Bool {
+        do {
+            _ = try queueStatus(queue, on: connection)
+            return true
+        } catch .channel(.notFound) {
+            return false
         }
     }
 

@@ -97,6 +97,10 @@ public struct Topology: Sendable, Hashable {
         public var messageTTLMilliseconds: Int?
         /// Extra arguments, for anything the fields above do not name. They win over the fields.
         public var arguments: AMQPTable
+        /// Declared only when missing: a queue that exists is kept with the arguments it was made with (a
+        /// passive declare), for settings that may change between runs (a stream's retention) and that the
+        /// broker would otherwise refuse as inequivalent. Change an existing queue's with a policy.
+        public var keepsExisting: Bool
 
         public init(
             _ name: String, kind: Kind = .classic, durable: Bool = true, exclusive: Bool = false,
@@ -104,7 +108,7 @@ public struct Topology: Sendable, Hashable {
             deadLetterExchange: String? = nil, deadLetterRoutingKey: String? = nil,
             deadLetterStrategy: DeadLetterStrategy? = nil, maxLength: Int? = nil, maxLengthBytes: Int? = nil,
             maxAge: String? = nil, overflow: Overflow? = nil, messageTTLMilliseconds: Int? = nil,
-            arguments: AMQPTable = [:]
+            arguments: AMQPTable = [:], keepsExisting: Bool = false
         ) {
             self.name = name
             self.kind = kind
@@ -122,6 +126,7 @@ public struct Topology: Sendable, Hashable {
             self.overflow = overflow
             self.messageTTLMilliseconds = messageTTLMilliseconds
             self.arguments = arguments
+            self.keepsExisting = keepsExisting
         }
 
         /// The `x-` arguments sent with queue.declare.

@@ -109,7 +109,8 @@ public enum ServiceTopology {
             topology.queues.append(
                 Topology.Queue(
                     journal(service, shard: shard), kind: .stream, maxAge: retention.journalMaxAge,
-                    arguments: ["x-stream-max-segment-size-bytes": .int(Int64(retention.journalSegmentBytes))]))
+                    arguments: ["x-stream-max-segment-size-bytes": .int(Int64(retention.journalSegmentBytes))],
+                    keepsExisting: true))
         }
         return topology
     }

@@ -146,7 +146,7 @@ public enum ConfigurationKeys {
             ),
             .init(
                 key: journalMaxAge,
-                summary: "how long journal streams keep entries, RabbitMQ x-max-age syntax (7D, 12h, 30m); a broker policy's max-age wins over it",
+                summary: "how long journal streams keep entries, RabbitMQ x-max-age syntax (7D, 12h, 30m), for journals created from then on (one that exists keeps its own); a broker policy's max-age wins over it",
                 defaultDescription: ServiceDefaults.journalMaxAge
             ),
         ]

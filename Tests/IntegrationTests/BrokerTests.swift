@@ -303,6 +303,34 @@ struct BrokerTests {
         await consuming.close()
     }
 
+    /// A service's journal retention may change between runs; the broker refuses a stream declared again with
+    /// another `x-max-age` as inequivalent, so such a queue is declared only when it is missing.
+    @Test func aQueueThatKeepsExistingIsCreatedWithItsArgumentsAndLaterKeptWithThem() async throws {
+        let connection = try await TestBroker.shared.connect(name: "keeps-existing")
+        let exchange = uniqueName("journal-exchange")
+        let journal = uniqueName("journal")
+        func topology(maxAge: String, keepsExisting: Bool) -> Topology {
+            Topology(
+                exchanges: [.init(exchange, kind: .direct)],
+                queues: [.init(journal, kind: .stream, maxAge: maxAge, keepsExisting: keepsExisting)],
+                // After the queue: the channel the missing queue's lookup cost is open again for it.
+                bindings: [.init(from: exchange, to: .queue(journal), routingKey: journal)])
+        }
+        #expect(try await connection.queueStatus(journal) == nil)
+        try await connection.declare(topology(maxAge: "7D", keepsExisting: true))
+        #expect(try await connection.queueStatus(journal) != nil)
+        let refused = await #expect(throws: AMQPError.self) {
+            try await connection.declare(topology(maxAge: "30D", keepsExisting: false))
+        }
+        guard case .preconditionFailed(_, let detail)? = refused else {
+            Issue.record("expected preconditionFailed, got \(String(describing: refused))")
+            return
+        }
+        #expect(detail.contains("x-max-age"), "created with 7D: \(detail)")
+        try await connection.declare(topology(maxAge: "30D", keepsExisting: true))
+        #expect(try await connection.queueStatus(journal) != nil)
+    }
+
     @Test func consistentHashQuorumAndStreamTopology() async throws {
         let connection = try await TestBroker.shared.connect(name: "topology")
         let inbound = uniqueName("in")

@@ -30,6 +30,15 @@ import Testing
         #expect(journals.last == ServiceTopology.journal(service, shard: 0))
     }
 
+    /// `journal.maxAge` and the segment size may change between runs: a journal that exists keeps what it was
+    /// made with (a policy changes it), where declaring it again with other arguments would stop the start.
+    @Test(arguments: ServiceName.allCases)
+    func journalsAreDeclaredOnlyWhenMissingAndShardQueuesAlways(_ service: ServiceName) {
+        let queues = ServiceTopology.topology(for: service, shards: 3).queues
+        let journals = Set((0..<3).map { ServiceTopology.journal(service, shard: $0) })
+        #expect(queues.filter { $0.keepsExisting }.map(\.name).sorted() == journals.sorted())
+    }
+
     /// What an instance with 4 shards says of the deployments it may find, from the witnesses it looks up.
     @Test(arguments: ServiceName.allCases)
     func anInstanceJoinsOnlyADeploymentWithItsShardCount(_ service: ServiceName) throws {
