@@ -487,3 +487,53 @@ def test_an_unknown_token_shows_the_sign_in_error(workstation):
     for desk_ui in ("#rings", "#sessions", "#status"):
         assert not any(e.is_displayed() for e in stranger.find_all(desk_ui)), f"{desk_ui} is shown without a sign-in"
     stranger.screenshot("signin-error")
+
+
+def test_a_notifier_restart_shows_the_page_nothing_twice_and_its_rings_still_stop(workstation, services):
+    """A Notifier that restarts publishes again every event since its last snapshot, with the same ids and seqs,
+    the answer to the page's first sync among them. The gateway must pass none of them on a second time: no ring
+    or session sent again, no bar shown again. (An event from before the agent signed in is one the gateway never
+    saw: it asks for the state again, which shows what is, not what was.)"""
+    desk = workstation.manual
+    # Its active instance snapshots rarely, so the events below are in the tail its successor publishes again.
+    services.extra_arguments["notifier"] = ("--snapshot-every-seconds", "3600", "--snapshot-every-entries", "100000")
+    try:
+        services.restart("notifier")
+    finally:
+        services.extra_arguments.pop("notifier")
+    desk.configure(ringMs=40000, countdownEveryMs=1000, autoAccept=False, inactivityMs=0)
+    desk.add_agent("alice", capacity=2, status="online")
+    desk.ready(timeout=EVENT_TIMEOUT)
+    alice = workstation.open_page("alice")
+
+    first, _, first_offer, first_ring = ring_page(desk, alice)
+    alice.find_all(first_ring)[0].find_element(By.CSS_SELECTOR, "button.accept").click()
+    alice.wait_visible(alice.session_selector(first))
+    alice.wait_gone(first_ring)
+    second, _, second_offer, second_ring = ring_page(desk, alice)
+    before = {
+        "first rings": len(alice.received(type="ring", offer=first_offer["offer"])),
+        "second rings": len(alice.received(type="ring", offer=second_offer["offer"])),
+        "sessions started": len(alice.received(type="session.started", conversation=first)),
+    }
+    published_rings = len(desk.ws_list("alice", "ring", offer=first_offer["offer"]))
+
+    services.restart("notifier")
+    # The premise: the new Notifier published the first ring again, as the broker shows.
+    desk.wait(lambda: len(desk.ws_list("alice", "ring", offer=first_offer["offer"])) > published_rings, EVENT_TIMEOUT,
+              "the restarted Notifier to publish the first ring again")
+    # Accepted through the new Notifier: its answer comes after everything it published again.
+    alice.find_all(second_ring)[0].find_element(By.CSS_SELECTOR, "button.accept").click()
+    alice.wait_visible(alice.session_selector(second))
+    alice.wait_gone(second_ring)
+
+    after = {
+        "first rings": len(alice.received(type="ring", offer=first_offer["offer"])),
+        "second rings": len(alice.received(type="ring", offer=second_offer["offer"])),
+        "sessions started": len(alice.received(type="session.started", conversation=first)),
+    }
+    assert after == before, f"the page was sent again what it had seen: {before} before the restart, {after} after"
+    added = [html for html in alice.rings_added() if f'data-conversation="{first}"' in html]
+    assert len(added) == 1, f"the first ring's bar was added {len(added)} times"
+    assert len(alice.find_all(alice.session_selector(first))) == 1
+    assert not alice.find_all(first_ring)
