@@ -269,6 +269,30 @@ def test_missed_rings_that_put_the_agent_on_break_are_explained(workstation):
 
 
 @pytest.mark.gateway_options("--heartbeat-milliseconds", "500")
+def test_stepping_through_the_status_menu_with_the_keyboard_sends_only_where_it_stops(workstation):
+    desk = workstation.manual
+    workstation.setup_desk(desk, ["alice"], autoAccept=False)
+    alice = workstation.open_page("alice")
+    menu = alice.driver.find_element(By.ID, "status")
+    alice.wait(lambda d: menu.is_enabled() and menu.get_attribute("value") == "online", PAGE_TIMEOUT, "the menu at online")
+
+    def told_after(keys, status):
+        """Sends `keys` to the menu and returns the statuses the Router announced for alice until `status`."""
+        before = len(desk.event_list("agent.changed", agent="alice"))
+        menu.send_keys(*keys)
+        desk.wait(lambda: desk.event_list("agent.changed", agent="alice", status=status)[-1:]
+                  and len(desk.event_list("agent.changed", agent="alice")) > before
+                  and desk.event_list("agent.changed", agent="alice")[-1]["status"] == status,
+                  EVENT_TIMEOUT, f"alice {status}")
+        return [event["status"] for event in desk.event_list("agent.changed", agent="alice")[before:]]
+
+    # Online, past break, to offline: each arrow is a `change` of the closed menu.
+    assert told_after([Keys.ARROW_DOWN, Keys.ARROW_DOWN], "offline") == ["offline"]
+    # Enter sends at once what the arrows chose.
+    assert told_after([Keys.ARROW_UP, Keys.ARROW_UP, Keys.ENTER], "online") == ["online"]
+    alice.wait(lambda d: menu.get_attribute("value") == "online", PAGE_TIMEOUT, "the menu at online")
+
+
 def test_a_connection_that_went_silent_is_given_up_and_opened_again(workstation):
     desk = workstation.manual
     workstation.setup_desk(desk, ["alice"], ringMs=30000, autoAccept=False)

@@ -585,7 +585,8 @@
 
   function showStatus(status) {
     confirmedStatus = status;
-    dom.status.value = status;
+    // Not while a status stepped to with the keyboard waits to be sent: the agent is choosing.
+    if (statusTimer === null) dom.status.value = status;
   }
 
   function showNotice(text, reason) {
@@ -599,10 +600,45 @@
   }
 
   // ---- Status -------------------------------------------------------------------------------------
-  dom.status.addEventListener("change", () => {
+  // The arrow keys (and type-ahead) step a closed menu through its options with a `change` at every step, so a
+  // change made that way is sent once the menu has rested a moment, on Enter, or when focus leaves it: stepping
+  // from online past break to offline must not put the agent on break on the way. A pick with the pointer, or
+  // from the open list, is sent at once.
+  const statusSettleMs = 1000;
+  const steppingKeys = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"]);
+  let statusStepped = false;
+  let statusTimer = null;
+
+  function sendStatus() {
+    clearTimeout(statusTimer);
+    statusTimer = null;
     statusRef = send({ type: "agent.status", status: dom.status.value });
     // Not sent: the menu goes back to the status the server last told.
     if (statusRef === null && confirmedStatus) dom.status.value = confirmedStatus;
+  }
+
+  dom.status.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && statusTimer !== null) {
+      sendStatus();
+      return;
+    }
+    statusStepped = steppingKeys.has(event.key) || (event.key.length === 1 && event.key !== " ");
+  });
+  dom.status.addEventListener("pointerdown", () => {
+    statusStepped = false;
+  });
+  dom.status.addEventListener("change", () => {
+    if (!statusStepped) {
+      sendStatus();
+      return;
+    }
+    statusStepped = false;
+    clearTimeout(statusTimer);
+    statusTimer = setTimeout(sendStatus, statusSettleMs);
+  });
+  dom.status.addEventListener("blur", () => {
+    statusStepped = false;
+    if (statusTimer !== null) sendStatus();
   });
 
   // ---- Ringtone -----------------------------------------------------------------------------------
