@@ -203,7 +203,7 @@ public enum CloserAdapter: ShardCoreAdapter {
     public static func deadline(of effect: CloserCore.Effect) -> Instant? {
         switch effect {
         case .wakeUp(let at): at
-        case .publish, .send, .deadLetter, .routerGap: nil
+        case .publish, .send, .deadLetter: nil
         }
     }
 
@@ -214,7 +214,6 @@ public enum CloserAdapter: ShardCoreAdapter {
         case .publish(let message): .publish(try WireCodec.outgoing(message, id: id))
         case .send(let message): .publish(try WireCodec.outgoing(message))
         case .deadLetter(let reason): .deadLetter(reason: reason)
-        case .routerGap(let desk, let expected, let got): .routerGap(desk: desk, expected: expected, got: got)
         case .wakeUp(let at): .wakeUp(at: at)
         }
     }

@@ -318,8 +318,6 @@ public struct Simulation {
                 if case .message(let message) = input, isValid(message) {
                     throw oracle.violation("valid \(message.body.type) dead-lettered by the Closer: \(reason)")
                 }
-            case .routerGap(let desk, let expected, let got):
-                throw oracle.violation("Closer saw a gap in \(desk)'s facts: expected \(expected), got \(got)")
             case .wakeUp(let at):
                 closer.wakeUp = at
             }

@@ -223,6 +223,26 @@ private func servedConversation(warningMs: Milliseconds = 0) -> CloserHarness {
         #expect(closer.post(.agent, sentAt: t0 + 150_000) == [.wakeUp(at: t0 + 210_000)])
     }
 
+    @Test(arguments: [AssignMode.transferred, .accepted])
+    func theFormerAgentsLateMessageStartsNoClockWhenTheConversationComesBackToHer(through mode: AssignMode) {
+        var closer = servedConversation()
+        _ = closer.post(.agent, sentAt: t0 + 1_000)
+        switch mode {
+        case .transferred:
+            _ = closer.assign(to: bob, mode: .transferred, at: t0 + 3_000)
+        case .accepted, .autoAccepted:
+            _ = closer.event(
+                .conversationQueued(conversation: chat1, user: user1, position: 1, reason: .transferred), at: t0 + 3_000)
+        }
+        // Written before the handover, arriving after it.
+        _ = closer.post(.agent, sentAt: t0 + 2_000, by: ann, arrivingAt: t0 + 3_100)
+        _ = closer.event(
+            .conversationQueued(conversation: chat1, user: user1, position: 1, reason: .transferred), at: t0 + 4_000)
+        #expect(closer.assign(to: ann, mode: .accepted, at: t0 + 5_000) == [])
+        #expect(closer.tick(at: t0 + 70_000) == [])
+        #expect(closer.post(.agent, sentAt: t0 + 71_000) == [.wakeUp(at: t0 + 131_000)])
+    }
+
     @Test func theNewAgentsMessageArrivingBeforeItsAssignmentStartsTheClockWhenItDoes() {
         var closer = servedConversation()
         _ = closer.post(.agent, sentAt: t0 + 1_000)
@@ -263,24 +283,11 @@ private func servedConversation(warningMs: Milliseconds = 0) -> CloserHarness {
         #expect(closer.tick(at: t0 + 65_000) == closure(at: t0 + 65_000))
     }
 
-    @Test func aGapInTheRoutersFactsIsReported() {
-        var closer = CloserHarness()
-        func fact(_ seq: UInt64) -> [CloserCore.Effect] {
-            closer.core.handle(.routerEvent(RouterEvent(desk: desk, seq: seq, at: t0, body: .conversationEnded(
-                conversation: chat1, agent: nil, reason: .user))), at: t0)
-        }
-        // First seen after its `desk.configured` (this shard's queue was bound late): the settings are missing.
-        #expect(fact(7) == [.routerGap(desk: desk, expected: 1, got: 7)])
-        #expect(fact(8) == [])
-        #expect(fact(8) == [])
-        #expect(fact(10) == [.routerGap(desk: desk, expected: 9, got: 10)])
-    }
-
     @Test func aSnapshotOfAnOlderVersionWithoutTheServingAgentCountsEveryAgentsMessage() throws {
         var closer = servedConversation()
         var state = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(closer.core)) as? [String: Any])
         var served = try #require(state["served"] as? [String: Any])
-        for column in ["agents", "heldAgents", "heldSentAt"] {
+        for column in ["agents", "held", "formerAgents"] {
             #expect(served.removeValue(forKey: column) != nil)
         }
         state["served"] = served

@@ -165,15 +165,26 @@ private struct CloserModel {
         var agentAt: Int64 = .min
         var userAt: Int64 = .min
         var held: Held?
+        /// Who handed the conversation over last: its messages arriving while it does not serve are dropped.
+        var former: AgentID?
 
         mutating func hold(_ agent: AgentID, _ sentAt: Int64) {
+            guard agent != former else { return }
             if held == nil || sentAt >= held!.at { held = Held(agent: agent, at: sentAt) }
+        }
+
+        mutating func handOver(by agent: AgentID?) {
+            userAt = max(userAt, agentAt)
+            guard let agent else { return }
+            former = agent
+            if held?.agent == agent { held = nil }
         }
     }
 
     struct Served {
         var user: UserID
-        var agent: AgentID
+        /// `nil` until its first assignment is applied.
+        var agent: AgentID?
         var clock: Clock
         var warned = false
     }
@@ -247,12 +258,12 @@ private struct CloserModel {
                 if ended[key] == true { return [] }
                 ended[key] = nil
                 var conversation = served[key]
-                    ?? Served(user: user, agent: agent, clock: unassigned.removeValue(forKey: key) ?? Clock())
+                    ?? Served(user: user, agent: nil, clock: unassigned.removeValue(forKey: key) ?? Clock())
                 conversation.user = user
-                conversation.agent = agent
                 if mode == .transferred {
-                    conversation.clock.userAt = max(conversation.clock.userAt, conversation.clock.agentAt)
+                    conversation.clock.handOver(by: conversation.agent)
                 }
+                conversation.agent = agent
                 if let held = conversation.clock.held, held.agent == agent, held.at > conversation.clock.agentAt {
                     conversation.clock.agentAt = held.at
                     conversation.warned = false
@@ -262,12 +273,15 @@ private struct CloserModel {
             case .conversationQueued(let conversation, _, _, let reason):
                 let key = Key(desk: event.desk, conversation: conversation)
                 guard let requeued = served.removeValue(forKey: key) else { return [] }
-                let handedOver = reason == .transferred || reason == .agentRemoved
-                let before = requeued.clock
+                var before = requeued.clock
+                if reason == .transferred || reason == .agentRemoved {
+                    before.handOver(by: requeued.agent)
+                }
                 var waiting = unassigned[key] ?? Clock()
                 waiting.agentAt = max(waiting.agentAt, before.agentAt)
-                waiting.userAt = max(waiting.userAt, handedOver ? max(before.userAt, before.agentAt) : before.userAt)
-                if let held = before.held { waiting.hold(held.agent, held.at) }
+                waiting.userAt = max(waiting.userAt, before.userAt)
+                if let held = before.held, held.at >= waiting.held?.at ?? .min { waiting.held = held }
+                waiting.former = before.former ?? waiting.former
                 unassigned[key] = waiting
             case .conversationEnded(let conversation, _, _):
                 let key = Key(desk: event.desk, conversation: conversation)

@@ -22,10 +22,6 @@ public struct CloserCore: Codable, Sendable, Equatable {
         case send(InboundMessage)
         /// The input is bad: a message type the Closer does not take, or an unknown desk.
         case deadLetter(reason: String)
-        /// The Router's per-desk `seq` skipped: facts were lost on the way (or the desk's came before this
-        /// shard's queue was bound), so settings or assignments may be missing. Logged and counted; a desk
-        /// missing its `desk.configured` runs on the defaults until the next one.
-        case routerGap(desk: DeskID, expected: UInt64, got: UInt64)
         /// The earliest pending deadline after this step. Always last, present whenever a deadline is pending.
         case wakeUp(at: Instant)
     }
@@ -95,7 +91,7 @@ public struct CloserCore: Codable, Sendable, Equatable {
         case .message(let message):
             take(message, at: now, into: &effects)
         case .routerEvent(let event):
-            apply(event, into: &effects)
+            apply(event)
         case .tick:
             fireTimers(at: now, into: &effects)
         }
@@ -138,13 +134,11 @@ public struct CloserCore: Codable, Sendable, Equatable {
 
     // MARK: - Router facts
 
-    private mutating func apply(_ event: RouterEvent, into effects: inout [Effect]) {
+    /// The Closer is sent only some types of Router facts (`ServiceTopology.closerEventTypes`), so the desk's
+    /// `seq` skips between them by design: it only drops facts already applied.
+    private mutating func apply(_ event: RouterEvent) {
         let desk = deskNumber(for: event.desk)
-        let lastRouterSeq = desks[Int(desk)].lastRouterSeq
-        guard event.seq > lastRouterSeq else { return }
-        if event.seq > lastRouterSeq + 1 {
-            effects.append(.routerGap(desk: event.desk, expected: lastRouterSeq + 1, got: event.seq))
-        }
+        guard event.seq > desks[Int(desk)].lastRouterSeq else { return }
         desks[Int(desk)].lastRouterSeq = event.seq
         switch event.body {
         case .deskConfigured(let settings):
@@ -178,7 +172,9 @@ public struct CloserCore: Codable, Sendable, Equatable {
     /// Chat messages and Router facts come through different queues, so a handover and the messages around
     /// it arrive in any order. A message that names an agent who does not serve the conversation here is held
     /// (see `MessageClock.held`): the next agent's, written before its assignment arrived, starts the clock
-    /// once it does; the former agent's, arriving after the handover, never does.
+    /// once it does. One of the agent who handed the conversation over last (`MessageClock.formerAgent`),
+    /// arriving after the handover, was written before it and never does, even if the conversation comes
+    /// back to that agent.
     private mutating func assign(_ key: ConversationKey, user: UserID, agent: AgentID, mode: AssignMode) {
         switch ended[key] {
         case .closedByInactivity:
@@ -189,11 +185,11 @@ public struct CloserCore: Codable, Sendable, Equatable {
             break
         }
         var conversation = served[key]
-            ?? ServedConversation(user: user, agent: agent, clock: unassigned.remove(key) ?? MessageClock())
+            ?? ServedConversation(user: user, agent: nil, clock: unassigned.remove(key) ?? MessageClock())
         conversation.user = user
         switch mode {
         case .transferred:
-            conversation.clock.answerAgentMessages()
+            conversation.clock.answerAgentMessages(handedOverBy: conversation.agent)
         case .accepted, .autoAccepted:
             break
         }
@@ -209,7 +205,7 @@ public struct CloserCore: Codable, Sendable, Equatable {
         var clock = conversation.clock
         switch reason {
         case .transferred, .agentRemoved:
-            clock.answerAgentMessages()
+            clock.answerAgentMessages(handedOverBy: conversation.agent)
         case .noAgent, .attemptsExhausted:
             break
         }
@@ -443,8 +439,11 @@ extension CloserCore {
         var lastUserMessageAt: Int64 = .min
         /// The latest message (by `sentAt`) naming an agent who does not serve the conversation, until the next
         /// assignment: counted if it goes to that agent (who wrote before its assignment arrived here), dropped
-        /// otherwise (a former agent's message that arrived after the handover).
+        /// otherwise.
         var held: HeldMessage?
+        /// The agent who handed the conversation over last: its messages that arrive while it does not serve
+        /// the conversation were written before the handover, which answered them.
+        var formerAgent: AgentID?
 
         /// A user message sent at or after the agent's latest answers it.
         var unansweredAgentMessageAt: Int64? {
@@ -461,7 +460,7 @@ extension CloserCore {
             case (.agent, let author?, .agent(let serving)) where author == serving:
                 lastAgentMessageAt = max(lastAgentMessageAt, sentAt)
             case (.agent, let author?, .agent), (.agent, let author?, .nobody):
-                if sentAt >= held?.sentAt ?? .min {
+                if author != formerAgent, sentAt >= held?.sentAt ?? .min {
                     held = HeldMessage(agent: author, sentAt: sentAt)
                 }
             }
@@ -476,9 +475,13 @@ extension CloserCore {
             held = nil
         }
 
-        /// Stops the clock as a user reply would, without inventing a user message time later than any seen.
-        mutating func answerAgentMessages() {
+        /// A handover by `agent` (`nil`: not known) stops the clock as a user reply would, without inventing a
+        /// user message time later than any seen, and answers that agent's messages still to arrive.
+        mutating func answerAgentMessages(handedOverBy agent: AgentID?) {
             lastUserMessageAt = max(lastUserMessageAt, lastAgentMessageAt)
+            guard let agent else { return }
+            formerAgent = agent
+            if held?.agent == agent { held = nil }
         }
 
         mutating func merge(_ other: MessageClock) {
@@ -487,6 +490,7 @@ extension CloserCore {
             if let otherHeld = other.held, otherHeld.sentAt >= held?.sentAt ?? .min {
                 held = otherHeld
             }
+            formerAgent = other.formerAgent ?? formerAgent
         }
     }
 
@@ -529,7 +533,7 @@ extension CloserCore {
 
     /// Served conversations column by column: a snapshot of a million encodes and decodes several times
     /// faster than with one keyed object per conversation. The optional columns are absent from snapshots of
-    /// older versions.
+    /// older versions; `held` and `formerAgents` name only the rows that have one.
     struct ServedColumns: Codable {
         var desks: [DeskNumber] = []
         var conversations: [ConversationID] = []
@@ -537,21 +541,27 @@ extension CloserCore {
         var agents: [AgentID?]? = []
         var lastAgentMessageAt: [Int64] = []
         var lastUserMessageAt: [Int64] = []
-        var heldAgents: [AgentID?]? = []
-        var heldSentAt: [Int64]? = []
+        var held: [Sparse<HeldMessage>]? = []
+        var formerAgents: [Sparse<AgentID>]? = []
         var timerAt: [Int64] = []
         var warned: [Bool] = []
 
+        /// The value of one row of a column most rows have none of.
+        struct Sparse<Value: Codable>: Codable {
+            var row: Int
+            var value: Value
+        }
+
         init(_ served: [ConversationKey: ServedConversation]) {
-            for (key, conversation) in served {
+            for (row, (key, conversation)) in served.enumerated() {
                 desks.append(key.desk)
                 conversations.append(key.conversation)
                 users.append(conversation.user)
                 agents?.append(conversation.agent)
                 lastAgentMessageAt.append(conversation.clock.lastAgentMessageAt)
                 lastUserMessageAt.append(conversation.clock.lastUserMessageAt)
-                heldAgents?.append(conversation.clock.held?.agent)
-                heldSentAt?.append(conversation.clock.held?.sentAt ?? .min)
+                if let message = conversation.clock.held { held?.append(Sparse(row: row, value: message)) }
+                if let agent = conversation.clock.formerAgent { formerAgents?.append(Sparse(row: row, value: agent)) }
                 timerAt.append(conversation.timerAt)
                 warned.append(conversation.warned)
             }
@@ -560,15 +570,14 @@ extension CloserCore {
         func servedConversations() throws -> [ConversationKey: ServedConversation] {
             let count = desks.count
             let agents = agents ?? Array(repeating: nil, count: count)
-            let heldAgents = heldAgents ?? Array(repeating: nil, count: count)
-            let heldSentAt = heldSentAt ?? Array(repeating: .min, count: count)
             guard [conversations.count, users.count, agents.count, lastAgentMessageAt.count,
-                   lastUserMessageAt.count, heldAgents.count, heldSentAt.count, timerAt.count, warned.count]
-                .allSatisfy({ $0 == count })
+                   lastUserMessageAt.count, timerAt.count, warned.count].allSatisfy({ $0 == count })
             else {
                 throw DecodingError.dataCorrupted(DecodingError.Context(
                     codingPath: [], debugDescription: "served conversation columns differ in length"))
             }
+            let held = try Self.rows(held ?? [], count: count)
+            let formerAgents = try Self.rows(formerAgents ?? [], count: count)
             var served: [ConversationKey: ServedConversation] = [:]
             served.reserveCapacity(count)
             for index in 0..<count {
@@ -577,12 +586,24 @@ extension CloserCore {
                     agent: agents[index],
                     clock: MessageClock(
                         lastAgentMessageAt: lastAgentMessageAt[index], lastUserMessageAt: lastUserMessageAt[index],
-                        held: heldAgents[index].map { HeldMessage(agent: $0, sentAt: heldSentAt[index]) }))
+                        held: held[index], formerAgent: formerAgents[index]))
                 conversation.timerAt = timerAt[index]
                 conversation.warned = warned[index]
                 served[ConversationKey(desk: desks[index], conversation: conversations[index])] = conversation
             }
             return served
+        }
+
+        private static func rows<Value>(_ sparse: [Sparse<Value>], count: Int) throws -> [Value?] {
+            var column = [Value?](repeating: nil, count: count)
+            for entry in sparse {
+                guard column.indices.contains(entry.row) else {
+                    throw DecodingError.dataCorrupted(DecodingError.Context(
+                        codingPath: [], debugDescription: "a served conversation column names row \(entry.row) of \(count)"))
+                }
+                column[entry.row] = entry.value
+            }
+            return column
         }
     }
 
