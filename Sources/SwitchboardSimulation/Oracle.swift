@@ -214,6 +214,9 @@ struct Oracle {
         station.seq = event.seq
         switch event.body {
         case .ring(let conversation, _, let offer, _, _, _):
+            if let shown = station.rings[conversation] {
+                throw violation("ring \(offer) of \(conversation) on \(event.agent), which still shows offer \(shown)")
+            }
             station.rings[conversation] = offer
         case .ringStopped(let conversation, let offer, _):
             guard station.rings[conversation] == offer else {
@@ -293,10 +296,18 @@ struct Oracle {
                 }
             }
             for (agent, model) in desk.agents {
+                if model.status != .online, !model.rings.isEmpty {
+                    throw violation("\(agent) is \(model.status) and still rings with \(model.rings.sorted())")
+                }
                 let station = desk.workstations[agent] ?? WorkstationModel()
-                let live = Set(model.rings)
-                if Set(station.rings.keys) != live {
-                    throw violation("workstation \(agent) rings \(station.rings.keys.sorted()), Router facts \(live.sorted())")
+                var live: [ConversationID: OfferToken] = [:]
+                for conversation in model.rings {
+                    if case .ringing(agent, let offer)? = desk.conversations[conversation]?.phase {
+                        live[conversation] = offer
+                    }
+                }
+                if station.rings != live || live.count != model.rings.count {
+                    throw violation("workstation \(agent) rings \(station.rings.sorted { $0.key < $1.key }), Router facts \(live.sorted { $0.key < $1.key }) of \(model.rings.sorted())")
                 }
                 if station.sessions != model.sessions {
                     throw violation("workstation \(agent) sessions \(station.sessions.sorted()), Router facts \(model.sessions.sorted())")

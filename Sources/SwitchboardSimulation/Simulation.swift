@@ -279,7 +279,12 @@ public struct Simulation {
         default:
             answered = nil
         }
-        guard let answered else { return }
+        guard let answered else {
+            if case .conversationAssigned(let conversation, _, let agent, let offer?, .accepted) = event.body {
+                throw oracle.violation("\(conversation) accepted by \(agent) with offer \(offer), but no accept of it awaited an answer")
+            }
+            return
+        }
         guard pendingAccepts.removeValue(forKey: answered) != nil else {
             throw oracle.violation("accept \(answered) answered twice (\(event.body.type))")
         }
