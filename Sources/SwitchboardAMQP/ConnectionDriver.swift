@@ -858,11 +858,15 @@ final class ConnectionDriver: @unchecked Sendable {
         }
     }
 
+    /// A queue whose process is not running yet (a broker that is starting) is not taken for a missing one.
     private func queueExists(_ queue: String, on connection: amqp_connection_state_t) throws(CallFailure) -> Bool {
         do {
             _ = try queueStatus(queue, on: connection)
             return true
-        } catch .channel(.notFound) {
+        } catch {
+            guard case .channel(let refusal) = error, case .notFound = refusal, !Self.isStillStarting(refusal) else {
+                throw error
+            }
             return false
         }
     }
