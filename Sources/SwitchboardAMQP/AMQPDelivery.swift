@@ -10,6 +10,8 @@ public struct AMQPDelivery: Sendable {
     public var redelivered: Bool
     /// The broker's number for this delivery on its channel.
     public var deliveryTag: UInt64
+    /// When this process read the delivery from the broker's socket.
+    public var receivedAt: ContinuousClock.Instant
     /// Which connection this delivery came over, counting reconnects: it changes after every reconnect,
     /// so a consumer can tell that the broker may have handed its queue to someone else in between.
     public var connectionGeneration: UInt64 { generation }

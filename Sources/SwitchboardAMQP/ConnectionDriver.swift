@@ -649,7 +649,7 @@ final class ConnectionDriver: @unchecked Sendable {
         consumer.deliver(AMQPDelivery(
             body: content.body, properties: content.properties, exchange: content.exchange,
             routingKey: content.routingKey, redelivered: redelivered, deliveryTag: deliveryTag,
-            shared: shared, channel: channel, generation: shared.generation.load(ordering: .relaxed),
+            receivedAt: .now, shared: shared, channel: channel, generation: shared.generation.load(ordering: .relaxed),
             subscription: consumer.subscription))
     }
 

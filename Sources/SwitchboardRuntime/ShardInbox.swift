@@ -7,8 +7,6 @@ import SwitchboardCommon
 final class ShardInbox: Sendable {
     private struct Waiting {
         var deliveries: [AMQPDelivery] = []
-        /// When each waiting delivery arrived, for the inbox-wait metric.
-        var arrivals: [ContinuousClock.Instant] = []
         var timerFiredAt: ContinuousClock.Instant?
     }
 
@@ -23,10 +21,8 @@ final class ShardInbox: Sendable {
 
     /// Prefetch bounds how many deliveries can wait here.
     func add(_ delivery: AMQPDelivery) {
-        let now = ContinuousClock.now
         waiting.withLock { waiting in
             waiting.deliveries.append(delivery)
-            waiting.arrivals.append(now)
         }
         signal.yield()
     }
@@ -39,18 +35,16 @@ final class ShardInbox: Sendable {
         signal.yield()
     }
 
-    /// Up to `limit` deliveries in arrival order, when the oldest of them arrived, and when the timer fired
-    /// if it fired since the last take.
+    /// Up to `limit` deliveries in arrival order, when the oldest of them was received, and when the timer
+    /// fired if it fired since the last take.
     func take(max limit: Int) -> (
         deliveries: [AMQPDelivery], oldestArrival: ContinuousClock.Instant?, timerFiredAt: ContinuousClock.Instant?
     ) {
         let (taken, oldest, fired, more) = waiting.withLock { waiting in
             let taken = Array(waiting.deliveries.prefix(limit))
-            let oldest = waiting.arrivals.first
             waiting.deliveries.removeFirst(taken.count)
-            waiting.arrivals.removeFirst(taken.count)
             defer { waiting.timerFiredAt = nil }
-            return (taken, taken.isEmpty ? nil : oldest, waiting.timerFiredAt, !waiting.deliveries.isEmpty)
+            return (taken, taken.first?.receivedAt, waiting.timerFiredAt, !waiting.deliveries.isEmpty)
         }
         if more { signal.yield() }
         return (taken, oldest, fired)

@@ -389,7 +389,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         logger.info("shard standing by", metadata: ["reason": "\(reason)"])
     }
 
-    /// Journals the deliveries (then a tick, when the core's deadline has passed), applies them as
+    /// Journals the deliveries (and a tick among them, when the core's deadline has passed), applies them as
     /// read back, settles the last batch's effects, then publishes these effects and leaves them pending:
     /// the next batch is journaled while the broker confirms them.
     private func process(_ deliveries: [AMQPDelivery], term: inout Term) async throws {
@@ -406,7 +406,18 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         // Each entry with its delivery as decoded here (none for a tick), for the ledger to apply as read back.
         var prepared: [(entry: JournalEntry, decoded: DecodedDelivery<Adapter.Input>?)] = []
         var rejections: [OutgoingMessage] = []
-        for delivery in deliveries {
+        var tick: (position: Int, lateness: Int64)?
+        if let deadline = await ledger.nextDeadline, deadline <= now {
+            let lateness = now - deadline
+            tick = (Self.tickPosition(among: deliveries.map(\.receivedAt), dueAt: .now - .milliseconds(lateness)), lateness)
+        }
+        func appendTick() {
+            metrics.timerLateness.recordMilliseconds(max(0, tick!.lateness))
+            prepared.append((JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .tick), nil))
+            term.nextSeq += 1
+        }
+        for (position, delivery) in deliveries.enumerated() {
+            if position == tick?.position { appendTick() }
             if delivery.properties.headers[ServiceTopology.pulseHeader] != nil {
                 metrics.pulses.increment()
                 continue
@@ -426,13 +437,7 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
             prepared.append((JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .input(input)), decoding))
             term.nextSeq += 1
         }
-        // After the deliveries: each was received by `now`, perhaps before the deadline, so a reply or an
-        // accept that arrived in time is not judged late because the timer's turn came in the same batch.
-        if let deadline = await ledger.nextDeadline, deadline <= now {
-            metrics.timerLateness.recordMilliseconds(max(0, now - deadline))
-            prepared.append((JournalEntry(seq: term.nextSeq, now: now, epoch: term.epoch, content: .tick), nil))
-            term.nextSeq += 1
-        }
+        if tick?.position == deliveries.count { appendTick() }
         let entries = prepared.map(\.entry)
         var effects = rejections
         if let lastSeq = entries.last?.seq {
@@ -635,6 +640,14 @@ final class ShardWorker<Adapter: ShardCoreAdapter>: Sendable {
         return OutgoingMessage(
             body: Array(input.body), exchange: ServiceTopology.deadLetterExchange, routingKey: input.routingKey,
             properties: properties, mandatory: false)
+    }
+
+    /// Where a due tick goes among a batch's deliveries (received at `receivedAt`, in the order taken): before
+    /// the first one received after the deadline. All of a batch run at one `now`, so this keeps the order in
+    /// which things happened: an accept or a reply received before the deadline is not judged late because
+    /// the timer's turn came in the same batch, and a request received after it meets the state the expiry left.
+    static func tickPosition(among receivedAt: [ContinuousClock.Instant], dueAt: ContinuousClock.Instant) -> Int {
+        receivedAt.firstIndex { $0 > dueAt } ?? receivedAt.count
     }
 
     static func wallClock() -> Instant {

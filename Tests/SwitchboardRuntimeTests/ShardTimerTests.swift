@@ -6,6 +6,21 @@ import Testing
 @Suite struct ShardTimerTests {
     let now = Instant(millisecondsSinceEpoch: 1_800_000_000_000)
 
+    /// A batch runs at one time: a due tick goes where its deadline fell among the deliveries' receipts.
+    @Test func aDueTickGoesBeforeTheFirstDeliveryReceivedAfterItsDeadline() {
+        let start = ContinuousClock.now
+        let received = [start, start + .milliseconds(10), start + .milliseconds(20)]
+        func position(dueAfter milliseconds: Int) -> Int {
+            ShardWorker<RouterAdapter>.tickPosition(among: received, dueAt: start + .milliseconds(milliseconds))
+        }
+        #expect(position(dueAfter: -1) == 0)
+        #expect(position(dueAfter: 15) == 2)
+        // Received at the deadline: in time.
+        #expect(position(dueAfter: 10) == 2)
+        #expect(position(dueAfter: 25) == 3)
+        #expect(ShardWorker<RouterAdapter>.tickPosition(among: [], dueAt: start) == 0)
+    }
+
     @Test func theSameDeadlineAskedForAgainKeepsItsFiring() throws {
         let timer = ShardTimer(inbox: ShardInbox())
         let deadline = now + 60_000
