@@ -268,7 +268,6 @@ def test_missed_rings_that_put_the_agent_on_break_are_explained(workstation):
     assert Select(alice.driver.find_element(By.ID, "status")).first_selected_option.get_attribute("value") == "break"
 
 
-@pytest.mark.gateway_options("--heartbeat-milliseconds", "500")
 def test_stepping_through_the_status_menu_with_the_keyboard_sends_only_where_it_stops(workstation):
     desk = workstation.manual
     workstation.setup_desk(desk, ["alice"], autoAccept=False)
@@ -293,6 +292,7 @@ def test_stepping_through_the_status_menu_with_the_keyboard_sends_only_where_it_
     alice.wait(lambda d: menu.get_attribute("value") == "online", PAGE_TIMEOUT, "the menu at online")
 
 
+@pytest.mark.gateway_options("--heartbeat-milliseconds", "500")
 def test_a_connection_that_went_silent_is_given_up_and_opened_again(workstation):
     desk = workstation.manual
     workstation.setup_desk(desk, ["alice"], ringMs=30000, autoAccept=False)
