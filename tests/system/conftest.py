@@ -381,8 +381,13 @@ class Recorded:
 
 def distinct(messages):
     """After a takeover a service may publish again what it cannot prove was confirmed: the same message (same
-    id and seq), which a consumer drops. Two messages with different ids are two different messages."""
-    return list({m["id"]: m for m in messages}.values())
+    id and seq), which a consumer drops. Two messages with different ids are two different messages; two with
+    one id must be the same message, body and all, or a consumer that keeps the first would keep the wrong one."""
+    by_id = {}
+    for m in messages:
+        first = by_id.setdefault(m["id"], m)
+        assert first.body == m.body, f"message {m['id']} published again with another body: {first.body} then {m.body}"
+    return list(by_id.values())
 
 
 class DeskClient:
@@ -540,9 +545,10 @@ class DeskClient:
                     latest = max(latest, m["seq"])
 
     def assert_router_invariants(self):
-        """The desk's Router events, replayed in seq order: one live offer per conversation; an offer, or an
-        automatic assignment, only to an online agent with room for it (live rings and sessions under its
-        capacity); one agent on a conversation at a time (another takes it only by a transfer)."""
+        """The desk's Router events, replayed in seq order: one live offer per conversation, ended only by an
+        expiry, decline, withdrawal or its own accept, and never left ringing by a queued or ended conversation;
+        an offer, or an automatic assignment, only to an online agent with room for it (live rings and sessions
+        under its capacity); one agent on a conversation at a time (another takes it only by a transfer)."""
         capacity, status = {}, {}
         offers = {}  # conversation -> (agent, offer) while it rings
         serving = {}  # conversation -> agent
@@ -565,18 +571,26 @@ class DeskClient:
                 check_room(event["agent"], event)
                 offers[conversation] = (event["agent"], event["offer"])
             elif kind in ("offer.expired", "offer.declined", "offer.withdrawn"):
-                if offers.get(conversation) == (event["agent"], event["offer"]):
-                    del offers[conversation]
+                assert offers.get(conversation) == (event["agent"], event["offer"]), (
+                    f"{kind} #{event['seq']} of an offer that is not the live one ({offers.get(conversation)}): {event.body}")
+                del offers[conversation]
             elif kind == "conversation.assigned":
                 ringing = offers.pop(conversation, None)
-                if event["mode"] == "autoAccepted" and ringing is None:
+                if event["mode"] == "accepted":
+                    assert ringing == (event["agent"], event.get("offer")), (
+                        f"conversation.assigned #{event['seq']} accepted with an offer that is not the live one ({ringing}): {event.body}")
+                else:
+                    assert ringing is None, f"conversation.assigned #{event['seq']} while {ringing} rings: {event.body}"
+                if event["mode"] == "autoAccepted":
                     check_room(event["agent"], event)
-                if event["mode"] != "transferred":
+                if event["mode"] == "transferred":
+                    assert conversation in serving, f"conversation.assigned #{event['seq']} transferred, but nobody served it"
+                else:
                     assert conversation not in serving, (
                         f"conversation.assigned #{event['seq']} to {event['agent']} while {serving[conversation]} serves it")
                 serving[conversation] = event["agent"]
             elif kind in ("conversation.queued", "conversation.ended"):
-                offers.pop(conversation, None)
+                assert conversation not in offers, f"{kind} #{event['seq']} while {offers[conversation]} rings: {event.body}"
                 serving.pop(conversation, None)
 
     @staticmethod
