@@ -115,11 +115,12 @@ public final class GatewayBroker: Sendable {
 
     /// Consumes the agent's presence queue, for as long as this gateway has a page of the agent open.
     /// Not auto-delete: a page that closes and opens again at once would otherwise race the deletion that
-    /// its own cancel set off. The broker deletes it once no gateway used it for the expiry.
+    /// its own cancel set off. The broker deletes it once no gateway used it for the expiry. Declared only when
+    /// missing: gateways with other grace periods (and so other expiries) share it.
     public func holdPresence(_ identity: AgentIdentity) async throws -> AMQPConsumer {
         let queue = Self.presenceQueueName(for: identity)
         let topology = Topology(queues: [
-            Topology.Queue(queue, arguments: ["x-expires": .int(Int64(queueExpiryMilliseconds))])
+            Topology.Queue(queue, arguments: ["x-expires": .int(Int64(queueExpiryMilliseconds))], keepsExisting: true)
         ])
         return try await currentConnection().consume(queue: queue, prefetch: 1, declaring: topology)
     }

@@ -196,12 +196,15 @@ import Testing
 
     /// alice's page moves from gateway a to gateway b: a's grace period ends without signing her off, as
     /// her page is open on b; once her page on b closes too, b signs her off after its grace period.
+    /// Gateway b has another grace period than a (one being rolled out, say): both share the agent's presence
+    /// queue, whose expiry comes from the grace period of the gateway that declared it first.
     @Test func anAgentWhosePageIsOpenOnAnotherGatewayIsNotSignedOffWhenTheGracePeriodEnds() async throws {
         try await TestBroker.withDedicatedNode(label: "gateway-handover") { node in
             let (admin, commands) = try await Self.adminWatchingCommands(node)
             let alice = try AgentID("alice")
             try await withGateway(node: node, instance: "a") { portA, agentsA in
-                try await withGateway(node: node, instance: "b") { portB, agentsB in
+                try await withGateway(node: node, instance: "b", graceMilliseconds: Self.graceMilliseconds + 1_000) {
+                    portB, agentsB in
                     let onA = PageClient(url: Self.alicePage(portA))
                     _ = try await commands.next { $0.properties.type == "agent.sync" }
                     let onB = PageClient(url: Self.alicePage(portB))
@@ -300,7 +303,8 @@ import Testing
     /// Runs the gateway (its broker side and its HTTP server) as the `switchboard-gateway` user of the
     /// deploy definitions, and `body` with its port and its agents once it is connected.
     private func withGateway(
-        node: TestBroker, instance: String = "test", beforeSignOff: @escaping @Sendable (AgentIdentity) async -> Void = { _ in },
+        node: TestBroker, instance: String = "test", graceMilliseconds: Int = Self.graceMilliseconds,
+        beforeSignOff: @escaping @Sendable (AgentIdentity) async -> Void = { _ in },
         _ body: (Int, SignedInAgents) async throws -> Void
     ) async throws {
         let logger = Logger(label: "test.gateway")
@@ -314,10 +318,10 @@ import Testing
         ])
         let broker = GatewayBroker(
             amqp: try AMQPConfiguration(url: node.url(user: "switchboard-gateway", password: "change-me")),
-            instanceName: instance, graceMilliseconds: Self.graceMilliseconds, logger: logger)
+            instanceName: instance, graceMilliseconds: graceMilliseconds, logger: logger)
         let metrics = GatewayMetrics()
         let agents = SignedInAgents(
-            broker: broker, settings: .init(graceMs: Milliseconds(Self.graceMilliseconds)), metrics: metrics, logger: logger,
+            broker: broker, settings: .init(graceMs: Milliseconds(graceMilliseconds)), metrics: metrics, logger: logger,
             beforeSignOff: beforeSignOff)
         let service = GatewayService(broker: broker, agents: agents)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
@@ -325,7 +329,7 @@ import Testing
             host: "127.0.0.1", port: 0,
             dependencies: .init(
                 tokens: tokens, agents: agents, broker: broker, health: service, metrics: metrics,
-                registry: PrometheusCollectorRegistry(), graceMilliseconds: Self.graceMilliseconds),
+                registry: PrometheusCollectorRegistry(), graceMilliseconds: graceMilliseconds),
             logger: logger, onServerRunning: { portContinuation.yield($0) })
         let group = ServiceGroup(services: [service, server], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
