@@ -312,6 +312,17 @@ def test_services_killed_at_random_through_whole_lifecycles_keep_every_guarantee
     outcome.update({m["offer"]: "expired" for m in desk.event_list("offer.expired")})
     unended = [m["offer"] for m in desk.event_list("offer.made") if m["offer"] not in outcome]
     assert not unended, f"offers neither accepted nor expired: {unended}"
+    # Every fact an agent's workstation must hear of reached it, once: a ring for each offer, a session for each
+    # assignment (the Notifier numbers only what it sends, so a fact it lost would leave no gap in `seq`).
+    def heard(message_type, *fields):
+        return Counter(tuple(m[f] for f in ("agent", *fields)) for m in distinct(desk.workstation) if m["type"] == message_type)
+
+    def told(message_type, *fields):
+        return Counter(tuple(m[f] for f in ("agent", *fields)) for m in distinct(desk.event_list(message_type)))
+
+    assert heard("ring", "offer") == told("offer.made", "offer"), "rings heard differ from offers made"
+    assert heard("session.started", "conversation") == told("conversation.assigned", "conversation"), \
+        "sessions started differ from assignments"
     for ring in distinct(desk.workstation):
         if ring["type"] != "ring":
             continue
