@@ -4,8 +4,8 @@ import HeapModule
 /// `inactivityMs`, posts one closure message to the user and asks the Router to end the conversation.
 ///
 /// The clock runs from the serving agent's latest message the user has not answered, ordered by `sentAt`
-/// rather than by arrival, so races between queues do not matter. One value holds every desk of its shard. The core is
-/// pure: the shell passes the time in and runs the returned effects in order.
+/// rather than by arrival, so races between queues do not matter. One value holds every desk of its shard.
+/// The core is pure: the shell passes the time in and runs the returned effects in order.
 public struct CloserCore: Codable, Sendable, Equatable {
     public enum Input: Hashable, Sendable {
         /// From `switchboard.in`; only `message.posted` is taken.
